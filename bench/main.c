@@ -1,0 +1,150 @@
+/*
+ * main.c - the effbench command: subcommand dispatch and shared options.
+ *
+ *   effbench logits   --model DIR --tokens 1,2,3 [--decode] -o FILE
+ *   effbench generate --model DIR --tokens 1,2,3 -n N
+ *   effbench bench    --model CONFIG|DIR [--dummy] [-p 512] [-n 32] [-b 1,16] [-d 1024] [-r 3]
+ * Data goes to stdout and files; messages to stderr. Exit 0 on success, 1 on a
+ * user-visible error (one line on stderr), 2 on bad usage. Subcommands return 0, -1
+ * (error) or -2 (usage).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: effbench COMMAND [options]\n"
+        "commands:\n"
+        "  logits    write float32 logits [T, vocab] of every position to -o FILE\n"
+        "  generate  print N greedy token ids\n"
+        "  bench     measure prefill and decode speed, memory bandwidth and GEMM rate\n"
+        "model options:\n"
+        "  --model PATH      checkpoint directory (config.json + safetensors), or with\n"
+        "                    --dummy a config.json (or a directory holding one)\n"
+        "  --dummy           seeded random weights instead of a checkpoint\n"
+        "  --dtype T         dummy weight dtype: f32, bf16, f16, fp8 (default bf16)\n"
+        "  --layers N        dummy: keep the first N layers\n"
+        "  --seed S          dummy: seed (default 1)\n"
+        "  --naive-mla       MLA with expanded K/V instead of the absorbed latent path\n"
+        "  -t N              threads (default: all cores)\n"
+        "logits/generate:\n"
+        "  --tokens LIST     comma-separated token ids\n"
+        "  --decode          feed the tokens one at a time through the KV cache\n"
+        "  -o FILE           output file (logits)\n"
+        "  -n N              tokens to generate (generate)\n"
+        "bench:\n"
+        "  -p LIST           prefill lengths (default 512)\n"
+        "  -n N              decode steps timed (default 32)\n"
+        "  -b LIST           decode batch sizes (default 1,16)\n"
+        "  -d LIST           context depth before decode (default 1024)\n"
+        "  -r N              repetitions (default 3; median reported)\n");
+}
+
+int parse_int_list(const char *s, int **out, int *n) {
+    int cap = 16, k = 0;
+    int *v = xmalloc(sizeof(int) * (size_t)cap);
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < -2147483647L || x > 2147483647L) { free(v); return -1; }
+        if (k == cap) { cap *= 2; v = realloc(v, sizeof(int) * (size_t)cap); }
+        v[k++] = (int)x;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) { free(v); return -1; }
+    }
+    if (!k) { free(v); return -1; }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static int need(int argc, char **argv, int i, const char *cmd) {
+    if (i + 1 >= argc) {
+        fprintf(stderr, "effbench %s: %s needs a value\n", cmd, argv[i]);
+        return -1;
+    }
+    return 0;
+}
+
+static int to_int(const char *s, int *v, int lo, const char *what, const char *cmd) {
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (*s == 0 || *end || errno || x < lo || x > 1000000000L) {
+        fprintf(stderr, "effbench %s: %s expects an integer >= %d, got \"%s\"\n", cmd, what, lo, s);
+        return -1;
+    }
+    *v = (int)x;
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
+    memset(o, 0, sizeof *o);
+    o->load.dtype = DT_BF16;
+    o->load.seed = 1;
+    o->n_gen = -1;
+    o->reps = 3;
+    o->warmup = 1;
+    o->stream_mib = 512;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+#define VAL() (need(argc, argv, i, cmd) ? NULL : argv[++i])
+        if (!strcmp(a, "--model")) { if (!(o->model = VAL())) return -1; }
+        else if (!strcmp(a, "--dummy")) o->load.dummy = 1;
+        else if (!strcmp(a, "--naive-mla")) o->load.naive_mla = 1;
+        else if (!strcmp(a, "--decode")) o->decode = 1;
+        else if (!strcmp(a, "--dtype")) {
+            const char *v = VAL();
+            if (!v) return -1;
+            if (dtype_parse(v, &o->load.dtype)) { fprintf(stderr, "effbench %s: unknown dtype \"%s\" (f32, bf16, f16, fp8)\n", cmd, v); return -1; }
+        }
+        else if (!strcmp(a, "--layers")) { const char *v = VAL(); if (!v || to_int(v, &o->load.layers, 1, a, cmd)) return -1; }
+        else if (!strcmp(a, "--seed")) { const char *v = VAL(); int s; if (!v || to_int(v, &s, 0, a, cmd)) return -1; o->load.seed = (uint64_t)s; }
+        else if (!strcmp(a, "--tokens")) { if (!(o->tokens = VAL())) return -1; }
+        else if (!strcmp(a, "-o")) { if (!(o->out = VAL())) return -1; }
+        else if (!strcmp(a, "-n")) { const char *v = VAL(); if (!v || to_int(v, &o->n_gen, 0, a, cmd)) return -1; }
+        else if (!strcmp(a, "-t")) { const char *v = VAL(); if (!v || to_int(v, &o->threads, 1, a, cmd)) return -1; }
+        else if (!strcmp(a, "-p")) { if (!(o->prefill = VAL())) return -1; }
+        else if (!strcmp(a, "-b")) { if (!(o->batches = VAL())) return -1; }
+        else if (!strcmp(a, "-d")) { if (!(o->depths = VAL())) return -1; }
+        else if (!strcmp(a, "-r")) { const char *v = VAL(); if (!v || to_int(v, &o->reps, 1, a, cmd)) return -1; }
+        else if (!strcmp(a, "--stream-mib")) { const char *v = VAL(); if (!v || to_int(v, &o->stream_mib, 1, a, cmd)) return -1; }
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
+        else { fprintf(stderr, "effbench %s: unknown option \"%s\" (see effbench --help)\n", cmd, a); return -1; }
+#undef VAL
+    }
+    if (!o->model) { fprintf(stderr, "effbench %s: --model is required\n", cmd); return -1; }
+    return 0;
+}
+
+int cli_load_model(const Opts *o, Model *m) {
+    Err e = { "" };
+    if (model_load(m, o->model, &o->load, &e)) {
+        fprintf(stderr, "effbench: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
+    Opts o;
+    int (*fn)(const Opts *) = NULL;
+    if (!strcmp(cmd, "logits")) fn = cmd_logits;
+    else if (!strcmp(cmd, "generate")) fn = cmd_generate;
+    else if (!strcmp(cmd, "bench")) fn = cmd_bench;
+    else { fprintf(stderr, "effbench: unknown command \"%s\" (see effbench --help)\n", cmd); return 2; }
+    if (cli_parse(argc, argv, 2, &o, cmd)) return 2;
+    if (o.threads > 0) omp_set_num_threads(o.threads);
+    int rc = fn(&o);               /* -2: usage error */
+    return rc == 0 ? 0 : rc == -2 ? 2 : 1;
+}

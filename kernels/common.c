@@ -1,0 +1,214 @@
+/*
+ * common.c - see common.h.
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int err_set(Err *e, const char *fmt, ...) {
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        char b[32];
+        fprintf(stderr, "effbench: out of memory allocating %s\n", fmt_bytes(n, b, sizeof b));
+        exit(3);
+    }
+    return p;
+}
+
+void *xcalloc(size_t n, size_t sz) {
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p) {
+        char b[32];
+        fprintf(stderr, "effbench: out of memory allocating %s\n", fmt_bytes((uint64_t)n * sz, b, sizeof b));
+        exit(3);
+    }
+    return p;
+}
+
+char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+char *read_file(const char *path, size_t max_bytes, size_t *len, Err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { err_set(e, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        err_set(e, "%s: not a regular file", path);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        fclose(f);
+        err_set(e, "%s: file is %lld bytes, more than the %zu allowed", path, (long long)st.st_size, max_bytes);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = xmalloc(n + 1);
+    if (n && fread(buf, 1, n, f) != n) {
+        fclose(f);
+        free(buf);
+        err_set(e, "%s: read failed", path);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, Err *e) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+        return err_set(e, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return err_set(e, "%s: cannot create: %s", path, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int er = errno;
+            close(fd); unlink(tmp);
+            return err_set(e, "%s: write failed: %s", path, strerror(er));
+        }
+        p += w; left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int er = errno;
+        unlink(tmp);
+        return err_set(e, "%s: write failed: %s", path, strerror(er));
+    }
+    if (rename(tmp, path) != 0) {
+        int er = errno;
+        unlink(tmp);
+        return err_set(e, "%s: cannot rename into place: %s", path, strerror(er));
+    }
+    return 0;
+}
+
+uint64_t mem_available(void) {
+    const char *lim = getenv("EFFBENCH_MEM_LIMIT");
+    if (lim && *lim) return strtoull(lim, NULL, 10);
+    FILE *f = fopen("/proc/meminfo", "r");
+    uint64_t kb = 0;
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %lu kB", &kb) == 1) break;
+        fclose(f);
+    }
+    if (!kb) {
+        long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        return pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : UINT64_MAX;
+    }
+    return kb * 1024;
+}
+
+const char *fmt_bytes(uint64_t n, char *buf, size_t len) {
+    const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double v = (double)n;
+    int i = 0;
+    while (v >= 1024 && i < 4) { v /= 1024; i++; }
+    if (i == 0) snprintf(buf, len, "%llu B", (unsigned long long)n);
+    else snprintf(buf, len, "%.1f %s", v, u[i]);
+    return buf;
+}
+
+double now_sec(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- number formats ---------------------------------------------------------------- */
+static const char *dtype_names[DT_COUNT] = { "F32", "BF16", "F16", "F8_E4M3" };
+static const size_t dtype_sizes[DT_COUNT] = { 4, 2, 2, 1 };
+
+const char *dtype_name(DType t) { return t < DT_COUNT ? dtype_names[t] : "?"; }
+size_t dtype_size(DType t) { return t < DT_COUNT ? dtype_sizes[t] : 0; }
+
+int dtype_parse(const char *s, DType *t) {
+    static const char *alias[DT_COUNT] = { "f32", "bf16", "f16", "fp8" };
+    for (int i = 0; i < DT_COUNT; i++)
+        if (!strcmp(s, dtype_names[i]) || !strcasecmp(s, alias[i])) { *t = (DType)i; return 0; }
+    if (!strcasecmp(s, "float32")) { *t = DT_F32; return 0; }
+    if (!strcasecmp(s, "bfloat16")) { *t = DT_BF16; return 0; }
+    if (!strcasecmp(s, "float16")) { *t = DT_F16; return 0; }
+    return -1;
+}
+
+float f16_to_f32(uint16_t h) {
+    uint32_t s = (uint32_t)(h >> 15) << 31, ex = (h >> 10) & 0x1f, m = h & 0x3ff;
+    union { uint32_t u; float f; } v;
+    if (ex == 0) {
+        float f = ldexpf((float)m, -24);
+        return s ? -f : f;
+    }
+    if (ex == 31) v.u = s | 0x7f800000u | (m << 13);
+    else v.u = s | ((ex + 112) << 23) | (m << 13);
+    return v.f;
+}
+
+uint16_t f32_to_f16(float f) {
+    union { float f; uint32_t u; } v = { f };
+    uint16_t s = (uint16_t)((v.u >> 16) & 0x8000);
+    float a = fabsf(f);
+    if (isnan(f)) return s | 0x7e00;
+    if (a >= 65520.0f) return s | 0x7c00;
+    if (a < 6.103515625e-05f) {                       /* subnormal: multiples of 2^-24 */
+        return s | (uint16_t)lrintf(a * 16777216.0f);
+    }
+    int ex;
+    float m = frexpf(a, &ex);                         /* a = m * 2^ex, m in [0.5,1) */
+    uint32_t mant = (uint32_t)lrintf(m * 2048.0f);    /* 11 significant bits, rne */
+    if (mant == 2048) { mant = 1024; ex++; }
+    return s | (uint16_t)(((uint32_t)(ex + 14) << 10) | (mant - 1024));
+}
+
+float f8e4m3_to_f32(uint8_t b) {
+    int s = b >> 7, ex = (b >> 3) & 0xf, m = b & 7;
+    float v;
+    if (ex == 15 && m == 7) return NAN;
+    if (ex == 0) v = ldexpf((float)m, -9);            /* subnormal: m/8 * 2^-6 */
+    else v = ldexpf(1.0f + (float)m / 8.0f, ex - 7);
+    return s ? -v : v;
+}
+
+uint8_t f32_to_f8e4m3(float f) {
+    if (isnan(f)) return 0x7f;
+    uint8_t s = signbit(f) ? 0x80 : 0;
+    float a = fabsf(f);
+    if (a >= 448.0f) return s | 0x7e;
+    /* pick the nearest of the 127 non-negative finite codes, ties to even code */
+    uint8_t best = 0;
+    float bd = INFINITY;
+    for (int c = 0; c < 0x7f; c++) {
+        float d = fabsf(f8e4m3_to_f32((uint8_t)c) - a);
+        if (d < bd || (d == bd && (c & 1) == 0)) { bd = d; best = (uint8_t)c; }
+    }
+    return s | best;
+}

@@ -1,0 +1,72 @@
+/*
+ * common.h - error reporting, allocation and number formats shared by the engine.
+ *
+ * Errors from loading and parsing travel up in an Err (one line: file and problem);
+ * the command reports it and exits non-zero. Allocation failures that the user
+ * cannot fix die at once through xmalloc with the size asked for.
+ *
+ * Number formats: weights may be F32, BF16, F16 or F8_E4M3 (with 128x128 block
+ * scales). The scalar converters here are the reference for the block converters
+ * in ops.c.
+ */
+#ifndef EFFBENCH_COMMON_H
+#define EFFBENCH_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    char msg[1024];                  /* one line, no trailing newline; empty = no error */
+} Err;
+
+/* err_set: formats the message (printf-style) into e, if e is not NULL; returns -1. */
+int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void *xmalloc(size_t n);             /* dies with the size on failure */
+void *xcalloc(size_t n, size_t sz);
+char *xstrdup(const char *s);
+
+/* Reads a whole file; returns a NUL-terminated buffer (caller frees) or NULL with e set.
+ * Files over max_bytes are refused. */
+char *read_file(const char *path, size_t max_bytes, size_t *len, Err *e);
+
+/* Writes data to path atomically: path.tmp.PID, fsync, rename. Returns 0 or -1 with e set. */
+int write_file_atomic(const char *path, const void *data, size_t len, Err *e);
+
+/* Bytes the system can give us now (MemAvailable), or the EFFBENCH_MEM_LIMIT override. */
+uint64_t mem_available(void);
+/* Formats a byte count as "12.3 GiB" into buf. */
+const char *fmt_bytes(uint64_t n, char *buf, size_t len);
+
+double now_sec(void);                /* CLOCK_MONOTONIC seconds */
+
+/* ---- number formats ---------------------------------------------------------------- */
+typedef enum {
+    DT_F32 = 0,
+    DT_BF16,
+    DT_F16,
+    DT_F8_E4M3,
+    DT_COUNT
+} DType;
+
+const char *dtype_name(DType t);     /* safetensors spelling: "F32", "BF16", ... */
+int dtype_parse(const char *s, DType *t);   /* accepts safetensors and lower-case names */
+size_t dtype_size(DType t);
+
+static inline float bf16_to_f32(uint16_t h) {
+    union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
+    return v.f;
+}
+static inline uint16_t f32_to_bf16(float f) {        /* round to nearest even */
+    union { float f; uint32_t u; } v = { f };
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((v.u >> 16) | 0x40);  /* NaN */
+    uint32_t r = 0x7fffu + ((v.u >> 16) & 1u);
+    return (uint16_t)((v.u + r) >> 16);
+}
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float f8e4m3_to_f32(uint8_t b);      /* OCP E4M3 "fn": bias 7, no Inf, 0x7f/0xff NaN, max 448 */
+uint8_t f32_to_f8e4m3(float f);      /* round to nearest even, saturating at +-448 */
+
+#endif

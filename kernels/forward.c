@@ -1,0 +1,348 @@
+/*
+ * forward.c - one step of the model over a batch of tokens from several sequences.
+ *
+ * Block:   x += o_proj(attn(rmsnorm(x))); x += ffn(rmsnorm(x)); logits = lm_head(norm(x)).
+ * MLA (DeepSeek-V2 paper, sec. 2.1; DeepSeek-V3 inference/model.py):
+ *   q = W_q x or W_qb norm(W_qa x)   -> per head [q_nope (Dn) | q_pe (Dr)], RoPE on q_pe
+ *   [c | k_pe] = W_kva x; c = norm(c); RoPE on k_pe (one rotary key shared by all heads)
+ *   absorbed (default): cache [c | k_pe]; q_abs = W_UK^T q_nope (Dc);
+ *     score_j = (q_abs . c_j + q_pe . k_pe_j) * scale; o = W_UV (sum_j p_j c_j)
+ *   naive (reference): k = [W_UK c | k_pe], v = W_UV c cached per head; plain MHA.
+ * DeepSeekMoE gate (HF modeling_deepseek MoEGate, model.py Gate):
+ *   s = softmax(W_g x) or sigmoid(W_g x); selection on s + bias;
+ *   group-limited: keep topk_group groups ranked by max (group_limited_greedy) or
+ *   sum of top 2 (noaux_tc); top-K; weights from unbiased s, renormalised if
+ *   norm_topk_prob; times routed_scaling_factor (V2: only when not renormalised).
+ * Dense: GQA with rotate-half RoPE, qwen2 q/k/v biases; Mixtral: softmax top-K,
+ *   renormalised.
+ */
+#include "model.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+    Model *m;
+    KVCache *kv;
+    int n;
+    const int *seq, *pos;
+    float *scratch;              /* linear() scratch */
+} Step;
+
+static void lin(Step *s, float *y, int ldy, const float *x, int ldx, int T, const Mat *W) {
+    linear(y, ldy, x, ldx, T, W, 0, W->rows, NULL, s->scratch);
+}
+
+static float *cache_row(Step *s, int layer, int seq, int pos) {
+    KVCache *kv = s->kv;
+    return kv->data + (((int64_t)layer * kv->n_seq + seq) * kv->max_pos + pos) * kv->row;
+}
+
+/* ---- attention ---------------------------------------------------------------------- */
+static void attn_dense(Step *s, int l, const float *h, float *out) {
+    const ModelConfig *c = &s->m->cfg;
+    const Attn *a = &s->m->layers[l].attn;
+    int n = s->n, H = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, kvd = Hkv * hd;
+    float *q = xmalloc(sizeof(float) * (size_t)n * H * hd);
+    float *k = xmalloc(sizeof(float) * (size_t)n * kvd);
+    float *v = xmalloc(sizeof(float) * (size_t)n * kvd);
+    float *o = xmalloc(sizeof(float) * (size_t)n * H * hd);
+    linear(q, H * hd, h, c->dim, n, &a->q, 0, a->q.rows, a->bq, s->scratch);
+    linear(k, kvd, h, c->dim, n, &a->k, 0, a->k.rows, a->bk, s->scratch);
+    linear(v, kvd, h, c->dim, n, &a->v, 0, a->v.rows, a->bv, s->scratch);
+    for (int t = 0; t < n; t++) {
+        for (int x = 0; x < H; x++) rope_half(q + ((int64_t)t * H + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
+        for (int x = 0; x < Hkv; x++) rope_half(k + ((int64_t)t * Hkv + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
+        float *row = cache_row(s, l, s->seq[t], s->pos[t]);
+        memcpy(row, k + (int64_t)t * kvd, sizeof(float) * (size_t)kvd);
+        memcpy(row + kvd, v + (int64_t)t * kvd, sizeof(float) * (size_t)kvd);
+    }
+    AttnArgs aa = {
+        .T = n, .seq = s->seq, .pos = s->pos, .q = q, .ldq = H * hd,
+        .cache = cache_row(s, l, 0, 0), .seq_stride = (int64_t)s->kv->max_pos * s->kv->row, .row = s->kv->row,
+        .k_off = 0, .k_head_stride = hd, .v_off = kvd, .v_head_stride = hd,
+        .dk = hd, .dv = hd, .H = H, .Hkv = Hkv, .scale = s->m->attn_scale, .out = o, .ldo = H * hd,
+        .max_pos = s->kv->max_pos,
+    };
+    attention(&aa);
+    lin(s, out, c->dim, o, H * hd, n, &a->o);
+    free(q); free(k); free(v); free(o);
+}
+
+static void attn_mla(Step *s, int l, const float *h, float *out) {
+    Model *m = s->m;
+    const ModelConfig *c = &m->cfg;
+    const Attn *a = &m->layers[l].attn;
+    int n = s->n, H = c->n_heads, Dn = c->qk_nope, Dr = c->qk_rope, Dv = c->v_head, Dc = c->kv_lora_rank;
+    int qk = Dn + Dr;
+    float *q = xmalloc(sizeof(float) * (size_t)n * H * qk);
+    if (c->q_lora_rank) {
+        int R = c->q_lora_rank;
+        float *qa = xmalloc(sizeof(float) * (size_t)n * R);
+        lin(s, qa, R, h, c->dim, n, &a->q_a);
+        rmsnorm(qa, R, qa, R, n, R, a->q_a_norm, c->rms_eps);
+        lin(s, q, H * qk, qa, R, n, &a->q_b);
+        free(qa);
+    } else {
+        lin(s, q, H * qk, h, c->dim, n, &a->q);
+    }
+    float *kv = xmalloc(sizeof(float) * (size_t)n * (Dc + Dr));
+    lin(s, kv, Dc + Dr, h, c->dim, n, &a->kv_a);
+    rmsnorm(kv, Dc + Dr, kv, Dc + Dr, n, Dc, a->kv_a_norm, c->rms_eps);   /* latent only */
+    for (int t = 0; t < n; t++) {
+        for (int x = 0; x < H; x++)
+            rope_interleaved(q + ((int64_t)t * H + x) * qk + Dn, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
+        rope_interleaved(kv + (int64_t)t * (Dc + Dr) + Dc, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
+    }
+    float *o = xmalloc(sizeof(float) * (size_t)n * H * Dv);
+    AttnArgs aa = {
+        .T = n, .seq = s->seq, .pos = s->pos,
+        .cache = cache_row(s, l, 0, 0), .seq_stride = (int64_t)s->kv->max_pos * s->kv->row, .row = s->kv->row,
+        .H = H, .scale = m->attn_scale, .max_pos = s->kv->max_pos,
+    };
+    /* W_kv_b as float32: (H*(Dn+Dv), Dc) */
+    float *wkvb = (float *)a->kv_b.data;
+    int own_wkvb = a->kv_b.dt != DT_F32;
+    if (own_wkvb) {
+        wkvb = xmalloc(sizeof(float) * (size_t)a->kv_b.rows * Dc);
+        mat_rows_f32(&a->kv_b, 0, a->kv_b.rows, wkvb);
+    }
+    if (m->opts.naive_mla) {
+        /* cache row: K per head [k_nope | k_pe] (H*qk), then V per head (H*Dv) */
+        float *kvb = xmalloc(sizeof(float) * (size_t)n * H * (Dn + Dv));
+        Mat wf = { DT_F32, wkvb, NULL, a->kv_b.rows, Dc };
+        lin(s, kvb, H * (Dn + Dv), kv, Dc + Dr, n, &wf);
+        for (int t = 0; t < n; t++) {
+            float *row = cache_row(s, l, s->seq[t], s->pos[t]);
+            const float *kpe = kv + (int64_t)t * (Dc + Dr) + Dc;
+            for (int x = 0; x < H; x++) {
+                const float *src = kvb + ((int64_t)t * H + x) * (Dn + Dv);
+                memcpy(row + (int64_t)x * qk, src, sizeof(float) * (size_t)Dn);
+                memcpy(row + (int64_t)x * qk + Dn, kpe, sizeof(float) * (size_t)Dr);
+                memcpy(row + (int64_t)H * qk + (int64_t)x * Dv, src + Dn, sizeof(float) * (size_t)Dv);
+            }
+        }
+        free(kvb);
+        aa.q = q; aa.ldq = H * qk;
+        aa.k_off = 0; aa.k_head_stride = qk; aa.v_off = H * qk; aa.v_head_stride = Dv;
+        aa.dk = qk; aa.dv = Dv; aa.Hkv = H;
+        aa.out = o; aa.ldo = H * Dv;
+        attention(&aa);
+    } else {
+        for (int t = 0; t < n; t++)
+            memcpy(cache_row(s, l, s->seq[t], s->pos[t]), kv + (int64_t)t * (Dc + Dr), sizeof(float) * (size_t)(Dc + Dr));
+        /* qc (n, H, Dc+Dr) = [q_nope W_UK | q_pe] per head */
+        int qd = Dc + Dr;
+        float *qc = xmalloc(sizeof(float) * (size_t)n * H * qd);
+        float *lat = xmalloc(sizeof(float) * (size_t)n * H * Dc);
+        for (int x = 0; x < H; x++) {
+            const float *wuk = wkvb + (int64_t)x * (Dn + Dv) * Dc;            /* (Dn, Dc) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Dc, Dn, 1.0f,
+                        q + (int64_t)x * qk, H * qk, wuk, Dc, 0.0f, qc + (int64_t)x * qd, H * qd);
+            for (int t = 0; t < n; t++)
+                memcpy(qc + ((int64_t)t * H + x) * qd + Dc, q + ((int64_t)t * H + x) * qk + Dn, sizeof(float) * (size_t)Dr);
+        }
+        aa.q = qc; aa.ldq = H * qd;
+        aa.k_off = 0; aa.k_head_stride = 0; aa.v_off = 0; aa.v_head_stride = 0;
+        aa.dk = qd; aa.dv = Dc; aa.Hkv = 1;
+        aa.out = lat; aa.ldo = H * Dc;
+        attention(&aa);
+        for (int x = 0; x < H; x++) {
+            const float *wuv = wkvb + ((int64_t)x * (Dn + Dv) + Dn) * Dc;     /* (Dv, Dc) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Dv, Dc, 1.0f,
+                        lat + (int64_t)x * Dc, H * Dc, wuv, Dc, 0.0f, o + (int64_t)x * Dv, H * Dv);
+        }
+        free(qc);
+        free(lat);
+    }
+    if (own_wkvb) free(wkvb);
+    lin(s, out, c->dim, o, H * Dv, n, &a->o);
+    free(q); free(kv); free(o);
+}
+
+/* ---- feed-forward ------------------------------------------------------------------- */
+/* y (n, D) = down(silu(gate x) * up x) */
+static void mlp(Step *s, const Mlp *p, const float *x, int n, float *y) {
+    int D = s->m->cfg.dim;
+    int64_t ni = p->gate.rows;      /* intermediate width */
+    float *g = xmalloc(sizeof(float) * (size_t)(n * ni));
+    float *u = xmalloc(sizeof(float) * (size_t)(n * ni));
+    lin(s, g, (int)ni, x, D, n, &p->gate);
+    lin(s, u, (int)ni, x, D, n, &p->up);
+    swiglu(g, u, n * ni);
+    lin(s, y, D, g, (int)ni, n, &p->down);
+    free(g); free(u);
+}
+
+/* Routing of one token: scores (E) from the router logits; writes K experts and weights. */
+static void route(const ModelConfig *c, const float *bias, float *sc, int *ex, float *wt) {
+    int E = c->n_routed, K = c->top_k;
+    if (c->score == SCORE_SOFTMAX) {
+        float mx = -INFINITY, sum = 0;
+        for (int i = 0; i < E; i++) if (sc[i] > mx) mx = sc[i];
+        for (int i = 0; i < E; i++) { sc[i] = expf(sc[i] - mx); sum += sc[i]; }
+        for (int i = 0; i < E; i++) sc[i] /= sum;
+    } else {
+        for (int i = 0; i < E; i++) sc[i] = 1.0f / (1.0f + expf(-sc[i]));
+    }
+    float sel[E];
+    for (int i = 0; i < E; i++) sel[i] = sc[i] + (bias ? bias[i] : 0.0f);
+    if (c->topk_method != TOPK_GREEDY && c->n_group > 1) {
+        int G = c->n_group, per = E / G;
+        float gs[G];
+        for (int g = 0; g < G; g++) {
+            const float *v = sel + g * per;
+            if (c->topk_method == TOPK_NOAUX_TC) {       /* sum of the group's top 2 */
+                float a = -INFINITY, b = -INFINITY;
+                for (int i = 0; i < per; i++) {
+                    if (v[i] > a) { b = a; a = v[i]; } else if (v[i] > b) b = v[i];
+                }
+                gs[g] = a + b;
+            } else {                                     /* group max */
+                float a = -INFINITY;
+                for (int i = 0; i < per; i++) if (v[i] > a) a = v[i];
+                gs[g] = a;
+            }
+        }
+        unsigned char keep[G];
+        memset(keep, 0, sizeof keep);
+        for (int r = 0; r < c->topk_group; r++) {
+            int best = -1;
+            for (int g = 0; g < G; g++) if (!keep[g] && (best < 0 || gs[g] > gs[best])) best = g;
+            keep[best] = 1;
+        }
+        for (int g = 0; g < G; g++)
+            if (!keep[g]) for (int i = 0; i < per; i++) sel[g * per + i] = -INFINITY;
+    }
+    for (int k = 0; k < K; k++) {                        /* top-K in descending order */
+        int best = -1;
+        for (int i = 0; i < E; i++) {
+            int taken = 0;
+            for (int j = 0; j < k; j++) if (ex[j] == i) { taken = 1; break; }
+            if (!taken && (best < 0 || sel[i] > sel[best])) best = i;
+        }
+        ex[k] = best;
+        wt[k] = sc[best];
+    }
+    int renorm = c->norm_topk_prob && K > 1;
+    if (renorm) {
+        float sum = 1e-20f;
+        for (int k = 0; k < K; k++) sum += wt[k];
+        for (int k = 0; k < K; k++) wt[k] /= sum;
+    }
+    if (c->arch != ARCH_DEEPSEEK_V2 || !renorm)
+        for (int k = 0; k < K; k++) wt[k] *= c->routed_scale;
+}
+
+static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
+    const ModelConfig *c = &s->m->cfg;
+    const Moe *mo = &s->m->layers[l].moe;
+    int n = s->n, E = c->n_routed, K = c->top_k, D = c->dim;
+    float *sc = xmalloc(sizeof(float) * (size_t)n * E);
+    lin(s, sc, E, h, D, n, &mo->router);
+    int *ex = xmalloc(sizeof(int) * (size_t)n * K);
+    float *wt = xmalloc(sizeof(float) * (size_t)n * K);
+    for (int t = 0; t < n; t++) route(c, mo->bias, sc + (int64_t)t * E, ex + t * K, wt + t * K);
+    if (tr && tr->experts) {
+        memcpy(tr->experts + (int64_t)l * n * K, ex, sizeof(int) * (size_t)n * K);
+        memcpy(tr->weights + (int64_t)l * n * K, wt, sizeof(float) * (size_t)n * K);
+    }
+    memset(out, 0, sizeof(float) * (size_t)n * D);
+    /* group tokens by expert, run each expert once over its tokens */
+    int *cnt = xcalloc((size_t)E + 1, sizeof(int));
+    for (int i = 0; i < n * K; i++) cnt[ex[i] + 1]++;
+    for (int x = 0; x < E; x++) cnt[x + 1] += cnt[x];
+    int *order = xmalloc(sizeof(int) * (size_t)n * K), *fill = xcalloc((size_t)E, sizeof(int));
+    for (int i = 0; i < n * K; i++) order[cnt[ex[i]] + fill[ex[i]]++] = i;
+    float *xin = xmalloc(sizeof(float) * (size_t)n * D), *y = xmalloc(sizeof(float) * (size_t)n * D);
+    for (int x = 0; x < E; x++) {
+        int ne = cnt[x + 1] - cnt[x];
+        if (!ne) continue;
+        const int *ids = order + cnt[x];
+        for (int i = 0; i < ne; i++) memcpy(xin + (int64_t)i * D, h + (int64_t)(ids[i] / K) * D, sizeof(float) * (size_t)D);
+        mlp(s, &mo->experts[x], xin, ne, y);
+        for (int i = 0; i < ne; i++) {
+            float w = wt[ids[i]];
+            float *o = out + (int64_t)(ids[i] / K) * D;
+            const float *yi = y + (int64_t)i * D;
+            for (int d = 0; d < D; d++) o[d] += w * yi[d];
+        }
+    }
+    if (mo->has_shared) {
+        float *z = xmalloc(sizeof(float) * (size_t)n * D);
+        mlp(s, &mo->shared, h, n, z);
+        for (int64_t i = 0; i < (int64_t)n * D; i++) out[i] += z[i];
+        free(z);
+    }
+    free(sc); free(ex); free(wt); free(cnt); free(order); free(fill); free(xin); free(y);
+}
+
+/* ---- step --------------------------------------------------------------------------- */
+int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, const int *pos,
+                  const unsigned char *want, float *logits, Trace *tr, Err *e) {
+    const ModelConfig *c = &m->cfg;
+    int D = c->dim;
+    if (n <= 0) return 0;
+    /* validate the batch against the cache before touching anything */
+    int *len = xmalloc(sizeof(int) * (size_t)kv->n_seq);
+    memcpy(len, kv->len, sizeof(int) * (size_t)kv->n_seq);
+    int bad = 0;
+    for (int i = 0; i < n && !bad; i++) {
+        if (tok[i] < 0 || tok[i] >= c->vocab)
+            bad = err_set(e, "token %d at index %d is outside the vocabulary (0..%d)", tok[i], i, c->vocab - 1);
+        else if (seq[i] < 0 || seq[i] >= kv->n_seq)
+            bad = err_set(e, "sequence %d at index %d: the cache holds %d sequences", seq[i], i, kv->n_seq);
+        else if (pos[i] < 0 || pos[i] >= kv->max_pos)
+            bad = err_set(e, "position %d at index %d: the cache holds %d positions", pos[i], i, kv->max_pos);
+        else if (pos[i] > len[seq[i]])
+            bad = err_set(e, "position %d of sequence %d skips ahead of its cache (%d filled)", pos[i], seq[i], len[seq[i]]);
+        else
+            len[seq[i]] = pos[i] + 1;
+    }
+    if (!bad && !m->embed.data) bad = err_set(e, "%s: model was loaded for its shapes only", m->path);
+    if (bad) { free(len); return -1; }
+    Step s = { m, kv, n, seq, pos, NULL };
+    int64_t maxcols = c->dim;
+    if (c->inter > maxcols) maxcols = c->inter;
+    if (c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1) > maxcols) maxcols = c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1);
+    if (c->n_heads * (int64_t)(c->is_mla ? c->v_head : c->head_dim) > maxcols) maxcols = c->n_heads * (int64_t)(c->is_mla ? c->v_head : c->head_dim);
+    if (c->q_lora_rank > maxcols) maxcols = c->q_lora_rank;
+    if (c->kv_lora_rank > maxcols) maxcols = c->kv_lora_rank;
+    s.scratch = xmalloc(sizeof(float) * linear_scratch_floats(maxcols));
+
+    float *x = xmalloc(sizeof(float) * (size_t)n * D);
+    float *h = xmalloc(sizeof(float) * (size_t)n * D);
+    float *o = xmalloc(sizeof(float) * (size_t)n * D);
+    for (int i = 0; i < n; i++) mat_rows_f32(&m->embed, tok[i], 1, x + (int64_t)i * D);
+    if (tr && tr->hidden) memcpy(tr->hidden, x, sizeof(float) * (size_t)n * D);
+    if (tr && tr->experts)
+        for (int64_t i = 0; i < (int64_t)c->n_layers * n * (c->top_k > 0 ? c->top_k : 0); i++) { tr->experts[i] = -1; tr->weights[i] = 0; }
+    for (int l = 0; l < c->n_layers; l++) {
+        const Layer *ly = &m->layers[l];
+        rmsnorm(h, D, x, D, n, D, ly->attn_norm, c->rms_eps);
+        if (c->is_mla) attn_mla(&s, l, h, o);
+        else attn_dense(&s, l, h, o);
+        for (int64_t i = 0; i < (int64_t)n * D; i++) x[i] += o[i];
+        rmsnorm(h, D, x, D, n, D, ly->ffn_norm, c->rms_eps);
+        if (ly->is_moe) moe(&s, l, h, o, tr);
+        else mlp(&s, &ly->mlp, h, n, o);
+        for (int64_t i = 0; i < (int64_t)n * D; i++) x[i] += o[i];
+        if (tr && tr->hidden) memcpy(tr->hidden + (int64_t)(l + 1) * n * D, x, sizeof(float) * (size_t)n * D);
+    }
+    memcpy(kv->len, len, sizeof(int) * (size_t)kv->n_seq);
+    /* final norm and lm_head on the wanted rows */
+    int nw = 0;
+    for (int i = 0; i < n; i++)
+        if (!want || want[i]) { rmsnorm(h + (int64_t)nw * D, D, x + (int64_t)i * D, D, 1, D, m->norm, c->rms_eps); nw++; }
+    int rc = 0;
+    if (nw && logits) {
+        lin(&s, logits, c->vocab, h, D, nw, &m->lm_head);
+        int64_t nonfinite = 0;
+        for (int64_t i = 0; i < (int64_t)nw * c->vocab; i++) nonfinite += !isfinite(logits[i]);
+        if (nonfinite) rc = err_set(e, "%s: forward pass produced %lld NaN/Inf logits", m->path, (long long)nonfinite);
+    }
+    free(len); free(s.scratch); free(x); free(h); free(o);
+    return rc;
+}

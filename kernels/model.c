@@ -1,0 +1,400 @@
+/*
+ * model.c - building a Model: every weight the config implies is bound by its
+ * Hugging Face name, either to a tensor of the mapped checkpoint (shape and dtype
+ * checked, nothing copied but small vectors) or to seeded dummy values. One
+ * enumeration (bind_model) serves both, so dummy and real models have the same
+ * tensors. A checkpoint tensor nobody asked for is an error, except the MTP layers
+ * of DeepSeek-V3 (num_nextn_predict_layers), which the engine does not run.
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+typedef enum { BIND_COUNT, BIND_FILE, BIND_DUMMY } BindMode;
+
+typedef struct {
+    BindMode mode;
+    Model *m;
+    Err *e;
+    int bad;
+    uint64_t bytes, params;      /* totals of what was bound */
+    uint64_t owned_bytes;        /* what dummy binding will allocate */
+    uint64_t tensor_idx;         /* dummy seeding: tensors in enumeration order */
+} Binder;
+
+static void own(Model *m, void *p) {
+    if (m->n_owned == m->cap_owned) {
+        m->cap_owned = m->cap_owned ? 2 * m->cap_owned : 64;
+        m->owned = realloc(m->owned, sizeof *m->owned * (size_t)m->cap_owned);
+        if (!m->owned) { fprintf(stderr, "effbench: out of memory\n"); exit(3); }
+    }
+    m->owned[m->n_owned++] = p;
+}
+
+/* counter-based generator: the same values whatever the thread count */
+static inline uint64_t splitmix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+static inline float uniform_pm1(uint64_t seed, uint64_t i) {   /* in [-1, 1) */
+    return (float)((int64_t)(splitmix(seed ^ splitmix(i)) >> 40) - (1 << 23)) / (float)(1 << 23);
+}
+
+static void fill_dummy(void *dst, DType dt, int64_t n, float amp, uint64_t seed) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = amp * uniform_pm1(seed, (uint64_t)i);
+        switch (dt) {
+        case DT_F32: ((float *)dst)[i] = v; break;
+        case DT_BF16: ((uint16_t *)dst)[i] = f32_to_bf16(v); break;
+        case DT_F16: ((_Float16 *)dst)[i] = (_Float16)v; break;
+        case DT_F8_E4M3: {
+            /* codes of magnitude up to ~1 (exponent field <= 7); scales carry amp */
+            uint8_t b = (uint8_t)(splitmix(seed ^ splitmix((uint64_t)i)) & 0xbf);
+            ((uint8_t *)dst)[i] = b;
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
+static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
+    Mat w = { DT_F32, NULL, NULL, rows, cols };
+    if (b->bad) return w;
+    b->params += (uint64_t)rows * (uint64_t)cols;
+    b->tensor_idx++;
+    Model *m = b->m;
+    if (b->mode == BIND_COUNT || b->mode == BIND_DUMMY) {
+        DType dt = m->opts.dtype;
+        uint64_t nb = (uint64_t)rows * (uint64_t)cols * dtype_size(dt);
+        uint64_t sb = dt == DT_F8_E4M3 ? sizeof(float) * (uint64_t)((rows + 127) / 128) * (uint64_t)((cols + 127) / 128) : 0;
+        b->bytes += nb + sb;
+        b->owned_bytes += nb + sb;
+        if (b->mode == BIND_COUNT) return w;
+        w.dt = dt;
+        void *d = xmalloc(nb);
+        own(m, d);
+        float amp = (float)(1.0 / sqrt((double)cols));  /* keeps activations O(1) */
+        uint64_t seed = splitmix(m->opts.seed * 0x100000001b3ull + b->tensor_idx);
+        fill_dummy(d, dt, rows * cols, amp, seed);
+        w.data = d;
+        if (dt == DT_F8_E4M3) {
+            int64_t ns = ((rows + 127) / 128) * ((cols + 127) / 128);
+            float *s = xmalloc(sizeof(float) * (size_t)ns);
+            own(m, s);
+            for (int64_t i = 0; i < ns; i++) s[i] = amp;
+            w.scale = s;
+        }
+        return w;
+    }
+    StTensor *t = st_find(&m->st, name);
+    if (!t) {
+        b->bad = 1;
+        err_set(b->e, "%s: missing tensor \"%s\"", m->path, name);
+        return w;
+    }
+    const char *file = m->st.files[t->file].path;
+    if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols) {
+        b->bad = 1;
+        char got[128] = "";
+        int off = 0;
+        for (int i = 0; i < t->ndim && off < 100; i++)
+            off += snprintf(got + off, sizeof got - (size_t)off, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        err_set(b->e, "%s: tensor \"%s\" has shape [%s], expected [%lld, %lld]", file, name, got,
+                (long long)rows, (long long)cols);
+        return w;
+    }
+    t->used = 1;
+    w.dt = t->dtype;
+    w.data = t->data;
+    b->bytes += t->nbytes;
+    if (t->dtype == DT_F8_E4M3) {
+        char sn[512];
+        snprintf(sn, sizeof sn, "%s_scale_inv", name);
+        StTensor *s = st_find(&m->st, sn);
+        int64_t sr = (rows + 127) / 128, scn = (cols + 127) / 128;
+        if (!s) {
+            b->bad = 1;
+            err_set(b->e, "%s: F8_E4M3 tensor \"%s\" has no \"%s\"", file, name, sn);
+            return w;
+        }
+        if (s->dtype != DT_F32 || s->ndim != 2 || s->shape[0] != sr || s->shape[1] != scn) {
+            b->bad = 1;
+            err_set(b->e, "%s: \"%s\" must be F32 [%lld, %lld] (128x128 blocks)", m->st.files[s->file].path, sn,
+                    (long long)sr, (long long)scn);
+            return w;
+        }
+        s->used = 1;
+        w.scale = s->data;
+        b->bytes += s->nbytes;
+    }
+    return w;
+}
+
+/* A vector (norm weight, bias) as owned float32; fill is the dummy value (NAN = random). */
+static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) {
+    if (b->bad) return NULL;
+    b->params += (uint64_t)n;
+    b->tensor_idx++;
+    Model *m = b->m;
+    if (b->mode == BIND_COUNT) { b->bytes += (uint64_t)n * dtype_size(m->opts.dtype); return NULL; }
+    float *v = xmalloc(sizeof(float) * (size_t)n);
+    own(m, v);
+    if (b->mode == BIND_DUMMY) {
+        b->bytes += (uint64_t)n * dtype_size(m->opts.dtype);
+        for (int64_t i = 0; i < n; i++)
+            v[i] = isnan(fill) ? 0.05f * uniform_pm1(m->opts.seed + b->tensor_idx, (uint64_t)i) : fill;
+        return v;
+    }
+    StTensor *t = st_find(&m->st, name);
+    if (!t) {
+        b->bad = 1;
+        err_set(b->e, "%s: missing tensor \"%s\"", m->path, name);
+        return v;
+    }
+    if (t->ndim != 1 || t->shape[0] != n) {
+        b->bad = 1;
+        err_set(b->e, "%s: tensor \"%s\" has %d dims (first %lld), expected [%lld]", m->st.files[t->file].path,
+                name, t->ndim, (long long)(t->ndim ? t->shape[0] : 0), (long long)n);
+        return v;
+    }
+    if (t->dtype == DT_F8_E4M3) {
+        b->bad = 1;
+        err_set(b->e, "%s: vector \"%s\" in F8_E4M3 is not supported", m->st.files[t->file].path, name);
+        return v;
+    }
+    t->used = 1;
+    b->bytes += t->nbytes;
+    Mat tmp = { t->dtype, t->data, NULL, 1, n };
+    mat_rows_f32(&tmp, 0, 1, v);
+    return v;
+}
+
+static Mlp bind_mlp(Binder *b, const char *pre, int inter, int dim, int mixtral) {
+    char n[512];
+    Mlp p;
+    snprintf(n, sizeof n, "%s.%s.weight", pre, mixtral ? "w1" : "gate_proj");
+    p.gate = bind_mat(b, n, inter, dim);
+    snprintf(n, sizeof n, "%s.%s.weight", pre, mixtral ? "w3" : "up_proj");
+    p.up = bind_mat(b, n, inter, dim);
+    snprintf(n, sizeof n, "%s.%s.weight", pre, mixtral ? "w2" : "down_proj");
+    p.down = bind_mat(b, n, dim, inter);
+    return p;
+}
+
+static void bind_layer(Binder *b, int l, Layer *ly) {
+    const ModelConfig *c = &b->m->cfg;
+    char n[512], pre[128];
+    snprintf(pre, sizeof pre, "model.layers.%d", l);
+#define NAME(fmt, ...) (snprintf(n, sizeof n, "%s." fmt, pre, ##__VA_ARGS__), n)
+    ly->attn_norm = bind_vec(b, NAME("input_layernorm.weight"), c->dim, 1.0f);
+    ly->ffn_norm = bind_vec(b, NAME("post_attention_layernorm.weight"), c->dim, 1.0f);
+    Attn *a = &ly->attn;
+    int H = c->n_heads;
+    if (c->is_mla) {
+        int qk = c->qk_nope + c->qk_rope;
+        if (c->q_lora_rank) {
+            a->q_a = bind_mat(b, NAME("self_attn.q_a_proj.weight"), c->q_lora_rank, c->dim);
+            a->q_a_norm = bind_vec(b, NAME("self_attn.q_a_layernorm.weight"), c->q_lora_rank, 1.0f);
+            a->q_b = bind_mat(b, NAME("self_attn.q_b_proj.weight"), (int64_t)H * qk, c->q_lora_rank);
+        } else {
+            a->q = bind_mat(b, NAME("self_attn.q_proj.weight"), (int64_t)H * qk, c->dim);
+        }
+        a->kv_a = bind_mat(b, NAME("self_attn.kv_a_proj_with_mqa.weight"), c->kv_lora_rank + c->qk_rope, c->dim);
+        a->kv_a_norm = bind_vec(b, NAME("self_attn.kv_a_layernorm.weight"), c->kv_lora_rank, 1.0f);
+        a->kv_b = bind_mat(b, NAME("self_attn.kv_b_proj.weight"), (int64_t)H * (c->qk_nope + c->v_head), c->kv_lora_rank);
+        a->o = bind_mat(b, NAME("self_attn.o_proj.weight"), c->dim, (int64_t)H * c->v_head);
+    } else {
+        int hd = c->head_dim, kvh = c->n_kv_heads;
+        a->q = bind_mat(b, NAME("self_attn.q_proj.weight"), (int64_t)H * hd, c->dim);
+        a->k = bind_mat(b, NAME("self_attn.k_proj.weight"), (int64_t)kvh * hd, c->dim);
+        a->v = bind_mat(b, NAME("self_attn.v_proj.weight"), (int64_t)kvh * hd, c->dim);
+        if (c->qkv_bias) {
+            a->bq = bind_vec(b, NAME("self_attn.q_proj.bias"), (int64_t)H * hd, NAN);
+            a->bk = bind_vec(b, NAME("self_attn.k_proj.bias"), (int64_t)kvh * hd, NAN);
+            a->bv = bind_vec(b, NAME("self_attn.v_proj.bias"), (int64_t)kvh * hd, NAN);
+        }
+        a->o = bind_mat(b, NAME("self_attn.o_proj.weight"), c->dim, (int64_t)H * hd);
+    }
+    ly->is_moe = config_is_moe_layer(c, l);
+    if (!ly->is_moe) {
+        snprintf(n, sizeof n, "%s.mlp", pre);
+        ly->mlp = bind_mlp(b, n, c->inter, c->dim, 0);
+        return;
+    }
+    Moe *moe = &ly->moe;
+    int mixtral = c->arch == ARCH_MIXTRAL;
+    const char *blk = mixtral ? "block_sparse_moe" : "mlp";
+    moe->router = bind_mat(b, NAME("%s.gate.weight", blk), c->n_routed, c->dim);
+    if (c->topk_method == TOPK_NOAUX_TC)
+        moe->bias = bind_vec(b, NAME("mlp.gate.e_score_correction_bias"), c->n_routed, 0.0f);
+    moe->experts = xcalloc((size_t)c->n_routed, sizeof *moe->experts);
+    own(b->m, moe->experts);
+    for (int x = 0; x < c->n_routed && !b->bad; x++) {
+        char p[256];
+        snprintf(p, sizeof p, "%s.%s.experts.%d", pre, blk, x);
+        moe->experts[x] = bind_mlp(b, p, c->moe_inter, c->dim, mixtral);
+    }
+    if (c->n_shared > 0) {
+        moe->has_shared = 1;
+        snprintf(n, sizeof n, "%s.mlp.shared_experts", pre);
+        moe->shared = bind_mlp(b, n, c->n_shared * c->moe_inter, c->dim, 0);
+    }
+#undef NAME
+}
+
+static void bind_model(Binder *b) {
+    Model *m = b->m;
+    const ModelConfig *c = &m->cfg;
+    m->embed = bind_mat(b, "model.embed_tokens.weight", c->vocab, c->dim);
+    for (int l = 0; l < c->n_layers && !b->bad; l++) bind_layer(b, l, &m->layers[l]);
+    m->norm = bind_vec(b, "model.norm.weight", c->dim, 1.0f);
+    if (c->tie_embeddings) m->lm_head = m->embed;
+    else m->lm_head = bind_mat(b, "lm_head.weight", c->vocab, c->dim);
+}
+
+/* A checkpoint tensor the model does not use is an error, but for skipped MTP layers. */
+static int check_unused(Model *m, Err *e) {
+    for (int i = 0; i < m->st.n; i++) {
+        StTensor *t = &m->st.t[i];
+        if (t->used) continue;
+        int l;
+        if (sscanf(t->name, "model.layers.%d.", &l) == 1 && l >= m->cfg.n_layers &&
+            l < m->cfg.n_layers + m->cfg.n_nextn_layers)
+            continue;
+        size_t nl = strlen(t->name);
+        if (nl >= 19 && !strcmp(t->name + nl - 19, "rotary_emb.inv_freq")) continue;
+        return err_set(e, "%s: unexpected tensor \"%s\" (not part of a %s model with this config)",
+                       m->st.files[t->file].path, t->name, m->cfg.model_type);
+    }
+    return 0;
+}
+
+static int check_finite(Model *m, Err *e) {
+    for (int i = 0; i < m->st.n; i++) {
+        StTensor *t = &m->st.t[i];
+        if (!t->used) continue;
+        int64_t n = (int64_t)(t->nbytes / dtype_size(t->dtype));
+        int64_t bad = count_nonfinite(t->dtype, t->data, n);
+        if (bad)
+            return err_set(e, "%s: tensor \"%s\" holds %lld NaN/Inf values", m->st.files[t->file].path, t->name,
+                           (long long)bad);
+    }
+    return 0;
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
+    memset(m, 0, sizeof *m);
+    m->opts = *o;
+    snprintf(m->path, sizeof m->path, "%s", path);
+    char cfgp[1100];
+    if (is_dir(path)) snprintf(cfgp, sizeof cfgp, "%s/config.json", path);
+    else if (o->dummy) snprintf(cfgp, sizeof cfgp, "%s", path);
+    else return err_set(e, "%s: not a directory (a checkpoint is a directory with config.json and safetensors; use --dummy for a config alone)", path);
+    if (config_load(cfgp, &m->cfg, e)) return -1;
+    ModelConfig *c = &m->cfg;
+    if (o->layers > 0) {
+        if (!o->dummy) return err_set(e, "%s: --layers applies to dummy weights only", path);
+        if (o->layers < c->n_layers) c->n_layers = o->layers;
+    }
+    m->layers = xcalloc((size_t)c->n_layers, sizeof *m->layers);
+    Binder b = { .mode = BIND_COUNT, .m = m, .e = e };
+    bind_model(&b);
+    m->n_params = b.params;
+    if (o->dummy && o->shapes_only) {
+        m->weight_bytes = b.bytes;
+        m->wdtype = o->dtype;
+    } else if (o->dummy) {
+        uint64_t avail = mem_available();
+        if (b.owned_bytes > avail) {
+            char x[32], y[32];
+            err_set(e, "%s: dummy %s weights need %s but only %s of memory is available (try --layers)", path,
+                    dtype_name(o->dtype), fmt_bytes(b.owned_bytes, x, sizeof x), fmt_bytes(avail, y, sizeof y));
+            model_free(m);
+            return -1;
+        }
+        Binder d = { .mode = BIND_DUMMY, .m = m, .e = e };
+        bind_model(&d);
+        m->weight_bytes = d.bytes;
+        m->wdtype = o->dtype;
+    } else {
+        if (st_open_dir(path, &m->st, e)) { model_free(m); return -1; }
+        Binder f = { .mode = BIND_FILE, .m = m, .e = e };
+        bind_model(&f);
+        if (f.bad || check_unused(m, e) || check_finite(m, e)) { model_free(m); return -1; }
+        m->weight_bytes = f.bytes;
+        m->wdtype = m->embed.dt;
+        for (int l = 0; l < c->n_layers; l++)       /* the bulk of the bytes decides */
+            if (m->layers[l].attn.o.data) { m->wdtype = m->layers[l].attn.o.dt; break; }
+    }
+    int rd = config_rope_dim(c);
+    m->inv_freq = xmalloc(sizeof(float) * (size_t)(rd / 2));
+    config_rope_inv_freq(c, m->inv_freq);
+    m->rope_mscale = config_rope_mscale(c);
+    m->attn_scale = config_softmax_scale(c);
+    return 0;
+}
+
+void model_free(Model *m) {
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    free(m->inv_freq);
+    st_close(&m->st);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- KV cache ----------------------------------------------------------------------- */
+int kv_row_floats(const Model *m) {
+    const ModelConfig *c = &m->cfg;
+    if (c->is_mla) {
+        if (m->opts.naive_mla) return c->n_heads * (c->qk_nope + c->qk_rope) + c->n_heads * c->v_head;
+        return c->kv_lora_rank + c->qk_rope;
+    }
+    return 2 * c->n_kv_heads * c->head_dim;
+}
+
+int kv_create(KVCache *kv, const Model *m, int n_seq, int max_pos, Err *e) {
+    memset(kv, 0, sizeof *kv);
+    kv->n_layers = m->cfg.n_layers;
+    kv->n_seq = n_seq;
+    kv->max_pos = max_pos;
+    kv->row = kv_row_floats(m);
+    uint64_t n = (uint64_t)kv->n_layers * (uint64_t)n_seq * (uint64_t)max_pos * (uint64_t)kv->row;
+    uint64_t bytes = n * sizeof(float), avail = mem_available();
+    if (bytes > avail) {
+        char x[32], y[32];
+        return err_set(e, "KV cache for %d sequences x %d positions needs %s but only %s of memory is available",
+                       n_seq, max_pos, fmt_bytes(bytes, x, sizeof x), fmt_bytes(avail, y, sizeof y));
+    }
+    kv->data = malloc(bytes ? bytes : 1);
+    if (!kv->data) {
+        char x[32];
+        return err_set(e, "KV cache: cannot allocate %s", fmt_bytes(bytes, x, sizeof x));
+    }
+    kv->len = xcalloc((size_t)n_seq, sizeof *kv->len);
+    return 0;
+}
+
+void kv_free(KVCache *kv) {
+    free(kv->data);
+    free(kv->len);
+    memset(kv, 0, sizeof *kv);
+}
+
+uint64_t kv_bytes_per_token(const KVCache *kv) {
+    return (uint64_t)kv->n_layers * (uint64_t)kv->row * sizeof(float);
+}

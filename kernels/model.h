@@ -1,0 +1,114 @@
+/*
+ * model.h - a loaded model: its config, its weights (mmapped from safetensors or
+ * seeded dummy values) and the forward pass over a KV cache.
+ *
+ * Ownership: model_load fills a Model that model_free releases; kv_create/kv_free
+ * likewise. Nothing here prints; errors come back in an Err.
+ */
+#ifndef EFFBENCH_MODEL_H
+#define EFFBENCH_MODEL_H
+
+#include "config.h"
+#include "ops.h"
+#include "safetensors.h"
+
+typedef struct {
+    Mat gate, up, down;          /* (I, D), (I, D), (D, I) */
+} Mlp;
+
+typedef struct {
+    /* MLA */
+    Mat q;                       /* (H*(Dn+Dr), D), when q_lora_rank = 0 */
+    Mat q_a;                     /* (q_lora_rank, D) */
+    float *q_a_norm;             /* (q_lora_rank) */
+    Mat q_b;                     /* (H*(Dn+Dr), q_lora_rank) */
+    Mat kv_a;                    /* (Dc+Dr, D): [latent | k_pe] */
+    float *kv_a_norm;            /* (Dc) */
+    Mat kv_b;                    /* (H*(Dn+Dv), Dc): per head [W_UK (Dn rows) | W_UV (Dv rows)] */
+    /* dense */
+    Mat k, v;                    /* (Hkv*hd, D) */
+    float *bq, *bk, *bv;         /* qwen2 biases, or NULL */
+    Mat o;                       /* (D, H*Dv) or (D, H*hd) */
+} Attn;
+
+typedef struct {
+    Mat router;                  /* (E, D) */
+    float *bias;                 /* (E) e_score_correction_bias, or NULL */
+    Mlp *experts;                /* (E) */
+    int has_shared;
+    Mlp shared;                  /* (n_shared*moe_inter, D) ... */
+} Moe;
+
+typedef struct {
+    float *attn_norm, *ffn_norm; /* (D) */
+    Attn attn;
+    int is_moe;
+    Mlp mlp;
+    Moe moe;
+} Layer;
+
+typedef struct {
+    DType dtype;                 /* dummy weights: their dtype */
+    int layers;                  /* dummy weights: keep only the first N layers (0 = all) */
+    uint64_t seed;               /* dummy weights: seed */
+    int dummy;                   /* path is a config.json (or a dir holding one); no weights read */
+    int naive_mla;               /* expanded-K/V MLA instead of the absorbed latent path */
+    int shapes_only;             /* dummy: shapes and counts only, no weights (no forward) */
+} LoadOpts;
+
+typedef struct {
+    ModelConfig cfg;
+    LoadOpts opts;
+    char path[1024];
+    Mat embed;                   /* (V, D) */
+    Mat lm_head;                 /* (V, D); the embedding when tied */
+    float *norm;                 /* (D) */
+    Layer *layers;               /* (L) */
+    float *inv_freq;             /* (rope_dim/2) */
+    float rope_mscale, attn_scale;
+    StSet st;                    /* the mapped checkpoint, when not dummy */
+    void **owned; int n_owned, cap_owned;   /* converted vectors and dummy tensors */
+    uint64_t weight_bytes;       /* bytes of all weights as stored */
+    uint64_t n_params;           /* all weights (main model) */
+    DType wdtype;                /* dtype of the largest weights (for reports) */
+} Model;
+
+/* Loads path (checkpoint dir, or config for dummy). Refuses, before allocating, a
+ * dummy model whose weights do not fit in available memory. */
+int model_load(Model *m, const char *path, const LoadOpts *o, Err *e);
+void model_free(Model *m);
+
+/* ---- KV cache ----------------------------------------------------------------------- */
+typedef struct {
+    int n_layers, n_seq, max_pos;
+    int row;                     /* floats per token per layer */
+    float *data;                 /* (L, n_seq, max_pos, row) */
+    int *len;                    /* (n_seq) positions filled */
+} KVCache;
+
+/* Floats per token per layer the model's cache holds:
+ * MLA absorbed: Dc + Dr (the normalised latent and the rotary key);
+ * MLA naive: H*(Dn+Dr) + H*Dv; dense: 2 * Hkv * hd. */
+int kv_row_floats(const Model *m);
+/* Allocates a cache for n_seq sequences of max_pos positions; refuses if it does not
+ * fit in available memory, naming both figures. */
+int kv_create(KVCache *kv, const Model *m, int n_seq, int max_pos, Err *e);
+void kv_free(KVCache *kv);
+uint64_t kv_bytes_per_token(const KVCache *kv);   /* from the allocation: L * row * 4 */
+
+/* ---- forward ------------------------------------------------------------------------ */
+/* One step over n tokens, each of sequence seq[i] at position pos[i]. A sequence's
+ * tokens must come in order, each at most one past what its cache holds (so prefill,
+ * chunked prefill from any position, decode and mixed batches all work).
+ * logits: (number of rows wanted, V); want[i] != 0 selects token i (want NULL: all).
+ * trace (optional): hidden states and routing, for tests. */
+typedef struct {
+    float *hidden;               /* (L+1, n, D): embeddings, then residual after each block */
+    int *experts;                /* (L, n, K): routed experts, -1 on dense layers */
+    float *weights;              /* (L, n, K) */
+} Trace;
+
+int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, const int *pos,
+                  const unsigned char *want, float *logits, Trace *trace, Err *e);
+
+#endif

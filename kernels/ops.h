@@ -1,0 +1,72 @@
+/*
+ * ops.h - the CPU operations of the engine.
+ *
+ * Dimension letters used across kernels/: T tokens in a step, D hidden size, H query
+ * heads, Hkv key/value heads, Dc kv_lora_rank, Dn qk_nope_head_dim, Dr
+ * qk_rope_head_dim, Dv v_head_dim, E routed experts, K experts per token, V vocab.
+ *
+ * Weights are read in their stored format (F32, BF16, F16, F8_E4M3 with 128x128
+ * block scales) and widened to float32 on the fly; all arithmetic is float32.
+ */
+#ifndef EFFBENCH_OPS_H
+#define EFFBENCH_OPS_H
+
+#include "common.h"
+
+/* A row-major weight matrix as stored in the checkpoint (Hugging Face: [out, in]). */
+typedef struct {
+    DType dt;
+    const void *data;        /* (rows, cols) */
+    const float *scale;      /* F8_E4M3 only: (ceil(rows/128), ceil(cols/128)) weight_scale_inv */
+    int64_t rows, cols;
+} Mat;
+
+#define F8_BLOCK 128
+
+/* Widens rows [r0, r0+n) of w to float32: dst (n, cols). */
+void mat_rows_f32(const Mat *w, int64_t r0, int64_t n, float *dst);
+
+/* Scratch floats linear() needs for a weight of `cols` columns. */
+size_t linear_scratch_floats(int64_t cols);
+
+/* y (T, nr) [row stride ldy] = x (T, cols) [ldx] . W[r0:r0+nr, :]^T (+ bias[0:nr]).
+ * F32 weights go straight to BLAS; others are widened row by row in registers for
+ * small T (decode: each weight byte is read once) or in blocks handed to BLAS for
+ * large T (prefill). scratch: linear_scratch_floats(W->cols) floats. */
+void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
+            int64_t r0, int64_t nr, const float *bias, float *scratch);
+
+/* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, for T rows of n (strides ldo, ldx). */
+void rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const float *w, float eps);
+
+/* RoPE on one vector of d dims at position pos, angle pos * inv_freq[i]:
+ * interleaved pairs (x[2i], x[2i+1]) (DeepSeek) or halves (x[i], x[i+d/2]) (HF llama). */
+void rope_interleaved(float *x, int d, int pos, const float *inv_freq, float mscale);
+void rope_half(float *x, int d, int pos, const float *inv_freq, float mscale);
+
+/* Causal attention of T query tokens against a per-sequence cache.
+ * Token t of sequence seq[t] at position pos[t] attends to cache rows 0..pos[t] of
+ * its sequence. Cache row of sequence s, position p: cache + s*seq_stride + p*row.
+ * Key of KV head g: k_off + g*k_head_stride (dk floats); value: v_off + g*v_head_stride
+ * (dv floats). Query head h uses KV head h / (H/Hkv). */
+typedef struct {
+    int T;
+    const int *seq, *pos;        /* (T) */
+    const float *q; int ldq;     /* (T, H*dk): head h at q + t*ldq + h*dk */
+    const float *cache;
+    int64_t seq_stride; int row;
+    int k_off, k_head_stride, v_off, v_head_stride;
+    int dk, dv, H, Hkv;
+    float scale;
+    float *out; int ldo;         /* (T, H*dv) */
+    int max_pos;
+} AttnArgs;
+void attention(const AttnArgs *a);
+
+/* SwiGLU in place: g[i] = silu(g[i]) * u[i], n elements. */
+void swiglu(float *g, const float *u, int64_t n);
+
+/* Counts non-finite values in n elements of a weight in its stored dtype. */
+int64_t count_nonfinite(DType dt, const void *data, int64_t n);
+
+#endif

@@ -1,0 +1,65 @@
+#!/bin/sh
+# run.sh - the whole test suite: the C tests (unit, golden, bad input), then the
+# command-line tests below. Ends with "N passed, N failed[, N skipped]".
+#   sh tests/run.sh TESTS_BINARY EFFBENCH_BINARY
+T=${1:-./effbench-tests}
+E=${2:-./effbench}
+G=${EFFBENCH_GOLDEN:-../shared/golden}
+tmp=$(mktemp -d /tmp/effbench-cli.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0; skip=0
+
+out=$("$T" 2>&1); rc=$?
+echo "$out"
+line=$(echo "$out" | tail -n 1)
+p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1/p')
+f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\2/p')
+s=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\3/p')
+if [ -z "$p" ]; then echo "FAIL  C tests ended abnormally (exit $rc)"; fail=$((fail + 1)); else
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s)); fi
+[ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && { echo "FAIL  C tests exit $rc"; fail=$((fail + 1)); }
+
+ok()   { echo "ok    $1"; pass=$((pass + 1)); }
+bad()  { echo "FAIL  $1"; fail=$((fail + 1)); }
+skp()  { echo "SKIP  $1"; skip=$((skip + 1)); }
+
+# golden cases through the command line: logits (prefill and --decode) and generate
+for c in deepseek/v3-tiny deepseek/v2-lite-tiny dense/llama-tiny dense/mixtral-tiny; do
+  d="$G/$c"
+  if [ ! -f "$d/case.json" ]; then skp "cli $c (no goldens)"; continue; fi
+  set -- $("$T" case-tokens "$d")
+  prompt=$1; shift; cont="$*"
+  for mode in "" --decode; do
+    if "$E" logits --model "$d" --tokens "$prompt" $mode -o "$tmp/l.f32" 2>"$tmp/err"; then
+      diff=$("$T" maxdiff "$tmp/l.f32" "$d/logits.f32")
+      if awk "BEGIN{exit !($diff <= 1e-4)}"; then ok "cli logits $mode $c (max diff $diff)"; else bad "cli logits $mode $c: max diff $diff"; fi
+    else bad "cli logits $mode $c: $(cat "$tmp/err")"; fi
+  done
+  got=$("$E" generate --model "$d" --tokens "$prompt" -n 8 2>"$tmp/err")
+  if [ "$got" = "$cont" ]; then ok "cli generate $c"; else bad "cli generate $c: got '$got' want '$cont' $(cat "$tmp/err")"; fi
+done
+
+# errors: one line on stderr, exit 1 (bad input) or 2 (usage), never a crash
+expect_err() {  # name, expected exit, expected text, command...
+  name=$1; want=$2; text=$3; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
+  lines=$(wc -l <"$tmp/err")
+  if [ "$rc" -eq "$want" ] && [ "$lines" -eq 1 ] && grep -q -- "$text" "$tmp/err"; then ok "cli error: $name"
+  else bad "cli error: $name (exit $rc, $lines lines: $(cat "$tmp/err"))"; fi
+}
+expect_err "token outside vocab" 1 "outside the vocabulary" "$E" logits --model "$G/deepseek/v3-tiny" --tokens 1,999 -o "$tmp/x"
+expect_err "missing model dir" 1 "nonexistent" "$E" generate --model "$tmp/nonexistent" --tokens 1 -n 2
+expect_err "bad token list" 2 "comma-separated" "$E" generate --model "$G/deepseek/v3-tiny" --tokens 1,,x -n 2
+expect_err "unknown option" 2 "unknown option" "$E" logits --frobnicate
+expect_err "unknown command" 2 "unknown command" "$E" frobnicate
+expect_err "unknown dtype" 2 "unknown dtype" "$E" bench --model suites/configs/llama-3.1-8b.json --dummy --dtype q4
+expect_err "dummy too big" 1 "available" env EFFBENCH_MEM_LIMIT=1000000 "$E" generate --model suites/configs/deepseek-v3.json --dummy --tokens 1 -n 1
+[ -f "$tmp/x" ] && bad "a failed logits run left a file" || ok "failed logits run leaves no file"
+
+# dummy model through the bench command (small: 1 layer, short lengths)
+if "$E" bench --model "$G/deepseek/v2-lite-tiny/config.json" --dummy --dtype bf16 -p 16 -b 1,2 -d 8 -n 2 -r 1 --stream-mib 8 >"$tmp/b" 2>"$tmp/err" \
+   && grep -q '^| pp16 ' "$tmp/b" && grep -q '^| tg2 b2 @ d8 ' "$tmp/b"; then ok "cli bench on a dummy model"
+else bad "cli bench: $(cat "$tmp/err" "$tmp/b")"; fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
