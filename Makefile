@@ -6,7 +6,7 @@
 # Variables: CC, OPT (default -O2 -march=native), NO_NATIVE=1 for portable builds.
 
 CC      ?= cc
-OPT     ?= -O2 $(if $(NO_NATIVE),,-march=native)
+OPT     ?= -O3 $(if $(NO_NATIVE),,-march=native)
 WARN    := -Wall -Wextra -Wshadow -Wno-unknown-pragmas
 CFLAGS  ?= $(OPT) -g
 ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ibench \

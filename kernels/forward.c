@@ -18,7 +18,6 @@
  */
 #include "model.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,13 +101,7 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
         .cache = cache_row(s, l, 0, 0), .seq_stride = (int64_t)s->kv->max_pos * s->kv->row, .row = s->kv->row,
         .H = H, .scale = m->attn_scale, .max_pos = s->kv->max_pos,
     };
-    /* W_kv_b as float32: (H*(Dn+Dv), Dc) */
-    float *wkvb = (float *)a->kv_b.data;
-    int own_wkvb = a->kv_b.dt != DT_F32;
-    if (own_wkvb) {
-        wkvb = xmalloc(sizeof(float) * (size_t)a->kv_b.rows * Dc);
-        mat_rows_f32(&a->kv_b, 0, a->kv_b.rows, wkvb);
-    }
+    const float *wkvb = a->kv_b_f32;                 /* (H*(Dn+Dv), Dc) */
     if (m->opts.naive_mla) {
         /* cache row: K per head [k_nope | k_pe] (H*qk), then V per head (H*Dv) */
         float *kvb = xmalloc(sizeof(float) * (size_t)n * H * (Dn + Dv));
@@ -139,8 +132,7 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
         float *lat = xmalloc(sizeof(float) * (size_t)n * H * Dc);
         for (int x = 0; x < H; x++) {
             const float *wuk = wkvb + (int64_t)x * (Dn + Dv) * Dc;            /* (Dn, Dc) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Dc, Dn, 1.0f,
-                        q + (int64_t)x * qk, H * qk, wuk, Dc, 0.0f, qc + (int64_t)x * qd, H * qd);
+            matmul_nn(qc + (int64_t)x * qd, H * qd, q + (int64_t)x * qk, H * qk, n, wuk, Dn, Dc);
             for (int t = 0; t < n; t++)
                 memcpy(qc + ((int64_t)t * H + x) * qd + Dc, q + ((int64_t)t * H + x) * qk + Dn, sizeof(float) * (size_t)Dr);
         }
@@ -150,14 +142,12 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
         aa.out = lat; aa.ldo = H * Dc;
         attention(&aa);
         for (int x = 0; x < H; x++) {
-            const float *wuv = wkvb + ((int64_t)x * (Dn + Dv) + Dn) * Dc;     /* (Dv, Dc) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Dv, Dc, 1.0f,
-                        lat + (int64_t)x * Dc, H * Dc, wuv, Dc, 0.0f, o + (int64_t)x * Dv, H * Dv);
+            Mat wuv = { DT_F32, wkvb + ((int64_t)x * (Dn + Dv) + Dn) * Dc, NULL, Dv, Dc };   /* (Dv, Dc) */
+            linear(o + (int64_t)x * Dv, H * Dv, lat + (int64_t)x * Dc, H * Dc, n, &wuv, 0, Dv, NULL, s->scratch);
         }
         free(qc);
         free(lat);
     }
-    if (own_wkvb) free(wkvb);
     lin(s, out, c->dim, o, H * Dv, n, &a->o);
     free(q); free(kv); free(o);
 }
@@ -303,15 +293,7 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
     }
     if (!bad && !m->embed.data) bad = err_set(e, "%s: model was loaded for its shapes only", m->path);
     if (bad) { free(len); return -1; }
-    Step s = { m, kv, n, seq, pos, NULL };
-    int64_t maxcols = c->dim;
-    if (c->inter > maxcols) maxcols = c->inter;
-    if (c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1) > maxcols) maxcols = c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1);
-    if (c->n_heads * (int64_t)(c->is_mla ? c->v_head : c->head_dim) > maxcols) maxcols = c->n_heads * (int64_t)(c->is_mla ? c->v_head : c->head_dim);
-    if (c->q_lora_rank > maxcols) maxcols = c->q_lora_rank;
-    if (c->kv_lora_rank > maxcols) maxcols = c->kv_lora_rank;
-    s.scratch = xmalloc(sizeof(float) * linear_scratch_floats(maxcols));
-
+    Step s = { m, kv, n, seq, pos, m->scratch };
     float *x = xmalloc(sizeof(float) * (size_t)n * D);
     float *h = xmalloc(sizeof(float) * (size_t)n * D);
     float *o = xmalloc(sizeof(float) * (size_t)n * D);
@@ -343,6 +325,6 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
         for (int64_t i = 0; i < (int64_t)nw * c->vocab; i++) nonfinite += !isfinite(logits[i]);
         if (nonfinite) rc = err_set(e, "%s: forward pass produced %lld NaN/Inf logits", m->path, (long long)nonfinite);
     }
-    free(len); free(s.scratch); free(x); free(h); free(o);
+    free(len); free(x); free(h); free(o);
     return rc;
 }

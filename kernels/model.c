@@ -44,7 +44,7 @@ static inline uint64_t splitmix(uint64_t x) {
     return x ^ (x >> 31);
 }
 static inline float uniform_pm1(uint64_t seed, uint64_t i) {   /* in [-1, 1) */
-    return (float)((int64_t)(splitmix(seed ^ splitmix(i)) >> 40) - (1 << 23)) / (float)(1 << 23);
+    return (float)((int64_t)(splitmix(seed + i * 0xd1b54a32d192ed03ull) >> 40) - (1 << 23)) / (float)(1 << 23);
 }
 
 static void fill_dummy(void *dst, DType dt, int64_t n, float amp, uint64_t seed) {
@@ -57,7 +57,7 @@ static void fill_dummy(void *dst, DType dt, int64_t n, float amp, uint64_t seed)
         case DT_F16: ((_Float16 *)dst)[i] = (_Float16)v; break;
         case DT_F8_E4M3: {
             /* codes of magnitude up to ~1 (exponent field <= 7); scales carry amp */
-            uint8_t b = (uint8_t)(splitmix(seed ^ splitmix((uint64_t)i)) & 0xbf);
+            uint8_t b = (uint8_t)(splitmix(seed + (uint64_t)i * 0xd1b54a32d192ed03ull) & 0xbf);
             ((uint8_t *)dst)[i] = b;
             break;
         }
@@ -340,6 +340,37 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
         for (int l = 0; l < c->n_layers; l++)       /* the bulk of the bytes decides */
             if (m->layers[l].attn.o.data) { m->wdtype = m->layers[l].attn.o.dt; break; }
     }
+    /* float32 kv_b for the absorbed MLA products; counted against memory first */
+    if (c->is_mla && !o->shapes_only) {
+        uint64_t need = 0;
+        for (int l = 0; l < c->n_layers; l++)
+            if (m->layers[l].attn.kv_b.dt != DT_F32) need += (uint64_t)m->layers[l].attn.kv_b.rows * c->kv_lora_rank * 4;
+        if (need > mem_available()) {
+            char x[32], y[32];
+            err_set(e, "%s: float32 copies of kv_b_proj need %s but only %s is available", path,
+                    fmt_bytes(need, x, sizeof x), fmt_bytes(mem_available(), y, sizeof y));
+            model_free(m);
+            return -1;
+        }
+        for (int l = 0; l < c->n_layers; l++) {
+            Attn *a = &m->layers[l].attn;
+            if (a->kv_b.dt == DT_F32) { a->kv_b_f32 = a->kv_b.data; continue; }
+            float *f = xmalloc(sizeof(float) * (size_t)a->kv_b.rows * (size_t)a->kv_b.cols);
+            own(m, f);
+            mat_rows_f32(&a->kv_b, 0, a->kv_b.rows, f);
+            a->kv_b_f32 = f;
+            m->derived_bytes += sizeof(float) * (uint64_t)a->kv_b.rows * (uint64_t)a->kv_b.cols;
+        }
+    }
+    if (!o->shapes_only) {
+        int64_t maxcols = 0;
+        for (int i = 0; i < m->st.n; i++)         /* widest weight of a checkpoint */
+            if (m->st.t[i].ndim == 2 && m->st.t[i].shape[1] > maxcols) maxcols = m->st.t[i].shape[1];
+        int64_t dims[] = { c->dim, c->inter, (int64_t)c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1),
+                           (int64_t)c->n_heads * (c->is_mla ? c->v_head : c->head_dim), c->q_lora_rank, c->kv_lora_rank };
+        for (int i = 0; i < 6; i++) if (dims[i] > maxcols) maxcols = dims[i];
+        m->scratch = xmalloc(sizeof(float) * linear_scratch_floats(maxcols));
+    }
     int rd = config_rope_dim(c);
     m->inv_freq = xmalloc(sizeof(float) * (size_t)(rd / 2));
     config_rope_inv_freq(c, m->inv_freq);
@@ -353,6 +384,7 @@ void model_free(Model *m) {
     free(m->owned);
     free(m->layers);
     free(m->inv_freq);
+    free(m->scratch);
     st_close(&m->st);
     memset(m, 0, sizeof *m);
 }

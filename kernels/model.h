@@ -25,6 +25,8 @@ typedef struct {
     Mat kv_a;                    /* (Dc+Dr, D): [latent | k_pe] */
     float *kv_a_norm;            /* (Dc) */
     Mat kv_b;                    /* (H*(Dn+Dv), Dc): per head [W_UK (Dn rows) | W_UV (Dv rows)] */
+    const float *kv_b_f32;       /* kv_b widened once at load (the checkpoint's own when F32):
+                                    the absorbed products run on it at every step */
     /* dense */
     Mat k, v;                    /* (Hkv*hd, D) */
     float *bq, *bk, *bv;         /* qwen2 biases, or NULL */
@@ -69,6 +71,8 @@ typedef struct {
     StSet st;                    /* the mapped checkpoint, when not dummy */
     void **owned; int n_owned, cap_owned;   /* converted vectors and dummy tensors */
     uint64_t weight_bytes;       /* bytes of all weights as stored */
+    uint64_t derived_bytes;      /* float32 copies made at load (kv_b_f32) */
+    float *scratch;              /* linear() scratch for the widest weight; one forward at a time */
     uint64_t n_params;           /* all weights (main model) */
     DType wdtype;                /* dtype of the largest weights (for reports) */
 } Model;

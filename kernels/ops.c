@@ -57,59 +57,121 @@ void mat_rows_f32(const Mat *w, int64_t r0, int64_t n, float *dst) {
 }
 
 /* ---- linear ------------------------------------------------------------------------- */
-#define ROW_PATH_MAX_T 8       /* up to this many tokens: widen each row once, in L1 */
-#define CHUNK 512              /* columns widened at a time on the row path */
-#define BLOCK_ROWS 64          /* rows widened per BLAS call on the block path */
+#define ROW_PATH_MAX_T 6       /* up to this many tokens: widen each row in registers (measured
+                                  crossover with the block path on 2 Zen cores: 6-8) */
+#define CHUNK 512              /* columns widened at a time on the row path (non-BF16) */
+#define BLOCK_ROWS 256         /* rows widened per BLAS call on the block path, per thread
+                                  (measured best of 32..1024 at T = 8..512) */
 
-size_t linear_scratch_floats(int64_t cols) { return (size_t)BLOCK_ROWS * (size_t)cols; }
+/* OpenBLAS runs single-threaded inside our OpenMP regions: one thread pool owns the
+ * cores (two pools spinning against each other cost 10x on a 2-core machine). */
+static void blas_single_thread(void) {
+    static int done;
+    if (!done) { openblas_set_num_threads(1); done = 1; }
+}
 
-static void linear_rows(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
-                        int64_t r0, int64_t nr) {
+size_t linear_scratch_floats(int64_t cols) {
+    return (size_t)omp_get_max_threads() * BLOCK_ROWS * (size_t)cols;
+}
+
+/* dot products of one weight row with T inputs; BF16 widened in registers */
+static inline void row_dots(const Mat *W, int64_t r, const float *x, int ldx, int T, float *acc) {
     int64_t cols = W->cols;
-    #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < nr; r++) {
-        float acc[ROW_PATH_MAX_T] = { 0 };
-        float buf[CHUNK];
-        for (int64_t c0 = 0; c0 < cols; c0 += CHUNK) {
-            int64_t n = cols - c0 < CHUNK ? cols - c0 : CHUNK;
-            widen(W, r0 + r, c0, n, buf);
-            for (int t = 0; t < T; t++) {
-                const float *xt = x + (int64_t)t * ldx + c0;
-                float s = 0;
-                #pragma omp simd reduction(+:s)
-                for (int64_t i = 0; i < n; i++) s += buf[i] * xt[i];
-                acc[t] += s;
+    if (W->dt == DT_BF16) {          /* the row stays in L1 across the T passes */
+        const uint16_t *w = (const uint16_t *)W->data + r * cols;
+        for (int t = 0; t < T; t++) {
+            const float *xt = x + (int64_t)t * ldx;
+            float s = 0;
+            #pragma omp simd reduction(+:s)
+            for (int64_t i = 0; i < cols; i++) {
+                union { uint32_t u; float f; } v = { (uint32_t)w[i] << 16 };
+                s += v.f * xt[i];
             }
+            acc[t] = s;
         }
-        for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
+        return;
     }
+    float buf[CHUNK];
+    for (int t = 0; t < T; t++) acc[t] = 0;
+    for (int64_t c0 = 0; c0 < cols; c0 += CHUNK) {
+        int64_t n = cols - c0 < CHUNK ? cols - c0 : CHUNK;
+        widen(W, r, c0, n, buf);
+        for (int t = 0; t < T; t++) {
+            const float *xt = x + (int64_t)t * ldx + c0;
+            float s = 0;
+            #pragma omp simd reduction(+:s)
+            for (int64_t i = 0; i < n; i++) s += buf[i] * xt[i];
+            acc[t] += s;
+        }
+    }
+}
+
+/* rows [lo, hi) of this thread's share of nr rows, in whole blocks of `align` rows */
+static void share(int64_t nr, int64_t align, int64_t *lo, int64_t *hi) {
+    int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    int64_t blocks = (nr + align - 1) / align;
+    int64_t b0 = blocks * id / nt, b1 = blocks * (id + 1) / nt;
+    *lo = b0 * align < nr ? b0 * align : nr;
+    *hi = b1 * align < nr ? b1 * align : nr;
 }
 
 void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t r0, int64_t nr, const float *bias, float *scratch) {
     if (T <= 0 || nr <= 0) return;
     int64_t cols = W->cols;
+    blas_single_thread();
     if (W->dt == DT_F8_E4M3) f8_init();
+    int small = nr * cols < 32768;             /* not worth waking the threads */
     if (W->dt == DT_F32) {
-        const float *w = (const float *)W->data + r0 * cols;
-        if (T == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nr, (int)cols, 1.0f, w, (int)cols, x, 1, 0.0f, y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)nr, (int)cols, 1.0f,
-                        x, ldx, w, (int)cols, 0.0f, y, ldy);
+        #pragma omp parallel if (!small)
+        {
+            int64_t lo, hi;
+            share(nr, 16, &lo, &hi);
+            const float *w = (const float *)W->data + (r0 + lo) * cols;
+            if (hi > lo) {
+                if (T == 1)
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(hi - lo), (int)cols, 1.0f, w, (int)cols, x, 1, 0.0f, y + lo, 1);
+                else
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)(hi - lo), (int)cols, 1.0f,
+                                x, ldx, w, (int)cols, 0.0f, y + lo, ldy);
+            }
+        }
     } else if (T <= ROW_PATH_MAX_T) {
-        linear_rows(y, ldy, x, ldx, T, W, r0, nr);
+        #pragma omp parallel for schedule(static) if (!small)
+        for (int64_t r = 0; r < nr; r++) {
+            float acc[ROW_PATH_MAX_T];
+            row_dots(W, r0 + r, x, ldx, T, acc);
+            for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
+        }
     } else {
-        for (int64_t b = 0; b < nr; b += BLOCK_ROWS) {
-            int64_t n = nr - b < BLOCK_ROWS ? nr - b : BLOCK_ROWS;
-            mat_rows_f32(W, r0 + b, n, scratch);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)n, (int)cols, 1.0f,
-                        x, ldx, scratch, (int)cols, 0.0f, y + b, ldy);
+        #pragma omp parallel if (!small)
+        {
+            float *wf = scratch + (size_t)omp_get_thread_num() * BLOCK_ROWS * (size_t)cols;
+            int64_t lo, hi;
+            share(nr, BLOCK_ROWS, &lo, &hi);
+            for (int64_t b = lo; b < hi; b += BLOCK_ROWS) {
+                int64_t n = hi - b < BLOCK_ROWS ? hi - b : BLOCK_ROWS;
+                for (int64_t r = 0; r < n; r++) widen(W, r0 + b + r, 0, cols, wf + r * cols);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)n, (int)cols, 1.0f,
+                            x, ldx, wf, (int)cols, 0.0f, y + b, ldy);
+            }
         }
     }
     if (bias)
         for (int t = 0; t < T; t++)
             for (int64_t r = 0; r < nr; r++) y[(int64_t)t * ldy + r] += bias[r];
+}
+
+void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w, int K, int N) {
+    blas_single_thread();
+    #pragma omp parallel if (T * (int64_t)K * N > 65536)
+    {
+        int64_t lo, hi;
+        share(N, 16, &lo, &hi);
+        if (hi > lo)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, (int)(hi - lo), K, 1.0f, x, ldx, w + lo, N,
+                        0.0f, y + lo, ldy);
+    }
 }
 
 /* ---- elementwise -------------------------------------------------------------------- */

@@ -30,9 +30,10 @@ void mat_rows_f32(const Mat *w, int64_t r0, int64_t n, float *dst);
 size_t linear_scratch_floats(int64_t cols);
 
 /* y (T, nr) [row stride ldy] = x (T, cols) [ldx] . W[r0:r0+nr, :]^T (+ bias[0:nr]).
- * F32 weights go straight to BLAS; others are widened row by row in registers for
- * small T (decode: each weight byte is read once) or in blocks handed to BLAS for
- * large T (prefill). scratch: linear_scratch_floats(W->cols) floats. */
+ * Rows are split among the OpenMP threads; each calls single-threaded BLAS on its
+ * slice. F32 weights go straight to BLAS; others are widened row by row in registers
+ * for small T (decode: each weight byte is read once) or in blocks of rows handed to
+ * BLAS for large T (prefill). scratch: linear_scratch_floats(W->cols) floats. */
 void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t r0, int64_t nr, const float *bias, float *scratch);
 
@@ -43,6 +44,9 @@ void rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const f
  * interleaved pairs (x[2i], x[2i+1]) (DeepSeek) or halves (x[i], x[i+d/2]) (HF llama). */
 void rope_interleaved(float *x, int d, int pos, const float *inv_freq, float mscale);
 void rope_half(float *x, int d, int pos, const float *inv_freq, float mscale);
+
+/* y (T, N) [ldy] = x (T, K) [ldx] . w (K, N), float32 w (the absorbed MLA products). */
+void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w, int K, int N);
 
 /* Causal attention of T query tokens against a per-sequence cache.
  * Token t of sequence seq[t] at position pos[t] attends to cache rows 0..pos[t] of
