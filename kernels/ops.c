@@ -217,44 +217,74 @@ void swiglu(float *g, const float *u, int64_t n) {
 }
 
 /* ---- attention ---------------------------------------------------------------------- */
+/* Work item: token t, KV head g, and a chunk of its positions. All query heads that
+ * share g go through one GEMM, S (group, len) = Q (group, dk) K^T, and the
+ * unnormalised output through another, O (group, dv) = exp(S - m) V, so each cached
+ * row is packed once per item, not once per head. With few tokens (decode) the
+ * positions are split into chunks so every thread has work, and the chunks are
+ * merged with their maxima and sums (the log-sum-exp merge of split-K decoding). */
 void attention(const AttnArgs *a) {
-    int group = a->H / a->Hkv;
-    int64_t pairs = (int64_t)a->T * a->H;
-    #pragma omp parallel
+    blas_single_thread();
+    int group = a->H / a->Hkv, threads = omp_get_max_threads();
+    int nchunk = 1;
+    while ((int64_t)a->T * a->Hkv * nchunk < 2 * threads && nchunk < 64) nchunk *= 2;
+    int64_t items = (int64_t)a->T * a->Hkv * nchunk;
+    /* partial results per item: O (group, dv), max (group), sum (group) */
+    float *po = xmalloc(sizeof(float) * (size_t)items * group * a->dv);
+    float *pm = xmalloc(sizeof(float) * (size_t)items * group);
+    float *pl = xmalloc(sizeof(float) * (size_t)items * group);
+    #pragma omp parallel if (items > 1)
     {
-        float *sc = xmalloc(sizeof(float) * (size_t)(a->max_pos + 1));
+        float *sc = xmalloc(sizeof(float) * (size_t)group * (size_t)(a->max_pos + 1));
         #pragma omp for schedule(dynamic, 1)
-        for (int64_t ph = 0; ph < pairs; ph++) {
-            int t = (int)(ph / a->H), h = (int)(ph % a->H), g = h / group;
-            const float *q = a->q + (int64_t)t * a->ldq + (int64_t)h * a->dk;
-            const float *base = a->cache + (int64_t)a->seq[t] * a->seq_stride;
-            const float *kb = base + a->k_off + (int64_t)g * a->k_head_stride;
-            const float *vb = base + a->v_off + (int64_t)g * a->v_head_stride;
-            int n = a->pos[t] + 1;
-            float mx = -INFINITY;
-            for (int j = 0; j < n; j++) {
-                const float *k = kb + (int64_t)j * a->row;
-                float s = 0;
-                #pragma omp simd reduction(+:s)
-                for (int i = 0; i < a->dk; i++) s += q[i] * k[i];
-                s *= a->scale;
-                sc[j] = s;
-                if (s > mx) mx = s;
+        for (int64_t it = 0; it < items; it++) {
+            int c = (int)(it % nchunk), g = (int)((it / nchunk) % a->Hkv), t = (int)(it / nchunk / a->Hkv);
+            int n = a->pos[t] + 1, cl = (n + nchunk - 1) / nchunk;
+            int j0 = c * cl, len = n - j0 < cl ? n - j0 : cl;
+            float *o = po + it * group * a->dv, *m = pm + it * group, *l = pl + it * group;
+            if (len <= 0) {
+                for (int x = 0; x < group; x++) { m[x] = -INFINITY; l[x] = 0; }
+                continue;
             }
-            float sum = 0;
-            for (int j = 0; j < n; j++) { sc[j] = expf(sc[j] - mx); sum += sc[j]; }
-            float inv = 1.0f / sum;
-            float *o = a->out + (int64_t)t * a->ldo + (int64_t)h * a->dv;
-            for (int i = 0; i < a->dv; i++) o[i] = 0;
-            for (int j = 0; j < n; j++) {
-                const float *v = vb + (int64_t)j * a->row;
-                float p = sc[j] * inv;
-                #pragma omp simd
-                for (int i = 0; i < a->dv; i++) o[i] += p * v[i];
+            const float *q = a->q + (int64_t)t * a->ldq + (int64_t)g * group * a->dk;
+            const float *base = a->cache + (int64_t)a->seq[t] * a->seq_stride + (int64_t)j0 * a->row;
+            const float *k = base + a->k_off + (int64_t)g * a->k_head_stride;
+            const float *v = base + a->v_off + (int64_t)g * a->v_head_stride;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, len, a->dk, a->scale, q, a->dk, k, a->row,
+                        0.0f, sc, len);
+            for (int x = 0; x < group; x++) {
+                float *s = sc + (int64_t)x * len, mx = -INFINITY, sum = 0;
+                for (int j = 0; j < len; j++) if (s[j] > mx) mx = s[j];
+                for (int j = 0; j < len; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+                m[x] = mx;
+                l[x] = sum;
             }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, a->dv, len, 1.0f, sc, len, v, a->row,
+                        0.0f, o, a->dv);
         }
         free(sc);
     }
+    /* merge the chunks of each (token, KV head) */
+    #pragma omp parallel for schedule(static) if (a->T * a->H > 16)
+    for (int64_t th = 0; th < (int64_t)a->T * a->H; th++) {
+        int t = (int)(th / a->H), h = (int)(th % a->H), g = h / group, x = h % group;
+        int64_t it0 = ((int64_t)t * a->Hkv + g) * nchunk;
+        float mx = -INFINITY, sum = 0;
+        for (int c = 0; c < nchunk; c++) if (pm[(it0 + c) * group + x] > mx) mx = pm[(it0 + c) * group + x];
+        float *out = a->out + (int64_t)t * a->ldo + (int64_t)h * a->dv;
+        for (int i = 0; i < a->dv; i++) out[i] = 0;
+        for (int c = 0; c < nchunk; c++) {
+            int64_t it = it0 + c;
+            if (pm[it * group + x] == -INFINITY) continue;
+            float w = expf(pm[it * group + x] - mx);
+            sum += w * pl[it * group + x];
+            const float *o = po + (it * group + x) * a->dv;
+            for (int i = 0; i < a->dv; i++) out[i] += w * o[i];
+        }
+        float inv = 1.0f / sum;
+        for (int i = 0; i < a->dv; i++) out[i] *= inv;
+    }
+    free(po); free(pm); free(pl);
 }
 
 /* ---- checks ------------------------------------------------------------------------- */
