@@ -9,18 +9,22 @@ CC      ?= cc
 OPT     ?= -O3 $(if $(NO_NATIVE),,-march=native)
 WARN    := -Wall -Wextra -Wshadow -Wno-unknown-pragmas
 CFLAGS  ?= $(OPT) -g
-ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ibench \
+ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ibench -Ireports \
             $(shell pkg-config --cflags libcjson openblas 2>/dev/null)
 LDLIBS  = $(shell pkg-config --libs libcjson openblas 2>/dev/null || echo -lcjson -lopenblas) -lcsv -lm
 BUILD   ?= build
 
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
               kernels/model.c kernels/forward.c
-BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c
+# everything but the command-line front end; the tests link it too
+CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c \
+              reports/table.c reports/report.c reports/charts.c
+BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c bench/info_cost.c bench/runner.c \
+              bench/report_cmd.c
 TEST_SRC   := tests/test_main.c tests/test_units.c tests/test_golden.c tests/test_badinput.c \
-              tests/st_write.c
+              tests/st_write.c tests/test_runner.c
 
-KERNEL_OBJ := $(KERNEL_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ  := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 GIT_REV    := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
@@ -35,22 +39,20 @@ all: $(EFFBENCH) $(TESTS)
 deps:
 	@sh scripts/deps.sh
 
-$(EFFBENCH): $(KERNEL_OBJ) $(BENCH_OBJ)
+$(EFFBENCH): $(CORE_OBJ) $(BENCH_OBJ)
 	$(CC) $(ALLCFLAGS) -o $@ $^ $(LDLIBS)
 
-$(TESTS): $(KERNEL_OBJ) $(TEST_OBJ)
+$(TESTS): $(CORE_OBJ) $(TEST_OBJ)
 	$(CC) $(ALLCFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard kernels/*.h bench/*.h tests/*.h) Makefile
+$(BUILD)/%.o: %.c $(wildcard kernels/*.h bench/*.h reports/*.h tests/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(BUILD_INFO) -c -o $@ $<
 
-# The main job. Until the suite runner exists this is the engine benchmark on a
-# DeepSeek-V2-Lite-shaped model with dummy BF16 weights, cut to 2 layers.
+# The main job: the default suite (suites/default.json) into out/default.
 run: deps
 	@$(MAKE) --no-print-directory all
-	./effbench bench --model suites/configs/deepseek-v2-lite.json --dummy --dtype bf16 --layers 2 \
-	    -p 128 -b 1,4 -d 256 -n 8 -r 3 --stream-mib 256
+	./effbench run suites/default.json -o out/default $(if $(wildcard out/default/results.csv),--resume)
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -21,6 +21,20 @@ typedef struct {
     int reps;                    /* -r */
     int warmup;
     int stream_mib;              /* size of the bandwidth test arrays */
+    /* info / cost */
+    int json;                    /* --json */
+    double ctx;                  /* --ctx: context length for per-token figures */
+    DType kv_dtype, weight_dtype;/* --kv-dtype, --weight-dtype: element sizes for bytes */
+    const char *gpu;             /* --gpu */
+    double mfu, gpu_hours, price, seq_len;   /* --mfu, --gpu-hours, --price, --seq */
+    int gpus;                    /* --gpus */
+    int fp8;                     /* --precision fp8 */
+    const char *hardware;        /* --hardware FILE */
+    /* run */
+    int resume;                  /* --resume */
+    const char *backend;         /* --backend */
+    const char *format;          /* --format md|csv|json */
+    char **args; int n_args;     /* positional arguments */
 } Opts;
 
 /* Parses argv[first..]; returns 0 or prints one line and returns -1. */
@@ -33,5 +47,15 @@ int cli_load_model(const Opts *o, Model *m);
 int cmd_logits(const Opts *o);
 int cmd_generate(const Opts *o);
 int cmd_bench(const Opts *o);
+int cmd_info(const Opts *o);
+int cmd_cost(const Opts *o);
+int cmd_run(const Opts *o);
+int cmd_report(const Opts *o);
+int cmd_compare(const Opts *o);
+
+/* Directory of the running executable, or "." */
+const char *exe_dir(void);
+/* A shipped file: EXE_DIR/suites/REL if readable, else ./suites/REL; returns buf. */
+const char *shipped_path(const char *rel, char *buf, size_t len);
 
 #endif

@@ -14,6 +14,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -22,6 +23,11 @@ static void usage(FILE *f) {
         "  logits    write float32 logits [T, vocab] of every position to -o FILE\n"
         "  generate  print N greedy token ids\n"
         "  bench     measure prefill and decode speed, memory bandwidth and GEMM rate\n"
+        "  info      analytic figures: parameters, KV cache, FLOPs and bytes per token\n"
+        "  cost      training compute, GPU-hours, days and dollars (or implied MFU)\n"
+        "  run       run a suite (default: suites/default.json) into CSV files and charts\n"
+        "  report    re-render summary and charts from the CSV files of a run directory\n"
+        "  compare   ratios of every figure for the cells two results.csv files share\n"
         "model options:\n"
         "  --model PATH      checkpoint directory (config.json + safetensors), or with\n"
         "                    --dummy a config.json (or a directory holding one)\n"
@@ -41,7 +47,13 @@ static void usage(FILE *f) {
         "  -n N              decode steps timed (default 32)\n"
         "  -b LIST           decode batch sizes (default 1,16)\n"
         "  -d LIST           context depth before decode (default 1024)\n"
-        "  -r N              repetitions (default 3; median reported)\n");
+        "  -r N              repetitions (default 3; median reported)\n"
+        "info:      [--json] [--ctx 4096] [--kv-dtype bf16] [--weight-dtype bf16]\n"
+        "cost:      --tokens N --gpu NAME (--mfu F | --gpu-hours H) [--gpus G] [--price USD]\n"
+        "           [--precision bf16|fp8] [--seq 4096] [--hardware FILE] [--json]\n"
+        "run:       effbench run [SUITE.json] [-o DIR] [--resume]\n"
+        "report:    effbench report DIR\n"
+        "compare:   effbench compare A.csv B.csv\n");
 }
 
 int parse_int_list(const char *s, int **out, int *n) {
@@ -73,6 +85,18 @@ static int need(int argc, char **argv, int i, const char *cmd) {
     return 0;
 }
 
+static int to_num(const char *s, double *v, double lo, const char *what, const char *cmd) {
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (*s == 0 || *end || errno || !(x >= lo) || x > 1e30) {
+        fprintf(stderr, "effbench %s: %s expects a number >= %g, got \"%s\"\n", cmd, what, lo, s);
+        return -1;
+    }
+    *v = x;
+    return 0;
+}
+
 static int to_int(const char *s, int *v, int lo, const char *what, const char *cmd) {
     char *end;
     errno = 0;
@@ -93,6 +117,12 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
     o->reps = 3;
     o->warmup = 1;
     o->stream_mib = 512;
+    o->ctx = 4096;
+    o->kv_dtype = DT_BF16;
+    o->weight_dtype = DT_BF16;
+    o->seq_len = 4096;
+    o->price = -1;
+    o->args = xcalloc((size_t)argc + 1, sizeof *o->args);
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
 #define VAL() (need(argc, argv, i, cmd) ? NULL : argv[++i])
@@ -116,12 +146,57 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "-d")) { if (!(o->depths = VAL())) return -1; }
         else if (!strcmp(a, "-r")) { const char *v = VAL(); if (!v || to_int(v, &o->reps, 1, a, cmd)) return -1; }
         else if (!strcmp(a, "--stream-mib")) { const char *v = VAL(); if (!v || to_int(v, &o->stream_mib, 1, a, cmd)) return -1; }
+        else if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "--resume")) o->resume = 1;
+        else if (!strcmp(a, "--ctx")) { const char *v = VAL(); if (!v || to_num(v, &o->ctx, 0, a, cmd)) return -1; }
+        else if (!strcmp(a, "--seq")) { const char *v = VAL(); if (!v || to_num(v, &o->seq_len, 1, a, cmd)) return -1; }
+        else if (!strcmp(a, "--mfu")) { const char *v = VAL(); if (!v || to_num(v, &o->mfu, 1e-9, a, cmd)) return -1; }
+        else if (!strcmp(a, "--gpu-hours")) { const char *v = VAL(); if (!v || to_num(v, &o->gpu_hours, 1e-9, a, cmd)) return -1; }
+        else if (!strcmp(a, "--price")) { const char *v = VAL(); if (!v || to_num(v, &o->price, 0, a, cmd)) return -1; }
+        else if (!strcmp(a, "--gpus")) { const char *v = VAL(); if (!v || to_int(v, &o->gpus, 1, a, cmd)) return -1; }
+        else if (!strcmp(a, "--gpu")) { if (!(o->gpu = VAL())) return -1; }
+        else if (!strcmp(a, "--hardware")) { if (!(o->hardware = VAL())) return -1; }
+        else if (!strcmp(a, "--backend")) { if (!(o->backend = VAL())) return -1; }
+        else if (!strcmp(a, "--format")) { if (!(o->format = VAL())) return -1; }
+        else if (!strcmp(a, "--precision")) {
+            const char *v = VAL();
+            if (!v) return -1;
+            if (!strcmp(v, "fp8")) o->fp8 = 1;
+            else if (strcmp(v, "bf16")) { fprintf(stderr, "effbench %s: --precision is bf16 or fp8, got \"%s\"\n", cmd, v); return -1; }
+        }
+        else if (!strcmp(a, "--kv-dtype") || !strcmp(a, "--weight-dtype")) {
+            const char *v = VAL();
+            if (!v) return -1;
+            if (dtype_parse(v, !strcmp(a, "--kv-dtype") ? &o->kv_dtype : &o->weight_dtype)) {
+                fprintf(stderr, "effbench %s: unknown dtype \"%s\" (f32, bf16, f16, fp8)\n", cmd, v);
+                return -1;
+            }
+        }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
-        else { fprintf(stderr, "effbench %s: unknown option \"%s\" (see effbench --help)\n", cmd, a); return -1; }
+        else if (a[0] == '-' && a[1]) { fprintf(stderr, "effbench %s: unknown option \"%s\" (see effbench --help)\n", cmd, a); return -1; }
+        else o->args[o->n_args++] = argv[i];
 #undef VAL
     }
-    if (!o->model) { fprintf(stderr, "effbench %s: --model is required\n", cmd); return -1; }
+    int needs_model = strcmp(cmd, "run") && strcmp(cmd, "report") && strcmp(cmd, "compare");
+    if (needs_model && !o->model) { fprintf(stderr, "effbench %s: --model is required\n", cmd); return -1; }
+    if (needs_model && o->n_args) { fprintf(stderr, "effbench %s: unexpected argument \"%s\"\n", cmd, o->args[0]); return -1; }
     return 0;
+}
+
+const char *exe_dir(void) {
+    static char dir[4096];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0) return ".";
+    dir[n] = 0;
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    return dir;
+}
+
+const char *shipped_path(const char *rel, char *buf, size_t len) {
+    snprintf(buf, len, "%s/suites/%s", exe_dir(), rel);
+    if (access(buf, R_OK) != 0) snprintf(buf, len, "suites/%s", rel);
+    return buf;
 }
 
 int cli_load_model(const Opts *o, Model *m) {
@@ -142,9 +217,15 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "logits")) fn = cmd_logits;
     else if (!strcmp(cmd, "generate")) fn = cmd_generate;
     else if (!strcmp(cmd, "bench")) fn = cmd_bench;
+    else if (!strcmp(cmd, "info")) fn = cmd_info;
+    else if (!strcmp(cmd, "cost")) fn = cmd_cost;
+    else if (!strcmp(cmd, "run")) fn = cmd_run;
+    else if (!strcmp(cmd, "report")) fn = cmd_report;
+    else if (!strcmp(cmd, "compare")) fn = cmd_compare;
     else { fprintf(stderr, "effbench: unknown command \"%s\" (see effbench --help)\n", cmd); return 2; }
-    if (cli_parse(argc, argv, 2, &o, cmd)) return 2;
+    if (cli_parse(argc, argv, 2, &o, cmd)) { free(o.args); return 2; }
     if (o.threads > 0) omp_set_num_threads(o.threads);
-    int rc = fn(&o);               /* -2: usage error */
-    return rc == 0 ? 0 : rc == -2 ? 2 : 1;
+    int rc = fn(&o);               /* -2: usage error, -3: interrupted */
+    free(o.args);
+    return rc == 0 ? 0 : rc == -2 ? 2 : rc == -3 ? 130 : 1;
 }

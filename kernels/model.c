@@ -319,7 +319,10 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
     if (is_dir(path)) snprintf(cfgp, sizeof cfgp, "%s/config.json", path);
     else if (o->dummy) snprintf(cfgp, sizeof cfgp, "%s", path);
     else return err_set(e, "%s: not a directory (a checkpoint is a directory with config.json and safetensors; use --dummy for a config alone)", path);
-    if (config_load(cfgp, &m->cfg, e)) return -1;
+    if (o->config_text) {
+        if (!o->dummy) return err_set(e, "%s: a config text applies to dummy weights only", path);
+        if (config_parse(o->config_text, path, &m->cfg, e)) return -1;
+    } else if (config_load(cfgp, &m->cfg, e)) return -1;
     ModelConfig *c = &m->cfg;
     if (o->layers > 0) {
         if (!o->dummy) return err_set(e, "%s: --layers applies to dummy weights only", path);

@@ -56,6 +56,7 @@ typedef struct {
     int dummy;                   /* path is a config.json (or a dir holding one); no weights read */
     int naive_mla;               /* expanded-K/V MLA instead of the absorbed latent path */
     int shapes_only;             /* dummy: shapes and counts only, no weights (no forward) */
+    const char *config_text;     /* dummy: this config.json text instead of the file at path */
 } LoadOpts;
 
 typedef struct {

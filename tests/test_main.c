@@ -4,9 +4,11 @@
  *   effbench-tests [FILTER]         tests whose name contains FILTER
  *   effbench-tests maxdiff A B      max |A-B| of two float32 files (for shell tests)
  *   effbench-tests case-tokens DIR  "prompt-ids continuation-ids" of a golden case
+ *   effbench-tests csv-column F C   column C of CSV file F, one value per line
  */
 #define _GNU_SOURCE
 #include "test.h"
+#include "table.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -111,6 +113,14 @@ int main(int argc, char **argv) {
         free(a); free(b);
         return 0;
     }
+    if (argc == 4 && !strcmp(argv[1], "csv-column")) {     /* one CSV-parsed column, a value per line */
+        Table t;
+        Err e;
+        if (csv_table_read(argv[2], &t, &e)) { fprintf(stderr, "%s\n", e.msg); return 2; }
+        for (int r = 0; r < t.nrow; r++) printf("%s\n", table_get(&t, r, argv[3]));
+        table_free(&t);
+        return 0;
+    }
     if (argc == 3 && !strcmp(argv[1], "case-tokens")) {
         g_golden = ".";
         Case c;
@@ -129,6 +139,7 @@ int main(int argc, char **argv) {
     run_group(unit_tests, n_unit_tests, filter, &pass, &fail, &skip);
     run_group(golden_tests, n_golden_tests, filter, &pass, &fail, &skip);
     run_group(bad_tests, n_bad_tests, filter, &pass, &fail, &skip);
+    run_group(runner_tests, n_runner_tests, filter, &pass, &fail, &skip);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmp);

@@ -1,0 +1,95 @@
+/*
+ * info_cost.c - `effbench info` (the analytic model of one config) and `effbench cost`
+ * (training compute and what it costs on a GPU profile).
+ */
+#include "cli.h"
+#include "cost.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* config.json of a path: itself, or PATH/config.json for a directory */
+static int load_config(const char *path, ModelConfig *c) {
+    Model m;
+    LoadOpts lo = { .dtype = DT_BF16, .dummy = 1, .shapes_only = 1 };
+    Err e = { "" };
+    if (model_load(&m, path, &lo, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
+    *c = m.cfg;
+    model_free(&m);
+    return 0;
+}
+
+int cmd_info(const Opts *o) {
+    ModelConfig c;
+    if (load_config(o->model, &c)) return -1;
+    Analytic a;
+    analytic_compute(&c, &a);
+    double wb = (double)dtype_size(o->weight_dtype), kb = (double)dtype_size(o->kv_dtype);
+    double kvt = a.kv_elems_per_token * kb, fl = analytic_flops_per_token(&a, o->ctx);
+    double by = analytic_bytes_per_decode_token(&a, &c, o->ctx, wb, kb);
+    if (o->json) {
+        printf("{\"model\": \"%s\", \"model_type\": \"%s\", \"params_total\": %.0f, \"params_active\": %.0f, "
+               "\"params_embedding\": %.0f, \"kv_bytes_per_token\": %.0f, \"kv_dtype\": \"%s\", \"ctx\": %.0f, "
+               "\"flops_per_token\": %.6g, \"attn_flops_per_token_per_ctx\": %.6g, \"bytes_per_decode_token\": %.6g, "
+               "\"weight_dtype\": \"%s\", \"moe_layers\": %d}\n",
+               o->model, c.model_type, a.params_total, a.params_active, a.params_embedding, kvt, dtype_name(o->kv_dtype),
+               o->ctx, fl, a.attn_flops_per_ctx, by, dtype_name(o->weight_dtype), a.n_moe_layers);
+        return 0;
+    }
+    printf("%s (%s)\n", o->model, c.model_type);
+    printf("  params_total            %.3f B\n", a.params_total / 1e9);
+    printf("  params_active           %.3f B (per token; embedding table %.3f B)\n", a.params_active / 1e9, a.params_embedding / 1e9);
+    printf("  kv_bytes_per_token      %.0f (%s, all %d layers)\n", kvt, dtype_name(o->kv_dtype), c.n_layers);
+    printf("  flops_per_token         %.4g at context %.0f (attention %.4g per context position)\n", fl, o->ctx, a.attn_flops_per_ctx);
+    printf("  bytes_per_decode_token  %.4g at context %.0f (%s weights, batch 1)\n", by, o->ctx, dtype_name(o->weight_dtype));
+    return 0;
+}
+
+int cmd_cost(const Opts *o) {
+    if (!o->tokens || !o->gpu) { fprintf(stderr, "effbench cost: --tokens N and --gpu NAME are required\n"); return -2; }
+    char *end;
+    double tokens = strtod(o->tokens, &end);
+    if (*end || !(tokens > 0)) { fprintf(stderr, "effbench cost: --tokens expects a positive number, got \"%s\"\n", o->tokens); return -2; }
+    if ((o->mfu > 0) == (o->gpu_hours > 0)) { fprintf(stderr, "effbench cost: give exactly one of --mfu F or --gpu-hours H\n"); return -2; }
+    ModelConfig c;
+    if (load_config(o->model, &c)) return -1;
+    char hp[4200];
+    if (o->hardware) snprintf(hp, sizeof hp, "%s", o->hardware);
+    else shipped_path("hardware.json", hp, sizeof hp);
+    Gpu *gpus;
+    int ng;
+    Err e = { "" };
+    if (hw_load(hp, &gpus, &ng, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
+    const Gpu *g = hw_find(gpus, ng, o->gpu);
+    if (!g) {
+        fprintf(stderr, "effbench cost: no GPU \"%s\" in %s (have:", o->gpu, hp);
+        for (int i = 0; i < ng; i++) fprintf(stderr, "%s \"%s\"", i ? "," : "", gpus[i].name);
+        fprintf(stderr, ")\n");
+        free(gpus);
+        return -1;
+    }
+    Analytic a;
+    analytic_compute(&c, &a);
+    CostIn in = { .tokens = tokens, .seq_len = o->seq_len, .fp8 = o->fp8, .mfu = o->mfu, .gpu_hours = o->gpu_hours,
+                  .gpus = o->gpus, .price = o->price };
+    CostOut r;
+    if (cost_estimate(&a, g, &in, &r, &e)) { fprintf(stderr, "effbench cost: %s\n", e.msg); free(gpus); return -1; }
+    if (o->json) {
+        printf("{\"model\": \"%s\", \"tokens\": %.6g, \"seq_len\": %.0f, \"gpu\": \"%s\", \"precision\": \"%s\", "
+               "\"peak_flops\": %.6g, \"train_flops\": %.6g, \"gpu_hours\": %.6g, \"mfu\": %.6g, \"mfu_given\": %s, "
+               "\"gpus\": %d, \"days\": %.6g, \"usd_per_gpu_hour\": %.6g, \"cost_usd\": %.6g, \"params_active\": %.0f}\n",
+               o->model, tokens, o->seq_len, g->name, o->fp8 ? "fp8" : "bf16", r.peak_flops, r.train_flops, r.gpu_hours,
+               r.mfu, o->mfu > 0 ? "true" : "false", o->gpus, r.days, r.price, r.cost_usd, a.params_active);
+    } else {
+        printf("%s on %.4g tokens (sequences of %.0f), %s %s peak %.1f TFLOP/s\n", o->model, tokens, o->seq_len, g->name,
+               o->fp8 ? "FP8" : "BF16", r.peak_flops / 1e12);
+        printf("  train_flops  %.4g (6 x %.2f B active non-embedding params x tokens + attention)\n", r.train_flops,
+               (a.params_active - a.params_embedding) / 1e9);
+        printf("  gpu_hours    %.4g%s\n", r.gpu_hours, o->gpu_hours > 0 ? " (given)" : "");
+        printf("  mfu          %.1f%%%s\n", 100 * r.mfu, o->mfu > 0 ? " (given)" : " (implied)");
+        if (o->gpus) printf("  days         %.1f on %d GPUs\n", r.days, o->gpus);
+        printf("  cost_usd     %.4g at $%.2f per GPU-hour\n", r.cost_usd, r.price);
+    }
+    free(gpus);
+    return 0;
+}

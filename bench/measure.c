@@ -1,0 +1,307 @@
+/*
+ * measure.c - see measure.h.
+ */
+#include "measure.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+volatile int measure_stop;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* nearest rank on sorted v */
+static double pct_sorted(const double *v, int n, double p) {
+    int r = (int)ceil(p / 100.0 * n);
+    if (r < 1) r = 1;
+    if (r > n) r = n;
+    return v[r - 1];
+}
+
+static void summarize(double *t, int n, Cell *c) {
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; i++) sum += t[i];
+    double mean = sum / n;
+    for (int i = 0; i < n; i++) sq += (t[i] - mean) * (t[i] - mean);
+    c->sd = n > 1 ? sqrt(sq / (n - 1)) : 0;
+    c->med = median_of(t, n);
+    c->min = t[0];
+    c->max = t[n - 1];
+    c->reps = n;
+}
+
+/* ---- machine limits ----------------------------------------------------------------- */
+static double stream_triad_gbs(size_t mib, int reps) {
+    size_t n = mib * (1u << 20) / sizeof(double);
+    double *a = xmalloc(n * sizeof *a), *b = xmalloc(n * sizeof *b), *c = xmalloc(n * sizeof *c);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) { a[i] = 0; b[i] = 1.0; c[i] = 2.0; }
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now_sec();
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) a[i] = b[i] + 3.0 * c[i];
+        double dt = now_sec() - t0;
+        if (r > 0 && dt < best) best = dt;       /* first pass is the warm-up */
+    }
+    volatile double sink = a[n / 2];
+    (void)sink;
+    free(a); free(b); free(c);
+    return 3.0 * sizeof(double) * (double)n / best / 1e9;
+}
+
+static double read_gbs(size_t mib, int reps) {
+    size_t n = mib * (1u << 20) / sizeof(uint64_t);
+    uint64_t *a = xmalloc(n * sizeof *a);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = i;
+    double best = 1e30;
+    uint64_t tot = 0;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now_sec();
+        uint64_t s = 0;
+        #pragma omp parallel for schedule(static) reduction(+:s)
+        for (size_t i = 0; i < n; i++) s += a[i];
+        double dt = now_sec() - t0;
+        tot += s;
+        if (r > 0 && dt < best) best = dt;
+    }
+    volatile uint64_t sink = tot;
+    (void)sink;
+    free(a);
+    return (double)n * sizeof(uint64_t) / best / 1e9;
+}
+
+/* SGEMM GFLOP/s of M x (rows, cols)^T over the model's distinct weight shapes, with
+ * the BLAS library's own threading: the reference the engine is held to. */
+static double sgemm_gflops(const Model *m, int M, int reps) {
+    const ModelConfig *c = &m->cfg;
+    const Layer *ly = &m->layers[c->n_layers - 1];
+    const Attn *a = &ly->attn;
+    const Mat *mats[6] = { c->is_mla ? (c->q_lora_rank ? &a->q_b : &a->q) : &a->q, &a->o,
+                           c->is_mla ? &a->kv_a : &a->k,
+                           ly->is_moe ? &ly->moe.experts[0].gate : &ly->mlp.gate,
+                           ly->is_moe ? &ly->moe.experts[0].down : &ly->mlp.down,
+                           ly->is_moe && ly->moe.has_shared ? &ly->moe.shared.gate : NULL };
+    openblas_set_num_threads(omp_get_max_threads());
+    double flops = 0, secs = 0;
+    for (int s = 0; s < 6; s++) {
+        if (!mats[s] || !mats[s]->rows) continue;
+        int64_t R = mats[s]->rows, C = mats[s]->cols;
+        float *x = xmalloc(sizeof(float) * (size_t)(M * C)), *w = xmalloc(sizeof(float) * (size_t)(R * C));
+        float *y = xmalloc(sizeof(float) * (size_t)(M * R));
+        for (int64_t i = 0; i < M * C; i++) x[i] = 0.001f * (float)(i % 997);
+        for (int64_t i = 0; i < R * C; i++) w[i] = 0.001f * (float)(i % 991);
+        double t[16];
+        int nr = reps < 16 ? reps : 16;
+        for (int r = 0; r <= nr; r++) {
+            double t0 = now_sec();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, (int)R, (int)C, 1.0f, x, (int)C, w, (int)C, 0.0f, y, (int)R);
+            if (r) t[r - 1] = now_sec() - t0;
+        }
+        secs += median_of(t, nr);
+        flops += 2.0 * M * R * C;
+        free(x); free(w); free(y);
+    }
+    openblas_set_num_threads(1);
+    return secs > 0 ? flops / secs / 1e9 : 0;
+}
+
+void limits_measure(const Model *m, int m_prefill, int reps, size_t stream_mib, Limits *out) {
+    out->m_prefill = m_prefill;
+    out->m_peak = m_prefill > 512 ? m_prefill : 512;
+    out->triad_gbs = stream_triad_gbs(stream_mib, 5);
+    out->read_gbs = read_gbs(stream_mib, 5);
+    out->sgemm_gflops = sgemm_gflops(m, m_prefill, reps);
+    out->peak_gflops = out->m_peak == m_prefill ? out->sgemm_gflops : sgemm_gflops(m, out->m_peak, reps);
+}
+
+void limits_best(Limits *a, const Limits *b) {
+    if (b->triad_gbs > a->triad_gbs) a->triad_gbs = b->triad_gbs;
+    if (b->read_gbs > a->read_gbs) a->read_gbs = b->read_gbs;
+    if (b->sgemm_gflops > a->sgemm_gflops) a->sgemm_gflops = b->sgemm_gflops;
+    if (b->peak_gflops > a->peak_gflops) a->peak_gflops = b->peak_gflops;
+}
+
+double cell_roofline_s(const Cell *c, const Limits *l, int *memory_bound) {
+    double roof = c->kind == 'p' ? l->sgemm_gflops : l->peak_gflops;
+    double tc = c->flops / (roof * 1e9), tm = c->kind == 'p' ? 0 : c->bytes / (l->triad_gbs * 1e9);
+    if (memory_bound) *memory_bound = tm > tc;
+    return tm > tc ? tm : tc;
+}
+
+/* ---- what a token costs ------------------------------------------------------------- */
+static uint64_t mat_bytes(const Mat *w) {
+    if (!w->rows) return 0;
+    uint64_t b = (uint64_t)w->rows * (uint64_t)w->cols * dtype_size(w->dt);
+    if (w->scale) b += sizeof(float) * (uint64_t)((w->rows + 127) / 128) * (uint64_t)((w->cols + 127) / 128);
+    return b;
+}
+static uint64_t mlp_bytes(const Mlp *p) { return mat_bytes(&p->gate) + mat_bytes(&p->up) + mat_bytes(&p->down); }
+static double mat_flops(const Mat *w) { return 2.0 * (double)w->rows * (double)w->cols; }
+static double mlp_flops(const Mlp *p) { return mat_flops(&p->gate) + mat_flops(&p->up) + mat_flops(&p->down); }
+
+double model_flops_per_token(const Model *m, double ctx) {
+    const ModelConfig *c = &m->cfg;
+    double f = mat_flops(&m->lm_head);
+    for (int l = 0; l < c->n_layers; l++) {
+        const Layer *ly = &m->layers[l];
+        const Attn *a = &ly->attn;
+        f += mat_flops(&a->q) + mat_flops(&a->q_a) + mat_flops(&a->q_b) + mat_flops(&a->kv_a) + mat_flops(&a->o)
+           + mat_flops(&a->k) + mat_flops(&a->v);
+        if (c->is_mla) {
+            if (m->opts.naive_mla) f += mat_flops(&a->kv_b);
+            else f += 2.0 * c->n_heads * (double)(c->qk_nope + c->v_head) * c->kv_lora_rank;  /* absorbed W_UK, W_UV */
+            int dk = m->opts.naive_mla ? c->qk_nope + c->qk_rope : c->kv_lora_rank + c->qk_rope;
+            int dv = m->opts.naive_mla ? c->v_head : c->kv_lora_rank;
+            f += 2.0 * c->n_heads * (double)(dk + dv) * ctx;
+        } else {
+            f += 2.0 * c->n_heads * 2.0 * c->head_dim * ctx;
+        }
+        if (ly->is_moe) {
+            f += mat_flops(&ly->moe.router) + c->top_k * mlp_flops(&ly->moe.experts[0]);
+            if (ly->moe.has_shared) f += mlp_flops(&ly->moe.shared);
+        } else {
+            f += mlp_flops(&ly->mlp);
+        }
+    }
+    return f;
+}
+
+/* expected distinct experts touched by b tokens choosing K of E uniformly */
+static double experts_touched(int E, int K, int b) {
+    return E * (1.0 - pow(1.0 - (double)K / E, b));
+}
+
+double model_bytes_per_step(const Model *m, uint64_t kv_bytes_per_token, int b, double ctx) {
+    const ModelConfig *c = &m->cfg;
+    double by = (double)mat_bytes(&m->lm_head) + b * (double)c->dim * dtype_size(m->embed.dt);
+    for (int l = 0; l < c->n_layers; l++) {
+        const Layer *ly = &m->layers[l];
+        const Attn *a = &ly->attn;
+        by += (double)(mat_bytes(&a->q) + mat_bytes(&a->q_a) + mat_bytes(&a->q_b) + mat_bytes(&a->kv_a)
+                     + mat_bytes(&a->o) + mat_bytes(&a->k) + mat_bytes(&a->v));
+        if (a->kv_b.rows) by += 4.0 * (double)a->kv_b.rows * (double)a->kv_b.cols;   /* read as kv_b_f32 */
+        if (ly->is_moe) {
+            by += (double)mat_bytes(&ly->moe.router) + experts_touched(c->n_routed, c->top_k, b) * (double)mlp_bytes(&ly->moe.experts[0]);
+            if (ly->moe.has_shared) by += (double)mlp_bytes(&ly->moe.shared);
+        } else {
+            by += (double)mlp_bytes(&ly->mlp);
+        }
+    }
+    return by + b * ctx * (double)kv_bytes_per_token;
+}
+
+/* ---- cells -------------------------------------------------------------------------- */
+static void fill_prompt(int *tok, int n, int vocab, int salt) {
+    for (int i = 0; i < n; i++) tok[i] = (int)((1103515245u * (unsigned)(i + 7 * salt) + 12345u) % (unsigned)vocab);
+}
+
+#define MAX_REPS 1000
+
+int measure_prefill(Model *m, int p, int reps, int warmup, Cell *c, Err *e) {
+    memset(c, 0, sizeof *c);
+    c->kind = 'p';
+    c->p = p;
+    if (reps < 1 || reps > MAX_REPS) return err_set(e, "repetitions must be 1..%d", MAX_REPS);
+    KVCache kv;
+    if (kv_create(&kv, m, 1, p, e)) return -1;
+    c->kv_bytes = kv_bytes_per_token(&kv) * (uint64_t)p;
+    int *tok = xmalloc(sizeof(int) * (size_t)p), *seq = xcalloc((size_t)p, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)p);
+    unsigned char *want = xcalloc((size_t)p, 1);
+    want[p - 1] = 1;
+    fill_prompt(tok, p, m->cfg.vocab, 0);
+    for (int j = 0; j < p; j++) pos[j] = j;
+    float *lg = xmalloc(sizeof(float) * (size_t)m->cfg.vocab);
+    double *t = xmalloc(sizeof(double) * (size_t)reps);
+    int rc = 0;
+    for (int r = -warmup; r < reps && !rc; r++) {
+        if (measure_stop) { rc = err_set(e, "interrupted"); break; }
+        kv.len[0] = 0;
+        double s0 = now_sec();
+        rc = model_forward(m, &kv, p, tok, seq, pos, want, lg, NULL, e);
+        if (r >= 0) t[r] = now_sec() - s0;
+    }
+    if (!rc) {
+        summarize(t, reps, c);
+        for (int j = 0; j < p; j++) c->flops += model_flops_per_token(m, j + 1) - mat_flops(&m->lm_head);
+        c->flops += mat_flops(&m->lm_head);          /* logits of the last position only */
+        c->bytes = model_bytes_per_step(m, 0, 1, 0) + (double)c->kv_bytes;
+        c->tokens_per_s = p / c->med;
+        c->p50 = c->p90 = c->p99 = c->med;           /* time to first token */
+    }
+    free(tok); free(seq); free(pos); free(want); free(lg); free(t);
+    kv_free(&kv);
+    return rc;
+}
+
+int measure_decode(Model *m, int b, int d, int n, int reps, int warmup, Cell *c, Err *e) {
+    memset(c, 0, sizeof *c);
+    c->kind = 'g';
+    c->b = b; c->d = d; c->n = n;
+    if (reps < 1 || reps > MAX_REPS) return err_set(e, "repetitions must be 1..%d", MAX_REPS);
+    KVCache kv;
+    if (kv_create(&kv, m, b, d + n + 1, e)) return -1;
+    c->kv_bytes = kv_bytes_per_token(&kv) * (uint64_t)b * (uint64_t)kv.max_pos;
+    int rc = 0;
+    if (d > 0) {      /* context: one real prefill of d tokens, copied to every sequence */
+        int *tok = xmalloc(sizeof(int) * (size_t)d), *seq = xcalloc((size_t)d, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)d);
+        unsigned char *want = xcalloc((size_t)d, 1);
+        fill_prompt(tok, d, m->cfg.vocab, 1);
+        for (int j = 0; j < d; j++) pos[j] = j;
+        rc = model_forward(m, &kv, d, tok, seq, pos, want, NULL, NULL, e);
+        free(tok); free(seq); free(pos); free(want);
+        size_t per = (size_t)kv.row * (size_t)d;
+        for (int l = 0; l < kv.n_layers && !rc; l++)
+            for (int s = 1; s < b; s++)
+                memcpy(kv.data + (((size_t)l * b + s) * kv.max_pos) * kv.row,
+                       kv.data + ((size_t)l * b * kv.max_pos) * kv.row, per * sizeof(float));
+    }
+    int *tok = xmalloc(sizeof(int) * (size_t)b), *seq = xmalloc(sizeof(int) * (size_t)b), *pos = xmalloc(sizeof(int) * (size_t)b);
+    float *lg = xmalloc(sizeof(float) * (size_t)b * m->cfg.vocab);
+    double *t = xmalloc(sizeof(double) * (size_t)reps), *steps = xmalloc(sizeof(double) * (size_t)reps * n);
+    int ns = 0;
+    for (int r = -warmup; r < reps && !rc; r++) {
+        for (int s = 0; s < b; s++) { kv.len[s] = d; seq[s] = s; tok[s] = (7 * s + 3) % m->cfg.vocab; }
+        double s0 = now_sec();
+        for (int g = 0; g < n && !rc; g++) {
+            if (measure_stop) { rc = err_set(e, "interrupted"); break; }
+            double g0 = now_sec();
+            for (int s = 0; s < b; s++) pos[s] = d + g;
+            rc = model_forward(m, &kv, b, tok, seq, pos, NULL, lg, NULL, e);
+            for (int s = 0; s < b && !rc; s++) {       /* greedy, as a real decode would */
+                const float *row = lg + (int64_t)s * m->cfg.vocab;
+                int best = 0;
+                for (int v = 1; v < m->cfg.vocab; v++) if (row[v] > row[best]) best = v;
+                tok[s] = best;
+            }
+            if (r >= 0) steps[ns++] = now_sec() - g0;
+        }
+        if (r >= 0) t[r] = (now_sec() - s0) / n;
+    }
+    if (!rc) {
+        summarize(t, reps, c);
+        qsort(steps, (size_t)ns, sizeof *steps, cmp_double);
+        c->p50 = pct_sorted(steps, ns, 50);
+        c->p90 = pct_sorted(steps, ns, 90);
+        c->p99 = pct_sorted(steps, ns, 99);
+        double ctx = d + n / 2.0;
+        c->flops = b * model_flops_per_token(m, ctx);
+        c->bytes = model_bytes_per_step(m, kv_bytes_per_token(&kv), b, ctx);
+        c->tokens_per_s = b / c->med;
+    }
+    free(tok); free(seq); free(pos); free(lg); free(t); free(steps);
+    kv_free(&kv);
+    return rc;
+}

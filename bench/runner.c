@@ -1,0 +1,321 @@
+/*
+ * runner.c - `effbench run [SUITE.json] [-o DIR] [--resume]`: every cell of a suite.
+ *
+ * A cell is (measured model, workload, backend, test): one prefill length, or one
+ * decode batch size. Before measuring, the output directory is created and probed
+ * for writing, and the analytic, cost and published tables are written. Each
+ * finished cell is appended to results.csv by rewriting it atomically (temporary
+ * file, fsync, rename), so a run killed at any point keeps every finished cell and
+ * no partial row; --resume reads results.csv back and runs only the missing cells.
+ * SIGINT stops at the next repetition boundary and says what was kept. Finally the
+ * report (summary.md and charts) is rendered from the CSV files.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "measure.h"
+#include "report.h"
+#include "suite.h"
+#include "table.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef EFFBENCH_COMMIT
+#define EFFBENCH_COMMIT "unknown"
+#endif
+#ifndef EFFBENCH_CFLAGS
+#define EFFBENCH_CFLAGS ""
+#endif
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) { (void)sig; interrupted = 1; measure_stop = 1; }
+
+/* ---- provenance --------------------------------------------------------------------- */
+static void cpu_name(char *out, size_t len) {
+    snprintf(out, len, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "model name", 10)) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c++;
+                while (*c == ' ') c++;
+                c[strcspn(c, "\n")] = 0;
+                snprintf(out, len, "%s", c);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* ---- cells -------------------------------------------------------------------------- */
+typedef struct {
+    int model, work, backend;
+    char kind;                   /* 'p' or 'g' */
+    int batch;
+    char key[512], test[64];
+} CellDef;
+
+static int build_cells(const Suite *s, CellDef **out) {
+    int cap = 16, n = 0;
+    CellDef *c = xmalloc(sizeof *c * (size_t)cap);
+    for (int m = 0; m < s->n_models; m++) {
+        if (!s->models[m].measure) continue;
+        for (int w = 0; w < s->n_work; w++)
+            for (int b = 0; b < s->n_backends; b++) {
+                const Workload *wl = &s->work[w];
+                int parts = (wl->prefill ? 1 : 0) + (wl->decode ? wl->n_batch : 0);
+                for (int k = 0; k < parts; k++) {
+                    if (n == cap) { cap *= 2; c = realloc(c, sizeof *c * (size_t)cap); }
+                    CellDef *d = &c[n++];
+                    memset(d, 0, sizeof *d);
+                    d->model = m; d->work = w; d->backend = b;
+                    if (wl->prefill && k == 0) {
+                        d->kind = 'p';
+                        snprintf(d->test, sizeof d->test, "pp%d", wl->prefill);
+                    } else {
+                        d->kind = 'g';
+                        d->batch = wl->batch[k - (wl->prefill ? 1 : 0)];
+                        snprintf(d->test, sizeof d->test, "tg%d b%d @ d%d", wl->decode, d->batch, wl->depth);
+                    }
+                    snprintf(d->key, sizeof d->key, "%s|%s|%s|%s", s->models[m].name, wl->name, s->backends[b], d->test);
+                }
+            }
+    }
+    *out = c;
+    return n;
+}
+
+static const char *RESULT_COLS[] = {
+    "key", "suite", "model", "scaled_from", "workload", "backend", "test", "prompt", "depth", "batch", "steps",
+    "reps", "warmup", "tokens_per_s", "median_ms", "min_ms", "max_ms", "sd_ms", "ttft_ms", "tpot_ms", "p50_ms",
+    "p90_ms", "p99_ms", "percentile_method", "gflops", "gbs", "flops_per_step", "bytes_per_step",
+    "roofline_tokens_per_s", "of_roofline", "bound", "triad_gbs", "read_gbs", "sgemm_gflops", "peak_gflops",
+    "params", "weight_bytes", "kv_bytes", "kv_bytes_per_token", "peak_rss_bytes", "weights", "dtype", "threads",
+    "device", "commit", "build_flags", "date", "status"
+};
+#define N_RESULT_COLS ((int)(sizeof RESULT_COLS / sizeof RESULT_COLS[0]))
+
+static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, const Cell *c, const Limits *l,
+                    const char *device) {
+    const SuiteModel *sm = &s->models[d->model];
+    const Workload *wl = &s->work[d->work];
+    int mem;
+    double troof = cell_roofline_s(c, l, &mem);
+    int ntok = c->kind == 'p' ? c->p : c->b;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    time_t now = time(NULL);
+    char date[64];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    KVCache probe = { .n_layers = m->cfg.n_layers, .row = kv_row_floats(m) };
+    char *v[N_RESULT_COLS];
+    int k = 0;
+#define S(x) v[k++] = xstrdup(x)
+#define F(...) v[k++] = xasprintf(__VA_ARGS__)
+    S(d->key); S(s->name); S(sm->name); S(sm->scaled_from); S(wl->name); S(s->backends[d->backend]); S(d->test);
+    F("%d", c->p); F("%d", c->kind == 'g' ? c->d : 0); F("%d", c->kind == 'g' ? c->b : 1); F("%d", c->n);
+    F("%d", c->reps); F("%d", wl->warmup);
+    F("%.6g", c->tokens_per_s); F("%.6g", 1e3 * c->med); F("%.6g", 1e3 * c->min); F("%.6g", 1e3 * c->max);
+    F("%.6g", 1e3 * c->sd);
+    if (c->kind == 'p') { F("%.6g", 1e3 * c->med); S(""); S(""); S(""); S(""); }
+    else { S(""); F("%.6g", 1e3 * c->med); F("%.6g", 1e3 * c->p50); F("%.6g", 1e3 * c->p90); F("%.6g", 1e3 * c->p99); }
+    S(c->kind == 'g' ? "nearest rank over all decode steps" : "");
+    F("%.6g", c->flops / c->med / 1e9); F("%.6g", c->bytes / c->med / 1e9); F("%.6g", c->flops); F("%.6g", c->bytes);
+    F("%.6g", ntok / troof); F("%.4f", troof / c->med); S(mem ? "memory" : "compute");
+    F("%.4g", l->triad_gbs); F("%.4g", l->read_gbs); F("%.4g", l->sgemm_gflops); F("%.4g", l->peak_gflops);
+    F("%llu", (unsigned long long)m->n_params); F("%llu", (unsigned long long)m->weight_bytes);
+    F("%llu", (unsigned long long)c->kv_bytes); F("%llu", (unsigned long long)kv_bytes_per_token(&probe));
+    F("%.0f", ru.ru_maxrss * 1024.0);
+    S(sm->checkpoint[0] ? "checkpoint" : "dummy"); S(dtype_name(m->wdtype)); F("%d", omp_get_max_threads());
+    S(device); S(EFFBENCH_COMMIT); S(EFFBENCH_CFLAGS); S(date); S("ok");
+#undef S
+#undef F
+    table_add(t, (const char *const *)v);
+    for (int i = 0; i < k; i++) free(v[i]);
+}
+
+/* ---- the command -------------------------------------------------------------------- */
+static int probe_dir(const char *dir, Err *e) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *q = p + 1; *q; q++)
+        if (*q == '/') { *q = 0; mkdir(p, 0755); *q = '/'; }
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create the output directory: %s", dir, strerror(errno));
+    char *probe = xasprintf("%s/.effbench-write-test", dir);
+    int rc = write_file_atomic(probe, "ok\n", 3, e);
+    unlink(probe);
+    free(probe);
+    if (rc) return err_set(e, "%s: the output directory is not writable (%s)", dir, e->msg);
+    return 0;
+}
+
+/* Temporary files of a killed earlier run (NAME.tmp.PID, the PID gone): never read as
+ * results, removed so the directory holds only complete files. */
+static void remove_stale_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *t = strstr(de->d_name, ".tmp.");
+        if (!t) continue;
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
+        char *p = xasprintf("%s/%s", dir, de->d_name);
+        unlink(p);
+        free(p);
+    }
+    closedir(d);
+}
+
+static void progress(int done, int total, const char *what, double t0) {
+    if (!isatty(2)) return;
+    double el = now_sec() - t0, eta = done ? el / done * (total - done) : 0;
+    int w = 24, f = total ? done * w / total : w;
+    char bar[32];
+    for (int i = 0; i < w; i++) bar[i] = i < f ? '#' : '.';
+    bar[w] = 0;
+    fprintf(stderr, "\r\033[K[%s] %d/%d  %-40.40s  %4.0fs elapsed, ~%.0fs left", bar, done, total, what, el, eta);
+}
+
+int cmd_run(const Opts *o) {
+    if (o->n_args > 1) { fprintf(stderr, "effbench run: one suite at most, got \"%s\" too\n", o->args[1]); return -2; }
+    char spath[4096];
+    if (o->n_args) snprintf(spath, sizeof spath, "%s", o->args[0]);
+    else shipped_path("default.json", spath, sizeof spath);
+    Suite s;
+    Err e = { "" };
+    if (suite_load(spath, &s, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
+    char dir[4096];
+    if (o->out) snprintf(dir, sizeof dir, "%s", o->out);
+    else snprintf(dir, sizeof dir, "out/%s", s.name);
+    if (probe_dir(dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); suite_free(&s); return -1; }
+    remove_stale_tmp(dir);
+    char *rpath = xasprintf("%s/results.csv", dir);
+    Table res;
+    int rc = 0;
+    if (access(rpath, F_OK) == 0) {
+        if (!o->resume) {
+            fprintf(stderr, "effbench: %s exists: --resume to run only the missing cells, or choose another -o DIR\n", rpath);
+            free(rpath); suite_free(&s);
+            return -1;
+        }
+        if (csv_table_read(rpath, &res, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); free(rpath); suite_free(&s); return -1; }
+        if (res.ncol != N_RESULT_COLS || table_col(&res, "key") != 0) {
+            fprintf(stderr, "effbench: %s: not a results file of this effbench (columns differ)\n", rpath);
+            table_free(&res); free(rpath); suite_free(&s);
+            return -1;
+        }
+    } else {
+        table_init(&res, N_RESULT_COLS, RESULT_COLS);
+    }
+    /* the tables that need no measuring */
+    if (report_write_static(&s, dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); table_free(&res); free(rpath); suite_free(&s); return -1; }
+    CellDef *cells;
+    int nc = build_cells(&s, &cells), todo = 0;
+    unsigned char *done = xcalloc((size_t)nc + 1, 1);
+    for (int i = 0; i < nc; i++) {
+        for (int r = 0; r < res.nrow; r++)
+            if (!strcmp(table_get(&res, r, "key"), cells[i].key)) { done[i] = 1; break; }
+        todo += !done[i];
+    }
+    if (o->resume && res.nrow) fprintf(stderr, "effbench: resuming %s: %d of %d cells done, %d to run\n", dir, nc - todo, nc, todo);
+    char device[256], cpu[200];
+    cpu_name(cpu, sizeof cpu);
+    snprintf(device, sizeof device, "%s, %d threads", cpu, omp_get_max_threads());
+    struct sigaction sa = { 0 }, old;
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old);
+    sigaction(SIGTERM, &sa, NULL);
+    double t0 = now_sec();
+    int ndone = 0, nfail = 0;
+    for (int mi = 0; mi < s.n_models && !interrupted; mi++) {
+        int any = 0;
+        for (int i = 0; i < nc; i++) any |= cells[i].model == mi && !done[i];
+        if (!any) continue;
+        const SuiteModel *sm = &s.models[mi];
+        Model m;
+        LoadOpts lo = { .dtype = sm->dtype, .layers = sm->layers, .seed = sm->seed, .dummy = !sm->checkpoint[0] };
+        char *cfg = NULL;
+        if (lo.dummy) {
+            cfg = suite_model_config_json(sm, &e);
+            lo.config_text = cfg;
+        }
+        progress(ndone, todo, sm->name, t0);
+        if ((lo.dummy && !cfg) || model_load(&m, lo.dummy ? sm->config : sm->checkpoint, &lo, &e)) {
+            fprintf(stderr, "%seffbench: model %s: %s (its cells are skipped)\n", isatty(2) ? "\n" : "", sm->name, e.msg);
+            free(cfg);
+            for (int i = 0; i < nc; i++) if (cells[i].model == mi && !done[i]) { nfail++; ndone++; }
+            continue;
+        }
+        free(cfg);
+        int maxp = 1;
+        for (int i = 0; i < nc; i++)
+            if (cells[i].model == mi && cells[i].kind == 'p' && s.work[cells[i].work].prefill > maxp) maxp = s.work[cells[i].work].prefill;
+        Limits lim;
+        limits_measure(&m, maxp, 3, (size_t)s.stream_mib, &lim);
+        for (int i = 0; i < nc && !interrupted; i++) {
+            const CellDef *d = &cells[i];
+            if (d->model != mi || done[i]) continue;
+            const Workload *wl = &s.work[d->work];
+            char what[256];
+            snprintf(what, sizeof what, "%s %s", sm->name, d->test);
+            progress(ndone, todo, what, t0);
+            const char *be = s.backends[d->backend];
+            if (!strcmp(be, "cuda")) {
+                fprintf(stderr, "%seffbench: cell %s: the CUDA backend is not built in this effbench (skipped)\n",
+                        isatty(2) ? "\n" : "", d->key);
+                nfail++; ndone++;
+                continue;
+            }
+            Cell c;
+            int r = d->kind == 'p' ? measure_prefill(&m, wl->prefill, wl->reps, wl->warmup, &c, &e)
+                                   : measure_decode(&m, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
+            if (r) {
+                if (!interrupted) { fprintf(stderr, "%seffbench: cell %s: %s\n", isatty(2) ? "\n" : "", d->key, e.msg); nfail++; ndone++; }
+                continue;
+            }
+            add_row(&res, &s, d, &m, &c, &lim, device);
+            if (csv_table_write(rpath, &res, &e)) {
+                fprintf(stderr, "%seffbench: %s\n", isatty(2) ? "\n" : "", e.msg);
+                rc = -1;
+                interrupted = 1;
+                break;
+            }
+            done[i] = 1;
+            ndone++;
+        }
+        model_free(&m);
+    }
+    progress(ndone, todo, "done", t0);
+    if (isatty(2)) fputc('\n', stderr);
+    sigaction(SIGINT, &old, NULL);
+    signal(SIGTERM, SIG_DFL);
+    int kept = 0;
+    for (int i = 0; i < nc; i++) kept += done[i];
+    if (interrupted && rc == 0) {
+        fprintf(stderr, "effbench: interrupted: %s holds %d of %d cells; run again with --resume to finish\n", rpath, kept, nc);
+        rc = -3;
+    } else if (rc == 0) {
+        if (report_render(dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
+        else fprintf(stderr, "effbench: %d of %d cells in %s; %d failed; report in %s/summary.md\n", kept, nc, rpath, nfail, dir);
+        if (nfail && rc == 0) rc = -1;
+    }
+    free(done); free(cells); free(rpath);
+    table_free(&res);
+    suite_free(&s);
+    return rc;
+}

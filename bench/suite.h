@@ -1,0 +1,64 @@
+/*
+ * suite.h - a suite: the models, workloads, backends, hardware, cost scenarios and
+ * published results of one effbench run. Format: suites/README.md.
+ *
+ * suite_load resolves every path relative to the suite file (a registry name such as
+ * "deepseek-v3" means configs/deepseek-v3.json beside the shipped suites) and checks
+ * that each file exists; errors name the file and the JSON path of the bad value:
+ * "suite.json: workloads[2].batch: expected a positive integer".
+ */
+#ifndef EFFBENCH_SUITE_H
+#define EFFBENCH_SUITE_H
+
+#include "common.h"
+#include "cost.h"
+
+typedef struct {
+    char name[128];
+    char config[4096];           /* resolved config.json path */
+    char checkpoint[4096];       /* resolved checkpoint dir, or "" for dummy weights */
+    char *overrides;             /* JSON object text applied to the config, or NULL */
+    int measure;                 /* run the workloads on it */
+    DType dtype;                 /* dummy weights */
+    int layers;                  /* dummy: keep the first N layers (0 = all) */
+    uint64_t seed;
+    char scaled_from[128];       /* the real model a scaled-down variant stands for */
+} SuiteModel;
+
+typedef struct {
+    char name[128];
+    int prefill;                 /* prompt tokens, or 0 */
+    int depth, decode;           /* context before decode, decode steps (0 = no decode) */
+    int batch[16], n_batch;
+    int reps, warmup;
+} Workload;
+
+typedef struct {
+    char model[128];             /* a model name of the suite */
+    double tokens, seq_len;
+    char gpu[64];
+    int fp8;
+    double mfu, gpu_hours, price;    /* price < 0: the profile's */
+    int gpus;
+    char label[256], source[512];
+} CostScenario;
+
+typedef struct {
+    char path[4096];
+    char name[128];
+    SuiteModel *models; int n_models;
+    Workload *work; int n_work;
+    char backends[4][16]; int n_backends;
+    Gpu *gpus; int n_gpus;
+    CostScenario *cost; int n_cost;
+    char published[4096];        /* resolved published.json, or "" */
+    double ctx_lengths[32]; int n_ctx;
+    int stream_mib;
+} Suite;
+
+int suite_load(const char *path, Suite *s, Err *e);
+void suite_free(Suite *s);
+/* The model's config text with the overrides applied (caller frees). */
+char *suite_model_config_json(const SuiteModel *m, Err *e);
+
+#endif

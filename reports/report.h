@@ -1,0 +1,34 @@
+/*
+ * report.h - the files a run leaves in its directory.
+ *
+ *   analytic.csv   every model of the suite through the analytic model
+ *   kv.csv         KV-cache bytes per sequence against context length, per model
+ *   cost.csv       the suite's training-cost scenarios
+ *   published.csv  published scores and training figures, each with its source
+ *   results.csv    measured cells (written by the runner)
+ *   summary.md     the key tables
+ *   *.gp + .png + .svg  charts; each script reads a chart_*.dat file beside it, so a
+ *                  user can edit and re-run it (cd DIR && gnuplot NAME.gp)
+ * Strings from suite files reach charts only through the .dat files (never the
+ * scripts) and summary.md only escaped.
+ */
+#ifndef EFFBENCH_REPORT_H
+#define EFFBENCH_REPORT_H
+
+#include "suite.h"
+
+#include <stdio.h>
+
+/* analytic.csv, kv.csv, cost.csv, published.csv for a suite */
+int report_write_static(const Suite *s, const char *dir, Err *e);
+/* summary.md and charts from the CSV files in dir */
+int report_render(const char *dir, Err *e);
+
+/* Writes s as one Markdown table cell: pipes and markup escaped, no newlines. */
+void report_md(FILE *f, const char *s);
+
+/* charts.c: writes the chart data and scripts, and renders them if gnuplot is
+ * installed; returns the number of charts rendered */
+int charts_write(const char *dir, Err *e);
+
+#endif
