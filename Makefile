@@ -33,7 +33,7 @@ BUILD_INFO := -DEFFBENCH_COMMIT='"$(GIT_REV)"' -DEFFBENCH_CFLAGS='"$(strip $(CFL
 EFFBENCH ?= effbench
 TESTS    ?= effbench-tests
 
-.PHONY: all deps run test asan clean
+.PHONY: all deps run test asan clean fuzz fuzz-smoke
 all: $(EFFBENCH) $(TESTS)
 
 deps:
@@ -63,5 +63,31 @@ asan: deps
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh build-asan/effbench-tests build-asan/effbench
 
+# libFuzzer targets (clang): one per parser of outside input. fuzz-smoke runs each
+# from its seeds for FUZZ_SECONDS (CI: about a minute in all).
+FUZZ_TARGETS := safetensors config index suite csv
+FUZZ_SEC     ?= 8
+FUZZ_LIB     := kernels/common.c kernels/config.c kernels/safetensors.c bench/analytic.c bench/cost.c \
+                bench/suite.c reports/table.c
+FUZZ_FLAGS   := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -Wall -Wextra -Wno-unknown-pragmas -Ikernels -Ibench -Ireports $(shell pkg-config --cflags libcjson 2>/dev/null)
+fuzz: $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB) $(wildcard kernels/*.h bench/*.h reports/*.h)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB) -lcjson -lcsv -lm
+
+fuzz-smoke:
+	@sh scripts/deps.sh clang libclang-rt-dev
+	@$(MAKE) --no-print-directory fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build-fuzz/corpus/$$t; \
+	    echo "fuzz $$t: $(FUZZ_SEC) s"; \
+	    build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SEC) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	        -print_final_stats=1 -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus/$$t tests/fuzz/seeds/$$t 2>build-fuzz/$$t.log \
+	        || { tail -n 40 build-fuzz/$$t.log; exit 1; }; \
+	    grep -E "stat::number_of_executed_units|cov:" build-fuzz/$$t.log | tail -n 2; \
+	done
+
 clean:
-	rm -rf build build-asan effbench effbench-tests
+	rm -rf build build-asan build-fuzz effbench effbench-tests

@@ -147,6 +147,31 @@ static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, 
     for (int i = 0; i < k; i++) free(v[i]);
 }
 
+/* machine.csv: this machine's limits as measured before each model's cells (the
+ * SGEMM figures depend on the model's shapes); appended, written atomically */
+static void record_machine(const char *dir, const char *device, const char *model, const Limits *l) {
+    static const char *cols[] = { "device", "measured_before", "triad_gbs", "read_gbs", "sgemm_gflops", "sgemm_m",
+                                  "peak_gflops", "peak_m", "commit", "date" };
+    char *p = xasprintf("%s/machine.csv", dir);
+    Table t;
+    Err e;
+    if (access(p, F_OK) != 0 || csv_table_read(p, &t, &e) != 0 || t.ncol != 10) {
+        if (access(p, F_OK) == 0 && t.head) table_free(&t);
+        table_init(&t, 10, cols);
+    }
+    time_t now = time(NULL);
+    char date[64];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    char *v[10] = { xstrdup(device), xstrdup(model), xasprintf("%.4g", l->triad_gbs), xasprintf("%.4g", l->read_gbs),
+                    xasprintf("%.4g", l->sgemm_gflops), xasprintf("%d", l->m_prefill), xasprintf("%.4g", l->peak_gflops),
+                    xasprintf("%d", l->m_peak), xstrdup(EFFBENCH_COMMIT), xstrdup(date) };
+    table_add(&t, (const char *const *)v);
+    for (int i = 0; i < 10; i++) free(v[i]);
+    if (csv_table_write(p, &t, &e)) fprintf(stderr, "effbench: %s\n", e.msg);
+    table_free(&t);
+    free(p);
+}
+
 /* ---- the command -------------------------------------------------------------------- */
 static int probe_dir(const char *dir, Err *e) {
     char p[4096];
@@ -267,6 +292,7 @@ int cmd_run(const Opts *o) {
             if (cells[i].model == mi && cells[i].kind == 'p' && s.work[cells[i].work].prefill > maxp) maxp = s.work[cells[i].work].prefill;
         Limits lim;
         limits_measure(&m, maxp, 3, (size_t)s.stream_mib, &lim);
+        record_machine(dir, device, sm->name, &lim);
         for (int i = 0; i < nc && !interrupted; i++) {
             const CellDef *d = &cells[i];
             if (d->model != mi || done[i]) continue;

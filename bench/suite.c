@@ -164,7 +164,7 @@ static void parse_work(Ctx *c, const cJSON *arr, Suite *s) {
             }
         } else fail(c, p, "expected a positive integer (or a list of 1..16 of them, each <= 4096)");
         if (!c->bad && !wl->prefill && !wl->decode) fail(c, at, "needs \"prefill\" or \"decode\" (or both)");
-        if (!c->bad && wl->reps < 1) { snprintf(p, sizeof p, "%s.reps", at); fail(c, p, "expected a positive integer"); }
+        if (!c->bad && wl->reps < 3) { snprintf(p, sizeof p, "%s.reps", at); fail(c, p, "at least 3 repetitions (median and spread need them)"); }
         for (int j = 0; j < i && !c->bad; j++)
             if (!strcmp(s->work[j].name, wl->name)) { snprintf(p, sizeof p, "%s.name", at); fail(c, p, "\"%s\" is used twice", wl->name); }
     }

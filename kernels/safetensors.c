@@ -251,7 +251,7 @@ static int tensor_cmp(const void *a, const void *b) {
 }
 
 int st_finalize(StSet *s, Err *e) {
-    qsort(s->t, (size_t)s->n, sizeof *s->t, tensor_cmp);
+    if (s->n > 1) qsort(s->t, (size_t)s->n, sizeof *s->t, tensor_cmp);
     for (int i = 1; i < s->n; i++)
         if (!strcmp(s->t[i].name, s->t[i - 1].name))
             return err_set(e, "%s: tensor \"%s\" appears twice", s->files[s->t[i].file].path, s->t[i].name);
@@ -260,6 +260,7 @@ int st_finalize(StSet *s, Err *e) {
 }
 
 StTensor *st_find(StSet *s, const char *name) {
+    if (s->n == 0) return NULL;
     if (s->sorted) {
         StTensor key = { .name = (char *)name };
         return bsearch(&key, s->t, (size_t)s->n, sizeof *s->t, tensor_cmp);

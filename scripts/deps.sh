@@ -3,7 +3,8 @@
 # As root it installs what is missing with apt-get; otherwise it prints the exact
 # command and fails, so `make run` and `make test` never half-build.
 set -e
-pkgs="build-essential pkg-config libcjson-dev libcsv-dev libopenblas-dev gnuplot-nox"
+# extra package names may be given as arguments (make fuzz-smoke adds clang's)
+pkgs="build-essential pkg-config libcjson-dev libcsv-dev libopenblas-dev gnuplot-nox $*"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -10,7 +10,7 @@ dupkeys() { "$T" csv-column "$1" key | sort | uniq -d | wc -l; }
 if "$E" run "$S" -o "$tmp/r1" >"$tmp/out" 2>"$tmp/err"; then
   n=$(rows "$tmp/r1/results.csv")
   missing=""
-  for f in results.csv analytic.csv kv.csv cost.csv published.csv summary.md accuracy_vs_compute.gp roofline.gp \
+  for f in results.csv machine.csv analytic.csv kv.csv cost.csv published.csv summary.md accuracy_vs_compute.gp roofline.gp \
            decode_vs_batch.gp kv_vs_context.gp training_cost.gp; do [ -s "$tmp/r1/$f" ] || missing="$missing $f"; done
   if command -v gnuplot >/dev/null; then
     for c in accuracy_vs_compute decode_vs_batch kv_vs_context training_cost roofline; do

@@ -295,6 +295,11 @@ static void t_index_errors(void) {
     fprintf(f, "{\"weight_map\": {\"lm_head.weight\": \"model-1.safetensors\"}}");
     fclose(f);
     expect_refused(d, "index.json|hold 91 tensors but the index lists 1");
+    /* found by fuzz_index: an empty weight_map (no tensors at all) */
+    f = fopen(p, "w");
+    fprintf(f, "{\"weight_map\": {}}");
+    fclose(f);
+    expect_refused(d, "missing tensor \"model.embed_tokens.weight\"");
 }
 
 const TestDef bad_tests[] = {

@@ -156,6 +156,7 @@ static void t_suite_parsing(void) {
     bad_suite("{\"name\": \"t\", " GOOD_MODELS ", \"workloads\": [{\"name\": \"a\", \"prefill\": 8}, {\"name\": \"b\", \"decode\": 2}, {\"name\": \"c\", \"decode\": 2, \"batch\": 0}]}",
               "workloads[2].batch: expected a positive integer");
     bad_suite("{\"name\": \"t\", " GOOD_MODELS ", \"workloads\": [{\"name\": \"a\", \"prefill\": -8}]}", "workloads[0].prefill: expected a non-negative integer");
+    bad_suite("{\"name\": \"t\", " GOOD_MODELS ", \"workloads\": [{\"name\": \"a\", \"prefill\": 8, \"reps\": 2}]}", "workloads[0].reps: at least 3");
     bad_suite("{\"name\": \"t\", \"models\": [{\"name\": \"x\", \"config\": \"nonexistent\"}]}", "models[0].config");
     bad_suite("{\"name\": \"t\", \"models\": [{\"name\": \"x\", \"config\": \"bad.json\"}]}", "the suite itself");
     bad_suite("{\"name\": \"t\", \"models\": []}", "models: expected a non-empty array");
