@@ -9,20 +9,20 @@ CC      ?= cc
 OPT     ?= -O3 $(if $(NO_NATIVE),,-march=native)
 WARN    := -Wall -Wextra -Wshadow -Wno-unknown-pragmas
 CFLAGS  ?= $(OPT) -g
-ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ibench -Ireports \
-            $(shell pkg-config --cflags libcjson openblas 2>/dev/null)
-LDLIBS  = $(shell pkg-config --libs libcjson openblas 2>/dev/null || echo -lcjson -lopenblas) -lcsv -lm
+ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ibench -Ireports -Ievals \
+            $(shell pkg-config --cflags libcjson openblas libpcre2-8 libutf8proc 2>/dev/null)
+LDLIBS  = $(shell pkg-config --libs libcjson openblas 2>/dev/null || echo -lcjson -lopenblas) -lpcre2-8 -lutf8proc -lcsv -lm
 BUILD   ?= build
 
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
               kernels/model.c kernels/forward.c
 # everything but the command-line front end; the tests link it too
-CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c \
+CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c evals/tokenizer.c \
               reports/table.c reports/report.c reports/charts.c
 BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c bench/info_cost.c bench/runner.c \
               bench/report_cmd.c
 TEST_SRC   := tests/test_main.c tests/test_units.c tests/test_golden.c tests/test_badinput.c \
-              tests/st_write.c tests/test_runner.c
+              tests/st_write.c tests/test_runner.c tests/test_evals.c
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ  := $(BENCH_SRC:%.c=$(BUILD)/%.o)

@@ -4,7 +4,7 @@
 # command and fails, so `make run` and `make test` never half-build.
 set -e
 # extra package names may be given as arguments (make fuzz-smoke adds clang's)
-pkgs="build-essential pkg-config libcjson-dev libcsv-dev libopenblas-dev gnuplot-nox $*"
+pkgs="build-essential pkg-config libcjson-dev libcsv-dev libopenblas-dev libpcre2-dev libutf8proc-dev gnuplot-nox $*"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
