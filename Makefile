@@ -17,10 +17,10 @@ BUILD   ?= build
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
               kernels/model.c kernels/forward.c
 # everything but the command-line front end; the tests link it too
-CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c evals/tokenizer.c \
+CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c evals/tokenizer.c evals/eval.c \
               reports/table.c reports/report.c reports/charts.c
 BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c bench/info_cost.c bench/runner.c \
-              bench/report_cmd.c
+              bench/report_cmd.c bench/eval_cmd.c
 TEST_SRC   := tests/test_main.c tests/test_units.c tests/test_golden.c tests/test_badinput.c \
               tests/st_write.c tests/test_runner.c tests/test_evals.c
 

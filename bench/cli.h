@@ -35,6 +35,10 @@ typedef struct {
     const char *backend;         /* --backend */
     const char *format;          /* --format md|csv|json */
     char **args; int n_args;     /* positional arguments */
+    /* eval / kl */
+    const char *task;            /* --task FILE */
+    const char *samples;         /* --samples OUT.jsonl */
+    const char *ref;             /* --ref LOGITS.f32 */
 } Opts;
 
 /* Parses argv[first..]; returns 0 or prints one line and returns -1. */
@@ -52,6 +56,9 @@ int cmd_cost(const Opts *o);
 int cmd_run(const Opts *o);
 int cmd_report(const Opts *o);
 int cmd_compare(const Opts *o);
+int cmd_eval(const Opts *o);
+int cmd_eval_compare(const Opts *o);
+int cmd_kl(const Opts *o);
 
 /* Directory of the running executable, or "." */
 const char *exe_dir(void);

@@ -28,6 +28,9 @@ static void usage(FILE *f) {
         "  run       run a suite (default: suites/default.json) into CSV files and charts\n"
         "  report    re-render summary and charts from the CSV files of a run directory\n"
         "  compare   ratios of every figure for the cells two results.csv files share\n"
+        "  eval      accuracy on a task (multiple choice, perplexity, generation)\n"
+        "  eval-compare  paired test of two models' samples on one task\n"
+        "  kl        next-token KL divergence against a reference run's logits\n"
         "model options:\n"
         "  --model PATH      checkpoint directory (config.json + safetensors), or with\n"
         "                    --dummy a config.json (or a directory holding one)\n"
@@ -53,7 +56,10 @@ static void usage(FILE *f) {
         "           [--precision bf16|fp8] [--seq 4096] [--hardware FILE] [--json]\n"
         "run:       effbench run [SUITE.json] [-o DIR] [--resume]\n"
         "report:    effbench report DIR\n"
-        "compare:   effbench compare A.csv B.csv\n");
+        "compare:   effbench compare A.csv B.csv\n"
+        "eval:      --model DIR --task FILE [--samples OUT.jsonl] [-o DIR] [--json]\n"
+        "eval-compare: effbench eval-compare A.samples.jsonl B.samples.jsonl\n"
+        "kl:        --model DIR --tokens LIST --ref LOGITS.f32 (from effbench logits of a reference run)\n");
 }
 
 int parse_int_list(const char *s, int **out, int *n) {
@@ -156,6 +162,9 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "--gpus")) { const char *v = VAL(); if (!v || to_int(v, &o->gpus, 1, a, cmd)) return -1; }
         else if (!strcmp(a, "--gpu")) { if (!(o->gpu = VAL())) return -1; }
         else if (!strcmp(a, "--hardware")) { if (!(o->hardware = VAL())) return -1; }
+        else if (!strcmp(a, "--task")) { if (!(o->task = VAL())) return -1; }
+        else if (!strcmp(a, "--samples")) { if (!(o->samples = VAL())) return -1; }
+        else if (!strcmp(a, "--ref")) { if (!(o->ref = VAL())) return -1; }
         else if (!strcmp(a, "--backend")) { if (!(o->backend = VAL())) return -1; }
         else if (!strcmp(a, "--format")) { if (!(o->format = VAL())) return -1; }
         else if (!strcmp(a, "--precision")) {
@@ -177,7 +186,7 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else o->args[o->n_args++] = argv[i];
 #undef VAL
     }
-    int needs_model = strcmp(cmd, "run") && strcmp(cmd, "report") && strcmp(cmd, "compare");
+    int needs_model = strcmp(cmd, "run") && strcmp(cmd, "report") && strcmp(cmd, "compare") && strcmp(cmd, "eval-compare");
     if (needs_model && !o->model) { fprintf(stderr, "effbench %s: --model is required\n", cmd); return -1; }
     if (needs_model && o->n_args) { fprintf(stderr, "effbench %s: unexpected argument \"%s\"\n", cmd, o->args[0]); return -1; }
     return 0;
@@ -222,6 +231,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "run")) fn = cmd_run;
     else if (!strcmp(cmd, "report")) fn = cmd_report;
     else if (!strcmp(cmd, "compare")) fn = cmd_compare;
+    else if (!strcmp(cmd, "eval")) fn = cmd_eval;
+    else if (!strcmp(cmd, "eval-compare")) fn = cmd_eval_compare;
+    else if (!strcmp(cmd, "kl")) fn = cmd_kl;
     else { fprintf(stderr, "effbench: unknown command \"%s\" (see effbench --help)\n", cmd); return 2; }
     if (cli_parse(argc, argv, 2, &o, cmd)) { free(o.args); return 2; }
     if (o.threads > 0) omp_set_num_threads(o.threads);

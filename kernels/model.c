@@ -63,7 +63,7 @@ static inline float uniform_pm1(uint64_t seed, uint64_t i) {   /* in [-1, 1) */
 }
 
 static void fill_dummy(void *dst, DType dt, int64_t n, float amp, uint64_t seed) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (n > 262144)
     for (int64_t i = 0; i < n; i++) {
         float v = amp * uniform_pm1(seed, (uint64_t)i);
         switch (dt) {

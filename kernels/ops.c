@@ -1,7 +1,9 @@
 /*
  * ops.c - CPU operations. Matrix products go to OpenBLAS (cblas_sgemm), all other
  * loops are OpenMP-parallel plain C written so the compiler vectorizes them.
- * OpenBLAS and OpenMP never nest: BLAS is only called outside parallel regions.
+ * One thread pool: OpenBLAS is set to one thread and called from inside our OpenMP
+ * regions, each thread on its own slice. Work under ~256K multiply-adds stays on one
+ * thread: waking a worker costs more, and on a loaded machine far more.
  */
 #include "ops.h"
 
@@ -52,7 +54,7 @@ static inline void widen(const Mat *w, int64_t r, int64_t c0, int64_t n, float *
 
 void mat_rows_f32(const Mat *w, int64_t r0, int64_t n, float *dst) {
     if (w->dt == DT_F8_E4M3) f8_init();
-    #pragma omp parallel for schedule(static) if (n * w->cols > 65536)
+    #pragma omp parallel for schedule(static) if (n * w->cols > 262144)
     for (int64_t r = 0; r < n; r++) widen(w, r0 + r, 0, w->cols, dst + r * w->cols);
 }
 
@@ -121,7 +123,7 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
     int64_t cols = W->cols;
     blas_single_thread();
     if (W->dt == DT_F8_E4M3) f8_init();
-    int small = nr * cols < 32768;             /* not worth waking the threads */
+    int small = nr * cols * T < 262144;        /* not worth waking the threads (~10 us of work) */
     if (W->dt == DT_F32) {
         #pragma omp parallel if (!small)
         {
@@ -164,7 +166,7 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
 
 void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w, int K, int N) {
     blas_single_thread();
-    #pragma omp parallel if (T * (int64_t)K * N > 65536)
+    #pragma omp parallel if (T * (int64_t)K * N > 262144)
     {
         int64_t lo, hi;
         share(N, 16, &lo, &hi);
@@ -176,7 +178,7 @@ void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w
 
 /* ---- elementwise -------------------------------------------------------------------- */
 void rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const float *w, float eps) {
-    #pragma omp parallel for schedule(static) if (T > 4)
+    #pragma omp parallel for schedule(static) if ((int64_t)T * n > 262144)
     for (int t = 0; t < T; t++) {
         const float *xt = x + (int64_t)t * ldx;
         float *ot = out + (int64_t)t * ldo;
@@ -209,7 +211,7 @@ void rope_half(float *x, int d, int pos, const float *inv_freq, float mscale) {
 }
 
 void swiglu(float *g, const float *u, int64_t n) {
-    #pragma omp parallel for schedule(static) if (n > 65536)
+    #pragma omp parallel for schedule(static) if (n > 262144)
     for (int64_t i = 0; i < n; i++) {
         float v = g[i];
         g[i] = v / (1.0f + expf(-v)) * u[i];
@@ -229,11 +231,13 @@ void attention(const AttnArgs *a) {
     int nchunk = 1;
     while ((int64_t)a->T * a->Hkv * nchunk < 2 * threads && nchunk < 64) nchunk *= 2;
     int64_t items = (int64_t)a->T * a->Hkv * nchunk;
+    int64_t work = 0;                          /* multiply-adds, to decide on threads */
+    for (int t = 0; t < a->T; t++) work += (int64_t)(a->pos[t] + 1) * a->H * (a->dk + a->dv);
     /* partial results per item: O (group, dv), max (group), sum (group) */
     float *po = xmalloc(sizeof(float) * (size_t)items * group * a->dv);
     float *pm = xmalloc(sizeof(float) * (size_t)items * group);
     float *pl = xmalloc(sizeof(float) * (size_t)items * group);
-    #pragma omp parallel if (items > 1)
+    #pragma omp parallel if (items > 1 && work > 262144)
     {
         float *sc = xmalloc(sizeof(float) * (size_t)group * (size_t)(a->max_pos + 1));
         #pragma omp for schedule(dynamic, 1)
@@ -265,7 +269,7 @@ void attention(const AttnArgs *a) {
         free(sc);
     }
     /* merge the chunks of each (token, KV head) */
-    #pragma omp parallel for schedule(static) if (a->T * a->H > 16)
+    #pragma omp parallel for schedule(static) if ((int64_t)a->T * a->H * a->dv * nchunk > 262144)
     for (int64_t th = 0; th < (int64_t)a->T * a->H; th++) {
         int t = (int)(th / a->H), h = (int)(th % a->H), g = h / group, x = h % group;
         int64_t it0 = ((int64_t)t * a->Hkv + g) * nchunk;

@@ -8,6 +8,7 @@
  * implementations. Every id and every decoded string must match exactly.
  */
 #include "test.h"
+#include "eval.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -151,6 +152,175 @@ static void t_tok_bad(void) {
     tok_free(t);
 }
 
+/* ---- log-likelihoods against the goldens' own logits ------------------------------- */
+/* Reference: log_softmax of ../shared/golden/deepseek/v3-tiny/logits.f32 (DeepSeek's
+ * model.py) at the right positions. Tolerance 5e-4 per scored token: the logits agree
+ * within 1e-4, and a log-softmax moves by at most twice a uniform logit error. */
+static double ref_logprob(const float *lg, int V, int row, int tok) {
+    const float *r = lg + (size_t)row * V;
+    double mx = -INFINITY, s = 0;
+    for (int v = 0; v < V; v++) if (r[v] > mx) mx = r[v];
+    for (int v = 0; v < V; v++) s += exp(r[v] - mx);
+    return r[tok] - mx - log(s);
+}
+
+static void t_eval_golden_ll(void) {
+    Case c;
+    if (case_load("deepseek/v3-tiny", &c)) return;
+    char p[1200], tp[800];
+    size_t nl;
+    snprintf(p, sizeof p, "%s/logits.f32", c.dir);
+    float *lg = read_f32(p, &nl);
+    const int V = 512, *P = c.prompt;
+    /* three items: continuation of 3 prompt tokens vs 2 distractors; 1-token choices;
+     * the answer is index 2 in the last */
+    snprintf(tp, sizeof tp, "%s/mc.jsonl", g_tmp);
+    FILE *f = fopen(tp, "w");
+    fprintf(f, "{\"context_ids\": [%d, %d, %d, %d, %d], \"choices_ids\": [[%d, %d, %d], [7, 8, 9], [%d]], \"answer\": 0}\n",
+            P[0], P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[5]);
+    fprintf(f, "{\"context_ids\": [%d, %d, %d, %d, %d, %d, %d, %d, %d, %d], \"choices_ids\": [[%d], [%d], [11]], \"answer\": 1}\n",
+            P[0], P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8], P[9], (P[10] + 1) % 512, P[10]);
+    fprintf(f, "\n{\"context_ids\": [%d], \"choices_ids\": [[1], [2], [%d, %d]], \"answer\": 2}\n", P[0], P[1], P[2]);
+    fclose(f);
+    Task t;
+    Err e = { "" };
+    Model m;
+    LoadOpts lo = { .dtype = DT_F32 };
+    if (!lg || task_load(tp, &t, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); free(lg); case_free(&c); return; }
+    CHECK(t.type == TASK_MC && t.n_items == 3, "task type and items (blank lines skipped)");
+    if (model_load(&m, c.dir, &lo, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); task_free(&t); free(lg); case_free(&c); return; }
+    snprintf(p, sizeof p, "%s/mc.samples.jsonl", g_tmp);
+    FILE *s = fopen(p, "w");
+    EvalResult r;
+    CHECK(eval_run(&m, NULL, &t, s, &r, &e) == 0, "%s", e.msg);
+    fclose(s);
+    /* the log-likelihoods the engine wrote against the reference */
+    char *txt = read_file(p, 1u << 20, NULL, &e);
+    double want[3][3] = {
+        { ref_logprob(lg, V, 4, P[5]) + ref_logprob(lg, V, 5, P[6]) + ref_logprob(lg, V, 6, P[7]), NAN, ref_logprob(lg, V, 4, P[5]) },
+        { ref_logprob(lg, V, 9, (P[10] + 1) % 512), ref_logprob(lg, V, 9, P[10]), ref_logprob(lg, V, 9, 11) },
+        { ref_logprob(lg, V, 0, 1), ref_logprob(lg, V, 0, 2), ref_logprob(lg, V, 0, P[1]) + ref_logprob(lg, V, 1, P[2]) },
+    };
+    int line = 0, checked = 0;
+    for (char *q = txt; q && *q; line++) {
+        char *nlp = strchr(q, '\n');
+        if (nlp) *nlp = 0;
+        cJSON *j = cJSON_Parse(q);
+        const cJSON *ll = cJSON_GetObjectItem(j, "loglikelihoods");
+        int k = 0;
+        for (const cJSON *x = ll ? ll->child : NULL; x; x = x->next, k++) {
+            if (isnan(want[line][k])) continue;
+            int ntok = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tokens"), k)->valueint;
+            CHECK(fabs(x->valuedouble - want[line][k]) <= 5e-4 * ntok, "item %d choice %d: ll %.7f, reference %.7f", line, k,
+                  x->valuedouble, want[line][k]);
+            checked++;
+        }
+        cJSON_Delete(j);
+        q = nlp ? nlp + 1 : NULL;
+    }
+    CHECK(checked == 8 && line == 3, "%d log-likelihoods on %d lines compared", checked, line);
+    /* item 2's right choice is the greedy token: acc there must be 1 when its ll is highest */
+    CHECK(r.n_metrics == 3 && !strcmp(r.m[0].name, "acc") && r.m[0].n == 3, "metrics");
+    free(txt);
+    eval_result_free(&r);
+    /* perplexity of the prompt (no BOS: token 0 is context), one window */
+    snprintf(tp, sizeof tp, "%s/ppl.jsonl", g_tmp);
+    f = fopen(tp, "w");
+    fprintf(f, "{\"text_ids\": [");
+    for (int i = 0; i < 16; i++) fprintf(f, "%s%d", i ? ", " : "", P[i]);
+    fprintf(f, "]}\n");
+    fclose(f);
+    Task tp2;
+    if (task_load(tp, &tp2, &e) == 0) {
+        CHECK(tp2.type == TASK_PPL, "perplexity type inferred");
+        CHECK(eval_run(&m, NULL, &tp2, NULL, &r, &e) == 0, "%s", e.msg);
+        double sum = 0;
+        for (int i = 1; i < 16; i++) sum += ref_logprob(lg, V, i - 1, P[i]);
+        CHECK(r.n_metrics >= 1 && fabs(r.m[0].value - exp(-sum / 15)) <= 5e-4 * r.m[0].value * 15,
+              "token perplexity %.6f, reference %.6f", r.m[0].value, exp(-sum / 15));
+        CHECK(r.tokens_scored == 15, "tokens scored %.0f", r.tokens_scored);
+        eval_result_free(&r);
+        task_free(&tp2);
+    }
+    model_free(&m);
+    task_free(&t);
+    free(lg);
+    case_free(&c);
+}
+
+/* ---- metric arithmetic -------------------------------------------------------------- */
+static void t_eval_stats(void) {
+    /* bootstrap SE of a Bernoulli mean against the closed form sqrt(p(1-p)/n) */
+    double x[200];
+    for (int i = 0; i < 200; i++) x[i] = i % 10 < 3;        /* p = 0.3 */
+    double se = bootstrap_se(x, 200, 4000, 7), want = sqrt(0.3 * 0.7 / 200);
+    CHECK(fabs(se / want - 1) < 0.05, "bootstrap SE %.5f, closed form %.5f", se, want);
+    CHECK(bootstrap_se(x, 200, 4000, 7) == se, "the bootstrap is seeded");
+    /* McNemar exact: b=0, c=5 -> 2 * 0.5^5; b=1, c=4 -> 2 * 6/32; b=c -> 1 */
+    CHECK(fabs(mcnemar_p(0, 5) - 0.0625) < 1e-12 && fabs(mcnemar_p(1, 4) - 0.375) < 1e-12 && mcnemar_p(3, 3) == 1.0,
+          "McNemar %.6f %.6f %.6f", mcnemar_p(0, 5), mcnemar_p(1, 4), mcnemar_p(3, 3));
+    /* paired bootstrap: B better on 40 of 100 items, never worse -> CI above 0, p ~ 0 */
+    double a[100], b[100], lo, hi;
+    for (int i = 0; i < 100; i++) { a[i] = i % 2; b[i] = a[i] || i % 5 < 4; }
+    double p = paired_bootstrap(a, b, 100, 2000, 3, &lo, &hi);
+    CHECK(lo > 0 && hi < 1 && p < 0.01, "paired bootstrap CI [%.3f, %.3f], p %.4f", lo, hi, p);
+    p = paired_bootstrap(a, a, 100, 2000, 3, &lo, &hi);
+    CHECK(lo == 0 && hi == 0 && p == 1, "identical samples: CI [%.3f, %.3f] p %.3f", lo, hi, p);
+    /* KL closed form: p = (1/2, 1/2), q = (1/4, 3/4): KL(p||q) = ln 2 / 2 + ln(2/3) / 2 */
+    float ref[4] = { logf(0.5f), logf(0.5f), 0, 0 }, got[4] = { logf(0.25f), logf(0.75f), 0, 0 };
+    KlStats k;
+    kl_stats(ref, got, 1, 2, &k);
+    double kl = 0.5 * log(2.0) + 0.5 * log(2.0 / 3.0);
+    CHECK(fabs(k.mean - kl) < 1e-6 && k.same_top == 0.0, "KL %.7f, closed form %.7f (tied p picks index 0, q index 1)", k.mean, kl);
+    float ref2[4] = { 1, 2, 5, 1 }, got2[4] = { 1, 2, 1, 5 };           /* two rows, the second disagrees */
+    kl_stats(ref2, got2, 2, 2, &k);
+    CHECK(k.mean == 0.5 * k.max && k.same_top == 0.5 && k.p99 == k.max, "KL stats over rows: mean %.4f max %.4f p99 %.4f top %.2f",
+          k.mean, k.max, k.p99, k.same_top);
+}
+
+/* ---- bad task files ----------------------------------------------------------------- */
+static void bad_task(const char *name, const char *content, const char *want) {
+    char p[800];
+    snprintf(p, sizeof p, "%s/%s", g_tmp, name);
+    FILE *f = fopen(p, "w");
+    fputs(content, f);
+    fclose(f);
+    Task t;
+    Err e = { "" };
+    if (task_load(p, &t, &e) == 0) { task_free(&t); t_fail(__FILE__, __LINE__, "%s accepted", name); return; }
+    CHECK(strstr(e.msg, name) && strstr(e.msg, want) && !strchr(e.msg, '\n'), "%s: \"%s\" lacks \"%s\"", name, e.msg, want);
+}
+
+static void t_eval_bad_tasks(void) {
+    bad_task("badjson.jsonl", "{\"context\": \"a\", \"choices\": [\"x\"], \"answer\": 0}\n{\"context\": \n", "line 2: invalid JSON");
+    bad_task("range.jsonl", "{\"context\": \"a\", \"choices\": [\"x\", \"y\"], \"answer\": 0}\n\n{\"context\": \"b\", \"choices\": [\"x\", \"y\"], \"answer\": 2}\n",
+             "line 3: answer 2 is out of range");
+    bad_task("empty.jsonl", "{\"context\": \"a\", \"choices\": [], \"answer\": 0}\n", "line 1: \"choices\" must be a non-empty list");
+    bad_task("emptychoice.jsonl", "{\"context\": \"a\", \"choices\": [\"x\", \"\"], \"answer\": 0}\n", "line 1: choice 1");
+    bad_task("type.jsonl", "{\"question\": \"a\"}\n", "line 1: cannot tell the task type");
+    bad_task("none.jsonl", "\n\n", "no items");
+    bad_task("ids.jsonl", "{\"context_ids\": [1, -2], \"choices_ids\": [[1]], \"answer\": 0}\n", "line 1: context_ids");
+    bad_task("def.json", "{\"name\": \"x\", \"type\": \"ranking\", \"file\": \"a.jsonl\"}", "type \"ranking\"");
+    /* a line of several megabytes is read (under the 16 MiB line limit); over it, refused */
+    char p[800];
+    snprintf(p, sizeof p, "%s/big.jsonl", g_tmp);
+    FILE *f = fopen(p, "w");
+    fputs("{\"text\": \"", f);
+    for (int i = 0; i < 6 * 1024 * 1024 / 8; i++) fputs("word ab ", f);
+    fputs("\"}\n", f);
+    fclose(f);
+    Task t;
+    Err e = { "" };
+    CHECK(task_load(p, &t, &e) == 0 && t.n_items == 1 && strlen(t.items[0].text) == 6u * 1024 * 1024, "6 MB line: %s", e.msg);
+    if (!e.msg[0]) task_free(&t);
+    f = fopen(p, "w");
+    fputs("{\"text\": \"", f);
+    for (int i = 0; i < 17 * 1024 * 1024 / 8; i++) fputs("word ab ", f);
+    fputs("\"}\n", f);
+    fclose(f);
+    CHECK(task_load(p, &t, &e) != 0 && strstr(e.msg, "line 1 is") && strstr(e.msg, "allowed"), "17 MB line: %s", e.msg);
+}
+
 const TestDef eval_tests[] = {
     { "tokenizer DeepSeek-V3: 64 lines exact", t_tok_deepseek },
     { "tokenizer Qwen3: 64 lines exact", t_tok_qwen3 },
@@ -158,5 +328,8 @@ const TestDef eval_tests[] = {
     { "tokenizer Llama-3 pattern + BOS vs tokenizers", t_tok_llama3 },
     { "tokenizer with a moved merge is caught", t_tok_wrong_caught },
     { "tokenizer hostile files and inputs", t_tok_bad },
+    { "eval log-likelihoods vs golden logits", t_eval_golden_ll },
+    { "eval bootstrap, McNemar, paired test, KL", t_eval_stats },
+    { "eval bad task files", t_eval_bad_tasks },
 };
 const int n_eval_tests = sizeof eval_tests / sizeof eval_tests[0];
