@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "eval.h"
 #include "measure.h"
 #include "report.h"
 #include "suite.h"
@@ -172,6 +173,67 @@ static void record_machine(const char *dir, const char *device, const char *mode
     free(p);
 }
 
+/* ---- evals -------------------------------------------------------------------------- */
+static const char *EVAL_COLS[] = { "key", "model", "scaled_from", "task", "type", "metric", "value", "stderr", "n", "note",
+                                   "flops_per_token", "bytes_per_decode_token", "weights", "dtype", "commit", "date", "source" };
+#define N_EVAL_COLS ((int)(sizeof EVAL_COLS / sizeof EVAL_COLS[0]))
+
+/* runs the suite's evals that name model mi (or all measured models) into ev; a
+ * (model, task) already in ev is kept (resume). Returns the number that failed. */
+static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *epath) {
+    const SuiteModel *sm = &s->models[mi];
+    int failed = 0;
+    for (int k = 0; k < s->n_evals && !interrupted; k++) {
+        const SuiteEval *se = &s->evals[k];
+        int applies = se->n_models == 0;
+        for (int j = 0; j < se->n_models; j++) applies |= !strcmp(se->models[j], sm->name);
+        if (!applies) continue;
+        Err e = { "" };
+        Task t;
+        if (task_load(se->task, &t, &e)) { fprintf(stderr, "effbench: eval %s: %s\n", sm->name, e.msg); failed++; continue; }
+        char key[512];
+        snprintf(key, sizeof key, "%s|%s", sm->name, t.name);
+        int done = 0;
+        for (int r = 0; r < ev->nrow && !done; r++) done = !strcmp(table_get(ev, r, "key"), key);
+        if (done) { task_free(&t); continue; }
+        Tokenizer *tok = NULL;
+        if (sm->tokenizer[0] && access(sm->tokenizer, R_OK) == 0 && !(tok = tok_load(sm->tokenizer, &e))) {
+            fprintf(stderr, "effbench: eval %s: %s\n", sm->name, e.msg);
+            task_free(&t);
+            failed++;
+            continue;
+        }
+        EvalResult res;
+        if (eval_run(m, tok, &t, NULL, &res, &e)) {
+            fprintf(stderr, "effbench: eval %s on %s: %s\n", sm->name, t.name, e.msg);
+            failed++;
+        } else {
+            static const char *types[] = { "multiple_choice", "perplexity", "generation" };
+            time_t now = time(NULL);
+            char date[64];
+            strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+            double ctx = 512;
+            for (int q = 0; q < res.n_metrics; q++) {
+                const Metric *mt = &res.m[q];
+                char *v[N_EVAL_COLS] = {
+                    xstrdup(key), xstrdup(sm->name), xstrdup(sm->scaled_from), xstrdup(t.name), xstrdup(types[t.type]),
+                    xstrdup(mt->name), xasprintf("%.6g", mt->value), mt->stderr_ >= 0 ? xasprintf("%.6g", mt->stderr_) : xstrdup(""),
+                    xasprintf("%d", mt->n), xstrdup(mt->note), xasprintf("%.6g", model_flops_per_token(m, ctx)),
+                    xasprintf("%.6g", model_bytes_per_step(m, (uint64_t)kv_row_floats(m) * (uint64_t)m->cfg.n_layers * 4, 1, ctx)),
+                    xstrdup(sm->checkpoint[0] ? "checkpoint" : "dummy"), xstrdup(dtype_name(m->wdtype)), xstrdup(EFFBENCH_COMMIT),
+                    xstrdup(date), xstrdup("measured") };
+                table_add(ev, (const char *const *)v);
+                for (int c = 0; c < N_EVAL_COLS; c++) free(v[c]);
+            }
+            eval_result_free(&res);
+            if (csv_table_write(epath, ev, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); failed++; }
+        }
+        tok_free(tok);
+        task_free(&t);
+    }
+    return failed;
+}
+
 /* ---- the command -------------------------------------------------------------------- */
 static int probe_dir(const char *dir, Err *e) {
     char p[4096];
@@ -183,7 +245,7 @@ static int probe_dir(const char *dir, Err *e) {
     int rc = write_file_atomic(probe, "ok\n", 3, e);
     unlink(probe);
     free(probe);
-    if (rc) return err_set(e, "%s: the output directory is not writable (%s)", dir, e->msg);
+    if (rc) return err_prefix(e, "%s: the output directory is not writable", dir);
     return 0;
 }
 
@@ -247,6 +309,18 @@ int cmd_run(const Opts *o) {
     } else {
         table_init(&res, N_RESULT_COLS, RESULT_COLS);
     }
+    char *epath = xasprintf("%s/evals.csv", dir);
+    Table evt;
+    if (o->resume && access(epath, F_OK) == 0) {
+        if (csv_table_read(epath, &evt, &e) || evt.ncol != N_EVAL_COLS) {
+            fprintf(stderr, "effbench: %s: %s\n", epath, e.msg[0] ? e.msg : "not an evals file of this effbench");
+            if (evt.head) table_free(&evt);
+            table_free(&res); free(rpath); free(epath); suite_free(&s);
+            return -1;
+        }
+    } else {
+        table_init(&evt, N_EVAL_COLS, EVAL_COLS);
+    }
     /* the tables that need no measuring */
     if (report_write_static(&s, dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); table_free(&res); free(rpath); suite_free(&s); return -1; }
     CellDef *cells;
@@ -270,6 +344,14 @@ int cmd_run(const Opts *o) {
     for (int mi = 0; mi < s.n_models && !interrupted; mi++) {
         int any = 0;
         for (int i = 0; i < nc; i++) any |= cells[i].model == mi && !done[i];
+        for (int k = 0; k < s.n_evals && s.models[mi].measure; k++) {
+            int applies = s.evals[k].n_models == 0;
+            for (int j = 0; j < s.evals[k].n_models; j++) applies |= !strcmp(s.evals[k].models[j], s.models[mi].name);
+            int have = 0;     /* a row of this model whose task name is in the task's path: done */
+            for (int r = 0; r < evt.nrow && applies; r++)
+                have |= !strcmp(table_get(&evt, r, "model"), s.models[mi].name) && strstr(s.evals[k].task, table_get(&evt, r, "task"));
+            any |= applies && !have;
+        }
         if (!any) continue;
         const SuiteModel *sm = &s.models[mi];
         Model m;
@@ -324,6 +406,7 @@ int cmd_run(const Opts *o) {
             done[i] = 1;
             ndone++;
         }
+        if (!interrupted) nfail += run_evals(&s, mi, &m, &evt, epath);
         model_free(&m);
     }
     progress(ndone, todo, "done", t0);
@@ -340,8 +423,9 @@ int cmd_run(const Opts *o) {
         else fprintf(stderr, "effbench: %d of %d cells in %s; %d failed; report in %s/summary.md\n", kept, nc, rpath, nfail, dir);
         if (nfail && rc == 0) rc = -1;
     }
-    free(done); free(cells); free(rpath);
+    free(done); free(cells); free(rpath); free(epath);
     table_free(&res);
+    table_free(&evt);
     suite_free(&s);
     return rc;
 }

@@ -128,6 +128,12 @@ static void parse_models(Ctx *c, const cJSON *arr, Suite *s) {
         sm->seed = (uint64_t)get_posint(c, m, "seed", at, 1, 0, 1);
         const char *sf = get_str(c, m, "scaled_from", at, 0);
         if (sf) snprintf(sm->scaled_from, sizeof sm->scaled_from, "%s", sf);
+        const char *tk = get_str(c, m, "tokenizer", at, 0);
+        char p[80];
+        snprintf(p, sizeof p, "%s.tokenizer", at);
+        if (tk && resolve(s->path, tk, sm->tokenizer, sizeof sm->tokenizer)) fail(c, p, "path too long");
+        else if (tk && access(sm->tokenizer, R_OK) != 0) fail(c, p, "%s: no such file", sm->tokenizer);
+        else if (!tk && ck) snprintf(sm->tokenizer, sizeof sm->tokenizer, "%.4000s/tokenizer.json", sm->checkpoint);
     }
 }
 
@@ -167,6 +173,37 @@ static void parse_work(Ctx *c, const cJSON *arr, Suite *s) {
         if (!c->bad && wl->reps < 3) { snprintf(p, sizeof p, "%s.reps", at); fail(c, p, "at least 3 repetitions (median and spread need them)"); }
         for (int j = 0; j < i && !c->bad; j++)
             if (!strcmp(s->work[j].name, wl->name)) { snprintf(p, sizeof p, "%s.name", at); fail(c, p, "\"%s\" is used twice", wl->name); }
+    }
+}
+
+static void parse_evals(Ctx *c, const cJSON *arr, Suite *s) {
+    if (!arr) return;
+    if (!cJSON_IsArray(arr)) { fail(c, "evals", "expected an array"); return; }
+    s->n_evals = cJSON_GetArraySize(arr);
+    s->evals = xcalloc((size_t)s->n_evals + 1, sizeof *s->evals);
+    int i = 0;
+    for (const cJSON *x = arr->child; x && !c->bad; x = x->next, i++) {
+        char at[64], p[96];
+        snprintf(at, sizeof at, "evals[%d]", i);
+        SuiteEval *ev = &s->evals[i];
+        if (!cJSON_IsObject(x)) { fail(c, at, "expected an object"); break; }
+        const char *tk = get_str(c, x, "task", at, 1);
+        if (c->bad) break;
+        snprintf(p, sizeof p, "%s.task", at);
+        if (resolve(s->path, tk, ev->task, sizeof ev->task)) { fail(c, p, "path too long"); break; }
+        if (!strcmp(ev->task, s->path)) { fail(c, p, "the suite refers to itself"); break; }
+        if (access(ev->task, R_OK) != 0) { fail(c, p, "%s: no such file", ev->task); break; }
+        const cJSON *ms = get(x, "models");
+        if (ms && (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) > 16)) { snprintf(p, sizeof p, "%s.models", at); fail(c, p, "expected a list of up to 16 model names"); break; }
+        int k = 0;
+        for (const cJSON *m = ms ? ms->child : NULL; m && !c->bad; m = m->next, k++) {
+            snprintf(p, sizeof p, "%s.models[%d]", at, k);
+            int found = -1;
+            for (int j = 0; j < s->n_models && cJSON_IsString(m); j++) if (!strcmp(s->models[j].name, m->valuestring)) found = j;
+            if (found < 0) fail(c, p, "not a model of this suite");
+            else if (!s->models[found].measure) fail(c, p, "\"%s\" is not measured (\"measure\": true)", m->valuestring);
+            else snprintf(ev->models[ev->n_models++], 128, "%s", m->valuestring);
+        }
     }
 }
 
@@ -245,6 +282,7 @@ int suite_load(const char *path, Suite *s, Err *e) {
     if (!c.bad) parse_models(&c, get(root, "models"), s);
     if (!c.bad) parse_work(&c, get(root, "workloads"), s);
     if (!c.bad) parse_cost(&c, get(root, "cost"), s);
+    if (!c.bad) parse_evals(&c, get(root, "evals"), s);
     if (!c.bad) {
         const cJSON *bk = get(root, "backends");
         if (!bk) { snprintf(s->backends[0], 16, "cpu"); s->n_backends = 1; }
@@ -285,7 +323,7 @@ int suite_load(const char *path, Suite *s, Err *e) {
 
 void suite_free(Suite *s) {
     for (int i = 0; i < s->n_models; i++) free(s->models[i].overrides);
-    free(s->models); free(s->work); free(s->gpus); free(s->cost);
+    free(s->models); free(s->work); free(s->gpus); free(s->cost); free(s->evals);
     memset(s, 0, sizeof *s);
 }
 

@@ -23,7 +23,13 @@ typedef struct {
     int layers;                  /* dummy: keep the first N layers (0 = all) */
     uint64_t seed;
     char scaled_from[128];       /* the real model a scaled-down variant stands for */
+    char tokenizer[4096];        /* tokenizer.json for evals, or "" (checkpoints: beside config.json) */
 } SuiteModel;
+
+typedef struct {
+    char task[4096];             /* resolved task definition or JSONL */
+    char models[16][128]; int n_models;   /* which measured models; none = all */
+} SuiteEval;
 
 typedef struct {
     char name[128];
@@ -51,6 +57,7 @@ typedef struct {
     char backends[4][16]; int n_backends;
     Gpu *gpus; int n_gpus;
     CostScenario *cost; int n_cost;
+    SuiteEval *evals; int n_evals;
     char published[4096];        /* resolved published.json, or "" */
     double ctx_lengths[32]; int n_ctx;
     int stream_mib;

@@ -376,6 +376,9 @@ static int score_seqs(Model *m, Vec *seq, const int *from, int ns, double *ll, i
     return rc;
 }
 
+/* prefixes e's message with the task file and the item (1-based); returns -1 */
+static int item_err(Err *e, const char *path, int item) { return err_prefix(e, "%s: item %d", path, item); }
+
 static int utf8_chars(const char *s) {
     int n = 0;
     for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
@@ -429,7 +432,7 @@ static int run_mc(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalRe
             free(whole.v); free(pre); free(context); free(cont);
         }
         if (!rc) rc = score_seqs(m, seq, from, nc, ll, greedy, e);
-        if (rc) { rc = err_set(e, "%s: item %d: %s", t->path, i + 1, e->msg); }
+        if (rc) item_err(e, t->path, i + 1);
         else {
             int best = 0, bestn = 0;
             double *norm = xmalloc(sizeof(double) * (size_t)nc);
@@ -473,7 +476,9 @@ static int run_mc(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalRe
         double a = 0, an = 0, g = 0;
         for (int i = 0; i < n; i++) { a += acc[i]; an += accn[i]; g += gr[i]; }
         put_metric(r, "acc", a / n, bootstrap_se(acc, n, t->bootstrap, t->seed), n, "highest log-likelihood");
-        put_metric(r, "acc_norm", an / n, bootstrap_se(accn, n, t->bootstrap, t->seed + 1), n, "log-likelihood / choice length in characters");
+        put_metric(r, "acc_norm", an / n, bootstrap_se(accn, n, t->bootstrap, t->seed + 1), n,
+                   t->items[0].choices ? "log-likelihood / choice length in characters"
+                                       : "log-likelihood / choice length in tokens (token-id items)");
         put_metric(r, "greedy", g / n, bootstrap_se(gr, n, t->bootstrap, t->seed + 2), n, "the right choice is the greedy continuation");
         r->item_score = acc;
         r->n_items = n;
@@ -519,7 +524,7 @@ static int run_ppl(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalR
         dwords[i] = it->text ? count_words(it->text) : 0;
         dbytes[i] = it->text ? strlen(it->text) : 0;
         r->tokens_scored += dtok[i];
-        if (rc) rc = err_set(e, "%s: item %d: %s", t->path, i + 1, e->msg);
+        if (rc) rc = item_err(e, t->path, i + 1);
         else if (samples) {
             fprintf(samples, "{\"index\": %d, \"loglikelihood\": %.17g, \"tokens\": %.0f, \"words\": %.0f, \"bytes\": %.0f}\n",
                     i, dll[i], dtok[i], dwords[i], dbytes[i]);
@@ -597,7 +602,7 @@ static int run_gen(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalR
             free(lg); free(seq); free(pos); free(want); free(out.v);
             kv_free(&kv);
         }
-        if (rc) rc = err_set(e, "%s: item %d: %s", t->path, i + 1, e->msg);
+        if (rc) rc = item_err(e, t->path, i + 1);
         else {
             const char *a, *b;
             size_t la, lb;

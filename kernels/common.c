@@ -24,6 +24,19 @@ int err_set(Err *e, const char *fmt, ...) {
     return -1;
 }
 
+int err_prefix(Err *e, const char *fmt, ...) {
+    if (e) {
+        char pre[512], old[sizeof e->msg];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(pre, sizeof pre, fmt, ap);
+        va_end(ap);
+        snprintf(old, sizeof old, "%s", e->msg);
+        snprintf(e->msg, sizeof e->msg, "%.400s: %.600s", pre, old);     /* both fit: no truncation warning */
+    }
+    return -1;
+}
+
 void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) {

@@ -22,6 +22,8 @@ typedef struct {
 
 /* err_set: formats the message (printf-style) into e, if e is not NULL; returns -1. */
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* err_prefix: puts "PREFIX: " before e's current message; returns -1. */
+int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void *xmalloc(size_t n);             /* dies with the size on failure */
 void *xcalloc(size_t n, size_t sz);

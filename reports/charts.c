@@ -247,15 +247,63 @@ static int chart_roofline(const char *dir, const Table *res) {
     return rc;
 }
 
+/* accuracy against FLOPs per token: measured evals (evals.csv, first metric of each
+ * model and task) and published scores at the analytic FLOPs of their models */
+static int chart_acc_flops(const char *dir, const Table *ev, const Table *pu, const Table *an) {
+    char *pd, *pg;
+    FILE *d = open_in(dir, "chart_acc_flops.dat", &pd);
+    int n = 0, rc = d ? 0 : -1;
+    if (d) {
+        fprintf(d, "# label flops_per_token value measured(0)_or_published(1)\n");
+        for (int r = 0; r < ev->nrow; r++) {
+            if (r > 0 && !strcmp(table_get(ev, r, "key"), table_get(ev, r - 1, "key"))) continue;   /* first metric only */
+            char lab[300];
+            snprintf(lab, sizeof lab, "%s: %s %s", table_get(ev, r, "model"), table_get(ev, r, "task"), table_get(ev, r, "metric"));
+            dat_str(d, lab);
+            double v = table_num(ev, r, "value");
+            fprintf(d, " %.6g %.6g 0\n", table_num(ev, r, "flops_per_token"), strcmp(table_get(ev, r, "type"), "perplexity") ? 100 * v : v);
+            n++;
+        }
+        for (int r = 0; r < pu->nrow; r++) {
+            if (strcmp(table_get(pu, r, "kind"), "score") || strcmp(table_get(pu, r, "benchmark"), "MMLU")) continue;
+            for (int q = 0; q < an->nrow; q++)
+                if (!strcmp(table_get(an, q, "model"), table_get(pu, r, "model"))) {
+                    char lab[300];
+                    snprintf(lab, sizeof lab, "%s: MMLU", table_get(pu, r, "model"));
+                    dat_str(d, lab);
+                    fprintf(d, " %.6g %.6g 1\n", table_num(an, q, "flops_per_token"), table_num(pu, r, "value"));
+                    n++;
+                    break;
+                }
+        }
+        fclose(d);
+    }
+    if (n && (rc = 1) && (d = open_in(dir, "accuracy_vs_flops_per_token.gp", &pg))) {
+        gp_begin(d, "accuracy_vs_flops_per_token", "Accuracy against inference compute: measured evals and published scores",
+                 "FLOPs per token (forward, log scale)", "score (%)");
+        fprintf(d, "set logscale x\nset format x \"%%.0e\"\nset offsets graph 0.1, graph 0.3, graph 0.08, graph 0.08\n"
+                   "plot 'chart_acc_flops.dat' using 2:($4==0?$3:1/0) with points pt 7 ps 1.6 lc rgb '#1f77b4' title 'measured here (evals.csv)', \\\n"
+                   "     '' using 2:($4==1?$3:1/0) with points pt 5 ps 1.6 lc rgb '#d62728' title 'published (published.csv) at analytic FLOPs/token', \\\n"
+                   "     '' using 2:3:1 with labels offset char 1,0.8 left font ',9' notitle\n");
+        gp_end(d, "accuracy_vs_flops_per_token");
+        fclose(d);
+        free(pg);
+    }
+    free(pd);
+    return n ? rc : 0;
+}
+
 int charts_write(const char *dir, Err *e) {
-    Table res, pu, co, kv;
+    Table res, pu, co, kv, ev, an;
     if (read_opt(dir, "results.csv", &res, e)) return -1;
-    if (read_opt(dir, "published.csv", &pu, e) || read_opt(dir, "cost.csv", &co, e) || read_opt(dir, "kv.csv", &kv, e)) {
-        table_free(&res); table_free(&pu); table_free(&co);
+    if (read_opt(dir, "published.csv", &pu, e) || read_opt(dir, "cost.csv", &co, e) || read_opt(dir, "kv.csv", &kv, e) ||
+        read_opt(dir, "evals.csv", &ev, e) || read_opt(dir, "analytic.csv", &an, e)) {
+        table_free(&res); table_free(&pu); table_free(&co); table_free(&kv); table_free(&ev);
         return -1;
     }
-    const char *names[5] = { "accuracy_vs_compute", "decode_vs_batch", "kv_vs_context", "training_cost", "roofline" };
-    int made[5];
+    const char *names[6] = { "accuracy_vs_compute", "decode_vs_batch", "kv_vs_context", "training_cost", "roofline",
+                             "accuracy_vs_flops_per_token" };
+    int made[6];
     made[0] = chart_accuracy(dir, &pu, &co, e);
     /* decode cells are the rows with latency percentiles */
     made[1] = chart_lines(dir, &res, "decode_vs_batch", "model", "batch", "tokens_per_s", 1.0, "percentile_method",
@@ -266,8 +314,9 @@ int charts_write(const char *dir, Err *e) {
                           "GiB per sequence (log scale)", "set logscale xy");
     made[3] = chart_cost(dir, &co);
     made[4] = chart_roofline(dir, &res);
+    made[5] = ev.nrow ? chart_acc_flops(dir, &ev, &pu, &an) : 0;
     int rendered = 0, missing = 0, failed = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         if (made[i] <= 0) continue;
         int r = render(dir, names[i]);
         if (r == 0) rendered++;
@@ -275,7 +324,7 @@ int charts_write(const char *dir, Err *e) {
         else { failed++; fprintf(stderr, "effbench: gnuplot failed on %s/%s.gp\n", dir, names[i]); }
     }
     if (missing) fprintf(stderr, "effbench: gnuplot not found: chart scripts written to %s, not rendered (apt-get install gnuplot-nox)\n", dir);
-    table_free(&res); table_free(&pu); table_free(&co); table_free(&kv);
+    table_free(&res); table_free(&pu); table_free(&co); table_free(&kv); table_free(&ev); table_free(&an);
     if (failed) return err_set(e, "%s: %d chart(s) failed to render", dir, failed);
     return rendered;
 }

@@ -90,7 +90,7 @@ static int write_cost(const Suite *s, const char *dir, Err *e) {
         const Gpu *g = hw_find(s->gpus, s->n_gpus, cs->gpu);
         CostIn in = { cs->tokens, cs->seq_len, cs->fp8, cs->mfu, cs->gpu_hours, cs->gpus, cs->price };
         CostOut r;
-        if ((rc = cost_estimate(&a, g, &in, &r, e))) { rc = err_set(e, "%s: cost[%d]: %s", s->path, i, e->msg); break; }
+        if ((rc = cost_estimate(&a, g, &in, &r, e))) { rc = err_prefix(e, "%s: cost[%d]", s->path, i); break; }
         char *v[17] = {
             xstrdup(cs->label[0] ? cs->label : cs->model), xstrdup(cs->model), xasprintf("%.6g", cs->tokens),
             xasprintf("%.0f", cs->seq_len), xstrdup(g->name), xstrdup(cs->fp8 ? "fp8" : "bf16"), xasprintf("%.6g", r.peak_flops),
@@ -191,13 +191,14 @@ static int read_opt(const char *dir, const char *name, Table *t, Err *e) {
 static double num(const Table *t, int r, const char *c) { return table_num(t, r, c); }
 
 int report_render(const char *dir, Err *e) {
-    Table res, an, co, pu;
-    if (read_opt(dir, "results.csv", &res, e)) return -1;
+    Table res, an, co, pu, ev;
+    if (read_opt(dir, "evals.csv", &ev, e)) return -1;
+    if (read_opt(dir, "results.csv", &res, e)) { table_free(&ev); return -1; }
     if (read_opt(dir, "analytic.csv", &an, e)) { table_free(&res); return -1; }
     if (read_opt(dir, "cost.csv", &co, e)) { table_free(&res); table_free(&an); return -1; }
     if (read_opt(dir, "published.csv", &pu, e)) { table_free(&res); table_free(&an); table_free(&co); return -1; }
-    if (!res.head && !an.head && !co.head && !pu.head) {
-        return err_set(e, "%s: no results.csv, analytic.csv, cost.csv or published.csv to report", dir);
+    if (!res.head && !an.head && !co.head && !pu.head && !ev.head) {
+        return err_set(e, "%s: no results.csv, evals.csv, analytic.csv, cost.csv or published.csv to report", dir);
     }
     char *p = xasprintf("%s/summary.md", dir), *tmp = xasprintf("%s/summary.md.tmp.%d", dir, (int)getpid());
     FILE *f = fopen(tmp, "w");
@@ -221,6 +222,17 @@ int report_render(const char *dir, Err *e) {
             }
             fprintf(f, "\nRoofline: max(bytes read / STREAM triad, FLOPs / OpenBLAS SGEMM), both measured on this machine before "
                        "each model's cells (columns triad_gbs, sgemm_gflops, peak_gflops of results.csv).\n\n");
+        }
+        if (ev.nrow) {
+            fprintf(f, "## Evals (measured here; dummy weights score as random weights do)\n\n| model | task | metric | value | "
+                       "stderr (bootstrap) | n | FLOPs/token | weights |\n|---|---|---|---:|---:|---:|---:|---|\n");
+            for (int r = 0; r < ev.nrow; r++) {
+                fputs("| ", f); report_md(f, table_get(&ev, r, "model")); fputs(" | ", f); report_md(f, table_get(&ev, r, "task"));
+                fputs(" | ", f); report_md(f, table_get(&ev, r, "metric"));
+                fprintf(f, " | %.4f | %s | %s | %.3g | %s |\n", num(&ev, r, "value"), table_get(&ev, r, "stderr"), table_get(&ev, r, "n"),
+                        num(&ev, r, "flops_per_token"), table_get(&ev, r, "weights"));
+            }
+            fputc('\n', f);
         }
         if (an.nrow) {
             fprintf(f, "## Analytic (from each config.json)\n\n| model | params total | params active | KV bytes/token (BF16) | "
@@ -257,7 +269,8 @@ int report_render(const char *dir, Err *e) {
             }
             fputc('\n', f);
         }
-        fprintf(f, "Charts: accuracy_vs_compute, decode_vs_batch, kv_vs_context, training_cost, roofline (.png, .svg; "
+        fprintf(f, "Charts: accuracy_vs_compute, accuracy_vs_flops_per_token (with evals), decode_vs_batch, kv_vs_context, "
+                   "training_cost, roofline (.png, .svg; "
                    "scripts .gp beside their chart_*.dat data).\n");
         if (ferror(f) || fflush(f) || fsync(fileno(f))) rc = err_set(e, "%s: write failed", p);
         fclose(f);
@@ -265,7 +278,7 @@ int report_render(const char *dir, Err *e) {
         if (rc) unlink(tmp);
     }
     free(p); free(tmp);
-    table_free(&res); table_free(&an); table_free(&co); table_free(&pu);
+    table_free(&res); table_free(&an); table_free(&co); table_free(&pu); table_free(&ev);
     if (!rc && charts_write(dir, e) < 0) rc = -1;
     return rc;
 }

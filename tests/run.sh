@@ -61,8 +61,9 @@ if "$E" bench --model "$G/deepseek/v2-lite-tiny/config.json" --dummy --dtype bf1
    && grep -q '^| pp16 ' "$tmp/b" && grep -q '^| tg2 b2 @ d8 ' "$tmp/b"; then ok "cli bench on a dummy model"
 else bad "cli bench: $(cat "$tmp/err" "$tmp/b")"; fi
 
-# the suite runner, report and compare
+# the suite runner, report and compare; evals
 . tests/run_cli_runner.sh
+. tests/run_cli_evals.sh
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
