@@ -17,7 +17,7 @@ BUILD   ?= build
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
               kernels/model.c kernels/forward.c
 # everything but the command-line front end; the tests link it too
-CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c evals/tokenizer.c evals/eval.c \
+CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c evals/tokenizer.c evals/task.c evals/eval.c \
               reports/table.c reports/report.c reports/charts.c
 BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c bench/info_cost.c bench/runner.c \
               bench/report_cmd.c bench/eval_cmd.c
@@ -65,17 +65,19 @@ asan: deps
 
 # libFuzzer targets (clang): one per parser of outside input. fuzz-smoke runs each
 # from its seeds for FUZZ_SECONDS (CI: about a minute in all).
-FUZZ_TARGETS := safetensors config index suite csv
+FUZZ_TARGETS := safetensors config index suite csv tokenizer task
 FUZZ_SEC     ?= 8
 FUZZ_LIB     := kernels/common.c kernels/config.c kernels/safetensors.c bench/analytic.c bench/cost.c \
-                bench/suite.c reports/table.c
+                bench/suite.c reports/table.c evals/tokenizer.c evals/task.c
 FUZZ_FLAGS   := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-                -Wall -Wextra -Wno-unknown-pragmas -Ikernels -Ibench -Ireports $(shell pkg-config --cflags libcjson 2>/dev/null)
+                -Wall -Wextra -Wno-unknown-pragmas -Ikernels -Ibench -Ireports -Ievals \
+                $(shell pkg-config --cflags libcjson libpcre2-8 libutf8proc 2>/dev/null)
+FUZZ_LIBS    := -lcjson -lcsv -lpcre2-8 -lutf8proc -lm
 fuzz: $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB) $(wildcard kernels/*.h bench/*.h reports/*.h)
 	@mkdir -p build-fuzz
-	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB) -lcjson -lcsv -lm
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB) $(FUZZ_LIBS)
 
 fuzz-smoke:
 	@sh scripts/deps.sh clang libclang-rt-dev
