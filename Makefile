@@ -45,7 +45,7 @@ $(EFFBENCH): $(CORE_OBJ) $(BENCH_OBJ)
 $(TESTS): $(CORE_OBJ) $(TEST_OBJ)
 	$(CC) $(ALLCFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard kernels/*.h bench/*.h reports/*.h tests/*.h) Makefile
+$(BUILD)/%.o: %.c $(wildcard kernels/*.h bench/*.h reports/*.h evals/*.h tests/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(BUILD_INFO) -c -o $@ $<
 

@@ -458,14 +458,24 @@ int eval_run(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult 
     memset(r, 0, sizeof *r);
     if (tok && tok_vocab_size(tok) > m->cfg.vocab)
         return err_set(e, "the tokenizer has %d ids but the model's vocabulary is %d", tok_vocab_size(tok), m->cfg.vocab);
+    int rc = -1;
     switch (t->type) {
-    case TASK_MC: return run_mc(m, tok, t, samples, r, e);
-    case TASK_PPL: return run_ppl(m, tok, t, samples, r, e);
+    case TASK_MC: rc = run_mc(m, tok, t, samples, r, e); break;
+    case TASK_PPL: rc = run_ppl(m, tok, t, samples, r, e); break;
     case TASK_GEN:
         if (!tok) return err_set(e, "%s: generation tasks need the model's tokenizer.json", t->path);
-        return run_gen(m, tok, t, samples, r, e);
+        rc = run_gen(m, tok, t, samples, r, e);
+        break;
     }
-    return -1;
+    if (rc == 0 && t->n_metrics) {          /* keep the definition's metrics, in its order */
+        Metric all[8];
+        int n = r->n_metrics;
+        memcpy(all, r->m, sizeof all);
+        r->n_metrics = 0;
+        for (int k = 0; k < t->n_metrics; k++)
+            for (int q = 0; q < n; q++) if (!strcmp(all[q].name, t->metrics[k])) r->m[r->n_metrics++] = all[q];
+    }
+    return rc;
 }
 
 void eval_result_free(EvalResult *r) { free(r->item_score); memset(r, 0, sizeof *r); }

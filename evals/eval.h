@@ -52,6 +52,7 @@ typedef struct {
     int max_gen;                     /* generation limit, default 64 */
     int bootstrap;                   /* resamples, default 1000 */
     uint64_t seed;
+    char metrics[8][32]; int n_metrics;   /* the definition's "metrics" (none: all of the type's) */
     TaskItem *items; int n_items;
 } Task;
 

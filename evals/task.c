@@ -172,6 +172,19 @@ int task_load(const char *path, Task *t, Err *e) {
             }
             const cJSON *sd = cJSON_GetObjectItemCaseSensitive(j, "seed");
             if (cJSON_IsNumber(sd)) t->seed = (uint64_t)sd->valuedouble;
+            static const char *known[3][4] = { { "acc", "acc_norm", "greedy", NULL },
+                                               { "token_perplexity", "word_perplexity", "bits_per_byte", NULL },
+                                               { "exact_match", NULL, NULL, NULL } };
+            const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "metrics");
+            if (ms && (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) > 8)) rc = err_set(e, "%s: \"metrics\" must be a list of names", path);
+            for (const cJSON *x = ms ? ms->child : NULL; x && !rc; x = x->next) {
+                int ok = 0;
+                for (int k = 0; k < 4 && known[t->type][k] && cJSON_IsString(x); k++) ok |= !strcmp(known[t->type][k], x->valuestring);
+                if (!ok) rc = err_set(e, "%s: metric \"%s\" is not one of %s's (%s%s%s%s%s)", path, cJSON_IsString(x) ? x->valuestring : "?",
+                                      ty->valuestring, known[t->type][0], known[t->type][1] ? ", " : "", known[t->type][1] ? known[t->type][1] : "",
+                                      known[t->type][2] ? ", " : "", known[t->type][2] ? known[t->type][2] : "");
+                else snprintf(t->metrics[t->n_metrics++], 32, "%s", x->valuestring);
+            }
             char *s1 = opt_str(j, "fewshot_separator"), *s2 = opt_str(j, "target_delimiter");
             if (s1) { free(t->fewshot_sep); t->fewshot_sep = s1; }
             if (s2) { free(t->target_delim); t->target_delim = s2; }

@@ -254,14 +254,15 @@ static int chart_acc_flops(const char *dir, const Table *ev, const Table *pu, co
     FILE *d = open_in(dir, "chart_acc_flops.dat", &pd);
     int n = 0, rc = d ? 0 : -1;
     if (d) {
-        fprintf(d, "# label flops_per_token value measured(0)_or_published(1)\n");
+        fprintf(d, "# label flops_per_token value measured(0)_or_published(1) bytes_per_decode_token\n");
         for (int r = 0; r < ev->nrow; r++) {
             if (r > 0 && !strcmp(table_get(ev, r, "key"), table_get(ev, r - 1, "key"))) continue;   /* first metric only */
             char lab[300];
             snprintf(lab, sizeof lab, "%s: %s %s", table_get(ev, r, "model"), table_get(ev, r, "task"), table_get(ev, r, "metric"));
             dat_str(d, lab);
             double v = table_num(ev, r, "value");
-            fprintf(d, " %.6g %.6g 0\n", table_num(ev, r, "flops_per_token"), strcmp(table_get(ev, r, "type"), "perplexity") ? 100 * v : v);
+            fprintf(d, " %.6g %.6g 0 %.6g\n", table_num(ev, r, "flops_per_token"), strcmp(table_get(ev, r, "type"), "perplexity") ? 100 * v : v,
+                    table_num(ev, r, "bytes_per_decode_token"));
             n++;
         }
         for (int r = 0; r < pu->nrow; r++) {
@@ -271,7 +272,8 @@ static int chart_acc_flops(const char *dir, const Table *ev, const Table *pu, co
                     char lab[300];
                     snprintf(lab, sizeof lab, "%s: MMLU", table_get(pu, r, "model"));
                     dat_str(d, lab);
-                    fprintf(d, " %.6g %.6g 1\n", table_num(an, q, "flops_per_token"), table_num(pu, r, "value"));
+                    fprintf(d, " %.6g %.6g 1 %.6g\n", table_num(an, q, "flops_per_token"), table_num(pu, r, "value"),
+                            table_num(an, q, "bytes_per_decode_token"));
                     n++;
                     break;
                 }
@@ -279,13 +281,22 @@ static int chart_acc_flops(const char *dir, const Table *ev, const Table *pu, co
         fclose(d);
     }
     if (n && (rc = 1) && (d = open_in(dir, "accuracy_vs_flops_per_token.gp", &pg))) {
-        gp_begin(d, "accuracy_vs_flops_per_token", "Accuracy against inference compute: measured evals and published scores",
-                 "FLOPs per token (forward, log scale)", "score (%)");
-        fprintf(d, "set logscale x\nset format x \"%%.0e\"\nset offsets graph 0.1, graph 0.3, graph 0.08, graph 0.08\n"
-                   "plot 'chart_acc_flops.dat' using 2:($4==0?$3:1/0) with points pt 7 ps 1.6 lc rgb '#1f77b4' title 'measured here (evals.csv)', \\\n"
-                   "     '' using 2:($4==1?$3:1/0) with points pt 5 ps 1.6 lc rgb '#d62728' title 'published (published.csv) at analytic FLOPs/token', \\\n"
-                   "     '' using 2:3:1 with labels offset char 1,0.8 left font ',9' notitle\n");
-        gp_end(d, "accuracy_vs_flops_per_token");
+        fprintf(d, "# accuracy_vs_flops_per_token.gp - written by effbench; edit and re-run with: gnuplot accuracy_vs_flops_per_token.gp\n");
+        const char *body =
+            "set datafile separator whitespace\nset grid\nset logscale x\nset format x \"%.0e\"\n"
+            "set key inside bottom right box opaque noenhanced\nset offsets graph 0.1, graph 0.35, graph 0.08, graph 0.08\n"
+            "set multiplot layout 1,2 title \"Accuracy against inference compute and memory traffic: measured evals (circles) "
+            "and published MMLU at analytic figures (squares)\" noenhanced\n"
+            "set xlabel \"FLOPs per token (forward, log scale)\"\nset ylabel \"score (%)\"\n"
+            "plot 'chart_acc_flops.dat' using 2:($4==0?$3:1/0) with points pt 7 ps 1.6 lc rgb '#1f77b4' title 'measured here', \\\n"
+            "     '' using 2:($4==1?$3:1/0) with points pt 5 ps 1.6 lc rgb '#d62728' title 'published', \\\n"
+            "     '' using 2:3:1 with labels offset char 1,0.8 left font ',8' notitle\n"
+            "set xlabel \"bytes read per decode token, batch 1 (log scale)\"\n"
+            "plot 'chart_acc_flops.dat' using 5:($4==0?$3:1/0) with points pt 7 ps 1.6 lc rgb '#1f77b4' title 'measured here', \\\n"
+            "     '' using 5:($4==1?$3:1/0) with points pt 5 ps 1.6 lc rgb '#d62728' title 'published', \\\n"
+            "     '' using 5:3:1 with labels offset char 1,0.8 left font ',8' notitle\nunset multiplot\n";
+        fprintf(d, "set terminal pngcairo size 1400,700 noenhanced font \"sans,11\"\nset output 'accuracy_vs_flops_per_token.png'\n%s", body);
+        fprintf(d, "set terminal svg size 1400,700 noenhanced font \"sans,11\"\nset output 'accuracy_vs_flops_per_token.svg'\n%s", body);
         fclose(d);
         free(pg);
     }

@@ -301,6 +301,8 @@ static void t_eval_bad_tasks(void) {
     bad_task("none.jsonl", "\n\n", "no items");
     bad_task("ids.jsonl", "{\"context_ids\": [1, -2], \"choices_ids\": [[1]], \"answer\": 0}\n", "line 1: context_ids");
     bad_task("def.json", "{\"name\": \"x\", \"type\": \"ranking\", \"file\": \"a.jsonl\"}", "type \"ranking\"");
+    bad_task("metric.json", "{\"name\": \"x\", \"type\": \"perplexity\", \"file\": \"a.jsonl\", \"metrics\": [\"acc\"]}",
+             "metric \"acc\" is not one of perplexity's");
     /* a line of several megabytes is read (under the 16 MiB line limit); over it, refused */
     char p[800];
     snprintf(p, sizeof p, "%s/big.jsonl", g_tmp);
