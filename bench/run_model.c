@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static int get_tokens(const Opts *o, const char *cmd, int **tok, int *n) {
     if (!o->tokens) { fprintf(stderr, "effbench %s: --tokens is required\n", cmd); return -2; }
@@ -38,6 +39,13 @@ int cmd_logits(const Opts *o) {
     if (!o->out) { fprintf(stderr, "effbench logits: -o FILE is required\n"); return -2; }
     int *tok, n, rc = get_tokens(o, "logits", &tok, &n);
     if (rc) return rc;
+    {   /* the output must be writable before any work */
+        char probe[4200];
+        Err pe = { "" };
+        snprintf(probe, sizeof probe, "%s.probe", o->out);
+        if (write_file_atomic(probe, "", 0, &pe)) { fprintf(stderr, "effbench: %s\n", pe.msg); free(tok); return -1; }
+        unlink(probe);
+    }
     Model m;
     if (cli_load_model(o, &m)) { free(tok); return -1; }
     KVCache kv;

@@ -293,6 +293,22 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
     }
     if (!bad && !m->embed.data) bad = err_set(e, "%s: model was loaded for its shapes only", m->path);
     if (bad) { free(len); return -1; }
+    /* the step's largest buffers live at once: residual, norm and output (3 D), the
+     * attention's queries, keys/values and outputs, the MLP's two intermediates, and
+     * MoE routing; refuse before allocating when that exceeds what is available */
+    {
+        int64_t H = c->n_heads, att = c->is_mla ? H * (c->qk_nope + c->qk_rope + 2 * (int64_t)(c->kv_lora_rank + c->qk_rope) + c->v_head + c->qk_nope + c->v_head)
+                                                : H * c->head_dim * 2 + 2 * (int64_t)c->n_kv_heads * c->head_dim;
+        int64_t ffn = 2 * (int64_t)(c->inter > c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1) ? c->inter : c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1));
+        uint64_t need = (uint64_t)n * sizeof(float) * (uint64_t)(3 * c->dim + att + ffn + 2 * c->n_routed + 2 * c->dim);
+        uint64_t avail = mem_available();
+        if (need > avail) {
+            char x[32], y[32];
+            free(len);
+            return err_set(e, "a step of %d tokens needs %s of work buffers but only %s of memory is available (use shorter chunks)",
+                           n, fmt_bytes(need, x, sizeof x), fmt_bytes(avail, y, sizeof y));
+        }
+    }
     Step s = { m, kv, n, seq, pos, m->scratch };
     float *x = xmalloc(sizeof(float) * (size_t)n * D);
     float *h = xmalloc(sizeof(float) * (size_t)n * D);

@@ -64,6 +64,7 @@ else bad "cli bench: $(cat "$tmp/err" "$tmp/b")"; fi
 # the suite runner, report and compare; evals
 . tests/run_cli_runner.sh
 . tests/run_cli_evals.sh
+. tests/run_cli_hostile.sh
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
