@@ -33,7 +33,7 @@ BUILD_INFO := -DEFFBENCH_COMMIT='"$(GIT_REV)"' -DEFFBENCH_CFLAGS='"$(strip $(CFL
 EFFBENCH ?= effbench
 TESTS    ?= effbench-tests
 
-.PHONY: all deps run test asan clean fuzz fuzz-smoke
+.PHONY: all deps run test asan clean fuzz fuzz-smoke valgrind
 all: $(EFFBENCH) $(TESTS)
 
 deps:
@@ -90,6 +90,13 @@ fuzz-smoke:
 	        || { tail -n 40 build-fuzz/$$t.log; exit 1; }; \
 	    grep -E "stat::number_of_executed_units|cov:" build-fuzz/$$t.log | tail -n 2; \
 	done
+
+# memcheck on a full run of the tiny test suite: no errors, no definite or indirect
+# leaks (OpenMP's thread pool keeps a few blocks reachable by design)
+valgrind: all
+	rm -rf build/valgrind-run
+	valgrind --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+	    --error-exitcode=99 ./effbench run tests/data/tiny-suite.json -o build/valgrind-run
 
 clean:
 	rm -rf build build-asan build-fuzz effbench effbench-tests
