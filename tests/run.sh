@@ -47,9 +47,11 @@ expect_err() {  # name, expected exit, expected text, command...
   if [ "$rc" -eq "$want" ] && [ "$lines" -eq 1 ] && grep -q -- "$text" "$tmp/err"; then ok "cli error: $name"
   else bad "cli error: $name (exit $rc, $lines lines: $(cat "$tmp/err"))"; fi
 }
-expect_err "token outside vocab" 1 "outside the vocabulary" "$E" logits --model "$G/deepseek/v3-tiny" --tokens 1,999 -o "$tmp/x"
+if [ -d "$G/deepseek/v3-tiny" ]; then
+  expect_err "token outside vocab" 1 "outside the vocabulary" "$E" logits --model "$G/deepseek/v3-tiny" --tokens 1,999 -o "$tmp/x"
+else skp "cli error: token outside vocab (no goldens)"; fi
 expect_err "missing model dir" 1 "nonexistent" "$E" generate --model "$tmp/nonexistent" --tokens 1 -n 2
-expect_err "bad token list" 2 "comma-separated" "$E" generate --model "$G/deepseek/v3-tiny" --tokens 1,,x -n 2
+expect_err "bad token list" 2 "comma-separated" "$E" generate --model suites/configs/llama-3.1-8b.json --dummy --tokens 1,,x -n 2
 expect_err "unknown option" 2 "unknown option" "$E" logits --frobnicate
 expect_err "unknown command" 2 "unknown command" "$E" frobnicate
 expect_err "unknown dtype" 2 "unknown dtype" "$E" bench --model suites/configs/llama-3.1-8b.json --dummy --dtype q4
@@ -57,7 +59,7 @@ expect_err "dummy too big" 1 "available" env EFFBENCH_MEM_LIMIT=1000000 "$E" gen
 [ -f "$tmp/x" ] && bad "a failed logits run left a file" || ok "failed logits run leaves no file"
 
 # dummy model through the bench command (small: 1 layer, short lengths)
-if "$E" bench --model "$G/deepseek/v2-lite-tiny/config.json" --dummy --dtype bf16 -p 16 -b 1,2 -d 8 -n 2 -r 1 --stream-mib 8 >"$tmp/b" 2>"$tmp/err" \
+if "$E" bench --model tests/data/eval-model --dummy --dtype bf16 -p 16 -b 1,2 -d 8 -n 2 -r 1 --stream-mib 8 >"$tmp/b" 2>"$tmp/err" \
    && grep -q '^| pp16 ' "$tmp/b" && grep -q '^| tg2 b2 @ d8 ' "$tmp/b"; then ok "cli bench on a dummy model"
 else bad "cli bench: $(cat "$tmp/err" "$tmp/b")"; fi
 

@@ -16,7 +16,7 @@ if grep -q 'exact_match' "$tmp/out" && [ "$(grep -c '"prediction"' "$tmp/g.jsonl
 printf '{"context": "a", "choices": ["x", "y"], "answer": 0}\n\n{"context": "b", "choices": ["x", "y"], "answer": 2}\n' > tests/data/.bad-task.jsonl
 expect_err "eval on a bad task file names the line" 1 "line 3: answer 2 is out of range" "$E" eval --model $M --dummy --task tests/data/.bad-task.jsonl
 rm -f tests/data/.bad-task.jsonl
-expect_err "text task without a tokenizer" 1 "tokenizer.json" "$E" eval --model "$G/deepseek/v3-tiny" --task tests/data/tasks/tiny-mc.json
+expect_err "text task without a tokenizer" 1 "tokenizer.json" "$E" eval --model suites/configs/llama-3.1-8b.json --dummy --layers 1 --task tests/data/tasks/tiny-mc.json
 if [ -f "$G/deepseek/v3-tiny/case.json" ]; then
   set -- $("$T" case-tokens "$G/deepseek/v3-tiny")
   "$E" kl --model "$G/deepseek/v3-tiny" --tokens "$1" --ref "$G/deepseek/v3-tiny/logits.f32" >"$tmp/kl" 2>"$tmp/err"
