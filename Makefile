@@ -9,9 +9,10 @@ CC      ?= cc
 OPT     ?= -O3 $(if $(NO_NATIVE),,-march=native)
 WARN    := -Wall -Wextra -Wshadow -Wno-unknown-pragmas
 CFLAGS  ?= $(OPT) -g
-ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ibench -Ireports -Ievals \
+ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ikernels/cuda -Ibench -Ireports -Ievals \
             $(shell pkg-config --cflags libcjson openblas libpcre2-8 libutf8proc 2>/dev/null)
-LDLIBS  = $(shell pkg-config --libs libcjson openblas 2>/dev/null || echo -lcjson -lopenblas) -lpcre2-8 -lutf8proc -lcsv -lm
+LDLIBS  = $(shell pkg-config --libs libcjson openblas 2>/dev/null || echo -lcjson -lopenblas) -lpcre2-8 -lutf8proc -lcsv -lm \
+          $(CUDA_LIBS)
 BUILD   ?= build
 
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
@@ -22,9 +23,29 @@ CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/me
 BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c bench/info_cost.c bench/runner.c \
               bench/report_cmd.c bench/eval_cmd.c
 TEST_SRC   := tests/test_main.c tests/test_units.c tests/test_golden.c tests/test_badinput.c \
-              tests/st_write.c tests/test_runner.c tests/test_evals.c
+              tests/st_write.c tests/test_runner.c tests/test_evals.c tests/test_cuda.c
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
+
+# CUDA backend: built when nvcc is found (say which), unless NO_CUDA=1. Targets sm_80,
+# sm_90, sm_90a and PTX; links cudart, cuBLAS and CUPTI with an RPATH (DT_RPATH, which
+# libcupti's own dlopen of libnvperf_host needs), never the driver stub, so the same
+# binary starts on machines without a driver.
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/null)
+ifeq ($(NO_CUDA)$(if $(NVCC),,none),)
+  CUDA_MSG   := ✓ nvcc found ($(NVCC)): building the CUDA backend
+  CUDA_OBJ   := $(BUILD)/kernels/cuda/ops.o
+  CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,--disable-new-dtags,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcupti -lstdc++
+  NVCC_FLAGS := -O2 -std=c++17 -Xcompiler -Wall,-Wextra -Ikernels/cuda \
+                -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+                -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90
+else
+  CUDA_MSG   := ✗ $(if $(NO_CUDA),NO_CUDA=1,nvcc not found): CPU only (--backend cuda will say so)
+  CUDA_OBJ   := $(BUILD)/kernels/cuda/none.o
+  CUDA_LIBS  :=
+endif
+CORE_OBJ   += $(CUDA_OBJ)
 BENCH_OBJ  := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 GIT_REV    := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
@@ -33,19 +54,26 @@ BUILD_INFO := -DEFFBENCH_COMMIT='"$(GIT_REV)"' -DEFFBENCH_CFLAGS='"$(strip $(CFL
 EFFBENCH ?= effbench
 TESTS    ?= effbench-tests
 
-.PHONY: all deps run test asan clean fuzz fuzz-smoke valgrind
+.PHONY: all deps run test asan clean fuzz fuzz-smoke valgrind cuda-message
 all: $(EFFBENCH) $(TESTS)
 
 deps:
 	@sh scripts/deps.sh
 
-$(EFFBENCH): $(CORE_OBJ) $(BENCH_OBJ)
+cuda-message:
+	@echo "$(CUDA_MSG)"
+
+$(BUILD)/kernels/cuda/ops.o: kernels/cuda/ops.cu kernels/cuda/backend.h Makefile
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -c -o $@ $<
+
+$(EFFBENCH): $(CORE_OBJ) $(BENCH_OBJ) | cuda-message
 	$(CC) $(ALLCFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TESTS): $(CORE_OBJ) $(TEST_OBJ)
 	$(CC) $(ALLCFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard kernels/*.h bench/*.h reports/*.h evals/*.h tests/*.h) Makefile
+$(BUILD)/%.o: %.c $(wildcard kernels/*.h kernels/cuda/*.h bench/*.h reports/*.h evals/*.h tests/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(BUILD_INFO) -c -o $@ $<
 

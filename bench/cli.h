@@ -45,6 +45,10 @@ typedef struct {
 int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd);
 /* Parses "1,2,3" into a new int array (caller frees); -1 on a bad list. */
 int parse_int_list(const char *s, int **out, int *n);
+/* Resolves --backend (cpu, cuda, auto; default cpu) for the commands that run the
+ * model: 0 and "cpu" in *name, or -1 after printing one line (cuda unusable, or its
+ * forward pass not built). auto falls back to cpu, saying why on stderr. */
+int cli_backend(const Opts *o, const char **name);
 /* Loads o->model with o->load, printing the error line on failure. */
 int cli_load_model(const Opts *o, Model *m);
 

@@ -18,10 +18,8 @@ int cmd_bench(const Opts *o) {
         fprintf(stderr, "effbench bench: --format is md, csv or json, got \"%s\"\n", fmt);
         return -2;
     }
-    if (o->backend && strcmp(o->backend, "cpu") && strcmp(o->backend, "auto")) {
-        fprintf(stderr, "effbench bench: backend \"%s\" is not built (available: cpu)\n", o->backend);
-        return -1;
-    }
+    const char *backend;
+    if (cli_backend(o, &backend)) return -1;
     if (parse_int_list(o->prefill ? o->prefill : "512", &pp, &np) ||
         parse_int_list(o->batches ? o->batches : "1,16", &bb, &nb) ||
         parse_int_list(o->depths ? o->depths : "1024", &dd, &nd)) {

@@ -9,6 +9,7 @@
  * (error) or -2 (usage).
  */
 #include "cli.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -200,6 +201,26 @@ const char *exe_dir(void) {
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
     return dir;
+}
+
+int cli_backend(const Opts *o, const char **name) {
+    const char *b = o->backend ? o->backend : "cpu";
+    char why[256];
+    *name = "cpu";
+    if (!strcmp(b, "cpu")) return 0;
+    if (strcmp(b, "cuda") && strcmp(b, "auto")) {
+        fprintf(stderr, "effbench: unknown backend \"%s\" (cpu, cuda, auto)\n", b);
+        return -1;
+    }
+    int usable = cuda_available(why, sizeof why);
+    if (!strcmp(b, "auto")) {
+        if (usable) fprintf(stderr, "effbench: backend auto: cpu (%s is usable, but the CUDA forward pass is not built yet)\n", why);
+        else fprintf(stderr, "effbench: backend auto: cpu (%s)\n", why);
+        return 0;
+    }
+    if (!usable) fprintf(stderr, "effbench: %s\n", why);
+    else fprintf(stderr, "effbench: %s: the CUDA backend has its first ops but no forward pass yet; use --backend cpu\n", why);
+    return -1;
 }
 
 const char *shipped_path(const char *rel, char *buf, size_t len) {

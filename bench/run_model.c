@@ -37,6 +37,8 @@ static int run_prompt(Model *m, KVCache *kv, const int *tok, int n, int decode, 
 
 int cmd_logits(const Opts *o) {
     if (!o->out) { fprintf(stderr, "effbench logits: -o FILE is required\n"); return -2; }
+    const char *backend;
+    if (cli_backend(o, &backend)) return -1;
     int *tok, n, rc = get_tokens(o, "logits", &tok, &n);
     if (rc) return rc;
     {   /* the output must be writable before any work */
@@ -78,6 +80,8 @@ static int argmax(const float *v, int n) {
 
 int cmd_generate(const Opts *o) {
     if (o->n_gen < 0) { fprintf(stderr, "effbench generate: -n N is required\n"); return -2; }
+    const char *backend;
+    if (cli_backend(o, &backend)) return -1;
     int *tok, n, rc = get_tokens(o, "generate", &tok, &n);
     if (rc) return rc;
     Model m;

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "backend.h"
 #include "eval.h"
 #include "measure.h"
 #include "report.h"
@@ -384,8 +385,10 @@ int cmd_run(const Opts *o) {
             progress(ndone, todo, what, t0);
             const char *be = s.backends[d->backend];
             if (!strcmp(be, "cuda")) {
-                fprintf(stderr, "%seffbench: cell %s: the CUDA backend is not built in this effbench (skipped)\n",
-                        isatty(2) ? "\n" : "", d->key);
+                char why[256];
+                if (cuda_available(why, sizeof why))      /* usable, but no forward pass yet */
+                    snprintf(why + strlen(why), sizeof why - strlen(why), ": the CUDA forward pass is not built yet");
+                fprintf(stderr, "%seffbench: cell %s: %s (skipped)\n", isatty(2) ? "\n" : "", d->key, why);
                 nfail++; ndone++;
                 continue;
             }

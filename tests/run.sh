@@ -55,6 +55,9 @@ expect_err "bad token list" 2 "comma-separated" "$E" generate --model suites/con
 expect_err "unknown option" 2 "unknown option" "$E" logits --frobnicate
 expect_err "unknown command" 2 "unknown command" "$E" frobnicate
 expect_err "unknown dtype" 2 "unknown dtype" "$E" bench --model suites/configs/llama-3.1-8b.json --dummy --dtype q4
+if "$E" bench --model tests/data/eval-model --dummy --backend cuda >/dev/null 2>"$tmp/err"; then bad "--backend cuda ran without a CUDA forward pass"
+elif [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "no usable CUDA device: \|built without the CUDA backend\|no forward pass yet" "$tmp/err"; then ok "--backend cuda: one line why not ($(cat "$tmp/err"))"
+else bad "--backend cuda: $(cat "$tmp/err")"; fi
 expect_err "dummy too big" 1 "available" env EFFBENCH_MEM_LIMIT=1000000 "$E" generate --model suites/configs/deepseek-v3.json --dummy --tokens 1 -n 1
 [ -f "$tmp/x" ] && bad "a failed logits run left a file" || ok "failed logits run leaves no file"
 

@@ -36,7 +36,7 @@ typedef struct {
 int case_load(const char *rel, Case *c);   /* rel: "deepseek/v3-tiny"; -1 and skip if absent */
 void case_free(Case *c);
 
-extern const TestDef unit_tests[], golden_tests[], bad_tests[], runner_tests[], eval_tests[];
-extern const int n_unit_tests, n_golden_tests, n_bad_tests, n_runner_tests, n_eval_tests;
+extern const TestDef unit_tests[], golden_tests[], bad_tests[], runner_tests[], eval_tests[], cuda_tests[];
+extern const int n_unit_tests, n_golden_tests, n_bad_tests, n_runner_tests, n_eval_tests, n_cuda_tests;
 
 #endif

@@ -141,6 +141,7 @@ int main(int argc, char **argv) {
     run_group(bad_tests, n_bad_tests, filter, &pass, &fail, &skip);
     run_group(runner_tests, n_runner_tests, filter, &pass, &fail, &skip);
     run_group(eval_tests, n_eval_tests, filter, &pass, &fail, &skip);
+    run_group(cuda_tests, n_cuda_tests, filter, &pass, &fail, &skip);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmp);

@@ -1,0 +1,199 @@
+/*
+ * ops.cu - the CUDA backend's device probe, memory helpers and first ops. Each op:
+ * a static __global__ kernel, a static launcher that computes the grid and checks
+ * cudaGetLastError(), and the extern "C" entry point of backend.h. CPU twins: rmsnorm,
+ * swiglu, rope_interleaved / rope_half (ops.c), mat_rows_f32 for the embedding, and a
+ * plain argmax loop.
+ *
+ * Only the CUDA runtime is used (never -lcuda), so a binary built here starts on a
+ * machine without a driver; cuda_available() reports why the GPU cannot be used.
+ */
+#include "backend.h"
+
+#include <cuda_runtime.h>
+#include <stdio.h>
+
+static char last_error[512];
+
+static int fail(const char *what, cudaError_t e) {
+    snprintf(last_error, sizeof last_error, "%s: %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
+    return -1;
+}
+
+#define LAUNCHED(what) do { cudaError_t e_ = cudaGetLastError(); if (e_ != cudaSuccess) return fail(what, e_); } while (0)
+
+extern "C" const char *cuda_error(void) { return last_error; }
+extern "C" int cuda_built(void) { return 1; }
+
+extern "C" int cuda_available(char *why, size_t len) {
+    int drv = 0, count = 0;             /* cudaGetDeviceCount leaves count untouched on failure */
+    cudaError_t e = cudaDriverGetVersion(&drv);
+    if (e == cudaSuccess && drv == 0) e = cudaErrorInsufficientDriver;   /* no driver installed */
+    if (e == cudaSuccess) e = cudaGetDeviceCount(&count);
+    if (e == cudaSuccess && count == 0) e = cudaErrorNoDevice;
+    if (e != cudaSuccess) {
+        if (why && len) snprintf(why, len, "no usable CUDA device: %s", cudaGetErrorName(e));
+        return 0;
+    }
+    cudaDeviceProp p;
+    if ((e = cudaGetDeviceProperties(&p, 0)) != cudaSuccess) {
+        if (why && len) snprintf(why, len, "no usable CUDA device: %s", cudaGetErrorName(e));
+        return 0;
+    }
+    if (p.major < 8) {
+        if (why && len) snprintf(why, len, "no usable CUDA device: %s is compute capability %d.%d, the kernels need 8.0 or newer",
+                                 p.name, p.major, p.minor);
+        return 0;
+    }
+    if (why && len) snprintf(why, len, "%s, compute capability %d.%d, %.1f GiB", p.name, p.major, p.minor, p.totalGlobalMem / 1073741824.0);
+    return 1;
+}
+
+extern "C" void *cuda_malloc(size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) { fail("cudaMalloc", e); return NULL; }
+    return p;
+}
+extern "C" void cuda_free(void *p) { if (p) cudaFree(p); }
+extern "C" int cuda_to_device(void *dst, const void *src, size_t bytes) {
+    cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice);
+    return e == cudaSuccess ? 0 : fail("cudaMemcpy to device", e);
+}
+extern "C" int cuda_to_host(void *dst, const void *src, size_t bytes) {
+    cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
+    return e == cudaSuccess ? 0 : fail("cudaMemcpy to host", e);
+}
+extern "C" int cuda_sync(void) {
+    cudaError_t e = cudaDeviceSynchronize();
+    return e == cudaSuccess ? 0 : fail("cudaDeviceSynchronize", e);
+}
+
+/* ---- block reductions ---------------------------------------------------------------- */
+static __device__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* ---- RMSNorm: one block of 256 threads per row -------------------------------------- */
+static __global__ void rmsnorm_kernel(float *out, const float *x, const float *w, int n, float eps) {
+    const float *xr = x + (size_t)blockIdx.x * n;
+    float *orow = out + (size_t)blockIdx.x * n;
+    float ss = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+    __shared__ float part[32];
+    ss = warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
+        v = warp_sum(v);
+        if (threadIdx.x == 0) part[0] = v;
+    }
+    __syncthreads();
+    float r = rsqrtf(part[0] / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) orow[i] = xr[i] * r * w[i];
+}
+
+static int rmsnorm_launch(float *out, const float *x, const float *w, int T, int n, float eps) {
+    if (T <= 0) return 0;
+    rmsnorm_kernel<<<T, 256>>>(out, x, w, n, eps);
+    LAUNCHED("rmsnorm");
+    return 0;
+}
+extern "C" int cuda_rmsnorm(float *out, const float *x, const float *w, int T, int n, float eps) {
+    return rmsnorm_launch(out, x, w, T, n, eps);
+}
+
+/* ---- SwiGLU: elementwise ------------------------------------------------------------- */
+static __global__ void swiglu_kernel(float *g, const float *u, int64_t n) {
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) { float v = g[i]; g[i] = v / (1.0f + expf(-v)) * u[i]; }
+}
+static int swiglu_launch(float *g, const float *u, int64_t n) {
+    if (n <= 0) return 0;
+    swiglu_kernel<<<(unsigned)((n + 255) / 256), 256>>>(g, u, n);
+    LAUNCHED("swiglu");
+    return 0;
+}
+extern "C" int cuda_swiglu(float *g, const float *u, int64_t n) { return swiglu_launch(g, u, n); }
+
+/* ---- RoPE: one thread per (token, head, pair) ---------------------------------------- */
+static __global__ void rope_kernel(float *x, int T, int heads, int stride, int d, const int *pos, const float *inv_freq,
+                                   float mscale, int interleaved) {
+    int half = d / 2;
+    int64_t id = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, total = (int64_t)T * heads * half;
+    if (id >= total) return;
+    int i = (int)(id % half), h = (int)((id / half) % heads), t = (int)(id / half / heads);
+    float ang = (float)pos[t] * inv_freq[i];       /* float32, as the CPU twin computes it */
+    float c = cosf(ang) * mscale, s = sinf(ang) * mscale;
+    float *v = x + ((int64_t)t * heads + h) * stride;
+    int a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+    float xa = v[a], xb = v[b];
+    v[a] = xa * c - xb * s;
+    v[b] = xb * c + xa * s;
+}
+static int rope_launch(float *x, int T, int heads, int stride, int d, const int *pos, const float *inv_freq, float mscale,
+                       int interleaved) {
+    int64_t total = (int64_t)T * heads * (d / 2);
+    if (total <= 0) return 0;
+    rope_kernel<<<(unsigned)((total + 255) / 256), 256>>>(x, T, heads, stride, d, pos, inv_freq, mscale, interleaved);
+    LAUNCHED("rope");
+    return 0;
+}
+extern "C" int cuda_rope(float *x, int T, int heads, int stride, int d, const int *pos, const float *inv_freq, float mscale,
+                         int interleaved) {
+    return rope_launch(x, T, heads, stride, d, pos, inv_freq, mscale, interleaved);
+}
+
+/* ---- embedding rows ------------------------------------------------------------------ */
+static __global__ void embed_kernel(float *out, const void *table, int bf16, const int *tok, int D) {
+    int t = blockIdx.y;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= D) return;
+    size_t at = (size_t)tok[t] * D + i;
+    float v;
+    if (bf16) v = __uint_as_float((unsigned)((const unsigned short *)table)[at] << 16);
+    else v = ((const float *)table)[at];
+    out[(size_t)t * D + i] = v;
+}
+static int embed_launch(float *out, const void *table, int bf16, const int *tok, int T, int D) {
+    if (T <= 0 || D <= 0) return 0;
+    dim3 grid((unsigned)((D + 255) / 256), (unsigned)T);
+    embed_kernel<<<grid, 256>>>(out, table, bf16, tok, D);
+    LAUNCHED("embed");
+    return 0;
+}
+extern "C" int cuda_embed(float *out, const void *table, int bf16, const int *tok, int T, int D) {
+    return embed_launch(out, table, bf16, tok, T, D);
+}
+
+/* ---- argmax: one block of 256 threads per row, lowest index on ties ------------------- */
+static __global__ void argmax_kernel(int *out, const float *x, int V) {
+    const float *r = x + (size_t)blockIdx.x * V;
+    float best = -INFINITY;
+    int bi = 0x7fffffff;
+    for (int i = threadIdx.x; i < V; i += blockDim.x)
+        if (r[i] > best || (r[i] == best && i < bi)) { best = r[i]; bi = i; }
+    __shared__ float sv[256];
+    __shared__ int si[256];
+    sv[threadIdx.x] = best;
+    si[threadIdx.x] = bi;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) {
+            float ov = sv[threadIdx.x + s];
+            int oi = si[threadIdx.x + s];
+            if (ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < si[threadIdx.x])) { sv[threadIdx.x] = ov; si[threadIdx.x] = oi; }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[blockIdx.x] = si[0];
+}
+static int argmax_launch(int *out, const float *x, int T, int V) {
+    if (T <= 0) return 0;
+    argmax_kernel<<<T, 256>>>(out, x, V);
+    LAUNCHED("argmax");
+    return 0;
+}
+extern "C" int cuda_argmax(int *out, const float *x, int T, int V) { return argmax_launch(out, x, T, V); }
