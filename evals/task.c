@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,6 +27,14 @@ static int ids_of(const cJSON *a, int **out, int *n) {
         (*out)[i] = x->valueint;
     }
     *n = k;
+    return 0;
+}
+
+/* an integral JSON number within int range, without undefined casts */
+static int json_int(const cJSON *v, int *out) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -2147483648.0 && v->valuedouble <= 2147483647.0) ||
+        v->valuedouble != floor(v->valuedouble)) return -1;
+    *out = (int)v->valuedouble;
     return 0;
 }
 
@@ -62,8 +71,8 @@ static int parse_item(const char *path, int line, const cJSON *j, TaskType type,
                 return err_set(e, "%s: line %d: choices_ids[%d] must be a non-empty list of token ids", path, line, i);
             }
         }
-        if (!cJSON_IsNumber(ans) || ans->valuedouble != (int)ans->valuedouble) return err_set(e, "%s: line %d: \"answer\" must be an integer", path, line);
-        it->answer = ans->valueint;
+        /* found by fuzz_task: a huge answer was cast to int before any range check */
+        if (json_int(ans, &it->answer)) return err_set(e, "%s: line %d: \"answer\" must be an integer", path, line);
         if (it->answer < 0 || it->answer >= it->n_choices)
             return err_set(e, "%s: line %d: answer %d is out of range (%d choices)", path, line, it->answer, it->n_choices);
     } else if (type == TASK_PPL) {
@@ -166,9 +175,10 @@ int task_load(const char *path, Task *t, Err *e) {
             for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !rc; i++) {
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, ints[i].k);
                 if (!v) continue;
-                if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valueint < ints[i].lo || v->valueint > ints[i].hi)
+                int x;
+                if (json_int(v, &x) || x < ints[i].lo || x > ints[i].hi)
                     rc = err_set(e, "%s: \"%s\" must be an integer in %d..%d", path, ints[i].k, ints[i].lo, ints[i].hi);
-                else *ints[i].v = v->valueint;
+                else *ints[i].v = x;
             }
             const cJSON *sd = cJSON_GetObjectItemCaseSensitive(j, "seed");
             if (cJSON_IsNumber(sd)) t->seed = (uint64_t)sd->valuedouble;

@@ -295,6 +295,9 @@ static void t_eval_bad_tasks(void) {
     bad_task("badjson.jsonl", "{\"context\": \"a\", \"choices\": [\"x\"], \"answer\": 0}\n{\"context\": \n", "line 2: invalid JSON");
     bad_task("range.jsonl", "{\"context\": \"a\", \"choices\": [\"x\", \"y\"], \"answer\": 0}\n\n{\"context\": \"b\", \"choices\": [\"x\", \"y\"], \"answer\": 2}\n",
              "line 3: answer 2 is out of range");
+    /* found by fuzz_task: numbers far outside int range */
+    bad_task("huge.jsonl", "{\"context\": \"a\", \"choices\": [\"x\"], \"answer\": 3.33333e+73}\n", "line 1: \"answer\" must be an integer");
+    bad_task("hugedef.json", "{\"name\": \"x\", \"type\": \"perplexity\", \"file\": \"a.jsonl\", \"window\": -1e300}", "\"window\" must be an integer");
     bad_task("empty.jsonl", "{\"context\": \"a\", \"choices\": [], \"answer\": 0}\n", "line 1: \"choices\" must be a non-empty list");
     bad_task("emptychoice.jsonl", "{\"context\": \"a\", \"choices\": [\"x\", \"\"], \"answer\": 0}\n", "line 1: choice 1");
     bad_task("type.jsonl", "{\"question\": \"a\"}\n", "line 1: cannot tell the task type");
