@@ -57,14 +57,6 @@ static int render(const char *dir, const char *name) {
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-static int read_opt(const char *dir, const char *name, Table *t, Err *e) {
-    char *p = xasprintf("%s/%s", dir, name);
-    int rc = 0;
-    if (access(p, F_OK) == 0) rc = csv_table_read(p, t, e);
-    else memset(t, 0, sizeof *t);
-    free(p);
-    return rc;
-}
 
 /* ---- the charts --------------------------------------------------------------------- */
 typedef struct { char label[160]; double x, y; int kind; } Pt;
@@ -306,9 +298,9 @@ static int chart_acc_flops(const char *dir, const Table *ev, const Table *pu, co
 
 int charts_write(const char *dir, Err *e) {
     Table res, pu, co, kv, ev, an;
-    if (read_opt(dir, "results.csv", &res, e)) return -1;
-    if (read_opt(dir, "published.csv", &pu, e) || read_opt(dir, "cost.csv", &co, e) || read_opt(dir, "kv.csv", &kv, e) ||
-        read_opt(dir, "evals.csv", &ev, e) || read_opt(dir, "analytic.csv", &an, e)) {
+    if (csv_table_read_opt(dir, "results.csv", &res, e)) return -1;
+    if (csv_table_read_opt(dir, "published.csv", &pu, e) || csv_table_read_opt(dir, "cost.csv", &co, e) || csv_table_read_opt(dir, "kv.csv", &kv, e) ||
+        csv_table_read_opt(dir, "evals.csv", &ev, e) || csv_table_read_opt(dir, "analytic.csv", &an, e)) {
         table_free(&res); table_free(&pu); table_free(&co); table_free(&kv); table_free(&ev);
         return -1;
     }

@@ -179,24 +179,16 @@ void report_md(FILE *f, const char *s) {
     }
 }
 
-static int read_opt(const char *dir, const char *name, Table *t, Err *e) {
-    char *p = xasprintf("%s/%s", dir, name);
-    int rc = 0;
-    if (access(p, F_OK) == 0) rc = csv_table_read(p, t, e);
-    else memset(t, 0, sizeof *t);
-    free(p);
-    return rc;
-}
 
 static double num(const Table *t, int r, const char *c) { return table_num(t, r, c); }
 
 int report_render(const char *dir, Err *e) {
     Table res, an, co, pu, ev;
-    if (read_opt(dir, "evals.csv", &ev, e)) return -1;
-    if (read_opt(dir, "results.csv", &res, e)) { table_free(&ev); return -1; }
-    if (read_opt(dir, "analytic.csv", &an, e)) { table_free(&res); return -1; }
-    if (read_opt(dir, "cost.csv", &co, e)) { table_free(&res); table_free(&an); return -1; }
-    if (read_opt(dir, "published.csv", &pu, e)) { table_free(&res); table_free(&an); table_free(&co); return -1; }
+    if (csv_table_read_opt(dir, "evals.csv", &ev, e)) return -1;
+    if (csv_table_read_opt(dir, "results.csv", &res, e)) { table_free(&ev); return -1; }
+    if (csv_table_read_opt(dir, "analytic.csv", &an, e)) { table_free(&res); return -1; }
+    if (csv_table_read_opt(dir, "cost.csv", &co, e)) { table_free(&res); table_free(&an); return -1; }
+    if (csv_table_read_opt(dir, "published.csv", &pu, e)) { table_free(&res); table_free(&an); table_free(&co); return -1; }
     if (!res.head && !an.head && !co.head && !pu.head && !ev.head) {
         return err_set(e, "%s: no results.csv, evals.csv, analytic.csv, cost.csv or published.csv to report", dir);
     }

@@ -168,3 +168,12 @@ int csv_table_read(const char *path, Table *t, Err *e) {
     if (rc) table_free(t);
     return rc;
 }
+
+int csv_table_read_opt(const char *dir, const char *name, Table *t, Err *e) {
+    char *p = xasprintf("%s/%s", dir, name);
+    int rc = 0;
+    if (access(p, F_OK) == 0) rc = csv_table_read(p, t, e);
+    else memset(t, 0, sizeof *t);
+    free(p);
+    return rc;
+}

@@ -31,6 +31,9 @@ int csv_table_write(const char *path, const Table *t, Err *e);
  * naming the line. */
 int csv_table_read(const char *path, Table *t, Err *e);
 
+/* Reads dir/name if it exists; a missing file gives an empty table (no header). */
+int csv_table_read_opt(const char *dir, const char *name, Table *t, Err *e);
+
 /* printf into a fresh string (caller frees) */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
