@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "backend.h"
+#include "analytic.h"
 #include "eval.h"
 #include "measure.h"
 #include "report.h"
@@ -176,7 +177,8 @@ static void record_machine(const char *dir, const char *device, const char *mode
 
 /* ---- evals -------------------------------------------------------------------------- */
 static const char *EVAL_COLS[] = { "key", "model", "scaled_from", "task", "type", "metric", "value", "stderr", "n", "note",
-                                   "flops_per_token", "bytes_per_decode_token", "weights", "dtype", "commit", "date", "source" };
+                                   "flops_per_token", "bytes_per_decode_token", "train_flops", "weights", "dtype", "commit", "date",
+                                   "source" };
 #define N_EVAL_COLS ((int)(sizeof EVAL_COLS / sizeof EVAL_COLS[0]))
 
 /* runs the suite's evals that name model mi (or all measured models) into ev; a
@@ -213,7 +215,12 @@ static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *ep
             time_t now = time(NULL);
             char date[64];
             strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-            double ctx = 512;
+            double ctx = 512, train = 0;
+            if (sm->train_tokens > 0) {       /* training FLOPs of this model's config, 4096-token sequences */
+                Analytic an;
+                analytic_compute(&m->cfg, &an);
+                train = analytic_train_flops(&an, sm->train_tokens, 4096);
+            }
             for (int q = 0; q < res.n_metrics; q++) {
                 const Metric *mt = &res.m[q];
                 char *v[N_EVAL_COLS] = {
@@ -221,7 +228,7 @@ static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *ep
                     xstrdup(mt->name), xasprintf("%.6g", mt->value), mt->stderr_ >= 0 ? xasprintf("%.6g", mt->stderr_) : xstrdup(""),
                     xasprintf("%d", mt->n), xstrdup(mt->note), xasprintf("%.6g", model_flops_per_token(m, ctx)),
                     xasprintf("%.6g", model_bytes_per_step(m, (uint64_t)kv_row_floats(m) * (uint64_t)m->cfg.n_layers * 4, 1, ctx)),
-                    xstrdup(sm->checkpoint[0] ? "checkpoint" : "dummy"), xstrdup(dtype_name(m->wdtype)), xstrdup(EFFBENCH_COMMIT),
+                    train > 0 ? xasprintf("%.6g", train) : xstrdup(""), xstrdup(sm->checkpoint[0] ? "checkpoint" : "dummy"), xstrdup(dtype_name(m->wdtype)), xstrdup(EFFBENCH_COMMIT),
                     xstrdup(date), xstrdup("measured") };
                 table_add(ev, (const char *const *)v);
                 for (int c = 0; c < N_EVAL_COLS; c++) free(v[c]);

@@ -128,6 +128,7 @@ static void parse_models(Ctx *c, const cJSON *arr, Suite *s) {
         sm->seed = (uint64_t)get_posint(c, m, "seed", at, 1, 0, 1);
         const char *sf = get_str(c, m, "scaled_from", at, 0);
         if (sf) snprintf(sm->scaled_from, sizeof sm->scaled_from, "%s", sf);
+        sm->train_tokens = get_pos(c, m, "train_tokens", at, 0, 0);
         const char *tk = get_str(c, m, "tokenizer", at, 0);
         char p[80];
         snprintf(p, sizeof p, "%s.tokenizer", at);

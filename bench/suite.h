@@ -24,6 +24,7 @@ typedef struct {
     uint64_t seed;
     char scaled_from[128];       /* the real model a scaled-down variant stands for */
     char tokenizer[4096];        /* tokenizer.json for evals, or "" (checkpoints: beside config.json) */
+    double train_tokens;         /* tokens it was trained on, if given (0 = unknown) */
 } SuiteModel;
 
 typedef struct {

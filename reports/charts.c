@@ -66,11 +66,22 @@ static int cmp_x(const void *a, const void *b) {
     return p->x < q->x ? -1 : p->x > q->x;
 }
 
-/* MMLU (the benchmark every published model here reports) against training compute */
-static int chart_accuracy(const char *dir, const Table *pu, const Table *co, Err *e) {
+/* MMLU (the benchmark every published model here reports) against training compute,
+ * with measured evals of models whose training tokens the suite gives (kind 2) */
+static int chart_accuracy(const char *dir, const Table *pu, const Table *co, const Table *ev, Err *e) {
     (void)e;
     Pt pts[256];
     int n = 0;
+    for (int r = 0; r < ev->nrow && n < 256; r++) {
+        double x = table_num(ev, r, "train_flops");
+        if (!(x > 0) || (r > 0 && !strcmp(table_get(ev, r, "key"), table_get(ev, r - 1, "key")))) continue;
+        snprintf(pts[n].label, sizeof pts[n].label, "%s: %s %s (measured)", table_get(ev, r, "model"), table_get(ev, r, "task"),
+                 table_get(ev, r, "metric"));
+        pts[n].x = x;
+        pts[n].y = 100 * table_num(ev, r, "value");
+        pts[n].kind = 2;
+        n++;
+    }
     const char *bench = "MMLU";
     for (int r = 0; r < pu->nrow && n < 256; r++) {
         if (strcmp(table_get(pu, r, "kind"), "score") || strcmp(table_get(pu, r, "benchmark"), bench)) continue;
@@ -102,14 +113,19 @@ static int chart_accuracy(const char *dir, const Table *pu, const Table *co, Err
         for (int i = 0; i < n; i++) {
             dat_str(d, pts[i].label);
             fprintf(d, " %.6g %.6g %d\n", pts[i].x, pts[i].y, pts[i].kind);
-            if (pts[i].y > best) { best = pts[i].y; dat_str(fr, pts[i].label); fprintf(fr, " %.6g %.6g\n", pts[i].x, pts[i].y); }
+            if (pts[i].kind != 2 && pts[i].y > best) {       /* the frontier of published scores */
+                best = pts[i].y;
+                dat_str(fr, pts[i].label);
+                fprintf(fr, " %.6g %.6g\n", pts[i].x, pts[i].y);
+            }
         }
-        gp_begin(g, "accuracy_vs_compute", "Accuracy against training compute (published MMLU 5-shot, base models)",
-                 "Training compute (FLOPs, log scale)", "MMLU 5-shot EM (%)");
+        gp_begin(g, "accuracy_vs_compute", "Accuracy against training compute (published MMLU 5-shot of base models; measured evals)",
+                 "Training compute (FLOPs, log scale)", "score (%)");
         fprintf(g, "set logscale x\nset format x \"%%.0e\"\nset offsets graph 0.1, graph 0.25, graph 0.05, graph 0.05\n"
                    "plot 'chart_accuracy.dat' using 2:($4==0?$3:1/0) with points pt 7 ps 1.6 lc rgb '#1f77b4' "
                    "title 'published score, compute estimated (effbench cost)', \\\n"
                    "     '' using 2:($4==1?$3:1/0) with points pt 5 ps 1.6 lc rgb '#d62728' title 'published score, published compute', \\\n"
+                   "     '' using 2:($4==2?$3:1/0) with points pt 9 ps 1.8 lc rgb '#9467bd' title 'measured here (evals.csv), training compute estimated', \\\n"
                    "     '' using 2:3:1 with labels offset char 1,0.8 left notitle, \\\n"
                    "     'chart_frontier.dat' using 2:3 with linespoints lw 2 pt 6 ps 2.8 lc rgb '#2ca02c' title 'Pareto frontier (no cheaper model scores higher)'\n");
         gp_end(g, "accuracy_vs_compute");
@@ -307,7 +323,7 @@ int charts_write(const char *dir, Err *e) {
     const char *names[6] = { "accuracy_vs_compute", "decode_vs_batch", "kv_vs_context", "training_cost", "roofline",
                              "accuracy_vs_flops_per_token" };
     int made[6];
-    made[0] = chart_accuracy(dir, &pu, &co, e);
+    made[0] = chart_accuracy(dir, &pu, &co, &ev, e);
     /* decode cells are the rows with latency percentiles */
     made[1] = chart_lines(dir, &res, "decode_vs_batch", "model", "batch", "tokens_per_s", 1.0, "percentile_method",
                           "nearest rank over all decode steps", "Decode throughput against batch size (measured on this machine)",

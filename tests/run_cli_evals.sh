@@ -29,5 +29,6 @@ if [ -f "$G/deepseek/v3-tiny/case.json" ]; then
 else skp "kl (no goldens)"; fi
 # the suite's evals (tiny suite run by run_cli_runner.sh in $tmp/r1)
 if [ "$("$T" csv-column "$tmp/r1/evals.csv" key | sort -u | grep -c '')" -eq 3 ] && [ -s "$tmp/r1/accuracy_vs_flops_per_token.gp" ] \
-   && grep -q '## Evals (measured here' "$tmp/r1/summary.md"; then ok "run: suite evals into evals.csv, summary and chart"
+   && grep -q '## Evals (measured here' "$tmp/r1/summary.md" && "$T" csv-column "$tmp/r1/evals.csv" train_flops | grep -q 'e+' \
+   && grep -q ' 2$' "$tmp/r1/chart_accuracy.dat"; then ok "run: suite evals into evals.csv, summary and charts (training compute where tokens are given)"
 else bad "run: suite evals missing"; fi
