@@ -88,6 +88,7 @@ struct Tokenizer {
     int n_pre;
     Added *added;
     int n_added;
+    unsigned char added_first[256];  /* bytes that start some added token */
     int prefix[8], n_prefix, suffix[8], n_suffix;   /* TemplateProcessing */
     int bytelevel_decoder;
     pcre2_match_context *mctx;
@@ -293,6 +294,7 @@ Tokenizer *tok_parse(const char *json, size_t len, const char *name, Err *e) {
             ad->len = strlen(ad->content);
             ad->id = id->valueint;
             ad->special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "special"));
+            t->added_first[(unsigned char)ad->content[0]] = 1;
             rc = set_id_tok(t, ad->id, ad->content, name, e);
         }
     }
@@ -396,39 +398,89 @@ static int split_spans(const Tokenizer *t, const pcre2_code *re, int removed, co
     return rc;
 }
 
-/* BPE of one byte-level string into ids */
+/* BPE of one byte-level string into ids. Symbols form a linked list; candidate pairs
+ * sit in a binary heap ordered by (merge rank, position), so the lowest-ranked pair,
+ * leftmost on ties, merges first, in O(n log n): a megabyte-long word cannot stall. */
+typedef struct { int rank, left, right, lver, rver; } Cand;
+
+static int cand_less(const Cand *a, const Cand *b) { return a->rank != b->rank ? a->rank < b->rank : a->left < b->left; }
+
+static void heap_push(Cand **h, int *n, int *cap, Cand c) {
+    if (*n == *cap) { *cap = *cap ? 2 * *cap : 64; *h = realloc(*h, sizeof **h * (size_t)*cap); if (!*h) exit(3); }
+    int i = (*n)++;
+    while (i > 0 && cand_less(&c, &(*h)[(i - 1) / 2])) { (*h)[i] = (*h)[(i - 1) / 2]; i = (i - 1) / 2; }
+    (*h)[i] = c;
+}
+
+static Cand heap_pop(Cand *h, int *n) {
+    Cand top = h[0], last = h[--*n];
+    int i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && cand_less(&h[c + 1], &h[c])) c++;
+        if (!cand_less(&h[c], &last)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n > 0) h[i] = last;
+    return top;
+}
+
+typedef struct { size_t *st, *len; int *prev, *next, *ver; char *key; } Syms;
+
+static int pair_rank(const Tokenizer *t, const char *s, const Syms *y, int a, int b, int *rank) {
+    memcpy(y->key, s + y->st[a], y->len[a]);
+    y->key[y->len[a]] = ' ';
+    memcpy(y->key + y->len[a] + 1, s + y->st[b], y->len[b]);
+    return map_get(&t->merges, y->key, y->len[a] + y->len[b] + 1, rank);
+}
+
+static void push_pair(const Tokenizer *t, const char *s, const Syms *y, int a, Cand **h, int *hn, int *hc) {
+    int b = y->next[a], r;
+    if (a < 0 || b < 0 || !pair_rank(t, s, y, a, b, &r)) return;
+    Cand c = { r, a, b, y->ver[a], y->ver[b] };
+    heap_push(h, hn, hc, c);
+}
+
 static int bpe(Tokenizer *t, const char *s, size_t n, Ids *out, Err *e) {
     int id;
     if (t->ignore_merges && map_get(&t->vocab, s, n, &id)) { ids_push(out, id); return 0; }
-    /* symbols: [start, end) byte ranges of s */
+    Syms y;
+    y.st = xmalloc(sizeof *y.st * (n + 1)); y.len = xmalloc(sizeof *y.len * (n + 1));
+    y.prev = xmalloc(sizeof(int) * (n + 1)); y.next = xmalloc(sizeof(int) * (n + 1)); y.ver = xcalloc(n + 1, sizeof(int));
+    y.key = xmalloc(n + 2);
     int ns = 0;
-    size_t *st = xmalloc(sizeof *st * (n + 1)), *en = xmalloc(sizeof *en * (n + 1));
-    for (size_t i = 0; i < n;) {
+    for (size_t i = 0; i < n;) {          /* one symbol per UTF-8 character */
         size_t j = i + 1;
         while (j < n && ((unsigned char)s[j] & 0xC0) == 0x80) j++;
-        st[ns] = i; en[ns] = j; ns++;
+        y.st[ns] = i; y.len[ns] = j - i; y.prev[ns] = ns - 1; y.next[ns] = ns + 1;
+        ns++;
         i = j;
     }
-    char *key = xmalloc(n + 2);
-    for (;;) {
-        int best = -1, best_rank = 0;
-        for (int k = 0; k + 1 < ns; k++) {
-            size_t la = en[k] - st[k], lb = en[k + 1] - st[k + 1];
-            memcpy(key, s + st[k], la); key[la] = ' '; memcpy(key + la + 1, s + st[k + 1], lb);
-            int r;
-            if (map_get(&t->merges, key, la + lb + 1, &r) && (best < 0 || r < best_rank)) { best = k; best_rank = r; }
-        }
-        if (best < 0) break;
-        en[best] = en[best + 1];
-        for (int k = best + 1; k + 1 < ns; k++) { st[k] = st[k + 1]; en[k] = en[k + 1]; }
-        ns--;
+    if (ns) y.next[ns - 1] = -1;
+    Cand *h = NULL;
+    int hn = 0, hc = 0;
+    for (int k = 0; k + 1 < ns; k++) push_pair(t, s, &y, k, &h, &hn, &hc);
+    while (hn > 0) {
+        Cand c = heap_pop(h, &hn);
+        /* stale: a side merged since (version changed) or no longer adjacent */
+        if (y.ver[c.left] != c.lver || y.ver[c.right] != c.rver || y.next[c.left] != c.right || y.len[c.right] == 0) continue;
+        y.len[c.left] += y.len[c.right];
+        y.len[c.right] = 0;
+        y.ver[c.left]++;
+        y.ver[c.right]++;
+        y.next[c.left] = y.next[c.right];
+        if (y.next[c.left] >= 0) y.prev[y.next[c.left]] = c.left;
+        if (y.prev[c.left] >= 0) push_pair(t, s, &y, y.prev[c.left], &h, &hn, &hc);
+        push_pair(t, s, &y, c.left, &h, &hn, &hc);
     }
     int rc = 0;
-    for (int k = 0; k < ns && !rc; k++) {
-        if (map_get(&t->vocab, s + st[k], en[k] - st[k], &id)) ids_push(out, id);
+    for (int k = ns ? 0 : -1; k >= 0 && !rc; k = y.next[k]) {
+        if (map_get(&t->vocab, s + y.st[k], y.len[k], &id)) ids_push(out, id);
         else rc = err_set(e, "BPE produced a symbol missing from the vocab");
     }
-    free(st); free(en); free(key);
+    free(y.st); free(y.len); free(y.prev); free(y.next); free(y.ver); free(y.key); free(h);
     return rc;
 }
 
@@ -491,6 +543,7 @@ int tok_encode(Tokenizer *t, const char *text, size_t len, int add_special, int 
     size_t seg = 0, pos = 0;
     int rc = 0;
     while (pos < len && !rc) {
+        if (!t->added_first[(unsigned char)text[pos]]) { pos++; continue; }
         int best = -1;
         for (int i = 0; i < t->n_added; i++)      /* longest added token starting here */
             if (t->added[i].len <= len - pos && !memcmp(text + pos, t->added[i].content, t->added[i].len) &&

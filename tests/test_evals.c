@@ -145,6 +145,15 @@ static void t_tok_bad(void) {
     }
     t = tok_load("tests/data/tokenizers/gpt2-style/tokenizer.json", &e);
     int *ids, n;
+    /* a 2 MB word: BPE must stay O(n log n) (the quadratic loop took hours on this) */
+    size_t big = 2u << 20;
+    char *word = xmalloc(big);
+    for (size_t i = 0; i < big; i++) word[i] = "effbench"[i % 8];
+    double t1 = now_sec();
+    CHECK(t && tok_encode(t, word, big, 0, &ids, &n, &e) == 0 && n > 0, "2 MB word: %s", e.msg);
+    CHECK(now_sec() - t1 < 20, "a 2 MB word took %.1f s to encode", now_sec() - t1);
+    if (t && !e.msg[0]) free(ids);
+    free(word);
     CHECK(t && tok_encode(t, "bad \xff utf8", 12, 0, &ids, &n, &e) != 0 && strstr(e.msg, "UTF-8"), "invalid UTF-8: %s", e.msg);
     int bogus = 999999;
     char *d = t ? tok_decode(t, &bogus, 1, NULL, &e) : NULL;
