@@ -166,7 +166,7 @@ static int score_seqs(Model *m, Vec *seq, const int *from, int ns, double *ll, i
         wanted += seq[c].n - from[c];
         if (from[c] < 1 || from[c] >= seq[c].n) return err_set(e, "nothing to score (empty continuation or context)");
     }
-    if (maxlen > m->cfg.max_pos && maxlen > 1 << 20) return err_set(e, "sequence of %d tokens is too long", maxlen);
+    if (maxlen > 1 << 20) return err_set(e, "a sequence of %d tokens is longer than the 1M positions supported", maxlen);
     KVCache kv;
     if (kv_create(&kv, m, ns, maxlen, e)) return -1;
     int *tok = xmalloc(sizeof(int) * (size_t)total), *sq = xmalloc(sizeof(int) * (size_t)total), *ps = xmalloc(sizeof(int) * (size_t)total);
