@@ -194,8 +194,8 @@ static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *ep
         Err e = { "" };
         Task t;
         if (task_load(se->task, &t, &e)) { fprintf(stderr, "effbench: eval %s: %s\n", sm->name, e.msg); failed++; continue; }
-        char key[512];
-        snprintf(key, sizeof key, "%s|%s", sm->name, t.name);
+        char key[4300];                       /* model|task file: exact, so resume can match it */
+        snprintf(key, sizeof key, "%s|%s", sm->name, se->task);
         int done = 0;
         for (int r = 0; r < ev->nrow && !done; r++) done = !strcmp(table_get(ev, r, "key"), key);
         if (done) { task_free(&t); continue; }
@@ -355,9 +355,10 @@ int cmd_run(const Opts *o) {
         for (int k = 0; k < s.n_evals && s.models[mi].measure; k++) {
             int applies = s.evals[k].n_models == 0;
             for (int j = 0; j < s.evals[k].n_models; j++) applies |= !strcmp(s.evals[k].models[j], s.models[mi].name);
-            int have = 0;     /* a row of this model whose task name is in the task's path: done */
-            for (int r = 0; r < evt.nrow && applies; r++)
-                have |= !strcmp(table_get(&evt, r, "model"), s.models[mi].name) && strstr(s.evals[k].task, table_get(&evt, r, "task"));
+            char key[4300];
+            snprintf(key, sizeof key, "%s|%s", s.models[mi].name, s.evals[k].task);
+            int have = 0;
+            for (int r = 0; r < evt.nrow && applies && !have; r++) have = !strcmp(table_get(&evt, r, "key"), key);
             any |= applies && !have;
         }
         if (!any) continue;

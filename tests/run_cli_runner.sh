@@ -31,7 +31,10 @@ if [ -z "$lack" ] && [ "$empty" -eq 0 ]; then ok "results.csv: provenance on eve
 "$E" run "$S" -o "$tmp/r1" >/dev/null 2>"$tmp/err"; rc=$?
 if [ $rc -eq 1 ] && grep -q "exists: --resume" "$tmp/err"; then ok "run: refuses to overwrite results without --resume"; else bad "run over existing results: exit $rc $(cat "$tmp/err")"; fi
 "$E" run "$S" -o "$tmp/r1" --resume >/dev/null 2>"$tmp/err"; rc=$?
-if [ $rc -eq 0 ] && [ "$(rows "$tmp/r1/results.csv")" -eq "$CELLS" ]; then ok "run --resume on a finished run adds nothing"; else bad "resume finished: exit $rc"; fi
+ev=$("$T" csv-column "$tmp/r1/evals.csv" key | grep -c '')
+"$E" run "$S" -o "$tmp/r1" --resume >/dev/null 2>&1
+if [ $rc -eq 0 ] && [ "$(rows "$tmp/r1/results.csv")" -eq "$CELLS" ] && [ "$("$T" csv-column "$tmp/r1/evals.csv" key | grep -c '')" -eq "$ev" ]; then
+  ok "run --resume on a finished run adds nothing (cells or evals)"; else bad "resume finished: exit $rc"; fi
 
 # SIGINT and SIGKILL part-way, then --resume: every cell exactly once, no partial row
 for sig in INT KILL; do
