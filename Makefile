@@ -9,16 +9,17 @@ CC      ?= cc
 OPT     ?= -O3 $(if $(NO_NATIVE),,-march=native)
 WARN    := -Wall -Wextra -Wshadow -Wno-unknown-pragmas
 CFLAGS  ?= $(OPT) -g
-ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ikernels/cuda -Ibench -Ireports -Ievals \
+ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ikernels/cuda -Ibench -Ireports -Ievals $(CUDA_DEF) \
             $(shell pkg-config --cflags libcjson openblas libpcre2-8 libutf8proc 2>/dev/null)
 LDLIBS  = $(shell pkg-config --libs libcjson openblas 2>/dev/null || echo -lcjson -lopenblas) -lpcre2-8 -lutf8proc -lcsv -lm \
           $(CUDA_LIBS)
 BUILD   ?= build
 
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
-              kernels/model.c kernels/forward.c
+              kernels/model.c kernels/forward.c kernels/engine.c
 # everything but the command-line front end; the tests link it too
-CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c evals/tokenizer.c evals/task.c evals/eval.c \
+CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c bench/profile.c bench/cupti_host.c \
+              evals/tokenizer.c evals/task.c evals/eval.c \
               reports/table.c reports/report.c reports/charts.c
 BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c bench/info_cost.c bench/runner.c \
               bench/report_cmd.c bench/eval_cmd.c
@@ -35,9 +36,11 @@ CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/null)
 ifeq ($(NO_CUDA)$(if $(NVCC),,none),)
   CUDA_MSG   := ✓ nvcc found ($(NVCC)): building the CUDA backend
-  CUDA_OBJ   := $(BUILD)/kernels/cuda/ops.o
+  CUDA_OBJ   := $(BUILD)/kernels/cuda/ops.o $(BUILD)/kernels/cuda/gemm.o $(BUILD)/kernels/cuda/attn.o \
+                $(BUILD)/kernels/cuda/moe.o $(BUILD)/kernels/cuda/forward_gpu.o
+  CUDA_DEF   := -DEFFBENCH_CUDA=1 -I$(CUDA_HOME)/include
   CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,--disable-new-dtags,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcupti -lstdc++
-  NVCC_FLAGS := -O2 -std=c++17 -Xcompiler -Wall,-Wextra -Ikernels/cuda \
+  NVCC_FLAGS := -O3 -std=c++17 -Xcompiler -Wall,-Wextra -Ikernels/cuda -Ikernels -DEFFBENCH_CUDA=1 \
                 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
                 -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90
 else
@@ -63,7 +66,7 @@ deps:
 cuda-message:
 	@echo "$(CUDA_MSG)"
 
-$(BUILD)/kernels/cuda/ops.o: kernels/cuda/ops.cu kernels/cuda/backend.h Makefile
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu kernels/cuda/backend.h kernels/cuda/common.cuh kernels/route.h Makefile
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c -o $@ $<
 
@@ -72,6 +75,10 @@ $(EFFBENCH): $(CORE_OBJ) $(BENCH_OBJ) | cuda-message
 
 $(TESTS): $(CORE_OBJ) $(TEST_OBJ)
 	$(CC) $(ALLCFLAGS) -o $@ $^ $(LDLIBS)
+
+# cupti_profiler_host.h includes <string>, a C++ header it does not use: C units get an
+# empty one from bench/cupti_shim
+$(BUILD)/bench/cupti_host.o: ALLCFLAGS += -Ibench/cupti_shim
 
 $(BUILD)/%.o: %.c $(wildcard kernels/*.h kernels/cuda/*.h bench/*.h reports/*.h evals/*.h tests/*.h) Makefile
 	@mkdir -p $(dir $@)

@@ -4,7 +4,7 @@
 #ifndef EFFBENCH_CLI_H
 #define EFFBENCH_CLI_H
 
-#include "model.h"
+#include "engine.h"
 
 typedef struct {
     const char *model;           /* --model: checkpoint dir, or config with --dummy */
@@ -33,6 +33,10 @@ typedef struct {
     /* run */
     int resume;                  /* --resume */
     const char *backend;         /* --backend */
+    DType gpu_dtype; int gpu_dtype_set;   /* --gpu-dtype f32|bf16 */
+    int no_graphs;               /* --no-graphs */
+    const char *profile;         /* --profile DIR: CUPTI kernel trace */
+    const char *metrics;         /* --metrics LIST|roofline: range-profiler counters per op */
     const char *format;          /* --format md|csv|json */
     char **args; int n_args;     /* positional arguments */
     /* eval / kl */
@@ -45,10 +49,13 @@ typedef struct {
 int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd);
 /* Parses "1,2,3" into a new int array (caller frees); -1 on a bad list. */
 int parse_int_list(const char *s, int **out, int *n);
-/* Resolves --backend (cpu, cuda, auto; default cpu) for the commands that run the
- * model: 0 and "cpu" in *name, or -1 after printing one line (cuda unusable, or its
- * forward pass not built). auto falls back to cpu, saying why on stderr. */
-int cli_backend(const Opts *o, const char **name);
+/* Resolves --backend (cpu, cuda, auto; default cpu), --gpu-dtype and --no-graphs into
+ * eo for the commands that run the model: 0, or -1 after printing one line (cuda
+ * asked for but unusable). auto takes the GPU when one is usable, else the CPU,
+ * saying which on stderr. */
+int cli_engine(const Opts *o, EngineOpts *eo);
+/* The same for one backend name (a suite's): 0 or -1 with why in e. */
+int engine_opts_for(const char *backend, const Opts *o, EngineOpts *eo, Err *e);
 /* Loads o->model with o->load, printing the error line on failure. */
 int cli_load_model(const Opts *o, Model *m);
 
@@ -63,6 +70,7 @@ int cmd_compare(const Opts *o);
 int cmd_eval(const Opts *o);
 int cmd_eval_compare(const Opts *o);
 int cmd_kl(const Opts *o);
+int cmd_profile(const Opts *o);
 
 /* Directory of the running executable, or "." */
 const char *exe_dir(void);

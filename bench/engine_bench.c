@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 #include "measure.h"
+#include "profile.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -18,8 +19,8 @@ int cmd_bench(const Opts *o) {
         fprintf(stderr, "effbench bench: --format is md, csv or json, got \"%s\"\n", fmt);
         return -2;
     }
-    const char *backend;
-    if (cli_backend(o, &backend)) return -1;
+    EngineOpts eo;
+    if (cli_engine(o, &eo)) return -1;
     if (parse_int_list(o->prefill ? o->prefill : "512", &pp, &np) ||
         parse_int_list(o->batches ? o->batches : "1,16", &bb, &nb) ||
         parse_int_list(o->depths ? o->depths : "1024", &dd, &nd)) {
@@ -45,18 +46,41 @@ int cmd_bench(const Opts *o) {
     int maxp = 1;
     for (int i = 0; i < np; i++) if (pp[i] > maxp) maxp = pp[i];
     Limits lim, lim2;
-    limits_measure(&m, maxp, reps, (size_t)o->stream_mib, &lim);
+    Err e = { "" };
+    Profiler *prof = NULL;
+    if (limits_measure_for(&m, &eo, maxp, reps, (size_t)o->stream_mib, &lim, &e) ||
+        ((o->profile || o->metrics) && profiler_open(&prof, o->profile ? o->profile : "profile", o->metrics, &e))) {
+        fprintf(stderr, "effbench: %s\n", e.msg);
+        free(pp); free(bb); free(dd);
+        model_free(&m);
+        return -1;
+    }
     Cell *cells = xcalloc((size_t)(np + nb * nd), sizeof *cells);
     int nc = 0, rc = 0;
-    Err e = { "" };
-    for (int i = 0; i < np && !rc; i++)
-        if ((rc = measure_prefill(&m, pp[i], reps, o->warmup, &cells[nc], &e)) == 0) nc++;
+    for (int i = 0; i < np && !rc; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "pp%d", pp[i]);
+        profiler_cell(prof, name);
+        if ((rc = measure_prefill(&m, &eo, pp[i], reps, o->warmup, &cells[nc], &e)) == 0) rc = profiler_cell_done(prof, &cells[nc], &m, &eo, &e);
+        if (!rc) nc++;
+    }
     for (int di = 0; di < nd && !rc; di++)
-        for (int bi = 0; bi < nb && !rc; bi++)
-            if ((rc = measure_decode(&m, bb[bi], dd[di], ngen, reps, o->warmup, &cells[nc], &e)) == 0) nc++;
+        for (int bi = 0; bi < nb && !rc; bi++) {
+            char name[64];
+            snprintf(name, sizeof name, "tg%d b%d @ d%d", ngen, bb[bi], dd[di]);
+            profiler_cell(prof, name);
+            if ((rc = measure_decode(&m, &eo, bb[bi], dd[di], ngen, reps, o->warmup, &cells[nc], &e)) == 0)
+                rc = profiler_cell_done(prof, &cells[nc], &m, &eo, &e);
+            if (!rc) nc++;
+        }
     if (rc) fprintf(stderr, "effbench: %s\n", e.msg);
-    limits_measure(&m, maxp, reps, (size_t)o->stream_mib, &lim2);
-    fprintf(stderr, "effbench: limits before/after: triad %.2f/%.2f GB/s, read %.2f/%.2f GB/s, SGEMM %.1f/%.1f GFLOP/s "
+    if (prof && profiler_close(prof, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); if (!rc) rc = -1; }
+    Err e2 = { "" };
+    if (limits_measure_for(&m, &eo, maxp, reps, (size_t)o->stream_mib, &lim2, &e2)) lim2 = lim;
+    if (eo.backend == BACKEND_CUDA)
+        fprintf(stderr, "effbench: GPU limits before/after: read %.0f/%.0f GB/s, cuBLAS %.1f/%.1f TFLOP/s (8192^3)\n",
+                lim.read_gbs, lim2.read_gbs, lim.peak_gflops / 1e3, lim2.peak_gflops / 1e3);
+    else fprintf(stderr, "effbench: limits before/after: triad %.2f/%.2f GB/s, read %.2f/%.2f GB/s, SGEMM %.1f/%.1f GFLOP/s "
             "(M=%d), %.1f/%.1f (M=%d)\n", lim.triad_gbs, lim2.triad_gbs, lim.read_gbs, lim2.read_gbs,
             lim.sgemm_gflops, lim2.sgemm_gflops, lim.m_prefill, lim.peak_gflops, lim2.peak_gflops, lim.m_peak);
     limits_best(&lim, &lim2);
@@ -64,19 +88,24 @@ int cmd_bench(const Opts *o) {
     getrusage(RUSAGE_SELF, &ru);
     double rss = ru.ru_maxrss * 1024.0;
     int threads = omp_get_max_threads();
+    const char *bname = eo.backend == BACKEND_CUDA ? "cuda" : "cpu", *wdt = nc ? cells[0].dtype : dtype_name(m.wdtype);
     if (!strcmp(fmt, "md")) {
         printf("## effbench bench: %s\n\n", o->model);
-        printf("model %s, %d layers%s, weights %s %.3f GB, threads %d, backend cpu, %s\n\n", m.cfg.model_type,
-               m.cfg.n_layers, o->load.layers ? " (cut)" : "", dtype_name(m.wdtype), m.weight_bytes / 1e9, threads,
+        printf("model %s, %d layers%s, weights %s %.3f GB (held as %s), threads %d, backend %s%s%s, %s\n\n", m.cfg.model_type,
+               m.cfg.n_layers, o->load.layers ? " (cut)" : "", dtype_name(m.wdtype), m.weight_bytes / 1e9, wdt, threads, bname,
+               nc ? " on " : "", nc ? cells[0].device : "",
                m.cfg.is_mla ? (o->load.naive_mla ? "naive MLA" : "absorbed MLA") : "dense attention");
-        printf("machine: STREAM triad %.2f GB/s, read-only %.2f GB/s (best of 5, %d MiB arrays); OpenBLAS SGEMM on this "
+        if (eo.backend == BACKEND_CUDA)
+            printf("GPU: read bandwidth %.0f GB/s (2 GiB, best of 5); cuBLAS %s 8192^3 %.1f TFLOP/s; CUDA graphs %s\n\n",
+                   lim.read_gbs, wdt, lim.peak_gflops / 1e3, eo.no_graphs ? "off" : "on for decode");
+        else printf("machine: STREAM triad %.2f GB/s, read-only %.2f GB/s (best of 5, %d MiB arrays); OpenBLAS SGEMM on this "
                "model's shapes (its own threads) %.1f GFLOP/s at M=%d, %.1f at M=%d\n\n", lim.triad_gbs, lim.read_gbs,
                o->stream_mib, lim.sgemm_gflops, lim.m_prefill, lim.peak_gflops, lim.m_peak);
         printf("| test | tokens/s | ms/step (median) | min | max | p99 | GFLOP/s | GB/s | bound | roofline tokens/s | of roofline | of read-only BW |\n");
         printf("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n");
     } else if (!strcmp(fmt, "csv")) {
         printf("test,prompt,batch,depth,steps,reps,tokens_per_s,median_ms,min_ms,max_ms,sd_ms,p50_ms,p90_ms,p99_ms,"
-               "gflops,gbs,bound,roofline_tokens_per_s,of_roofline,threads,weights_dtype\n");
+               "gflops,gbs,bound,roofline_tokens_per_s,of_roofline,threads,weights_dtype,backend,device\n");
     }
     for (int i = 0; i < nc; i++) {
         const Cell *c = &cells[i];
@@ -94,11 +123,11 @@ int cmd_bench(const Opts *o) {
                    1e3 * c->med, 1e3 * c->min, 1e3 * c->max, 1e3 * c->p99, c->flops / c->med / 1e9, gb,
                    mem ? "memory" : "compute", ntok / troof, 100 * troof / c->med, rd);
         } else if (!strcmp(fmt, "csv")) {
-            printf("%s,%d,%d,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.4f,%d,%s\n",
+            printf("%s,%d,%d,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.4f,%d,%s,%s,\"%s\"\n",
                    c->kind == 'p' ? "prefill" : "decode", c->p, c->b, c->d, c->n, c->reps, c->tokens_per_s, 1e3 * c->med,
                    1e3 * c->min, 1e3 * c->max, 1e3 * c->sd, 1e3 * c->p50, 1e3 * c->p90, 1e3 * c->p99,
                    c->flops / c->med / 1e9, gbs, mem ? "memory" : "compute", ntok / troof, troof / c->med, threads,
-                   dtype_name(m.wdtype));
+                   c->dtype, c->backend, c->device);
         } else {
             printf("%s{\"test\": \"%s\", \"prompt\": %d, \"batch\": %d, \"depth\": %d, \"steps\": %d, \"reps\": %d, "
                    "\"tokens_per_s\": %.6g, \"median_ms\": %.6g, \"min_ms\": %.6g, \"max_ms\": %.6g, \"sd_ms\": %.6g, "
@@ -110,7 +139,12 @@ int cmd_bench(const Opts *o) {
         }
     }
     if (!strcmp(fmt, "json") && nc == 0) printf("[]\n");
-    if (!strcmp(fmt, "md")) {
+    if (!strcmp(fmt, "md") && eo.backend == BACKEND_CUDA) {
+        printf("\nRoofline on the GPU: prefill = FLOPs / the cuBLAS 8192^3 rate; decode per step = max(bytes read / "
+               "measured read bandwidth, FLOPs / that rate); bytes read = weights touched as stored on the host (%s) + KV "
+               "cache. Medians of %d runs after %d warm-up; p99 by nearest rank over all steps.\n", dtype_name(m.wdtype),
+               reps, o->warmup);
+    } else if (!strcmp(fmt, "md")) {
         double kvmax = 0;
         for (int i = 0; i < nc; i++) if (cells[i].kv_bytes > kvmax) kvmax = (double)cells[i].kv_bytes;
         printf("\npeak RSS %.3f GB; weights %.3f GB + float32 kv_b %.3f GB + largest KV cache %.3f GB.\n"
@@ -122,4 +156,12 @@ int cmd_bench(const Opts *o) {
     free(cells); free(pp); free(bb); free(dd);
     model_free(&m);
     return rc;
+}
+
+/* `effbench profile`: bench on the GPU with CUPTI tracing (default directory: profile) */
+int cmd_profile(const Opts *o) {
+    Opts p = *o;
+    if (!p.backend) p.backend = "cuda";
+    if (!p.profile) p.profile = "profile";
+    return cmd_bench(&p);
 }

@@ -32,6 +32,7 @@ static void usage(FILE *f) {
         "  eval      accuracy on a task (multiple choice, perplexity, generation)\n"
         "  eval-compare  paired test of two models' samples on one task\n"
         "  kl        next-token KL divergence against a reference run's logits\n"
+        "  profile   bench with --backend cuda --profile DIR (default DIR: profile)\n"
         "model options:\n"
         "  --model PATH      checkpoint directory (config.json + safetensors), or with\n"
         "                    --dummy a config.json (or a directory holding one)\n"
@@ -41,6 +42,10 @@ static void usage(FILE *f) {
         "  --seed S          dummy: seed (default 1)\n"
         "  --naive-mla       MLA with expanded K/V instead of the absorbed latent path\n"
         "  -t N              threads (default: all cores)\n"
+        "  --backend B       cpu (default), cuda, or auto (the GPU when one is usable)\n"
+        "  --gpu-dtype T     cuda: weights on the GPU as f32 or bf16 (default: bf16 when\n"
+        "                    stored so, else f32); the KV cache follows\n"
+        "  --no-graphs       cuda: never replay decode steps as CUDA graphs\n"
         "logits/generate:\n"
         "  --tokens LIST     comma-separated token ids\n"
         "  --decode          feed the tokens one at a time through the KV cache\n"
@@ -52,6 +57,10 @@ static void usage(FILE *f) {
         "  -b LIST           decode batch sizes (default 1,16)\n"
         "  -d LIST           context depth before decode (default 1024)\n"
         "  -r N              repetitions (default 3; median reported)\n"
+        "  --profile DIR     cuda: CUPTI trace of every kernel: DIR/kernels.csv, ops.csv,\n"
+        "                    overhead.csv (also on run, and as effbench profile)\n"
+        "  --metrics LIST    cuda: range-profiler counters per op (roofline, or metric\n"
+        "                    names, comma-separated) into the --profile DIR\n"
         "info:      [--json] [--ctx 4096] [--kv-dtype bf16] [--weight-dtype bf16]\n"
         "cost:      --tokens N --gpu NAME (--mfu F | --gpu-hours H) [--gpus G] [--price USD]\n"
         "           [--precision bf16|fp8] [--seq 4096] [--hardware FILE] [--json]\n"
@@ -168,6 +177,18 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "--ref")) { if (!(o->ref = VAL())) return -1; }
         else if (!strcmp(a, "--backend")) { if (!(o->backend = VAL())) return -1; }
         else if (!strcmp(a, "--format")) { if (!(o->format = VAL())) return -1; }
+        else if (!strcmp(a, "--no-graphs")) o->no_graphs = 1;
+        else if (!strcmp(a, "--profile")) { if (!(o->profile = VAL())) return -1; }
+        else if (!strcmp(a, "--metrics")) { if (!(o->metrics = VAL())) return -1; }
+        else if (!strcmp(a, "--gpu-dtype")) {
+            const char *v = VAL();
+            if (!v) return -1;
+            if (dtype_parse(v, &o->gpu_dtype) || (o->gpu_dtype != DT_F32 && o->gpu_dtype != DT_BF16)) {
+                fprintf(stderr, "effbench %s: --gpu-dtype is f32 or bf16, got \"%s\"\n", cmd, v);
+                return -1;
+            }
+            o->gpu_dtype_set = 1;
+        }
         else if (!strcmp(a, "--precision")) {
             const char *v = VAL();
             if (!v) return -1;
@@ -203,24 +224,32 @@ const char *exe_dir(void) {
     return dir;
 }
 
-int cli_backend(const Opts *o, const char **name) {
-    const char *b = o->backend ? o->backend : "cpu";
+int engine_opts_for(const char *b, const Opts *o, EngineOpts *eo, Err *e) {
     char why[256];
-    *name = "cpu";
-    if (!strcmp(b, "cpu")) return 0;
-    if (strcmp(b, "cuda") && strcmp(b, "auto")) {
-        fprintf(stderr, "effbench: unknown backend \"%s\" (cpu, cuda, auto)\n", b);
+    memset(eo, 0, sizeof *eo);
+    eo->backend = BACKEND_CPU;
+    eo->gpu_dtype = o && o->gpu_dtype_set ? (int)o->gpu_dtype : 0;
+    eo->no_graphs = o ? o->no_graphs || o->profile || o->metrics : 0;
+    if (!b || !strcmp(b, "cpu")) return 0;
+    if (strcmp(b, "cuda") && strcmp(b, "auto")) return err_set(e, "unknown backend \"%s\" (cpu, cuda, auto)", b);
+    if (cuda_available(why, sizeof why)) { eo->backend = BACKEND_CUDA; return 0; }
+    if (!strcmp(b, "auto")) return 0;
+    return err_set(e, "%s", why);
+}
+
+int cli_engine(const Opts *o, EngineOpts *eo) {
+    Err e = { "" };
+    if (engine_opts_for(o->backend, o, eo, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
+    if (o->backend && !strcmp(o->backend, "auto")) {
+        char why[256];
+        cuda_available(why, sizeof why);
+        fprintf(stderr, "effbench: backend auto: %s (%s)\n", eo->backend == BACKEND_CUDA ? "cuda" : "cpu", why);
+    }
+    if ((o->profile || o->metrics) && eo->backend != BACKEND_CUDA) {
+        fprintf(stderr, "effbench: --profile and --metrics trace GPU kernels: they need --backend cuda\n");
         return -1;
     }
-    int usable = cuda_available(why, sizeof why);
-    if (!strcmp(b, "auto")) {
-        if (usable) fprintf(stderr, "effbench: backend auto: cpu (%s is usable, but the CUDA forward pass is not built yet)\n", why);
-        else fprintf(stderr, "effbench: backend auto: cpu (%s)\n", why);
-        return 0;
-    }
-    if (!usable) fprintf(stderr, "effbench: %s\n", why);
-    else fprintf(stderr, "effbench: %s: the CUDA backend has its first ops but no forward pass yet; use --backend cpu\n", why);
-    return -1;
+    return 0;
 }
 
 const char *shipped_path(const char *rel, char *buf, size_t len) {
@@ -255,6 +284,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "eval")) fn = cmd_eval;
     else if (!strcmp(cmd, "eval-compare")) fn = cmd_eval_compare;
     else if (!strcmp(cmd, "kl")) fn = cmd_kl;
+    else if (!strcmp(cmd, "profile")) fn = cmd_profile;
     else { fprintf(stderr, "effbench: unknown command \"%s\" (see effbench --help)\n", cmd); return 2; }
     if (cli_parse(argc, argv, 2, &o, cmd)) { free(o.args); return 2; }
     if (o.threads > 0) omp_set_num_threads(o.threads);

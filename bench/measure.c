@@ -2,6 +2,7 @@
  * measure.c - see measure.h.
  */
 #include "measure.h"
+#include "backend.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -118,6 +119,23 @@ static double sgemm_gflops(const Model *m, int M, int reps) {
     return secs > 0 ? flops / secs / 1e9 : 0;
 }
 
+int limits_measure_for(const Model *m, const EngineOpts *eo, int m_prefill, int reps, size_t stream_mib, Limits *out,
+                       Err *e) {
+    if (eo->backend != BACKEND_CUDA) { limits_measure(m, m_prefill, reps, stream_mib, out); return 0; }
+#ifdef EFFBENCH_CUDA
+    memset(out, 0, sizeof *out);
+    int bf16 = eo->gpu_dtype == DT_BF16 || (eo->gpu_dtype == 0 && m->wdtype == DT_BF16);
+    double gbs = 0, tflops = 0;
+    if (cuda_measure_limits(&gbs, &tflops, bf16)) return err_set(e, "GPU limits: %s", cuda_error());
+    out->triad_gbs = out->read_gbs = gbs;
+    out->sgemm_gflops = out->peak_gflops = tflops * 1e3;
+    out->m_prefill = out->m_peak = 8192;
+    return 0;
+#else
+    return err_set(e, "%s", cuda_error());
+#endif
+}
+
 void limits_measure(const Model *m, int m_prefill, int reps, size_t stream_mib, Limits *out) {
     out->m_prefill = m_prefill;
     out->m_peak = m_prefill > 512 ? m_prefill : 512;
@@ -209,29 +227,42 @@ static void fill_prompt(int *tok, int n, int vocab, int salt) {
 }
 
 #define MAX_REPS 1000
+#define PREFILL_CHUNK 2048       /* the decode cells' context goes in steps of at most this */
 
-int measure_prefill(Model *m, int p, int reps, int warmup, Cell *c, Err *e) {
+void (*measure_hook)(int begin, void *ctx);
+void *measure_hook_ctx;
+
+static void cell_source(Cell *c, const Engine *g) {
+    snprintf(c->backend, sizeof c->backend, "%s", engine_backend(g));
+    snprintf(c->device, sizeof c->device, "%s", engine_device(g));
+    snprintf(c->dtype, sizeof c->dtype, "%s", engine_dtype(g));
+}
+
+int measure_prefill(Model *m, const EngineOpts *eo, int p, int reps, int warmup, Cell *c, Err *e) {
     memset(c, 0, sizeof *c);
     c->kind = 'p';
     c->p = p;
     if (reps < 1 || reps > MAX_REPS) return err_set(e, "repetitions must be 1..%d", MAX_REPS);
-    KVCache kv;
-    if (kv_create(&kv, m, 1, p, e)) return -1;
-    c->kv_bytes = kv_bytes_per_token(&kv) * (uint64_t)p;
+    Engine *g;
+    if (engine_open(&g, m, eo, 1, p, p, e)) return -1;
+    cell_source(c, g);
+    c->kv_bytes = engine_kv_bytes_per_token(g) * (uint64_t)p;
     int *tok = xmalloc(sizeof(int) * (size_t)p), *seq = xcalloc((size_t)p, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)p);
     unsigned char *want = xcalloc((size_t)p, 1);
     want[p - 1] = 1;
     fill_prompt(tok, p, m->cfg.vocab, 0);
     for (int j = 0; j < p; j++) pos[j] = j;
-    float *lg = xmalloc(sizeof(float) * (size_t)m->cfg.vocab);
+    int next;
     double *t = xmalloc(sizeof(double) * (size_t)reps);
     int rc = 0;
     for (int r = -warmup; r < reps && !rc; r++) {
         if (measure_stop) { rc = err_set(e, "interrupted"); break; }
-        kv.len[0] = 0;
+        if ((rc = engine_set_len(g, 0, 0, e))) break;
+        if (r >= 0 && measure_hook) measure_hook(1, measure_hook_ctx);
         double s0 = now_sec();
-        rc = model_forward(m, &kv, p, tok, seq, pos, want, lg, NULL, e);
+        rc = engine_step(g, p, tok, seq, pos, want, NULL, &next, NULL, e);
         if (r >= 0) t[r] = now_sec() - s0;
+        if (r >= 0 && measure_hook) measure_hook(0, measure_hook_ctx);
     }
     if (!rc) {
         summarize(t, reps, c);
@@ -241,54 +272,49 @@ int measure_prefill(Model *m, int p, int reps, int warmup, Cell *c, Err *e) {
         c->tokens_per_s = p / c->med;
         c->p50 = c->p90 = c->p99 = c->med;           /* time to first token */
     }
-    free(tok); free(seq); free(pos); free(want); free(lg); free(t);
-    kv_free(&kv);
+    free(tok); free(seq); free(pos); free(want); free(t);
+    engine_close(g);
     return rc;
 }
 
-int measure_decode(Model *m, int b, int d, int n, int reps, int warmup, Cell *c, Err *e) {
+int measure_decode(Model *m, const EngineOpts *eo, int b, int d, int n, int reps, int warmup, Cell *c, Err *e) {
     memset(c, 0, sizeof *c);
     c->kind = 'g';
     c->b = b; c->d = d; c->n = n;
     if (reps < 1 || reps > MAX_REPS) return err_set(e, "repetitions must be 1..%d", MAX_REPS);
-    KVCache kv;
-    if (kv_create(&kv, m, b, d + n + 1, e)) return -1;
-    c->kv_bytes = kv_bytes_per_token(&kv) * (uint64_t)b * (uint64_t)kv.max_pos;
+    Engine *g;
+    int max_pos = d + n + 1;
+    int chunk = d < PREFILL_CHUNK ? d : PREFILL_CHUNK;
+    if (engine_open(&g, m, eo, b, max_pos, chunk > b ? chunk : b, e)) return -1;
+    cell_source(c, g);
+    c->kv_bytes = engine_kv_bytes_per_token(g) * (uint64_t)b * (uint64_t)max_pos;
     int rc = 0;
     if (d > 0) {      /* context: one real prefill of d tokens, copied to every sequence */
         int *tok = xmalloc(sizeof(int) * (size_t)d), *seq = xcalloc((size_t)d, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)d);
         unsigned char *want = xcalloc((size_t)d, 1);
         fill_prompt(tok, d, m->cfg.vocab, 1);
         for (int j = 0; j < d; j++) pos[j] = j;
-        rc = model_forward(m, &kv, d, tok, seq, pos, want, NULL, NULL, e);
+        for (int j = 0; j < d && !rc; j += chunk)      /* in chunks, as a server would */
+            rc = engine_step(g, d - j < chunk ? d - j : chunk, tok + j, seq, pos + j, want, NULL, NULL, NULL, e);
         free(tok); free(seq); free(pos); free(want);
-        size_t per = (size_t)kv.row * (size_t)d;
-        for (int l = 0; l < kv.n_layers && !rc; l++)
-            for (int s = 1; s < b; s++)
-                memcpy(kv.data + (((size_t)l * b + s) * kv.max_pos) * kv.row,
-                       kv.data + ((size_t)l * b * kv.max_pos) * kv.row, per * sizeof(float));
+        for (int s = 1; s < b && !rc; s++) rc = engine_copy_seq(g, s, 0, d, e);
     }
     int *tok = xmalloc(sizeof(int) * (size_t)b), *seq = xmalloc(sizeof(int) * (size_t)b), *pos = xmalloc(sizeof(int) * (size_t)b);
-    float *lg = xmalloc(sizeof(float) * (size_t)b * m->cfg.vocab);
     double *t = xmalloc(sizeof(double) * (size_t)reps), *steps = xmalloc(sizeof(double) * (size_t)reps * n);
     int ns = 0;
     for (int r = -warmup; r < reps && !rc; r++) {
-        for (int s = 0; s < b; s++) { kv.len[s] = d; seq[s] = s; tok[s] = (7 * s + 3) % m->cfg.vocab; }
+        for (int s = 0; s < b && !rc; s++) { rc = engine_set_len(g, s, d, e); seq[s] = s; tok[s] = (7 * s + 3) % m->cfg.vocab; }
+        if (r >= 0 && measure_hook) measure_hook(1, measure_hook_ctx);
         double s0 = now_sec();
-        for (int g = 0; g < n && !rc; g++) {
+        for (int k = 0; k < n && !rc; k++) {
             if (measure_stop) { rc = err_set(e, "interrupted"); break; }
             double g0 = now_sec();
-            for (int s = 0; s < b; s++) pos[s] = d + g;
-            rc = model_forward(m, &kv, b, tok, seq, pos, NULL, lg, NULL, e);
-            for (int s = 0; s < b && !rc; s++) {       /* greedy, as a real decode would */
-                const float *row = lg + (int64_t)s * m->cfg.vocab;
-                int best = 0;
-                for (int v = 1; v < m->cfg.vocab; v++) if (row[v] > row[best]) best = v;
-                tok[s] = best;
-            }
+            for (int s = 0; s < b; s++) pos[s] = d + k;
+            rc = engine_step(g, b, tok, seq, pos, NULL, NULL, tok, NULL, e);   /* greedy, as a real decode would */
             if (r >= 0) steps[ns++] = now_sec() - g0;
         }
         if (r >= 0) t[r] = (now_sec() - s0) / n;
+        if (r >= 0 && measure_hook) measure_hook(0, measure_hook_ctx);
     }
     if (!rc) {
         summarize(t, reps, c);
@@ -298,10 +324,10 @@ int measure_decode(Model *m, int b, int d, int n, int reps, int warmup, Cell *c,
         c->p99 = pct_sorted(steps, ns, 99);
         double ctx = d + n / 2.0;
         c->flops = b * model_flops_per_token(m, ctx);
-        c->bytes = model_bytes_per_step(m, kv_bytes_per_token(&kv), b, ctx);
+        c->bytes = model_bytes_per_step(m, engine_kv_bytes_per_token(g), b, ctx);
         c->tokens_per_s = b / c->med;
     }
-    free(tok); free(seq); free(pos); free(lg); free(t); free(steps);
-    kv_free(&kv);
+    free(tok); free(seq); free(pos); free(t); free(steps);
+    engine_close(g);
     return rc;
 }

@@ -10,7 +10,7 @@
 #ifndef EFFBENCH_MEASURE_H
 #define EFFBENCH_MEASURE_H
 
-#include "model.h"
+#include "engine.h"
 
 typedef struct {
     double triad_gbs;            /* STREAM triad, 24 bytes per element, best of 5 */
@@ -21,6 +21,11 @@ typedef struct {
 } Limits;
 
 void limits_measure(const Model *m, int m_prefill, int reps, size_t stream_mib, Limits *out);
+/* The limits of the backend eo names: the CPU's as above; a GPU's read bandwidth and
+ * cuBLAS 8192^3 rate (in the same fields: triad = read = GPU read GB/s, SGEMM = peak
+ * = the GEMM rate in the weights' dtype, M = 8192). */
+int limits_measure_for(const Model *m, const EngineOpts *eo, int m_prefill, int reps, size_t stream_mib, Limits *out,
+                       Err *e);
 /* keeps the better of each figure (noise on a shared machine only lowers them) */
 void limits_best(Limits *a, const Limits *b);
 
@@ -33,14 +38,20 @@ typedef struct {
     double flops, bytes;         /* per step */
     double tokens_per_s;         /* tokens / median step */
     uint64_t kv_bytes;           /* the cache allocated for the cell */
+    char backend[8], device[256], dtype[16];   /* what ran it */
 } Cell;
 
 /* Flags checked between repetitions; a set flag aborts the cell with an error. */
 extern volatile int measure_stop;
 
-int measure_prefill(Model *m, int p, int reps, int warmup, Cell *c, Err *e);
+/* Cells on the backend eo names (the engine is opened for the cell and closed after). */
+int measure_prefill(Model *m, const EngineOpts *eo, int p, int reps, int warmup, Cell *c, Err *e);
 /* b sequences, each after one real prefill of d tokens (copied), n greedy steps */
-int measure_decode(Model *m, int b, int d, int n, int reps, int warmup, Cell *c, Err *e);
+int measure_decode(Model *m, const EngineOpts *eo, int b, int d, int n, int reps, int warmup, Cell *c, Err *e);
+
+/* Called around each timed repetition (profilers); NULL by default. */
+extern void (*measure_hook)(int begin, void *ctx);
+extern void *measure_hook_ctx;
 
 /* Roofline time of a cell: max(bytes / triad, FLOPs / roof), where the roof is the
  * SGEMM rate at the prefill length for prefill and at M >= 512 for decode. */

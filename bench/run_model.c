@@ -18,7 +18,7 @@ static int get_tokens(const Opts *o, const char *cmd, int **tok, int *n) {
 }
 
 /* Runs the prompt (one prefill, or one token at a time); logits (n, V) for every row. */
-static int run_prompt(Model *m, KVCache *kv, const int *tok, int n, int decode, float *logits) {
+static int run_prompt(Model *m, Engine *g, const int *tok, int n, int decode, float *logits) {
     Err e = { "" };
     int V = m->cfg.vocab;
     int *seq = xcalloc((size_t)n, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)n);
@@ -26,9 +26,9 @@ static int run_prompt(Model *m, KVCache *kv, const int *tok, int n, int decode, 
     int rc = 0;
     if (decode) {
         for (int i = 0; i < n && !rc; i++)
-            rc = model_forward(m, kv, 1, tok + i, seq, pos + i, NULL, logits + (int64_t)i * V, NULL, &e);
+            rc = engine_step(g, 1, tok + i, seq, pos + i, NULL, logits + (int64_t)i * V, NULL, NULL, &e);
     } else {
-        rc = model_forward(m, kv, n, tok, seq, pos, NULL, logits, NULL, &e);
+        rc = engine_step(g, n, tok, seq, pos, NULL, logits, NULL, NULL, &e);
     }
     if (rc) fprintf(stderr, "effbench: %s\n", e.msg);
     free(seq); free(pos);
@@ -37,8 +37,8 @@ static int run_prompt(Model *m, KVCache *kv, const int *tok, int n, int decode, 
 
 int cmd_logits(const Opts *o) {
     if (!o->out) { fprintf(stderr, "effbench logits: -o FILE is required\n"); return -2; }
-    const char *backend;
-    if (cli_backend(o, &backend)) return -1;
+    EngineOpts eo;
+    if (cli_engine(o, &eo)) return -1;
     int *tok, n, rc = get_tokens(o, "logits", &tok, &n);
     if (rc) return rc;
     {   /* the output must be writable before any work */
@@ -50,21 +50,22 @@ int cmd_logits(const Opts *o) {
     }
     Model m;
     if (cli_load_model(o, &m)) { free(tok); return -1; }
-    KVCache kv;
+    Engine *g;
     Err e = { "" };
     rc = -1;
     float *lg = NULL;
-    if (kv_create(&kv, &m, 1, n, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); goto out; }
+    if (engine_open(&g, &m, &eo, 1, n, n, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); goto out; }
     lg = xmalloc(sizeof(float) * (size_t)n * m.cfg.vocab);
-    if (run_prompt(&m, &kv, tok, n, o->decode, lg) == 0) {
+    if (run_prompt(&m, g, tok, n, o->decode, lg) == 0) {
         if (write_file_atomic(o->out, lg, sizeof(float) * (size_t)n * m.cfg.vocab, &e))
             fprintf(stderr, "effbench: %s\n", e.msg);
         else {
             rc = 0;
-            fprintf(stderr, "effbench: wrote %s: float32 [%d, %d]\n", o->out, n, m.cfg.vocab);
+            fprintf(stderr, "effbench: wrote %s: float32 [%d, %d] (%s, %s weights)\n", o->out, n, m.cfg.vocab,
+                    engine_backend(g), engine_dtype(g));
         }
     }
-    kv_free(&kv);
+    engine_close(g);
 out:
     free(lg);
     free(tok);
@@ -80,26 +81,26 @@ static int argmax(const float *v, int n) {
 
 int cmd_generate(const Opts *o) {
     if (o->n_gen < 0) { fprintf(stderr, "effbench generate: -n N is required\n"); return -2; }
-    const char *backend;
-    if (cli_backend(o, &backend)) return -1;
+    EngineOpts eo;
+    if (cli_engine(o, &eo)) return -1;
     int *tok, n, rc = get_tokens(o, "generate", &tok, &n);
     if (rc) return rc;
     Model m;
     if (cli_load_model(o, &m)) { free(tok); return -1; }
-    KVCache kv;
+    Engine *g;
     Err e = { "" };
     int V = m.cfg.vocab;
     rc = -1;
     float *lg = NULL;
-    if (kv_create(&kv, &m, 1, n + o->n_gen, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); goto out; }
+    if (engine_open(&g, &m, &eo, 1, n + o->n_gen, n, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); goto out; }
     lg = xmalloc(sizeof(float) * (size_t)n * V);
-    if (run_prompt(&m, &kv, tok, n, o->decode, lg)) goto done;
+    if (run_prompt(&m, g, tok, n, o->decode, lg)) goto done;
     int next = argmax(lg + (int64_t)(n - 1) * V, V), seq = 0;
     for (int i = 0; i < o->n_gen; i++) {
         printf("%s%d", i ? " " : "", next);
         if (i + 1 == o->n_gen) break;
         int p = n + i;
-        if (model_forward(&m, &kv, 1, &next, &seq, &p, NULL, lg, NULL, &e)) {
+        if (engine_step(g, 1, &next, &seq, &p, NULL, lg, NULL, NULL, &e)) {
             fprintf(stderr, "effbench: %s\n", e.msg);
             goto done;
         }
@@ -109,7 +110,7 @@ int cmd_generate(const Opts *o) {
     fflush(stdout);
     rc = 0;
 done:
-    kv_free(&kv);
+    engine_close(g);
 out:
     free(lg);
     free(tok);

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "backend.h"
+#include "profile.h"
 #include "analytic.h"
 #include "eval.h"
 #include "measure.h"
@@ -123,7 +124,7 @@ static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, 
     time_t now = time(NULL);
     char date[64];
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    KVCache probe = { .n_layers = m->cfg.n_layers, .row = kv_row_floats(m) };
+    uint64_t kv_per_token = c->kv_bytes / (c->kind == 'p' ? (uint64_t)c->p : (uint64_t)c->b * (uint64_t)(c->d + c->n + 1));
     char *v[N_RESULT_COLS];
     int k = 0;
 #define S(x) v[k++] = xstrdup(x)
@@ -140,9 +141,9 @@ static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, 
     F("%.6g", ntok / troof); F("%.4f", troof / c->med); S(mem ? "memory" : "compute");
     F("%.4g", l->triad_gbs); F("%.4g", l->read_gbs); F("%.4g", l->sgemm_gflops); F("%.4g", l->peak_gflops);
     F("%llu", (unsigned long long)m->n_params); F("%llu", (unsigned long long)m->weight_bytes);
-    F("%llu", (unsigned long long)c->kv_bytes); F("%llu", (unsigned long long)kv_bytes_per_token(&probe));
+    F("%llu", (unsigned long long)c->kv_bytes); F("%llu", (unsigned long long)kv_per_token);
     F("%.0f", ru.ru_maxrss * 1024.0);
-    S(sm->checkpoint[0] ? "checkpoint" : "dummy"); S(dtype_name(m->wdtype)); F("%d", omp_get_max_threads());
+    S(sm->checkpoint[0] ? "checkpoint" : "dummy"); S(c->dtype[0] ? c->dtype : dtype_name(m->wdtype)); F("%d", omp_get_max_threads());
     S(device); S(EFFBENCH_COMMIT); S(EFFBENCH_CFLAGS); S(date); S("ok");
 #undef S
 #undef F
@@ -349,6 +350,13 @@ int cmd_run(const Opts *o) {
     sigaction(SIGTERM, &sa, NULL);
     double t0 = now_sec();
     int ndone = 0, nfail = 0;
+    Profiler *prof = NULL;
+    if ((o->profile || o->metrics) && profiler_open(&prof, o->profile ? o->profile : "profile", o->metrics, &e)) {
+        fprintf(stderr, "effbench: %s\n", e.msg);
+        free(done); free(cells); free(rpath); free(epath);
+        table_free(&res); table_free(&evt); suite_free(&s);
+        return -1;
+    }
     for (int mi = 0; mi < s.n_models && !interrupted; mi++) {
         int any = 0;
         for (int i = 0; i < nc; i++) any |= cells[i].model == mi && !done[i];
@@ -381,7 +389,8 @@ int cmd_run(const Opts *o) {
         int maxp = 1;
         for (int i = 0; i < nc; i++)
             if (cells[i].model == mi && cells[i].kind == 'p' && s.work[cells[i].work].prefill > maxp) maxp = s.work[cells[i].work].prefill;
-        Limits lim;
+        Limits lim, glim;
+        int have_glim = 0;
         limits_measure(&m, maxp, 3, (size_t)s.stream_mib, &lim);
         record_machine(dir, device, sm->name, &lim);
         for (int i = 0; i < nc && !interrupted; i++) {
@@ -392,22 +401,41 @@ int cmd_run(const Opts *o) {
             snprintf(what, sizeof what, "%s %s", sm->name, d->test);
             progress(ndone, todo, what, t0);
             const char *be = s.backends[d->backend];
-            if (!strcmp(be, "cuda")) {
-                char why[256];
-                if (cuda_available(why, sizeof why))      /* usable, but no forward pass yet */
-                    snprintf(why + strlen(why), sizeof why - strlen(why), ": the CUDA forward pass is not built yet");
-                fprintf(stderr, "%seffbench: cell %s: %s (skipped)\n", isatty(2) ? "\n" : "", d->key, why);
+            EngineOpts eo;
+            if (engine_opts_for(be, o, &eo, &e) || (!strcmp(be, "cuda") && eo.backend != BACKEND_CUDA)) {
+                fprintf(stderr, "%seffbench: cell %s: %s (skipped)\n", isatty(2) ? "\n" : "", d->key, e.msg);
                 nfail++; ndone++;
                 continue;
             }
+            const Limits *cl = &lim;
+            if (eo.backend == BACKEND_CUDA && !have_glim) {
+                if (limits_measure_for(&m, &eo, maxp, 3, (size_t)s.stream_mib, &glim, &e)) {
+                    fprintf(stderr, "%seffbench: cell %s: %s (skipped)\n", isatty(2) ? "\n" : "", d->key, e.msg);
+                    nfail++; ndone++;
+                    continue;
+                }
+                have_glim = 1;
+                char gdev[300];
+                snprintf(gdev, sizeof gdev, "GPU (%s)", d->key);
+                record_machine(dir, gdev, sm->name, &glim);
+            }
+            if (eo.backend == BACKEND_CUDA) cl = &glim;
             Cell c;
-            int r = d->kind == 'p' ? measure_prefill(&m, wl->prefill, wl->reps, wl->warmup, &c, &e)
-                                   : measure_decode(&m, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
+            if (prof) profiler_cell(prof, d->key);
+            int r = d->kind == 'p' ? measure_prefill(&m, &eo, wl->prefill, wl->reps, wl->warmup, &c, &e)
+                                   : measure_decode(&m, &eo, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
+            if (!r && prof) r = profiler_cell_done(prof, &c, &m, &eo, &e);
             if (r) {
                 if (!interrupted) { fprintf(stderr, "%seffbench: cell %s: %s\n", isatty(2) ? "\n" : "", d->key, e.msg); nfail++; ndone++; }
                 continue;
             }
-            add_row(&res, &s, d, &m, &c, &lim, device);
+            if (eo.backend == BACKEND_CUDA) {
+                char gdev[300];
+                snprintf(gdev, sizeof gdev, "%s (CUDA graphs %s)", c.device, eo.no_graphs ? "off" : "on");
+                add_row(&res, &s, d, &m, &c, cl, gdev);
+            } else {
+                add_row(&res, &s, d, &m, &c, cl, device);
+            }
             if (csv_table_write(rpath, &res, &e)) {
                 fprintf(stderr, "%seffbench: %s\n", isatty(2) ? "\n" : "", e.msg);
                 rc = -1;
@@ -422,6 +450,7 @@ int cmd_run(const Opts *o) {
     }
     progress(ndone, todo, "done", t0);
     if (isatty(2)) fputc('\n', stderr);
+    if (prof && profiler_close(prof, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
     sigaction(SIGINT, &old, NULL);
     signal(SIGTERM, SIG_DFL);
     int kept = 0;

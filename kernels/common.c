@@ -47,6 +47,16 @@ void *xmalloc(size_t n) {
     return p;
 }
 
+void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        char b[32];
+        fprintf(stderr, "effbench: out of memory allocating %s\n", fmt_bytes((uint64_t)n, b, sizeof b));
+        exit(3);
+    }
+    return q;
+}
+
 void *xcalloc(size_t n, size_t sz) {
     void *p = calloc(n ? n : 1, sz ? sz : 1);
     if (!p) {

@@ -166,64 +166,13 @@ static void mlp(Step *s, const Mlp *p, const float *x, int n, float *y) {
     free(g); free(u);
 }
 
-/* Routing of one token: scores (E) from the router logits; writes K experts and weights. */
-static void route(const ModelConfig *c, const float *bias, float *sc, int *ex, float *wt) {
-    int E = c->n_routed, K = c->top_k;
-    if (c->score == SCORE_SOFTMAX) {
-        float mx = -INFINITY, sum = 0;
-        for (int i = 0; i < E; i++) if (sc[i] > mx) mx = sc[i];
-        for (int i = 0; i < E; i++) { sc[i] = expf(sc[i] - mx); sum += sc[i]; }
-        for (int i = 0; i < E; i++) sc[i] /= sum;
-    } else {
-        for (int i = 0; i < E; i++) sc[i] = 1.0f / (1.0f + expf(-sc[i]));
-    }
-    float sel[E];
-    for (int i = 0; i < E; i++) sel[i] = sc[i] + (bias ? bias[i] : 0.0f);
-    if (c->topk_method != TOPK_GREEDY && c->n_group > 1) {
-        int G = c->n_group, per = E / G;
-        float gs[G];
-        for (int g = 0; g < G; g++) {
-            const float *v = sel + g * per;
-            if (c->topk_method == TOPK_NOAUX_TC) {       /* sum of the group's top 2 */
-                float a = -INFINITY, b = -INFINITY;
-                for (int i = 0; i < per; i++) {
-                    if (v[i] > a) { b = a; a = v[i]; } else if (v[i] > b) b = v[i];
-                }
-                gs[g] = a + b;
-            } else {                                     /* group max */
-                float a = -INFINITY;
-                for (int i = 0; i < per; i++) if (v[i] > a) a = v[i];
-                gs[g] = a;
-            }
-        }
-        unsigned char keep[G];
-        memset(keep, 0, sizeof keep);
-        for (int r = 0; r < c->topk_group; r++) {
-            int best = -1;
-            for (int g = 0; g < G; g++) if (!keep[g] && (best < 0 || gs[g] > gs[best])) best = g;
-            keep[best] = 1;
-        }
-        for (int g = 0; g < G; g++)
-            if (!keep[g]) for (int i = 0; i < per; i++) sel[g * per + i] = -INFINITY;
-    }
-    for (int k = 0; k < K; k++) {                        /* top-K in descending order */
-        int best = -1;
-        for (int i = 0; i < E; i++) {
-            int taken = 0;
-            for (int j = 0; j < k; j++) if (ex[j] == i) { taken = 1; break; }
-            if (!taken && (best < 0 || sel[i] > sel[best])) best = i;
-        }
-        ex[k] = best;
-        wt[k] = sc[best];
-    }
-    int renorm = c->norm_topk_prob && K > 1;
-    if (renorm) {
-        float sum = 1e-20f;
-        for (int k = 0; k < K; k++) sum += wt[k];
-        for (int k = 0; k < K; k++) wt[k] /= sum;
-    }
-    if (c->arch != ARCH_DEEPSEEK_V2 || !renorm)
-        for (int k = 0; k < K; k++) wt[k] *= c->routed_scale;
+void route_params(const ModelConfig *c, RouteParams *p) {
+    *p = (RouteParams){
+        .E = c->n_routed, .K = c->top_k, .sigmoid = c->score != SCORE_SOFTMAX, .n_group = c->n_group,
+        .topk_group = c->topk_group,
+        .method = c->topk_method == TOPK_GREEDY ? 0 : c->topk_method == TOPK_NOAUX_TC ? 2 : 1,
+        .renorm = c->norm_topk_prob, .scale_after_renorm = c->arch != ARCH_DEEPSEEK_V2, .routed_scale = c->routed_scale,
+    };
 }
 
 static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
@@ -234,42 +183,47 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
     lin(s, sc, E, h, D, n, &mo->router);
     int *ex = xmalloc(sizeof(int) * (size_t)n * K);
     float *wt = xmalloc(sizeof(float) * (size_t)n * K);
-    for (int t = 0; t < n; t++) route(c, mo->bias, sc + (int64_t)t * E, ex + t * K, wt + t * K);
+    RouteParams rp;
+    route_params(c, &rp);
+    moe_route(&rp, mo->bias, sc, n, ex, wt);
     if (tr && tr->experts) {
         memcpy(tr->experts + (int64_t)l * n * K, ex, sizeof(int) * (size_t)n * K);
         memcpy(tr->weights + (int64_t)l * n * K, wt, sizeof(float) * (size_t)n * K);
     }
-    memset(out, 0, sizeof(float) * (size_t)n * D);
-    /* group tokens by expert, run each expert once over its tokens */
-    int *cnt = xcalloc((size_t)E + 1, sizeof(int));
-    for (int i = 0; i < n * K; i++) cnt[ex[i] + 1]++;
-    for (int x = 0; x < E; x++) cnt[x + 1] += cnt[x];
-    int *order = xmalloc(sizeof(int) * (size_t)n * K), *fill = xcalloc((size_t)E, sizeof(int));
-    for (int i = 0; i < n * K; i++) order[cnt[ex[i]] + fill[ex[i]]++] = i;
-    float *xin = xmalloc(sizeof(float) * (size_t)n * D), *y = xmalloc(sizeof(float) * (size_t)n * D);
-    for (int x = 0; x < E; x++) {
-        int ne = cnt[x + 1] - cnt[x];
-        if (!ne) continue;
-        const int *ids = order + cnt[x];
-        for (int i = 0; i < ne; i++) memcpy(xin + (int64_t)i * D, h + (int64_t)(ids[i] / K) * D, sizeof(float) * (size_t)D);
-        mlp(s, &mo->experts[x], xin, ne, y);
-        for (int i = 0; i < ne; i++) {
-            float w = wt[ids[i]];
-            float *o = out + (int64_t)(ids[i] / K) * D;
-            const float *yi = y + (int64_t)i * D;
-            for (int d = 0; d < D; d++) o[d] += w * yi[d];
-        }
-    }
+    /* group the (token, slot) pairs by expert, run each expert once over its rows */
+    int *off = xmalloc(sizeof(int) * ((size_t)E + 1)), *order = xmalloc(sizeof(int) * (size_t)n * K);
+    int *where = xmalloc(sizeof(int) * (size_t)n * K);
+    moe_permute(off, order, where, ex, n * K, E);
+    float *xin = xmalloc(sizeof(float) * (size_t)n * K * D), *y = xmalloc(sizeof(float) * (size_t)n * K * D);
+    for (int j = 0; j < n * K; j++) memcpy(xin + (int64_t)j * D, h + (int64_t)(order[j] / K) * D, sizeof(float) * (size_t)D);
+    for (int x = 0; x < E; x++)
+        if (off[x + 1] > off[x]) mlp(s, &mo->experts[x], xin + (int64_t)off[x] * D, off[x + 1] - off[x], y + (int64_t)off[x] * D);
+    float *z = NULL;
     if (mo->has_shared) {
-        float *z = xmalloc(sizeof(float) * (size_t)n * D);
+        z = xmalloc(sizeof(float) * (size_t)n * D);
         mlp(s, &mo->shared, h, n, z);
-        for (int64_t i = 0; i < (int64_t)n * D; i++) out[i] += z[i];
-        free(z);
     }
-    free(sc); free(ex); free(wt); free(cnt); free(order); free(fill); free(xin); free(y);
+    moe_combine(out, y, wt, where, z, n, K, D);
+    free(z); free(sc); free(ex); free(wt); free(off); free(order); free(where); free(xin); free(y);
 }
 
 /* ---- step --------------------------------------------------------------------------- */
+int forward_check_batch(const ModelConfig *c, int n_seq, int max_pos, int *len, int n, const int *tok, const int *seq,
+                        const int *pos, Err *e) {
+    for (int i = 0; i < n; i++) {
+        if (tok[i] < 0 || tok[i] >= c->vocab)
+            return err_set(e, "token %d at index %d is outside the vocabulary (0..%d)", tok[i], i, c->vocab - 1);
+        if (seq[i] < 0 || seq[i] >= n_seq)
+            return err_set(e, "sequence %d at index %d: the cache holds %d sequences", seq[i], i, n_seq);
+        if (pos[i] < 0 || pos[i] >= max_pos)
+            return err_set(e, "position %d at index %d: the cache holds %d positions", pos[i], i, max_pos);
+        if (pos[i] > len[seq[i]])
+            return err_set(e, "position %d of sequence %d skips ahead of its cache (%d filled)", pos[i], seq[i], len[seq[i]]);
+        len[seq[i]] = pos[i] + 1;
+    }
+    return 0;
+}
+
 int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, const int *pos,
                   const unsigned char *want, float *logits, Trace *tr, Err *e) {
     const ModelConfig *c = &m->cfg;
@@ -278,19 +232,7 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
     /* validate the batch against the cache before touching anything */
     int *len = xmalloc(sizeof(int) * (size_t)kv->n_seq);
     memcpy(len, kv->len, sizeof(int) * (size_t)kv->n_seq);
-    int bad = 0;
-    for (int i = 0; i < n && !bad; i++) {
-        if (tok[i] < 0 || tok[i] >= c->vocab)
-            bad = err_set(e, "token %d at index %d is outside the vocabulary (0..%d)", tok[i], i, c->vocab - 1);
-        else if (seq[i] < 0 || seq[i] >= kv->n_seq)
-            bad = err_set(e, "sequence %d at index %d: the cache holds %d sequences", seq[i], i, kv->n_seq);
-        else if (pos[i] < 0 || pos[i] >= kv->max_pos)
-            bad = err_set(e, "position %d at index %d: the cache holds %d positions", pos[i], i, kv->max_pos);
-        else if (pos[i] > len[seq[i]])
-            bad = err_set(e, "position %d of sequence %d skips ahead of its cache (%d filled)", pos[i], seq[i], len[seq[i]]);
-        else
-            len[seq[i]] = pos[i] + 1;
-    }
+    int bad = forward_check_batch(c, kv->n_seq, kv->max_pos, len, n, tok, seq, pos, e);
     if (!bad && !m->embed.data) bad = err_set(e, "%s: model was loaded for its shapes only", m->path);
     if (bad) { free(len); return -1; }
     /* the step's largest buffers live at once: residual, norm and output (3 D), the
@@ -300,7 +242,7 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
         int64_t H = c->n_heads, att = c->is_mla ? H * (c->qk_nope + c->qk_rope + 2 * (int64_t)(c->kv_lora_rank + c->qk_rope) + c->v_head + c->qk_nope + c->v_head)
                                                 : H * c->head_dim * 2 + 2 * (int64_t)c->n_kv_heads * c->head_dim;
         int64_t ffn = 2 * (int64_t)(c->inter > c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1) ? c->inter : c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1));
-        uint64_t need = (uint64_t)n * sizeof(float) * (uint64_t)(3 * c->dim + att + ffn + 2 * c->n_routed + 2 * c->dim);
+        uint64_t need = (uint64_t)n * sizeof(float) * (uint64_t)(3 * c->dim + att + ffn + 2 * c->n_routed + 2 * c->dim + 2 * (int64_t)c->top_k * c->dim);
         uint64_t avail = mem_available();
         if (need > avail) {
             char x[32], y[32];

@@ -113,6 +113,15 @@ typedef struct {
     float *weights;              /* (L, n, K) */
 } Trace;
 
+/* Checks a batch against a cache of n_seq sequences, max_pos positions and fill len
+ * (updated to the fill after the batch): tokens in the vocabulary, positions in order.
+ * 0, or -1 with the first problem in e. */
+int forward_check_batch(const ModelConfig *c, int n_seq, int max_pos, int *len, int n, const int *tok, const int *seq,
+                        const int *pos, Err *e);
+
+/* The routing parameters of the model's MoE layers (route.h) */
+void route_params(const ModelConfig *c, RouteParams *p);
+
 int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, const int *pos,
                   const unsigned char *want, float *logits, Trace *trace, Err *e);
 

@@ -323,3 +323,39 @@ int64_t count_nonfinite(DType dt, const void *data, int64_t n) {
     }
     return bad;
 }
+
+/* ---- MoE ------------------------------------------------------------------------------ */
+void moe_route(const RouteParams *p, const float *bias, float *logits, int T, int *ex, float *wt) {
+    float *sel = xmalloc(sizeof(float) * (size_t)p->E), *gs = xmalloc(sizeof(float) * (size_t)(p->n_group + 1));
+    unsigned char *keep = xmalloc((size_t)p->n_group + 1);
+    for (int t = 0; t < T; t++)
+        route_token(p, bias, logits + (int64_t)t * p->E, sel, gs, keep, ex + (int64_t)t * p->K, wt + (int64_t)t * p->K);
+    free(sel); free(gs); free(keep);
+}
+
+void moe_permute(int *off, int *order, int *where, const int *ex, int TK, int E) {
+    memset(off, 0, sizeof(int) * ((size_t)E + 1));
+    for (int i = 0; i < TK; i++) off[ex[i] + 1]++;
+    for (int x = 0; x < E; x++) off[x + 1] += off[x];
+    int *fill = xcalloc((size_t)E, sizeof(int));
+    for (int i = 0; i < TK; i++) {
+        int j = off[ex[i]] + fill[ex[i]]++;
+        order[j] = i;
+        where[i] = j;
+    }
+    free(fill);
+}
+
+void moe_combine(float *out, const float *y, const float *wt, const int *where, const float *add, int T, int K, int D) {
+    for (int t = 0; t < T; t++) {
+        float *o = out + (int64_t)t * D;
+        for (int d = 0; d < D; d++) o[d] = 0;
+        for (int k = 0; k < K; k++) {
+            float w = wt[t * K + k];
+            const float *yi = y + (int64_t)where[t * K + k] * D;
+            for (int d = 0; d < D; d++) o[d] += w * yi[d];
+        }
+        if (add)
+            for (int d = 0; d < D; d++) o[d] += add[(int64_t)t * D + d];
+    }
+}

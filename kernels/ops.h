@@ -13,6 +13,10 @@
 
 #include "common.h"
 
+#include <math.h>
+
+#include "route.h"
+
 /* A row-major weight matrix as stored in the checkpoint (Hugging Face: [out, in]). */
 typedef struct {
     DType dt;
@@ -69,6 +73,14 @@ void attention(const AttnArgs *a);
 
 /* SwiGLU in place: g[i] = silu(g[i]) * u[i], n elements. */
 void swiglu(float *g, const float *u, int64_t n);
+
+/* MoE: routing of T tokens (logits (T, E), overwritten with scores) into ex, wt (T, K) */
+void moe_route(const RouteParams *p, const float *bias, float *logits, int T, int *ex, float *wt);
+/* Stable counting sort of TK (token, slot) pairs by expert ex[i]: off (E+1) row offsets
+ * per expert, order (TK) the slots grouped by expert, where[i] the row of slot i. */
+void moe_permute(int *off, int *order, int *where, const int *ex, int TK, int E);
+/* out (T, D) = sum_k wt[t*K+k] * y[where[t*K+k]] (+ add (T, D) when not NULL) */
+void moe_combine(float *out, const float *y, const float *wt, const int *where, const float *add, int T, int K, int D);
 
 /* Counts non-finite values in n elements of a weight in its stored dtype. */
 int64_t count_nonfinite(DType dt, const void *data, int64_t n);

@@ -255,6 +255,44 @@ static int chart_roofline(const char *dir, const Table *res) {
     return rc;
 }
 
+/* The measured kernels of a profile (metrics.csv: one point per cell and op) under the
+ * device's measured roofs: read bandwidth and the cuBLAS GEMM rate. */
+int chart_kernel_roofline(const char *dir, const Table *t, double gbs, double gflops, Err *e) {
+    char *pd, *pg;
+    FILE *d = open_in(dir, "chart_kernel_roofline.dat", &pd), *g = open_in(dir, "kernel_roofline.gp", &pg);
+    int rc = d && g ? 0 : err_set(e, "%s: cannot write the kernel roofline chart", dir);
+    int n = 0;
+    if (!rc) {
+        fprintf(d, "# label flops_per_byte achieved_gflops\n");
+        for (int r = 0; r < t->nrow; r++) {
+            double f = table_num(t, r, "flops"), b = table_num(t, r, "dram_bytes"), tf = table_num(t, r, "achieved_tflops");
+            if (!(f > 0) || !(b > 0) || !(tf > 0)) continue;
+            char lab[600];
+            snprintf(lab, sizeof lab, "%s %s", table_get(t, r, "op"), table_get(t, r, "cell"));
+            dat_str(d, lab);
+            fprintf(d, " %.6g %.6g\n", f / b, tf * 1e3);
+            n++;
+        }
+        gp_begin(g, "kernel_roofline", "GPU roofline with the engine's ops (range profiler counters)",
+                 "Arithmetic intensity (FLOPs per DRAM byte, log scale)", "GFLOP/s (log scale)");
+        fprintf(g, "set logscale xy\nbw = %.6g\npeak = %.6g\nroof(x) = (bw * x < peak) ? bw * x : peak\nset xrange [0.01:10000]\n"
+                   "set samples 400\n"
+                   "plot roof(x) with lines lw 2 lc rgb '#444444' title sprintf('roof: read %%.0f GB/s, cuBLAS %%.0f GFLOP/s', bw, peak), \\\n"
+                   "     'chart_kernel_roofline.dat' using 2:3 with points pt 7 ps 1.2 title 'ops (measured)', \\\n"
+                   "     '' using 2:3:1 with labels offset char 1,0.6 left font ',7' notitle\n", gbs, gflops);
+        gp_end(g, "kernel_roofline");
+    }
+    if (d) fclose(d);
+    if (g) fclose(g);
+    if (!rc && n) {
+        int r = render(dir, "kernel_roofline");
+        if (r == -2) fprintf(stderr, "effbench: gnuplot not found: %s/kernel_roofline.gp written, not rendered\n", dir);
+        else if (r) rc = err_set(e, "%s/kernel_roofline.gp: gnuplot failed", dir);
+    }
+    free(pd); free(pg);
+    return rc;
+}
+
 /* accuracy against FLOPs per token: measured evals (evals.csv, first metric of each
  * model and task) and published scores at the analytic FLOPs of their models */
 static int chart_acc_flops(const char *dir, const Table *ev, const Table *pu, const Table *an) {

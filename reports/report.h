@@ -16,6 +16,7 @@
 #define EFFBENCH_REPORT_H
 
 #include "suite.h"
+#include "table.h"
 
 #include <stdio.h>
 
@@ -30,5 +31,7 @@ void report_md(FILE *f, const char *s);
 /* charts.c: writes the chart data and scripts, and renders them if gnuplot is
  * installed; returns the number of charts rendered */
 int charts_write(const char *dir, Err *e);
+/* kernel_roofline.png/.svg of a profile's metrics.csv under the given roofs */
+int chart_kernel_roofline(const char *dir, const Table *t, double gbs, double gflops, Err *e);
 
 #endif

@@ -55,9 +55,17 @@ expect_err "bad token list" 2 "comma-separated" "$E" generate --model suites/con
 expect_err "unknown option" 2 "unknown option" "$E" logits --frobnicate
 expect_err "unknown command" 2 "unknown command" "$E" frobnicate
 expect_err "unknown dtype" 2 "unknown dtype" "$E" bench --model suites/configs/llama-3.1-8b.json --dummy --dtype q4
-if "$E" bench --model tests/data/eval-model --dummy --backend cuda >/dev/null 2>"$tmp/err"; then bad "--backend cuda ran without a CUDA forward pass"
-elif [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "no usable CUDA device: \|built without the CUDA backend\|no forward pass yet" "$tmp/err"; then ok "--backend cuda: one line why not ($(cat "$tmp/err"))"
+if "$E" bench --model tests/data/eval-model --dummy --backend cuda -p 8 -b 1 -d 4 -n 2 -r 1 >"$tmp/b" 2>"$tmp/err"; then
+  grep -q "backend cuda on " "$tmp/b" && ok "--backend cuda ran on the GPU" || bad "--backend cuda: succeeded without saying its GPU"
+elif [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "no usable CUDA device: \|built without the CUDA backend" "$tmp/err"; then ok "--backend cuda: one line why not ($(cat "$tmp/err"))"
 else bad "--backend cuda: $(cat "$tmp/err")"; fi
+if ! "$E" bench --model tests/data/eval-model --dummy --backend cuda -p 8 -b 1 -d 4 -n 2 -r 1 >/dev/null 2>&1; then
+  expect_err "profile without a GPU" 1 "no usable CUDA device\|built without" "$E" profile --model tests/data/eval-model --dummy --profile "$tmp/prof"
+  expect_err "--profile on the CPU backend" 1 "need --backend cuda" "$E" bench --model tests/data/eval-model --dummy --profile "$tmp/prof"
+  "$E" bench --model tests/data/eval-model --dummy --backend auto -p 8 -b 1 -d 4 -n 2 -r 1 --stream-mib 8 >"$tmp/b" 2>"$tmp/err" \
+    && grep -q "backend cpu" "$tmp/b" && grep -q "backend auto: cpu" "$tmp/err" && ok "--backend auto falls back to the CPU, saying why" \
+    || bad "--backend auto: $(cat "$tmp/err")"
+fi
 expect_err "dummy too big" 1 "available" env EFFBENCH_MEM_LIMIT=1000000 "$E" generate --model suites/configs/deepseek-v3.json --dummy --tokens 1 -n 1
 [ -f "$tmp/x" ] && bad "a failed logits run left a file" || ok "failed logits run leaves no file"
 

@@ -1,8 +1,9 @@
 /*
  * none.c - the CUDA backend of a build without nvcc (or with NO_CUDA=1): it says so.
- * Every entry point fails with that reason; nothing is emulated.
+ * The probe reports the reason, and the GPU engine refuses with it; nothing is emulated.
  */
 #include "backend.h"
+#include "engine.h"
 
 #include <stdio.h>
 
@@ -11,19 +12,21 @@ static const char WHY[] = "this effbench was built without the CUDA backend (nvc
 int cuda_available(char *why, size_t len) { if (why && len) snprintf(why, len, "%s", WHY); return 0; }
 int cuda_built(void) { return 0; }
 const char *cuda_error(void) { return WHY; }
-void *cuda_malloc(size_t bytes) { (void)bytes; return NULL; }
-void cuda_free(void *p) { (void)p; }
-int cuda_to_device(void *dst, const void *src, size_t bytes) { (void)dst; (void)src; (void)bytes; return -1; }
-int cuda_to_host(void *dst, const void *src, size_t bytes) { (void)dst; (void)src; (void)bytes; return -1; }
-int cuda_sync(void) { return -1; }
-int cuda_rmsnorm(float *out, const float *x, const float *w, int T, int n, float eps) {
-    (void)out; (void)x; (void)w; (void)T; (void)n; (void)eps; return -1;
+
+int gpu_open(GpuEngine **g, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
+    (void)m; (void)o; (void)n_seq; (void)max_pos; (void)max_tokens;
+    *g = NULL;
+    return err_set(e, "%s", WHY);
 }
-int cuda_swiglu(float *g, const float *u, int64_t n) { (void)g; (void)u; (void)n; return -1; }
-int cuda_rope(float *x, int T, int heads, int stride, int d, const int *pos, const float *inv_freq, float mscale, int interleaved) {
-    (void)x; (void)T; (void)heads; (void)stride; (void)d; (void)pos; (void)inv_freq; (void)mscale; (void)interleaved; return -1;
+/* never reached: no GpuEngine can exist in this build */
+void gpu_close(GpuEngine *g) { (void)g; }
+int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos, const unsigned char *want,
+             float *logits, int *next, Trace *tr, Err *e) {
+    (void)g; (void)n; (void)tok; (void)seq; (void)pos; (void)want; (void)logits; (void)next; (void)tr;
+    return err_set(e, "%s", WHY);
 }
-int cuda_embed(float *out, const void *table, int bf16, const int *tok, int T, int D) {
-    (void)out; (void)table; (void)bf16; (void)tok; (void)T; (void)D; return -1;
-}
-int cuda_argmax(int *out, const float *x, int T, int V) { (void)out; (void)x; (void)T; (void)V; return -1; }
+int gpu_set_len(GpuEngine *g, int s, int len, Err *e) { (void)g; (void)s; (void)len; return err_set(e, "%s", WHY); }
+int gpu_copy_seq(GpuEngine *g, int dst, int src, int len, Err *e) { (void)g; (void)dst; (void)src; (void)len; return err_set(e, "%s", WHY); }
+uint64_t gpu_kv_bytes_per_token(const GpuEngine *g) { (void)g; return 0; }
+const char *gpu_device(const GpuEngine *g) { (void)g; return "none"; }
+const char *gpu_dtype(const GpuEngine *g) { (void)g; return "none"; }

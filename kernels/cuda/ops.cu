@@ -1,5 +1,5 @@
 /*
- * ops.cu - the CUDA backend's device probe, memory helpers and first ops. Each op:
+ * ops.cu - the CUDA backend's device probe, memory helpers, graphs and row ops. Each op:
  * a static __global__ kernel, a static launcher that computes the grid and checks
  * cudaGetLastError(), and the extern "C" entry point of backend.h. CPU twins: rmsnorm,
  * swiglu, rope_interleaved / rope_half (ops.c), mat_rows_f32 for the embedding, and a
@@ -8,21 +8,32 @@
  * Only the CUDA runtime is used (never -lcuda), so a binary built here starts on a
  * machine without a driver; cuda_available() reports why the GPU cannot be used.
  */
-#include "backend.h"
+#include "common.cuh"
 
-#include <cuda_runtime.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 static char last_error[512];
+static cudaStream_t stream;
 
-static int fail(const char *what, cudaError_t e) {
+int cu_fail(const char *what, cudaError_t e) {
     snprintf(last_error, sizeof last_error, "%s: %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
     return -1;
 }
-
-#define LAUNCHED(what) do { cudaError_t e_ = cudaGetLastError(); if (e_ != cudaSuccess) return fail(what, e_); } while (0)
+int cu_failf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+cudaStream_t cu_stream(void) {
+    if (!stream) cudaStreamCreate(&stream);   /* blocking: ordered with the legacy stream too */
+    return stream;
+}
 
 extern "C" const char *cuda_error(void) { return last_error; }
+#define fail cu_fail
 extern "C" int cuda_built(void) { return 1; }
 
 extern "C" int cuda_available(char *why, size_t len) {
@@ -49,6 +60,23 @@ extern "C" int cuda_available(char *why, size_t len) {
     return 1;
 }
 
+extern "C" int cuda_device(CudaDevice *d) {
+    cudaDeviceProp p;
+    cudaError_t e = cudaGetDeviceProperties(&p, 0);
+    if (e != cudaSuccess) return fail("cudaGetDeviceProperties", e);
+    snprintf(d->name, sizeof d->name, "%s", p.name);
+    d->sms = p.multiProcessorCount;
+    d->cc_major = p.major;
+    d->cc_minor = p.minor;
+    d->mem_bytes = (double)p.totalGlobalMem;
+    int clk_khz = 0, bus = 0;
+    cudaDeviceGetAttribute(&clk_khz, cudaDevAttrMemoryClockRate, 0);
+    cudaDeviceGetAttribute(&bus, cudaDevAttrGlobalMemoryBusWidth, 0);
+    d->mem_gbs = 2.0 * clk_khz * 1e3 * (bus / 8) / 1e9;     /* DDR: two transfers a clock */
+    d->smem_per_block_optin = (int)p.sharedMemPerBlockOptin;
+    return 0;
+}
+
 extern "C" void *cuda_malloc(size_t bytes) {
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
@@ -56,29 +84,67 @@ extern "C" void *cuda_malloc(size_t bytes) {
     return p;
 }
 extern "C" void cuda_free(void *p) { if (p) cudaFree(p); }
+extern "C" void *cuda_host_alloc(size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaMallocHost(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) { fail("cudaMallocHost", e); return NULL; }
+    return p;
+}
+extern "C" void cuda_host_free(void *p) { if (p) cudaFreeHost(p); }
 extern "C" int cuda_to_device(void *dst, const void *src, size_t bytes) {
-    cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice);
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu_stream());
+    if (e == cudaSuccess) e = cudaStreamSynchronize(cu_stream());
     return e == cudaSuccess ? 0 : fail("cudaMemcpy to device", e);
 }
 extern "C" int cuda_to_host(void *dst, const void *src, size_t bytes) {
-    cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cu_stream());
+    if (e == cudaSuccess) e = cudaStreamSynchronize(cu_stream());
     return e == cudaSuccess ? 0 : fail("cudaMemcpy to host", e);
 }
+extern "C" int cuda_to_device_async(void *dst, const void *src, size_t bytes) {
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu_stream());
+    return e == cudaSuccess ? 0 : fail("cudaMemcpyAsync to device", e);
+}
+extern "C" int cuda_memset(void *dst, int v, size_t bytes) {
+    cudaError_t e = cudaMemsetAsync(dst, v, bytes, cu_stream());
+    return e == cudaSuccess ? 0 : fail("cudaMemsetAsync", e);
+}
 extern "C" int cuda_sync(void) {
-    cudaError_t e = cudaDeviceSynchronize();
-    return e == cudaSuccess ? 0 : fail("cudaDeviceSynchronize", e);
+    cudaError_t e = cudaStreamSynchronize(cu_stream());
+    return e == cudaSuccess ? 0 : fail("kernel execution", e);
+}
+extern "C" size_t cuda_mem_free(void) {
+    size_t f = 0, t = 0;
+    return cudaMemGetInfo(&f, &t) == cudaSuccess ? f : 0;
 }
 
-/* ---- block reductions ---------------------------------------------------------------- */
-static __device__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
+/* ---- graphs ------------------------------------------------------------------------ */
+extern "C" int cuda_graph_begin(void) {
+    cudaError_t e = cudaStreamBeginCapture(cu_stream(), cudaStreamCaptureModeThreadLocal);
+    return e == cudaSuccess ? 0 : fail("cudaStreamBeginCapture", e);
 }
+extern "C" int cuda_graph_end(void **exec) {
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t x = NULL;
+    *exec = NULL;
+    cudaError_t e = cudaStreamEndCapture(cu_stream(), &g);
+    if (e != cudaSuccess) return fail("cudaStreamEndCapture", e);
+    e = cudaGraphInstantiate(&x, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) return fail("cudaGraphInstantiate", e);
+    *exec = x;
+    return 0;
+}
+extern "C" int cuda_graph_launch(void *exec) {
+    cudaError_t e = cudaGraphLaunch((cudaGraphExec_t)exec, cu_stream());
+    return e == cudaSuccess ? 0 : fail("cudaGraphLaunch", e);
+}
+extern "C" void cuda_graph_free(void *exec) { if (exec) cudaGraphExecDestroy((cudaGraphExec_t)exec); }
 
 /* ---- RMSNorm: one block of 256 threads per row -------------------------------------- */
-static __global__ void rmsnorm_kernel(float *out, const float *x, const float *w, int n, float eps) {
-    const float *xr = x + (size_t)blockIdx.x * n;
-    float *orow = out + (size_t)blockIdx.x * n;
+static __global__ void rmsnorm_kernel(float *out, int ldo, const float *x, int ldx, const float *w, int n, float eps) {
+    const float *xr = x + (size_t)blockIdx.x * ldx;
+    float *orow = out + (size_t)blockIdx.x * ldo;
     float ss = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
     __shared__ float part[32];
@@ -91,18 +157,19 @@ static __global__ void rmsnorm_kernel(float *out, const float *x, const float *w
         if (threadIdx.x == 0) part[0] = v;
     }
     __syncthreads();
-    float r = rsqrtf(part[0] / n + eps);
+    float r = 1.0f / sqrtf(part[0] / n + eps);
+    __syncthreads();                 /* out may alias x: every sum is read before writing */
     for (int i = threadIdx.x; i < n; i += blockDim.x) orow[i] = xr[i] * r * w[i];
 }
 
-static int rmsnorm_launch(float *out, const float *x, const float *w, int T, int n, float eps) {
+static int rmsnorm_launch(float *out, int ldo, const float *x, int ldx, const float *w, int T, int n, float eps) {
     if (T <= 0) return 0;
-    rmsnorm_kernel<<<T, 256>>>(out, x, w, n, eps);
+    rmsnorm_kernel<<<T, 256, 0, cu_stream()>>>(out, ldo, x, ldx, w, n, eps);
     LAUNCHED("rmsnorm");
     return 0;
 }
-extern "C" int cuda_rmsnorm(float *out, const float *x, const float *w, int T, int n, float eps) {
-    return rmsnorm_launch(out, x, w, T, n, eps);
+extern "C" int cuda_rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const float *w, float eps) {
+    return rmsnorm_launch(out, ldo, x, ldx, w, T, n, eps);
 }
 
 /* ---- SwiGLU: elementwise ------------------------------------------------------------- */
@@ -112,7 +179,7 @@ static __global__ void swiglu_kernel(float *g, const float *u, int64_t n) {
 }
 static int swiglu_launch(float *g, const float *u, int64_t n) {
     if (n <= 0) return 0;
-    swiglu_kernel<<<(unsigned)((n + 255) / 256), 256>>>(g, u, n);
+    swiglu_kernel<<<(unsigned)((n + 255) / 256), 256, 0, cu_stream()>>>(g, u, n);
     LAUNCHED("swiglu");
     return 0;
 }
@@ -137,7 +204,7 @@ static int rope_launch(float *x, int T, int heads, int stride, int d, const int 
                        int interleaved) {
     int64_t total = (int64_t)T * heads * (d / 2);
     if (total <= 0) return 0;
-    rope_kernel<<<(unsigned)((total + 255) / 256), 256>>>(x, T, heads, stride, d, pos, inv_freq, mscale, interleaved);
+    rope_kernel<<<(unsigned)((total + 255) / 256), 256, 0, cu_stream()>>>(x, T, heads, stride, d, pos, inv_freq, mscale, interleaved);
     LAUNCHED("rope");
     return 0;
 }
@@ -160,7 +227,7 @@ static __global__ void embed_kernel(float *out, const void *table, int bf16, con
 static int embed_launch(float *out, const void *table, int bf16, const int *tok, int T, int D) {
     if (T <= 0 || D <= 0) return 0;
     dim3 grid((unsigned)((D + 255) / 256), (unsigned)T);
-    embed_kernel<<<grid, 256>>>(out, table, bf16, tok, D);
+    embed_kernel<<<grid, 256, 0, cu_stream()>>>(out, table, bf16, tok, D);
     LAUNCHED("embed");
     return 0;
 }
@@ -192,8 +259,38 @@ static __global__ void argmax_kernel(int *out, const float *x, int V) {
 }
 static int argmax_launch(int *out, const float *x, int T, int V) {
     if (T <= 0) return 0;
-    argmax_kernel<<<T, 256>>>(out, x, V);
+    argmax_kernel<<<T, 256, 0, cu_stream()>>>(out, x, V);
     LAUNCHED("argmax");
     return 0;
 }
 extern "C" int cuda_argmax(int *out, const float *x, int T, int V) { return argmax_launch(out, x, T, V); }
+
+/* ---- residual add, row gather, strided copy ------------------------------------------ */
+static __global__ void add_kernel(float *x, const float *y, int64_t n) {
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] += y[i];
+}
+extern "C" int cuda_add(float *x, const float *y, int64_t n) {
+    if (n <= 0) return 0;
+    add_kernel<<<cu_blocks(n, 256), 256, 0, cu_stream()>>>(x, y, n);
+    LAUNCHED("add");
+    return 0;
+}
+
+static __global__ void gather_kernel(float *dst, const float *src, int lds, const int *idx, int div, int n) {
+    int r = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) dst[(size_t)r * n + i] = src[(size_t)(idx[r] / div) * lds + i];
+}
+extern "C" int cuda_gather_rows(float *dst, const float *src, int lds, const int *idx, int div, int rows, int n) {
+    if (rows <= 0 || n <= 0) return 0;
+    gather_kernel<<<dim3(cu_blocks(n, 256), (unsigned)rows), 256, 0, cu_stream()>>>(dst, src, lds, idx, div, n);
+    LAUNCHED("gather_rows");
+    return 0;
+}
+
+extern "C" int cuda_copy2d(float *dst, int ldd, const float *src, int lds, int rows, int width) {
+    if (rows <= 0 || width <= 0) return 0;
+    cudaError_t e = cudaMemcpy2DAsync(dst, sizeof(float) * (size_t)ldd, src, sizeof(float) * (size_t)lds,
+                                      sizeof(float) * (size_t)width, (size_t)rows, cudaMemcpyDeviceToDevice, cu_stream());
+    return e == cudaSuccess ? 0 : fail("cudaMemcpy2DAsync", e);
+}

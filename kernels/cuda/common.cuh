@@ -1,0 +1,41 @@
+/*
+ * common.cuh - what the backend's .cu files share: the error line, the stream every
+ * op is queued on, launch checks and small device helpers.
+ */
+#ifndef EFFBENCH_CUDA_COMMON_CUH
+#define EFFBENCH_CUDA_COMMON_CUH
+
+#include "backend.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+/* records "what: name (text)" as the last error; returns -1 */
+int cu_fail(const char *what, cudaError_t e);
+/* records a message of our own; returns -1 */
+int cu_failf(const char *fmt, ...);
+/* the stream all ops are queued on (created on first use) */
+cudaStream_t cu_stream(void);
+
+#define LAUNCHED(what) do { cudaError_t e_ = cudaGetLastError(); if (e_ != cudaSuccess) return cu_fail(what, e_); } while (0)
+
+static inline unsigned cu_blocks(int64_t n, int per) { return (unsigned)((n + per - 1) / per); }
+
+static __device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+static __device__ __forceinline__ float bf16_to_f(uint16_t b) { return __uint_as_float((unsigned)b << 16); }
+/* round to nearest even, as the CPU's f32 -> BF16 conversion does */
+static __device__ __forceinline__ uint16_t f_to_bf16(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);   /* NaN stays NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+#endif

@@ -1,0 +1,588 @@
+/*
+ * forward_gpu.c - the model's step on the GPU: the same block as kernels/forward.c,
+ * queued op by op on the backend's stream (backend.h), with the weights uploaded once
+ * and a paged KV cache.
+ *
+ * Weights: F32 when the checkpoint is F32/F16/FP8 (widened, dequantised) or asked for;
+ * BF16 when stored so or asked for. Norms, biases and MLA's kv_b (absorbed products)
+ * stay float32, as on the CPU. The cache is float32 with F32 weights, BF16 with BF16.
+ * MLA runs absorbed: the cache holds [latent | rotary key] (Dc + Dr) per position.
+ *
+ * Paged cache: a pool of blocks of CUDA_KV_BLOCK positions for all layers; a sequence
+ * takes a free block when it reaches a new one, and its table row lists them. Inputs
+ * go up before the step; only the wanted logits, or the greedy tokens, come back.
+ *
+ * Graphs: a step of n tokens with nw wanted rows and a given attention split is run
+ * eagerly the first time and captured on the second; later steps of that shape replay
+ * the graph (the kernels read tokens, positions and tables from device memory).
+ */
+#include "engine.h"
+#include "backend.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define LOGIT_ROWS 256           /* lm_head rows per pass (logits buffer) */
+#define N_GRAPHS 16
+
+typedef struct { void *w; int bf16; int rows, cols; } DMat;
+typedef struct { DMat gate, up, down; } DMlp;
+
+typedef struct {
+    float *attn_norm, *ffn_norm;
+    DMat q, q_a, q_b, kv_a, k, v, o;
+    float *q_a_norm, *kv_a_norm, *kv_b;           /* kv_b: float32 (H*(Dn+Dv), Dc) */
+    float *bq, *bk, *bv;
+    int is_moe;
+    DMlp mlp;
+    DMat router;
+    float *bias;
+    void **gate_p, **up_p, **down_p;              /* (device) E expert pointers each */
+    int has_shared;
+    DMlp shared;
+} GLayer;
+
+typedef struct { int n, nw, key; void *exec; int seen; uint64_t used; } Graph;
+
+struct GpuEngine {
+    Model *m;
+    int bf16, n_seq, max_pos, max_tokens, use_graphs;
+    char device[300];
+    DMat embed, lm_head;
+    float *norm, *inv_freq;
+    GLayer *layers;
+    void **ptrs; int n_ptrs;                      /* every device allocation, freed at close */
+    /* cache */
+    void *cache;
+    int row, max_blocks, n_blocks;
+    size_t layer_elems;
+    int *table, *table_d, *len, *free_blocks, n_free, table_dirty;
+    /* step buffers */
+    float *x, *h, *o, *q, *qa, *kv, *k, *v, *qc, *lat, *ao, *g, *u, *logits, *sc, *wt, *xin, *y, *z, *work;
+    size_t work_floats;
+    int *ex, *off, *order, *where, *in_d, *next_d;
+    int *stage;                                   /* pinned: tok, seq, pos, rows */
+    Graph graphs[N_GRAPHS];
+    uint64_t clock;
+    int max_len_step;
+};
+
+static void *dalloc(GpuEngine *g, size_t bytes, Err *e) {
+    void *p = cuda_malloc(bytes);
+    if (!p) { err_set(e, "GPU: %s", cuda_error()); return NULL; }
+    if (g->n_ptrs % 64 == 0) g->ptrs = xrealloc(g->ptrs, sizeof(void *) * (size_t)(g->n_ptrs + 64));
+    g->ptrs[g->n_ptrs++] = p;
+    return p;
+}
+
+/* ---- upload ------------------------------------------------------------------------- */
+static void *staging;
+#define STAGE_BYTES (64u << 20)
+
+static int put(void *dst, const void *src, size_t bytes, Err *e) {
+    if (!staging && !(staging = cuda_host_alloc(STAGE_BYTES))) return err_set(e, "GPU: %s", cuda_error());
+    for (size_t at = 0; at < bytes; at += STAGE_BYTES) {
+        size_t n = bytes - at < STAGE_BYTES ? bytes - at : STAGE_BYTES;
+        memcpy(staging, (const char *)src + at, n);
+        if (cuda_to_device((char *)dst + at, staging, n)) return err_set(e, "GPU upload: %s", cuda_error());
+    }
+    return 0;
+}
+
+static int up_mat(GpuEngine *g, DMat *d, const Mat *w, Err *e) {
+    d->rows = (int)w->rows;
+    d->cols = (int)w->cols;
+    d->bf16 = g->bf16;
+    size_t es = g->bf16 ? 2 : 4, bytes = (size_t)w->rows * w->cols * es;
+    if (!(d->w = dalloc(g, bytes, e))) return -1;
+    if ((g->bf16 && w->dt == DT_BF16) || (!g->bf16 && w->dt == DT_F32)) return put(d->w, w->data, bytes, e);
+    int64_t chunk = (int64_t)(4u << 20) / (w->cols > 0 ? w->cols : 1);
+    if (chunk < 1) chunk = 1;
+    float *f = xmalloc(sizeof(float) * (size_t)(chunk * w->cols));
+    uint16_t *b = g->bf16 ? xmalloc(sizeof(uint16_t) * (size_t)(chunk * w->cols)) : NULL;
+    int rc = 0;
+    for (int64_t r = 0; r < w->rows && !rc; r += chunk) {
+        int64_t n = w->rows - r < chunk ? w->rows - r : chunk;
+        mat_rows_f32(w, r, n, f);
+        if (b) {
+            for (int64_t i = 0; i < n * w->cols; i++) b[i] = f32_to_bf16(f[i]);
+            rc = put((char *)d->w + (size_t)r * w->cols * 2, b, (size_t)(n * w->cols) * 2, e);
+        } else {
+            rc = put((char *)d->w + (size_t)r * w->cols * 4, f, (size_t)(n * w->cols) * 4, e);
+        }
+    }
+    free(f);
+    free(b);
+    return rc;
+}
+
+static float *up_vec(GpuEngine *g, const float *v, size_t n, Err *e) {
+    if (!v) return NULL;
+    float *d = dalloc(g, n * sizeof(float), e);
+    if (d && put(d, v, n * sizeof(float), e)) return NULL;
+    return d;
+}
+
+static int up_mlp(GpuEngine *g, DMlp *d, const Mlp *p, Err *e) {
+    return up_mat(g, &d->gate, &p->gate, e) || up_mat(g, &d->up, &p->up, e) || up_mat(g, &d->down, &p->down, e);
+}
+
+#define UPV(dst, src, n) do { if ((src) && !((dst) = up_vec(g, (src), (size_t)(n), e))) return -1; } while (0)
+
+static int up_layer(GpuEngine *g, int l, Err *e) {
+    const ModelConfig *c = &g->m->cfg;
+    const Layer *ly = &g->m->layers[l];
+    const Attn *a = &ly->attn;
+    GLayer *d = &g->layers[l];
+    UPV(d->attn_norm, ly->attn_norm, c->dim);
+    UPV(d->ffn_norm, ly->ffn_norm, c->dim);
+    if (c->is_mla) {
+        if (c->q_lora_rank) {
+            if (up_mat(g, &d->q_a, &a->q_a, e) || up_mat(g, &d->q_b, &a->q_b, e)) return -1;
+            UPV(d->q_a_norm, a->q_a_norm, c->q_lora_rank);
+        } else if (up_mat(g, &d->q, &a->q, e)) return -1;
+        if (up_mat(g, &d->kv_a, &a->kv_a, e)) return -1;
+        UPV(d->kv_a_norm, a->kv_a_norm, c->kv_lora_rank);
+        UPV(d->kv_b, a->kv_b_f32, a->kv_b.rows * a->kv_b.cols);
+    } else {
+        if (up_mat(g, &d->q, &a->q, e) || up_mat(g, &d->k, &a->k, e) || up_mat(g, &d->v, &a->v, e)) return -1;
+        UPV(d->bq, a->bq, a->q.rows);
+        UPV(d->bk, a->bk, a->k.rows);
+        UPV(d->bv, a->bv, a->v.rows);
+    }
+    if (up_mat(g, &d->o, &a->o, e)) return -1;
+    d->is_moe = ly->is_moe;
+    if (!ly->is_moe) return up_mlp(g, &d->mlp, &ly->mlp, e);
+    const Moe *mo = &ly->moe;
+    if (up_mat(g, &d->router, &mo->router, e)) return -1;
+    UPV(d->bias, mo->bias, c->n_routed);
+    int E = c->n_routed;
+    void **hp[3];
+    for (int i = 0; i < 3; i++) hp[i] = xmalloc(sizeof(void *) * (size_t)E);
+    int rc = 0;
+    for (int x = 0; x < E && !rc; x++) {
+        DMlp em;
+        rc = up_mlp(g, &em, &mo->experts[x], e);
+        hp[0][x] = em.gate.w; hp[1][x] = em.up.w; hp[2][x] = em.down.w;
+    }
+    void ***dp[3] = { &d->gate_p, &d->up_p, &d->down_p };
+    for (int i = 0; i < 3 && !rc; i++)
+        rc = !(*dp[i] = dalloc(g, sizeof(void *) * (size_t)E, e)) || put(*dp[i], hp[i], sizeof(void *) * (size_t)E, e);
+    for (int i = 0; i < 3; i++) free(hp[i]);
+    if (rc) return -1;
+    d->has_shared = mo->has_shared;
+    return mo->has_shared ? up_mlp(g, &d->shared, &mo->shared, e) : 0;
+}
+
+/* ---- open / close --------------------------------------------------------------------- */
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static uint64_t weight_bytes_on_gpu(const Model *m, int bf16) {
+    return m->n_params * (bf16 ? 2u : 4u) + m->derived_bytes;
+}
+
+int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
+    char why[256];
+    *out = NULL;
+    if (!cuda_available(why, sizeof why)) return err_set(e, "%s", why);
+    if (!m->embed.data) return err_set(e, "%s: model was loaded for its shapes only", m->path);
+    if (m->opts.naive_mla) return err_set(e, "the CUDA backend runs MLA absorbed only (drop --naive-mla)");
+    const ModelConfig *c = &m->cfg;
+    int bf16 = o->gpu_dtype == DT_BF16 || (o->gpu_dtype == 0 && m->wdtype == DT_BF16);
+    if (o->gpu_dtype && o->gpu_dtype != DT_BF16 && o->gpu_dtype != DT_F32)
+        return err_set(e, "the CUDA backend holds weights as F32 or BF16, not %s", dtype_name((DType)o->gpu_dtype));
+    CudaDevice dev;
+    if (cuda_device(&dev)) return err_set(e, "%s", cuda_error());
+    GpuEngine *g = xcalloc(1, sizeof *g);
+    g->m = m;
+    g->bf16 = bf16;
+    g->n_seq = n_seq;
+    g->max_pos = max_pos;
+    g->max_tokens = max_tokens;
+    g->use_graphs = !o->no_graphs;
+    snprintf(g->device, sizeof g->device, "%s", dev.name);
+    int L = c->n_layers, D = c->dim, H = c->n_heads, V = c->vocab, N = max_tokens;
+    /* the cache */
+    g->row = kv_row_floats(m);
+    g->max_blocks = (max_pos + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
+    g->n_blocks = n_seq * g->max_blocks;
+    g->layer_elems = (size_t)g->n_blocks * CUDA_KV_BLOCK * g->row;
+    size_t es = bf16 ? 2 : 4;
+    uint64_t cache_bytes = (uint64_t)g->layer_elems * L * es;
+    uint64_t wbytes = weight_bytes_on_gpu(m, bf16), avail = cuda_mem_free();
+    if (wbytes + cache_bytes > avail) {
+        char a[32], b[32], f[32];
+        free(g);
+        return err_set(e, "%s: %s of weights and %s of KV cache do not fit in the GPU's %s free", m->path,
+                       fmt_bytes(wbytes, a, sizeof a), fmt_bytes(cache_bytes, b, sizeof b), fmt_bytes(avail, f, sizeof f));
+    }
+    int rc = 0;
+    if (m->lm_head.data == m->embed.data) {
+        rc = up_mat(g, &g->embed, &m->embed, e);
+        g->lm_head = g->embed;
+    } else {
+        rc = up_mat(g, &g->embed, &m->embed, e) || up_mat(g, &g->lm_head, &m->lm_head, e);
+    }
+    if (!rc && !(g->norm = up_vec(g, m->norm, (size_t)D, e))) rc = -1;
+    int rd = c->is_mla ? c->qk_rope : c->head_dim;
+    if (!rc && !(g->inv_freq = up_vec(g, m->inv_freq, (size_t)(rd / 2), e))) rc = -1;
+    g->layers = xcalloc((size_t)L, sizeof *g->layers);
+    for (int l = 0; l < L && !rc; l++) {
+        rc = up_layer(g, l, e);
+        if (isatty(2)) fprintf(stderr, "\reffbench: uploading layer %d/%d", l + 1, L);
+    }
+    if (isatty(2)) fprintf(stderr, "\n");
+    if (!rc) rc = !(g->cache = dalloc(g, (size_t)cache_bytes, e));
+    g->table = xmalloc(sizeof(int) * (size_t)n_seq * g->max_blocks);
+    for (int i = 0; i < n_seq * g->max_blocks; i++) g->table[i] = 0;   /* unused entries point at block 0 */
+    g->len = xcalloc((size_t)n_seq, sizeof(int));
+    g->free_blocks = xmalloc(sizeof(int) * (size_t)g->n_blocks);
+    for (int i = 0; i < g->n_blocks; i++) g->free_blocks[i] = g->n_blocks - 1 - i;   /* pop from the end: 0, 1, ... */
+    g->n_free = g->n_blocks;
+    g->table_dirty = 1;
+    if (!rc) rc = !(g->table_d = dalloc(g, sizeof(int) * (size_t)n_seq * g->max_blocks, e));
+    /* step buffers, for N tokens */
+    int64_t qk = c->is_mla ? c->qk_nope + c->qk_rope : c->head_dim, Dc = c->kv_lora_rank, Dr = c->qk_rope;
+    int64_t kvd = (int64_t)c->n_kv_heads * c->head_dim, K = c->top_k > 0 ? c->top_k : 0, E = c->n_routed;
+    int64_t dv = c->is_mla ? Dc : c->head_dim;
+    int64_t ffn = max64(c->inter, max64((int64_t)c->moe_inter * (c->n_shared > 0 ? c->n_shared : 1), K * c->moe_inter));
+    g->work_floats = cuda_attention_work(N, H, c->is_mla ? (int)Dc : c->head_dim, max_pos);
+    struct { float **p; int64_t n; } bufs[] = {
+        { &g->x, N * D }, { &g->h, N * D }, { &g->o, N * D }, { &g->q, N * H * qk }, { &g->qa, N * max64(c->q_lora_rank, 1) },
+        { &g->kv, N * max64(Dc + Dr, 1) }, { &g->k, N * max64(kvd, 1) }, { &g->v, N * max64(kvd, 1) },
+        { &g->qc, c->is_mla ? N * H * (Dc + Dr) : 1 }, { &g->lat, c->is_mla ? N * H * Dc : 1 },
+        { &g->ao, N * H * max64(dv, c->v_head) }, { &g->g, N * ffn }, { &g->u, N * ffn },
+        { &g->logits, (int64_t)LOGIT_ROWS * V }, { &g->sc, N * max64(E, 1) }, { &g->wt, N * max64(K, 1) },
+        { &g->xin, E ? N * K * D : 1 }, { &g->y, E ? N * K * D : 1 }, { &g->z, N * D }, { &g->work, (int64_t)g->work_floats },
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs && !rc; i++)
+        rc = !(*bufs[i].p = dalloc(g, sizeof(float) * (size_t)max64(bufs[i].n, 1), e));
+    struct { int **p; int64_t n; } ibufs[] = {
+        { &g->ex, N * max64(K, 1) }, { &g->off, E + 1 }, { &g->order, N * max64(K, 1) }, { &g->where, N * max64(K, 1) },
+        { &g->in_d, 4 * (int64_t)N }, { &g->next_d, N },
+    };
+    for (size_t i = 0; i < sizeof ibufs / sizeof *ibufs && !rc; i++)
+        rc = !(*ibufs[i].p = dalloc(g, sizeof(int) * (size_t)max64(ibufs[i].n, 1), e));
+    if (!rc && !(g->stage = cuda_host_alloc(sizeof(int) * 4 * (size_t)N))) rc = err_set(e, "GPU: %s", cuda_error());
+    /* grow the scratch of cuBLAS's BF16 inputs and of routing now, never inside a graph */
+    int64_t widest = max64(max64(D, ffn), max64(H * max64(qk, dv), max64(c->q_lora_rank, c->v_head * H)));
+    if (!rc && (cuda_gemm_reserve((size_t)(N * max64(widest, K ? K * D : 0))) || (E && cuda_moe_route_reserve(N, (int)E, c->n_group))))
+        rc = err_set(e, "GPU: %s", cuda_error());
+    if (rc) { gpu_close(g); return -1; }
+    *out = g;
+    return 0;
+}
+
+void gpu_close(GpuEngine *g) {
+    if (!g) return;
+    cuda_sync();
+    for (int i = 0; i < N_GRAPHS; i++) cuda_graph_free(g->graphs[i].exec);
+    for (int i = 0; i < g->n_ptrs; i++) cuda_free(g->ptrs[i]);
+    cuda_host_free(g->stage);
+    free(g->ptrs);
+    free(g->layers);
+    free(g->table);
+    free(g->len);
+    free(g->free_blocks);
+    free(g);
+}
+
+/* ---- the cache's blocks --------------------------------------------------------------- */
+static int ensure_blocks(GpuEngine *g, int s, int len, Err *e) {
+    int have = (g->len[s] + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK, need = (len + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
+    for (int b = have; b < need; b++) {
+        if (!g->n_free) return err_set(e, "GPU KV cache: no free block for sequence %d", s);
+        g->table[(size_t)s * g->max_blocks + b] = g->free_blocks[--g->n_free];
+        g->table_dirty = 1;
+    }
+    return 0;
+}
+
+static void release_blocks(GpuEngine *g, int s, int len) {
+    int keep = (len + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK, have = (g->len[s] + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
+    for (int b = have - 1; b >= keep; b--) {
+        g->free_blocks[g->n_free++] = g->table[(size_t)s * g->max_blocks + b];
+        g->table[(size_t)s * g->max_blocks + b] = 0;
+        g->table_dirty = 1;
+    }
+}
+
+int gpu_set_len(GpuEngine *g, int s, int len, Err *e) {
+    if (s < 0 || s >= g->n_seq || len < 0 || len > g->max_pos) return err_set(e, "set_len: sequence %d, length %d out of range", s, len);
+    if (len < g->len[s]) release_blocks(g, s, len);
+    else if (ensure_blocks(g, s, len, e)) return -1;
+    g->len[s] = len;
+    return 0;
+}
+
+int gpu_copy_seq(GpuEngine *g, int dst, int src, int len, Err *e) {
+    if (dst < 0 || dst >= g->n_seq || src < 0 || src >= g->n_seq || len < 0 || len > g->len[src])
+        return err_set(e, "copy_seq: %d <- %d, %d positions: out of range", dst, src, len);
+    if (gpu_set_len(g, dst, 0, e) || ensure_blocks(g, dst, len, e)) return -1;
+    size_t es = g->bf16 ? 2 : 4, blk = (size_t)CUDA_KV_BLOCK * g->row * es;
+    int nb = (len + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
+    for (int l = 0; l < g->m->cfg.n_layers; l++)
+        for (int b = 0; b < nb; b++) {
+            char *base = (char *)g->cache + (size_t)l * g->layer_elems * es;
+            int from = g->table[(size_t)src * g->max_blocks + b], to = g->table[(size_t)dst * g->max_blocks + b];
+            if (cuda_copy2d((float *)(base + to * blk), (int)(blk / 4), (const float *)(base + from * blk), (int)(blk / 4), 1, (int)(blk / 4)))
+                return err_set(e, "GPU: %s", cuda_error());
+        }
+    g->len[dst] = len;
+    return cuda_sync() ? err_set(e, "GPU: %s", cuda_error()) : 0;
+}
+
+uint64_t gpu_kv_bytes_per_token(const GpuEngine *g) {
+    return (uint64_t)g->m->cfg.n_layers * g->row * (g->bf16 ? 2 : 4);
+}
+const char *gpu_device(const GpuEngine *g) { return g->device; }
+const char *gpu_dtype(const GpuEngine *g) { return g->bf16 ? "BF16" : "F32"; }
+
+
+/* ---- the step ------------------------------------------------------------------------ */
+typedef struct {
+    GpuEngine *g;
+    int n, nw, max_len;
+    const int *tok, *seq, *pos, *rows;            /* (device) */
+} Q;
+
+#define TRY(call) do { if (call) return -1; } while (0)
+#define OP(op, body) do { cuda_op_mark(op, 1); int rc_ = (body); cuda_op_mark(op, 0); if (rc_) return -1; } while (0)
+
+static int lin(float *y, int ldy, const float *x, int ldx, int T, const DMat *w, const float *b) {
+    return cuda_linear(y, ldy, x, ldx, T, w->w, w->bf16, w->rows, w->cols, b);
+}
+
+static int mlp(const Q *q, const DMlp *p, const float *x, int n, float *y) {
+    GpuEngine *g = q->g;
+    int D = g->m->cfg.dim, I = p->gate.rows;
+    TRY(lin(g->g, I, x, D, n, &p->gate, NULL));
+    TRY(lin(g->u, I, x, D, n, &p->up, NULL));
+    TRY(cuda_swiglu(g->g, g->u, (int64_t)n * I));
+    return lin(y, D, g->g, I, n, &p->down, NULL);
+}
+
+static void *layer_cache(const GpuEngine *g, int l) {
+    return (char *)g->cache + (size_t)l * g->layer_elems * (g->bf16 ? 2 : 4);
+}
+
+static int attn_mla(const Q *q, int l) {
+    GpuEngine *g = q->g;
+    const ModelConfig *c = &g->m->cfg;
+    const GLayer *a = &g->layers[l];
+    int n = q->n, D = c->dim, H = c->n_heads, Dn = c->qk_nope, Dr = c->qk_rope, Dv = c->v_head, Dc = c->kv_lora_rank;
+    int qk = Dn + Dr, qd = Dc + Dr, R = c->q_lora_rank;
+    cuda_op_mark(OP_Q_PROJ, 1);
+    if (R) {
+        TRY(lin(g->qa, R, g->h, D, n, &a->q_a, NULL));
+        TRY(cuda_rmsnorm(g->qa, R, g->qa, R, n, R, a->q_a_norm, c->rms_eps));
+        TRY(lin(g->q, H * qk, g->qa, R, n, &a->q_b, NULL));
+    } else {
+        TRY(lin(g->q, H * qk, g->h, D, n, &a->q, NULL));
+    }
+    cuda_op_mark(OP_Q_PROJ, 0);
+    cuda_op_mark(OP_KV_PROJ, 1);
+    TRY(lin(g->kv, qd, g->h, D, n, &a->kv_a, NULL));
+    TRY(cuda_rmsnorm(g->kv, qd, g->kv, qd, n, Dc, a->kv_a_norm, c->rms_eps));     /* the latent only */
+    cuda_op_mark(OP_KV_PROJ, 0);
+    cuda_op_mark(OP_ROPE, 1);
+    TRY(cuda_rope(g->q + Dn, n, H, qk, Dr, q->pos, g->inv_freq, g->m->rope_mscale, 1));
+    TRY(cuda_rope(g->kv + Dc, n, 1, qd, Dr, q->pos, g->inv_freq, g->m->rope_mscale, 1));
+    cuda_op_mark(OP_ROPE, 0);
+    void *cache = layer_cache(g, l);
+    OP(OP_KV_WRITE, cuda_kv_write(cache, g->bf16, g->row, g->table_d, g->max_blocks, g->kv, qd, qd, 0, q->seq, q->pos, n));
+    /* qc (n, H, Dc+Dr) = [q_nope W_UK | q_pe] per head */
+    cuda_op_mark(OP_ABSORB, 1);
+    TRY(cuda_gemm_batched(g->qc, H * qd, qd, g->q, H * qk, qk, a->kv_b, Dc, (int64_t)(Dn + Dv) * Dc, 0, n, Dc, Dn, H));
+    TRY(cuda_copy2d(g->qc + Dc, qd, g->q + Dn, qk, n * H, Dr));
+    cuda_op_mark(OP_ABSORB, 0);
+    CudaAttn at = {
+        .T = n, .seq = q->seq, .pos = q->pos, .q = g->qc, .ldq = H * qd, .cache = cache, .bf16 = g->bf16, .row = g->row,
+        .table = g->table_d, .max_blocks = g->max_blocks, .dk = qd, .dv = Dc, .H = H, .Hkv = 1,
+        .scale = g->m->attn_scale, .out = g->lat, .ldo = H * Dc, .max_len = q->max_len, .work = g->work,
+        .work_floats = g->work_floats,
+    };
+    OP(OP_ATTENTION, cuda_attention(&at));
+    /* o_h (n, Dv) = lat_h (n, Dc) . W_UV_h^T */
+    OP(OP_ATTN_OUT, cuda_gemm_batched(g->ao, H * Dv, Dv, g->lat, H * Dc, Dc, a->kv_b + (int64_t)Dn * Dc, Dc,
+                                      (int64_t)(Dn + Dv) * Dc, 1, n, Dv, Dc, H));
+    OP(OP_O_PROJ, lin(g->o, D, g->ao, H * Dv, n, &a->o, NULL));
+    return 0;
+}
+
+static int attn_dense(const Q *q, int l) {
+    GpuEngine *g = q->g;
+    const ModelConfig *c = &g->m->cfg;
+    const GLayer *a = &g->layers[l];
+    int n = q->n, D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, kvd = Hkv * hd;
+    OP(OP_Q_PROJ, lin(g->q, H * hd, g->h, D, n, &a->q, a->bq));
+    cuda_op_mark(OP_KV_PROJ, 1);
+    TRY(lin(g->k, kvd, g->h, D, n, &a->k, a->bk));
+    TRY(lin(g->v, kvd, g->h, D, n, &a->v, a->bv));
+    cuda_op_mark(OP_KV_PROJ, 0);
+    cuda_op_mark(OP_ROPE, 1);
+    TRY(cuda_rope(g->q, n, H, hd, hd, q->pos, g->inv_freq, g->m->rope_mscale, 0));
+    TRY(cuda_rope(g->k, n, Hkv, hd, hd, q->pos, g->inv_freq, g->m->rope_mscale, 0));
+    cuda_op_mark(OP_ROPE, 0);
+    void *cache = layer_cache(g, l);
+    cuda_op_mark(OP_KV_WRITE, 1);
+    TRY(cuda_kv_write(cache, g->bf16, g->row, g->table_d, g->max_blocks, g->k, kvd, kvd, 0, q->seq, q->pos, n));
+    TRY(cuda_kv_write(cache, g->bf16, g->row, g->table_d, g->max_blocks, g->v, kvd, kvd, kvd, q->seq, q->pos, n));
+    cuda_op_mark(OP_KV_WRITE, 0);
+    CudaAttn at = {
+        .T = n, .seq = q->seq, .pos = q->pos, .q = g->q, .ldq = H * hd, .cache = cache, .bf16 = g->bf16, .row = g->row,
+        .table = g->table_d, .max_blocks = g->max_blocks, .k_off = 0, .k_head_stride = hd, .v_off = kvd,
+        .v_head_stride = hd, .dk = hd, .dv = hd, .H = H, .Hkv = Hkv, .scale = g->m->attn_scale, .out = g->ao,
+        .ldo = H * hd, .max_len = q->max_len, .work = g->work, .work_floats = g->work_floats,
+    };
+    OP(OP_ATTENTION, cuda_attention(&at));
+    OP(OP_O_PROJ, lin(g->o, D, g->ao, H * hd, n, &a->o, NULL));
+    return 0;
+}
+
+static int moe(const Q *q, int l, Trace *tr) {
+    GpuEngine *g = q->g;
+    const ModelConfig *c = &g->m->cfg;
+    const GLayer *a = &g->layers[l];
+    int n = q->n, D = c->dim, E = c->n_routed, K = c->top_k, I = c->moe_inter;
+    OP(OP_ROUTER, lin(g->sc, E, g->h, D, n, &a->router, NULL));
+    RouteParams rp;
+    route_params(c, &rp);
+    CudaRoute r = { rp.E, rp.K, rp.sigmoid, rp.n_group, rp.topk_group, rp.method, rp.renorm, rp.scale_after_renorm,
+                    rp.routed_scale };
+    OP(OP_ROUTE, cuda_moe_route(g->ex, g->wt, g->sc, a->bias, n, &r));
+    if (tr && tr->experts) {
+        TRY(cuda_to_host(tr->experts + (int64_t)l * n * K, g->ex, sizeof(int) * (size_t)n * K));
+        TRY(cuda_to_host(tr->weights + (int64_t)l * n * K, g->wt, sizeof(float) * (size_t)n * K));
+    }
+    cuda_op_mark(OP_PERMUTE, 1);
+    TRY(cuda_moe_permute(g->off, g->order, g->where, g->ex, n * K, E));
+    TRY(cuda_gather_rows(g->xin, g->h, D, g->order, K, n * K, D));
+    cuda_op_mark(OP_PERMUTE, 0);
+    cuda_op_mark(OP_EXPERTS, 1);
+    TRY(cuda_grouped_linear(g->g, g->xin, (const void *const *)a->gate_p, g->bf16, g->off, E, n * K, I, D));
+    TRY(cuda_grouped_linear(g->u, g->xin, (const void *const *)a->up_p, g->bf16, g->off, E, n * K, I, D));
+    TRY(cuda_swiglu(g->g, g->u, (int64_t)n * K * I));
+    TRY(cuda_grouped_linear(g->y, g->g, (const void *const *)a->down_p, g->bf16, g->off, E, n * K, D, I));
+    cuda_op_mark(OP_EXPERTS, 0);
+    if (a->has_shared) OP(OP_SHARED_EXPERT, mlp(q, &a->shared, g->h, n, g->z));
+    OP(OP_COMBINE, cuda_moe_combine(g->o, g->y, g->wt, g->where, a->has_shared ? g->z : NULL, n, K, D));
+    return 0;
+}
+
+/* Queues the step up to the final norm of the wanted rows (in h). */
+static int queue_layers(const Q *q, Trace *tr) {
+    GpuEngine *g = q->g;
+    const ModelConfig *c = &g->m->cfg;
+    int n = q->n, D = c->dim;
+    OP(OP_EMBED, cuda_embed(g->x, g->embed.w, g->embed.bf16, q->tok, n, D));
+    if (tr && tr->hidden) TRY(cuda_to_host(tr->hidden, g->x, sizeof(float) * (size_t)n * D));
+    if (tr && tr->experts)
+        for (int64_t i = 0; i < (int64_t)c->n_layers * n * (c->top_k > 0 ? c->top_k : 0); i++) { tr->experts[i] = -1; tr->weights[i] = 0; }
+    for (int l = 0; l < c->n_layers; l++) {
+        const GLayer *ly = &g->layers[l];
+        OP(OP_NORM, cuda_rmsnorm(g->h, D, g->x, D, n, D, ly->attn_norm, c->rms_eps));
+        TRY(c->is_mla ? attn_mla(q, l) : attn_dense(q, l));
+        OP(OP_RESIDUAL, cuda_add(g->x, g->o, (int64_t)n * D));
+        OP(OP_NORM, cuda_rmsnorm(g->h, D, g->x, D, n, D, ly->ffn_norm, c->rms_eps));
+        if (ly->is_moe) TRY(moe(q, l, tr));
+        else OP(OP_MLP, mlp(q, &ly->mlp, g->h, n, g->o));
+        OP(OP_RESIDUAL, cuda_add(g->x, g->o, (int64_t)n * D));
+        if (tr && tr->hidden) TRY(cuda_to_host(tr->hidden + (int64_t)(l + 1) * n * D, g->x, sizeof(float) * (size_t)n * D));
+    }
+    cuda_op_mark(OP_NORM, 1);
+    TRY(cuda_gather_rows(g->h, g->x, D, q->rows, 1, q->nw, D));
+    TRY(cuda_rmsnorm(g->h, D, g->h, D, q->nw, D, g->norm, c->rms_eps));
+    cuda_op_mark(OP_NORM, 0);
+    return 0;
+}
+
+/* lm_head and greedy sampling of rows [r0, r0+nr) */
+static int queue_head(const Q *q, int r0, int nr) {
+    GpuEngine *g = q->g;
+    int D = g->m->cfg.dim, V = g->m->cfg.vocab;
+    OP(OP_LM_HEAD, lin(g->logits, V, g->h + (int64_t)r0 * D, D, nr, &g->lm_head, NULL));
+    OP(OP_SAMPLE, cuda_argmax(g->next_d + r0, g->logits, nr, V));
+    return 0;
+}
+
+static Graph *find_graph(GpuEngine *g, int n, int nw, int key) {
+    Graph *lru = &g->graphs[0];
+    for (int i = 0; i < N_GRAPHS; i++) {
+        Graph *x = &g->graphs[i];
+        if (x->seen && x->n == n && x->nw == nw && x->key == key) { x->used = ++g->clock; return x; }
+        if (x->used < lru->used) lru = x;
+    }
+    cuda_graph_free(lru->exec);
+    *lru = (Graph){ n, nw, key, NULL, 0, ++g->clock };
+    return lru;
+}
+
+int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos, const unsigned char *want,
+             float *logits, int *next, Trace *tr, Err *e) {
+    const ModelConfig *c = &g->m->cfg;
+    if (n <= 0) return 0;
+    if (n > g->max_tokens) return err_set(e, "a step of %d tokens: the GPU engine was opened for %d", n, g->max_tokens);
+    int *len = xmalloc(sizeof(int) * (size_t)g->n_seq);
+    memcpy(len, g->len, sizeof(int) * (size_t)g->n_seq);
+    if (forward_check_batch(c, g->n_seq, g->max_pos, len, n, tok, seq, pos, e)) { free(len); return -1; }
+    int max_len = 1, nw = 0;
+    for (int i = 0; i < n; i++) {
+        if (pos[i] + 1 > max_len) max_len = pos[i] + 1;
+        if (!want || want[i]) g->stage[3 * n + nw++] = i;
+    }
+    for (int s = 0; s < g->n_seq; s++)
+        if (len[s] > g->len[s] && ensure_blocks(g, s, len[s], e)) { free(len); return -1; }
+    memcpy(g->stage, tok, sizeof(int) * (size_t)n);
+    memcpy(g->stage + n, seq, sizeof(int) * (size_t)n);
+    memcpy(g->stage + 2 * n, pos, sizeof(int) * (size_t)n);
+    int rc = 0;
+    if (g->table_dirty) {
+        rc = cuda_to_device(g->table_d, g->table, sizeof(int) * (size_t)g->n_seq * g->max_blocks);
+        g->table_dirty = 0;
+    }
+    if (!rc) rc = cuda_to_device_async(g->in_d, g->stage, sizeof(int) * (size_t)(3 * n + nw));
+    if (rc) { free(len); return err_set(e, "GPU: %s", cuda_error()); }
+    Q q = { g, n, nw, max_len, g->in_d, g->in_d + n, g->in_d + 2 * n, g->in_d + 3 * n };
+    int graphable = g->use_graphs && !logits && !tr && nw <= LOGIT_ROWS;
+    Graph *gr = NULL;
+    if (graphable) {
+        int H = c->n_heads, Hkv = c->is_mla ? 1 : c->n_kv_heads;
+        gr = find_graph(g, n, nw, cuda_attention_splits(n, H, Hkv, max_len));
+        if (gr->exec) rc = cuda_graph_launch(gr->exec);
+        else if (gr->seen) {
+            rc = cuda_graph_begin();
+            if (!rc) {
+                int qrc = queue_layers(&q, NULL) || queue_head(&q, 0, nw);
+                void *exec = NULL;
+                rc = cuda_graph_end(&exec) || qrc;
+                if (!rc) { gr->exec = exec; rc = cuda_graph_launch(exec); }
+                else cuda_graph_free(exec);
+            }
+        } else {
+            gr->seen = 1;
+            gr = NULL;                    /* first time: eagerly */
+        }
+    }
+    if (!rc && (!graphable || !gr)) {
+        rc = queue_layers(&q, tr);
+        for (int r0 = 0; r0 < nw && !rc; r0 += LOGIT_ROWS) {
+            int nr = nw - r0 < LOGIT_ROWS ? nw - r0 : LOGIT_ROWS;
+            rc = queue_head(&q, r0, nr);
+            if (!rc && logits) rc = cuda_to_host(logits + (int64_t)r0 * c->vocab, g->logits, sizeof(float) * (size_t)nr * c->vocab);
+        }
+    }
+    if (!rc && next) rc = cuda_to_host(next, g->next_d, sizeof(int) * (size_t)nw);
+    if (!rc) rc = cuda_sync();
+    if (rc) { free(len); return err_set(e, "GPU: %s", cuda_error()); }
+    memcpy(g->len, len, sizeof(int) * (size_t)g->n_seq);
+    free(len);
+    if (logits) {
+        int64_t nonfinite = 0;
+        for (int64_t i = 0; i < (int64_t)nw * c->vocab; i++) nonfinite += !isfinite(logits[i]);
+        if (nonfinite) return err_set(e, "%s: forward pass produced %lld NaN/Inf logits", g->m->path, (long long)nonfinite);
+    }
+    return 0;
+}

@@ -1,0 +1,227 @@
+/*
+ * gemm.cu - matrix products: cuBLAS for the dense and per-head products, and a tiled
+ * kernel for the MoE experts' grouped products, whose row counts live on the device
+ * (so the whole step can be captured as a graph; nothing is read back to route).
+ *
+ * Precision: F32 weights take CUBLAS_COMPUTE_32F (no TF32), so the F32 path matches
+ * the CPU to float32 rounding. BF16 weights take BF16 activations (rounded to nearest
+ * even here) and accumulate in FP32 (CUBLAS_COMPUTE_32F), as the tensor cores do.
+ * CPU twins: linear() and matmul_nn() (kernels/ops.c).
+ */
+#include "common.cuh"
+
+#include <cublas_v2.h>
+
+static cublasHandle_t handle;
+static void *workspace;                 /* set once, so cuBLAS allocates nothing in a graph */
+static uint16_t *xbf;                   /* activations rounded to BF16 */
+static size_t xbf_cap;
+
+static int blas_fail(const char *what, cublasStatus_t s) {
+    return cu_failf("%s: %s", what, cublasGetStatusString(s));
+}
+
+static int blas(void) {
+    if (handle) return 0;
+    cublasStatus_t s = cublasCreate(&handle);
+    if (s != CUBLAS_STATUS_SUCCESS) { handle = NULL; return blas_fail("cublasCreate", s); }
+    const size_t ws = 32u << 20;
+    cudaError_t e = cudaMalloc(&workspace, ws);
+    if (e != cudaSuccess) return cu_fail("cuBLAS workspace", e);
+    cublasSetStream(handle, cu_stream());
+    cublasSetWorkspace(handle, workspace, ws);
+    cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH);
+    return 0;
+}
+
+/* Grows the BF16 activation buffer to n elements; the engine calls it with its largest
+ * product before any graph capture, so no allocation happens while capturing. */
+extern "C" int cuda_gemm_reserve(size_t n) {
+    if (blas()) return -1;
+    if (n <= xbf_cap) return 0;
+    if (xbf) cudaFree(xbf);
+    xbf = NULL;
+    xbf_cap = 0;
+    cudaError_t e = cudaMalloc((void **)&xbf, n * sizeof(uint16_t));
+    if (e != cudaSuccess) return cu_fail("cudaMalloc (BF16 activations)", e);
+    xbf_cap = n;
+    return 0;
+}
+
+static __global__ void to_bf16_kernel(uint16_t *dst, const float *src, int ld, int K, int64_t n) {
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) dst[i] = f_to_bf16(src[(i / K) * ld + i % K]);
+}
+
+static __global__ void bias_kernel(float *y, int ldy, const float *b, int N, int64_t n) {
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[(i / N) * ldy + i % N] += b[i % N];
+}
+
+extern "C" int cuda_linear(float *y, int ldy, const float *x, int ldx, int T, const void *W, int bf16, int N, int K,
+                           const float *bias) {
+    if (T <= 0 || N <= 0) return 0;
+    if (blas()) return -1;
+    const float one = 1.0f, zero = 0.0f;
+    cublasStatus_t s;
+    /* row-major y = x W^T is column-major y^T (N, T) = W^T (N, K) . x^T (K, T) */
+    if (bf16) {
+        int64_t n = (int64_t)T * K;
+        if ((size_t)n > xbf_cap && cuda_gemm_reserve((size_t)n)) return -1;
+        to_bf16_kernel<<<cu_blocks(n, 256), 256, 0, cu_stream()>>>(xbf, x, ldx, K, n);
+        LAUNCHED("to_bf16");
+        s = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, W, CUDA_R_16BF, K, xbf, CUDA_R_16BF, K, &zero,
+                         y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    } else {
+        s = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, W, CUDA_R_32F, K, x, CUDA_R_32F, ldx, &zero,
+                         y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    }
+    if (s != CUBLAS_STATUS_SUCCESS) return blas_fail("cublasGemmEx (linear)", s);
+    if (bias) {
+        int64_t n = (int64_t)T * N;
+        bias_kernel<<<cu_blocks(n, 256), 256, 0, cu_stream()>>>(y, ldy, bias, N, n);
+        LAUNCHED("bias");
+    }
+    return 0;
+}
+
+extern "C" int cuda_gemm_batched(float *y, int ldy, int64_t sy, const float *x, int ldx, int64_t sx, const float *W,
+                                 int ldw, int64_t sw, int transW, int T, int N, int K, int batch) {
+    if (T <= 0 || N <= 0 || batch <= 0) return 0;
+    if (blas()) return -1;
+    const float one = 1.0f, zero = 0.0f;
+    /* column-major y^T (N, T) = op(W)^T (N, K) . x^T (K, T): W (K, N) row-major is
+     * (N, K) column-major (no transpose); W (N, K) row-major needs the transpose */
+    cublasStatus_t s = cublasGemmStridedBatchedEx(handle, transW ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N, T, K, &one,
+                                                  W, CUDA_R_32F, ldw, sw, x, CUDA_R_32F, ldx, sx, &zero, y, CUDA_R_32F,
+                                                  ldy, sy, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    return s == CUBLAS_STATUS_SUCCESS ? 0 : blas_fail("cublasGemmStridedBatchedEx", s);
+}
+
+/* ---- grouped expert products ------------------------------------------------------ */
+/* Block: 64 rows x 64 outputs of one expert, 256 threads each computing 4 x 4, K in
+ * steps of 32 through shared memory (weights widened from BF16 on the way in).
+ * blockIdx.y enumerates the row tiles of all experts in order; tiles past the last
+ * expert's rows exit at once (the grid is sized for the worst case). */
+#define GT 64
+#define GK 32
+
+template <bool BF16>
+static __global__ void grouped_kernel(float *y, const float *x, const void *const *W, const int *off, int E, int N, int K) {
+    int tile = blockIdx.y, e = 0, r0 = -1;
+    for (; e < E; e++) {
+        int rows = off[e + 1] - off[e], nt = (rows + GT - 1) / GT;
+        if (tile < nt) { r0 = off[e] + tile * GT; break; }
+        tile -= nt;
+    }
+    if (r0 < 0) return;
+    int r1 = off[e + 1], n0 = blockIdx.x * GT;
+    const void *w = W[e];
+    __shared__ float xs[GK][GT + 1], ws[GK][GT + 1];
+    int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    float acc[4][4] = {};
+    for (int k0 = 0; k0 < K; k0 += GK) {
+        for (int i = threadIdx.x; i < GT * GK; i += blockDim.x) {
+            int r = i / GK, k = i % GK;
+            int gr = r0 + r, gk = k0 + k, gn = n0 + r;
+            xs[k][r] = gr < r1 && gk < K ? x[(size_t)gr * K + gk] : 0.0f;
+            float wv = 0.0f;
+            if (gn < N && gk < K) {
+                size_t at = (size_t)gn * K + gk;
+                wv = BF16 ? bf16_to_f(((const uint16_t *)w)[at]) : ((const float *)w)[at];
+            }
+            ws[k][r] = wv;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int k = 0; k < GK; k++) {
+            float a[4], b[4];
+            for (int i = 0; i < 4; i++) { a[i] = xs[k][ty + 16 * i]; b[i] = ws[k][tx + 16 * i]; }
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+        }
+        __syncthreads();
+    }
+    for (int i = 0; i < 4; i++) {
+        int gr = r0 + ty + 16 * i;
+        if (gr >= r1) continue;
+        for (int j = 0; j < 4; j++) {
+            int gn = n0 + tx + 16 * j;
+            if (gn < N) y[(size_t)gr * N + gn] = acc[i][j];
+        }
+    }
+}
+
+extern "C" int cuda_grouped_linear(float *y, const float *x, const void *const *W, int bf16, const int *off, int E,
+                                   int max_rows, int N, int K) {
+    if (max_rows <= 0 || N <= 0) return 0;
+    dim3 grid(cu_blocks(N, GT), (unsigned)((max_rows + GT - 1) / GT + E));
+    if (bf16) grouped_kernel<true><<<grid, 256, 0, cu_stream()>>>(y, x, W, off, E, N, K);
+    else grouped_kernel<false><<<grid, 256, 0, cu_stream()>>>(y, x, W, off, E, N, K);
+    LAUNCHED("grouped_linear");
+    return 0;
+}
+
+/* ---- the device's limits, measured ------------------------------------------------ */
+static __global__ void read_kernel(const float4 *x, size_t n, float *out) {
+    float s = 0.0f;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float4 v = x[i];
+        s += v.x + v.y + v.z + v.w;
+    }
+    if (s == 12345.678f) *out = s;           /* keeps the loads; never true for zeroed memory */
+}
+
+extern "C" int cuda_measure_limits(double *read_gbs, double *gemm_tflops, int bf16) {
+    if (blas()) return -1;
+    const size_t bytes = (size_t)2 << 30;
+    const int M = 8192;
+    void *buf = NULL, *a = NULL, *c = NULL;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    int rc = -1;
+    float ms, best = 1e30f;
+    size_t es = bf16 ? 2 : 4;
+    cudaError_t e = cudaMalloc(&buf, bytes);
+    if (e == cudaSuccess) e = cudaMemsetAsync(buf, 0, bytes, cu_stream());
+    if (e != cudaSuccess) { cu_fail("limits: 2 GiB read buffer", e); goto out; }
+    for (int r = 0; r < 6; r++) {            /* the first run warms up */
+        cudaEventRecord(e0, cu_stream());
+        read_kernel<<<4 * 132 * 8, 256, 0, cu_stream()>>>((const float4 *)buf, bytes / 16, (float *)buf);
+        cudaEventRecord(e1, cu_stream());
+        cudaEventSynchronize(e1);
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (r && ms < best) best = ms;
+    }
+    *read_gbs = bytes / (best * 1e-3) / 1e9;
+    cudaFree(buf);
+    buf = NULL;
+    if ((e = cudaMalloc(&a, (size_t)M * M * es)) != cudaSuccess || (e = cudaMalloc(&c, (size_t)M * M * 4)) != cudaSuccess) {
+        cu_fail("limits: GEMM operands", e);
+        goto out;
+    }
+    cudaMemsetAsync(a, 0, (size_t)M * M * es, cu_stream());
+    best = 1e30f;
+    for (int r = 0; r < 4; r++) {
+        const float one = 1.0f, zero = 0.0f;
+        cudaDataType_t t = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+        cudaEventRecord(e0, cu_stream());
+        cublasStatus_t s = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, M, M, M, &one, a, t, M, a, t, M, &zero, c,
+                                        CUDA_R_32F, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        cudaEventRecord(e1, cu_stream());
+        cudaEventSynchronize(e1);
+        if (s != CUBLAS_STATUS_SUCCESS) { blas_fail("limits: cublasGemmEx", s); goto out; }
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (r && ms < best) best = ms;
+    }
+    *gemm_tflops = 2.0 * M * M * M / (best * 1e-3) / 1e12;
+    rc = 0;
+out:
+    cudaFree(buf);
+    cudaFree(a);
+    cudaFree(c);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    return rc;
+}

@@ -1,0 +1,116 @@
+/*
+ * engine.c - the backend switch: CPU steps go to model_forward over a KVCache, CUDA
+ * steps to the GPU engine. Also the op marks the GPU forward pass sets for profilers.
+ */
+#include "engine.h"
+#include "cuda/backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct Engine {
+    Backend backend;
+    Model *m;
+    KVCache kv;                  /* CPU */
+    GpuEngine *gpu;              /* CUDA */
+    char device[256];
+};
+
+static void cpu_name(char *buf, size_t len) {
+    snprintf(buf, len, "cpu");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c += 1 + (c[1] == ' ');
+                c[strcspn(c, "\n")] = 0;
+                snprintf(buf, len, "%s", c);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+int engine_open(Engine **out, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
+    Engine *g = xcalloc(1, sizeof *g);
+    g->backend = o->backend;
+    g->m = m;
+    int rc;
+    if (o->backend == BACKEND_CUDA) rc = gpu_open(&g->gpu, m, o, n_seq, max_pos, max_tokens, e);
+    else {
+        rc = kv_create(&g->kv, m, n_seq, max_pos, e);
+        cpu_name(g->device, sizeof g->device);
+    }
+    if (rc) { free(g); *out = NULL; return -1; }
+    *out = g;
+    return 0;
+}
+
+void engine_close(Engine *g) {
+    if (!g) return;
+    if (g->backend == BACKEND_CUDA) gpu_close(g->gpu);
+    else kv_free(&g->kv);
+    free(g);
+}
+
+int engine_step(Engine *g, int n, const int *tok, const int *seq, const int *pos, const unsigned char *want,
+                float *logits, int *next, Trace *tr, Err *e) {
+    if (g->backend == BACKEND_CUDA) return gpu_step(g->gpu, n, tok, seq, pos, want, logits, next, tr, e);
+    int V = g->m->cfg.vocab, nw = 0;
+    for (int i = 0; i < n; i++) nw += !want || want[i];
+    float *lg = logits;
+    if (!lg && next && nw) lg = xmalloc(sizeof(float) * (size_t)nw * V);
+    int rc = model_forward(g->m, &g->kv, n, tok, seq, pos, want, lg, tr, e);
+    if (!rc && next)
+        for (int r = 0; r < nw; r++) {
+            const float *row = lg + (int64_t)r * V;
+            int best = 0;
+            for (int v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+            next[r] = best;
+        }
+    if (lg != logits) free(lg);
+    return rc;
+}
+
+int engine_set_len(Engine *g, int s, int len, Err *e) {
+    if (g->backend == BACKEND_CUDA) return gpu_set_len(g->gpu, s, len, e);
+    if (s < 0 || s >= g->kv.n_seq || len < 0 || len > g->kv.max_pos) return err_set(e, "set_len: sequence %d, length %d out of range", s, len);
+    g->kv.len[s] = len;
+    return 0;
+}
+
+int engine_copy_seq(Engine *g, int dst, int src, int len, Err *e) {
+    if (g->backend == BACKEND_CUDA) return gpu_copy_seq(g->gpu, dst, src, len, e);
+    KVCache *kv = &g->kv;
+    if (dst < 0 || dst >= kv->n_seq || src < 0 || src >= kv->n_seq || len < 0 || len > kv->len[src])
+        return err_set(e, "copy_seq: %d <- %d, %d positions: out of range", dst, src, len);
+    for (int l = 0; l < kv->n_layers; l++)
+        memcpy(kv->data + (((size_t)l * kv->n_seq + dst) * kv->max_pos) * kv->row,
+               kv->data + (((size_t)l * kv->n_seq + src) * kv->max_pos) * kv->row, sizeof(float) * (size_t)kv->row * len);
+    kv->len[dst] = len;
+    return 0;
+}
+
+uint64_t engine_kv_bytes_per_token(const Engine *g) {
+    return g->backend == BACKEND_CUDA ? gpu_kv_bytes_per_token(g->gpu) : kv_bytes_per_token(&g->kv);
+}
+const char *engine_backend(const Engine *g) { return g->backend == BACKEND_CUDA ? "cuda" : "cpu"; }
+const char *engine_device(const Engine *g) { return g->backend == BACKEND_CUDA ? gpu_device(g->gpu) : g->device; }
+const char *engine_dtype(const Engine *g) {
+    return g->backend == BACKEND_CUDA ? gpu_dtype(g->gpu) : dtype_name(g->m->wdtype);
+}
+
+/* ---- op marks ------------------------------------------------------------------------ */
+static const char *op_names[OP_COUNT] = {
+    "embed", "norm", "q_proj", "kv_proj", "rope", "kv_write", "absorb", "attention", "attn_out", "o_proj", "residual",
+    "router", "route", "permute", "experts", "combine", "shared_expert", "mlp", "lm_head", "sample",
+};
+static CudaOpHook op_hook;
+static void *op_ctx;
+
+const char *cuda_op_name(int op) { return op >= 0 && op < OP_COUNT ? op_names[op] : "?"; }
+void cuda_set_op_hook(CudaOpHook hook, void *ctx) { op_hook = hook; op_ctx = ctx; }
+void cuda_op_mark(int op, int begin) { if (op_hook) op_hook(op, begin, op_ctx); }
