@@ -57,22 +57,28 @@ int cmd_bench(const Opts *o) {
     }
     Cell *cells = xcalloc((size_t)(np + nb * nd), sizeof *cells);
     int nc = 0, rc = 0;
-    for (int i = 0; i < np && !rc; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "pp%d", pp[i]);
-        profiler_cell(prof, name);
-        if ((rc = measure_prefill(&m, &eo, pp[i], reps, o->warmup, &cells[nc], &e)) == 0) rc = profiler_cell_done(prof, &cells[nc], &m, &eo, &e);
-        if (!rc) nc++;
+    Engine *g = NULL;
+    if (engine_open(&g, &m, &eo, 1, 1, 1, &e)) {
+        fprintf(stderr, "effbench: %s\n", e.msg);
+        profiler_close(prof, NULL);
+        free(cells); free(pp); free(bb); free(dd);
+        model_free(&m);
+        return -1;
     }
-    for (int di = 0; di < nd && !rc; di++)
-        for (int bi = 0; bi < nb && !rc; bi++) {
-            char name[64];
-            snprintf(name, sizeof name, "tg%d b%d @ d%d", ngen, bb[bi], dd[di]);
-            profiler_cell(prof, name);
-            if ((rc = measure_decode(&m, &eo, bb[bi], dd[di], ngen, reps, o->warmup, &cells[nc], &e)) == 0)
-                rc = profiler_cell_done(prof, &cells[nc], &m, &eo, &e);
-            if (!rc) nc++;
-        }
+    for (int i = 0; i < np + nb * nd && rc != -1; i++) {
+        char name[64];
+        int p = 0, b = 0, d = 0;
+        if (i < np) { p = pp[i]; snprintf(name, sizeof name, "pp%d", p); }
+        else { b = bb[(i - np) % nb]; d = dd[(i - np) / nb]; snprintf(name, sizeof name, "tg%d b%d @ d%d", ngen, b, d); }
+        profiler_cell(prof, name);
+        rc = i < np ? measure_prefill(g, p, reps, o->warmup, &cells[nc], &e)
+                    : measure_decode(g, b, d, ngen, reps, o->warmup, &cells[nc], &e);
+        if (!rc) rc = profiler_cell_done(prof, &cells[nc], g, &e);
+        if (!rc) nc++;
+        else if (rc == -2) fprintf(stderr, "effbench: %s skipped: %s\n", name, e.msg);    /* does not fit: the next may */
+    }
+    if (rc == -2) rc = 0;
+    engine_close(g);
     if (rc) fprintf(stderr, "effbench: %s\n", e.msg);
     if (prof && profiler_close(prof, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); if (!rc) rc = -1; }
     Err e2 = { "" };

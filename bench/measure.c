@@ -227,7 +227,10 @@ static void fill_prompt(int *tok, int n, int vocab, int salt) {
 }
 
 #define MAX_REPS 1000
-#define PREFILL_CHUNK 2048       /* the decode cells' context goes in steps of at most this */
+/* A decode cell's context: a real prefill of up to this many positions; a deeper
+ * context repeats them (the same bytes to read per step, without a 32K-token prefill
+ * in every cell; the attention then sees repeated keys, which does not change its cost). */
+#define PREFILL_CHUNK 2048
 
 void (*measure_hook)(int begin, void *ctx);
 void *measure_hook_ctx;
@@ -238,13 +241,14 @@ static void cell_source(Cell *c, const Engine *g) {
     snprintf(c->dtype, sizeof c->dtype, "%s", engine_dtype(g));
 }
 
-int measure_prefill(Model *m, const EngineOpts *eo, int p, int reps, int warmup, Cell *c, Err *e) {
+int measure_prefill(Engine *g, int p, int reps, int warmup, Cell *c, Err *e) {
+    Model *m = engine_model(g);
     memset(c, 0, sizeof *c);
     c->kind = 'p';
     c->p = p;
     if (reps < 1 || reps > MAX_REPS) return err_set(e, "repetitions must be 1..%d", MAX_REPS);
-    Engine *g;
-    if (engine_open(&g, m, eo, 1, p, p, e)) return -1;
+    int rc = engine_reserve(g, 1, p, p, e);
+    if (rc) return rc;
     cell_source(c, g);
     c->kv_bytes = engine_kv_bytes_per_token(g) * (uint64_t)p;
     int *tok = xmalloc(sizeof(int) * (size_t)p), *seq = xcalloc((size_t)p, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)p);
@@ -254,7 +258,6 @@ int measure_prefill(Model *m, const EngineOpts *eo, int p, int reps, int warmup,
     for (int j = 0; j < p; j++) pos[j] = j;
     int next;
     double *t = xmalloc(sizeof(double) * (size_t)reps);
-    int rc = 0;
     for (int r = -warmup; r < reps && !rc; r++) {
         if (measure_stop) { rc = err_set(e, "interrupted"); break; }
         if ((rc = engine_set_len(g, 0, 0, e))) break;
@@ -273,29 +276,28 @@ int measure_prefill(Model *m, const EngineOpts *eo, int p, int reps, int warmup,
         c->p50 = c->p90 = c->p99 = c->med;           /* time to first token */
     }
     free(tok); free(seq); free(pos); free(want); free(t);
-    engine_close(g);
     return rc;
 }
 
-int measure_decode(Model *m, const EngineOpts *eo, int b, int d, int n, int reps, int warmup, Cell *c, Err *e) {
+int measure_decode(Engine *g, int b, int d, int n, int reps, int warmup, Cell *c, Err *e) {
+    Model *m = engine_model(g);
     memset(c, 0, sizeof *c);
     c->kind = 'g';
     c->b = b; c->d = d; c->n = n;
     if (reps < 1 || reps > MAX_REPS) return err_set(e, "repetitions must be 1..%d", MAX_REPS);
-    Engine *g;
     int max_pos = d + n + 1;
     int chunk = d < PREFILL_CHUNK ? d : PREFILL_CHUNK;
-    if (engine_open(&g, m, eo, b, max_pos, chunk > b ? chunk : b, e)) return -1;
+    int rc = engine_reserve(g, b, max_pos, chunk > b ? chunk : b, e);
+    if (rc) return rc;
     cell_source(c, g);
     c->kv_bytes = engine_kv_bytes_per_token(g) * (uint64_t)b * (uint64_t)max_pos;
-    int rc = 0;
-    if (d > 0) {      /* context: one real prefill of d tokens, copied to every sequence */
-        int *tok = xmalloc(sizeof(int) * (size_t)d), *seq = xcalloc((size_t)d, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)d);
-        unsigned char *want = xcalloc((size_t)d, 1);
-        fill_prompt(tok, d, m->cfg.vocab, 1);
-        for (int j = 0; j < d; j++) pos[j] = j;
-        for (int j = 0; j < d && !rc; j += chunk)      /* in chunks, as a server would */
-            rc = engine_step(g, d - j < chunk ? d - j : chunk, tok + j, seq, pos + j, want, NULL, NULL, NULL, e);
+    if (d > 0) {      /* context: a real prefill (of PREFILL_CHUNK positions at most, then repeated), copied to every sequence */
+        int *tok = xmalloc(sizeof(int) * (size_t)chunk), *seq = xcalloc((size_t)chunk, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)chunk);
+        unsigned char *want = xcalloc((size_t)chunk, 1);
+        fill_prompt(tok, chunk, m->cfg.vocab, 1);
+        for (int j = 0; j < chunk; j++) pos[j] = j;
+        rc = engine_step(g, chunk, tok, seq, pos, want, NULL, NULL, NULL, e);
+        if (!rc && d > chunk) rc = engine_repeat_context(g, 0, chunk, d, e);
         free(tok); free(seq); free(pos); free(want);
         for (int s = 1; s < b && !rc; s++) rc = engine_copy_seq(g, s, 0, d, e);
     }
@@ -328,6 +330,5 @@ int measure_decode(Model *m, const EngineOpts *eo, int b, int d, int n, int reps
         c->tokens_per_s = b / c->med;
     }
     free(tok); free(seq); free(pos); free(t); free(steps);
-    engine_close(g);
     return rc;
 }

@@ -44,10 +44,11 @@ typedef struct {
 /* Flags checked between repetitions; a set flag aborts the cell with an error. */
 extern volatile int measure_stop;
 
-/* Cells on the backend eo names (the engine is opened for the cell and closed after). */
-int measure_prefill(Model *m, const EngineOpts *eo, int p, int reps, int warmup, Cell *c, Err *e);
+/* Cells on an open engine (its cache is reserved anew for each cell). Return -2 when
+ * the cell's cache does not fit (a skipped cell), -1 on other errors. */
+int measure_prefill(Engine *g, int p, int reps, int warmup, Cell *c, Err *e);
 /* b sequences, each after one real prefill of d tokens (copied), n greedy steps */
-int measure_decode(Model *m, const EngineOpts *eo, int b, int d, int n, int reps, int warmup, Cell *c, Err *e);
+int measure_decode(Engine *g, int b, int d, int n, int reps, int warmup, Cell *c, Err *e);
 
 /* Called around each timed repetition (profilers); NULL by default. */
 extern void (*measure_hook)(int begin, void *ctx);

@@ -359,12 +359,10 @@ static int metric_index(const Profiler *p, const char *name) {
 
 /* One step of the cell (the whole prefill, or one decode step of the batch at its
  * depth), replayed until every pass of the metric schedule is collected. */
-static int metrics_cell(Profiler *p, const Cell *c, Model *m, const EngineOpts *eo0, Err *e) {
-    EngineOpts eo = *eo0;
-    eo.no_graphs = 1;
+static int metrics_cell(Profiler *p, const Cell *c, Engine *g, Err *e) {
+    Model *m = engine_model(g);
     int pre = c->kind == 'p', b = pre ? 1 : c->b, d = pre ? 0 : c->d, n = pre ? c->p : b;
     int chunk = d < 2048 ? d : 2048, max_tok = pre ? c->p : (chunk > b ? chunk : b);
-    Engine *g = NULL;
     CuptiHost *host = NULL;
     uint8_t *avail = NULL, *data = NULL;
     int *tok = xcalloc((size_t)(n > d ? n : d) + 1, sizeof(int)), *seq = xcalloc((size_t)(n > d ? n : d) + 1, sizeof(int));
@@ -372,7 +370,7 @@ static int metrics_cell(Profiler *p, const Cell *c, Model *m, const EngineOpts *
     int rc = 0, enabled = 0, inited = 0, R = 64 * m->cfg.n_layers + 64;
     double *sum = NULL;
     int *cnt = NULL;
-    if (engine_open(&g, m, &eo, b, pre ? c->p : d + 1, max_tok, e)) { rc = -1; goto out; }
+    if (engine_reserve(g, b, pre ? c->p : d + 1, max_tok, e)) { rc = -1; goto out; }
     for (int i = 0; i < (n > d ? n : d); i++) tok[i] = (int)((2654435761u * (unsigned)(i + 1)) % (unsigned)m->cfg.vocab);
     if (!pre && d > 0) {
         for (int i = 0; i < d; i++) pos[i] = i;
@@ -509,12 +507,11 @@ out:
     p->rp = NULL;
     p->rp_depth = 0;
     cupti_host_close(host);
-    engine_close(g);
     free(avail); free(data); free(tok); free(seq); free(pos); free(sum); free(cnt);
     return rc;
 }
 
-int profiler_cell_done(Profiler *p, Cell *c, Model *m, const EngineOpts *eo, Err *e) {
+int profiler_cell_done(Profiler *p, Cell *c, Engine *g, Err *e) {
     if (!p) return 0;
     Cell traced = *c, plain;
     int rc = 0;
@@ -522,17 +519,16 @@ int profiler_cell_done(Profiler *p, Cell *c, Model *m, const EngineOpts *eo, Err
     measure_hook = NULL;
     cuda_set_op_hook(NULL, NULL);
     if (tracing(0, e)) return -1;
-    EngineOpts plain_eo = *eo;
     int reps = traced.reps;
-    if (traced.kind == 'p') rc = measure_prefill(m, &plain_eo, traced.p, reps, 1, &plain, e);
-    else rc = measure_decode(m, &plain_eo, traced.b, traced.d, traced.n, reps, 1, &plain, e);
+    if (traced.kind == 'p') rc = measure_prefill(g, traced.p, reps, 1, &plain, e);
+    else rc = measure_decode(g, traced.b, traced.d, traced.n, reps, 1, &plain, e);
     if (tracing(1, e) && !rc) rc = -1;
     cuda_set_op_hook(trace_hook, p);
     measure_hook = window_hook;
     measure_hook_ctx = p;
     if (!rc) rc = collect(p, &traced, &plain, e);
     if (!rc && p->host) {
-        rc = metrics_cell(p, &traced, m, eo, e);
+        rc = metrics_cell(p, &traced, g, e);
         if (!rc) rc = write_tables(p, e);
     }
     if (!rc) *c = plain;
@@ -566,8 +562,8 @@ int profiler_open(Profiler **p, const char *dir, const char *metrics, Err *e) {
     return err_set(e, "profiling needs the CUDA backend: this effbench was built without it");
 }
 void profiler_cell(Profiler *p, const char *name) { (void)p; (void)name; }
-int profiler_cell_done(Profiler *p, Cell *c, Model *m, const EngineOpts *eo, Err *e) {
-    (void)p; (void)c; (void)m; (void)eo; (void)e;
+int profiler_cell_done(Profiler *p, Cell *c, Engine *g, Err *e) {
+    (void)p; (void)c; (void)g; (void)e;
     return 0;
 }
 int profiler_close(Profiler *p, Err *e) { (void)p; (void)e; return 0; }

@@ -31,7 +31,7 @@ void profiler_cell(Profiler *p, const char *name);
 /* After a traced measure_*: collects its records, measures the same cell untraced
  * (replacing *c, so results keep untraced timings), and, with metrics, profiles one
  * step of it. 0 when p is NULL. */
-int profiler_cell_done(Profiler *p, Cell *c, Model *m, const EngineOpts *eo, Err *e);
+int profiler_cell_done(Profiler *p, Cell *c, Engine *g, Err *e);
 /* Writes what remains and stops tracing. */
 int profiler_close(Profiler *p, Err *e);
 

@@ -391,6 +391,7 @@ int cmd_run(const Opts *o) {
             if (cells[i].model == mi && cells[i].kind == 'p' && s.work[cells[i].work].prefill > maxp) maxp = s.work[cells[i].work].prefill;
         Limits lim, glim;
         int have_glim = 0;
+        Engine *eng[4] = { NULL, NULL, NULL, NULL };        /* one per suite backend, opened on first use */
         limits_measure(&m, maxp, 3, (size_t)s.stream_mib, &lim);
         record_machine(dir, device, sm->name, &lim);
         for (int i = 0; i < nc && !interrupted; i++) {
@@ -420,11 +421,17 @@ int cmd_run(const Opts *o) {
                 record_machine(dir, gdev, sm->name, &glim);
             }
             if (eo.backend == BACKEND_CUDA) cl = &glim;
+            if (!eng[d->backend] && engine_open(&eng[d->backend], &m, &eo, 1, 1, 1, &e)) {
+                fprintf(stderr, "%seffbench: cell %s: %s (skipped)\n", isatty(2) ? "\n" : "", d->key, e.msg);
+                nfail++; ndone++;
+                continue;
+            }
+            Engine *g = eng[d->backend];
             Cell c;
             if (prof) profiler_cell(prof, d->key);
-            int r = d->kind == 'p' ? measure_prefill(&m, &eo, wl->prefill, wl->reps, wl->warmup, &c, &e)
-                                   : measure_decode(&m, &eo, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
-            if (!r && prof) r = profiler_cell_done(prof, &c, &m, &eo, &e);
+            int r = d->kind == 'p' ? measure_prefill(g, wl->prefill, wl->reps, wl->warmup, &c, &e)
+                                   : measure_decode(g, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
+            if (!r && prof) r = profiler_cell_done(prof, &c, g, &e);
             if (r) {
                 if (!interrupted) { fprintf(stderr, "%seffbench: cell %s: %s\n", isatty(2) ? "\n" : "", d->key, e.msg); nfail++; ndone++; }
                 continue;
@@ -445,6 +452,7 @@ int cmd_run(const Opts *o) {
             done[i] = 1;
             ndone++;
         }
+        for (int b = 0; b < 4; b++) engine_close(eng[b]);
         if (!interrupted) nfail += run_evals(&s, mi, &m, &evt, epath);
         model_free(&m);
     }

@@ -42,12 +42,23 @@ int engine_open(Engine **out, Model *m, const EngineOpts *o, int n_seq, int max_
     if (o->backend == BACKEND_CUDA) rc = gpu_open(&g->gpu, m, o, n_seq, max_pos, max_tokens, e);
     else {
         rc = kv_create(&g->kv, m, n_seq, max_pos, e);
+        if (rc) memset(&g->kv, 0, sizeof g->kv);
         cpu_name(g->device, sizeof g->device);
     }
-    if (rc) { free(g); *out = NULL; return -1; }
+    if (rc) { free(g); *out = NULL; return rc; }
     *out = g;
     return 0;
 }
+
+int engine_reserve(Engine *g, int n_seq, int max_pos, int max_tokens, Err *e) {
+    if (g->backend == BACKEND_CUDA) return gpu_reserve(g->gpu, n_seq, max_pos, max_tokens, e);
+    (void)max_tokens;
+    kv_free(&g->kv);
+    memset(&g->kv, 0, sizeof g->kv);
+    return kv_create(&g->kv, g->m, n_seq, max_pos, e);
+}
+
+Model *engine_model(const Engine *g) { return g->m; }
 
 void engine_close(Engine *g) {
     if (!g) return;
@@ -91,6 +102,22 @@ int engine_copy_seq(Engine *g, int dst, int src, int len, Err *e) {
         memcpy(kv->data + (((size_t)l * kv->n_seq + dst) * kv->max_pos) * kv->row,
                kv->data + (((size_t)l * kv->n_seq + src) * kv->max_pos) * kv->row, sizeof(float) * (size_t)kv->row * len);
     kv->len[dst] = len;
+    return 0;
+}
+
+int engine_repeat_context(Engine *g, int s, int have, int len, Err *e) {
+    if (g->backend == BACKEND_CUDA) return gpu_repeat_context(g->gpu, s, have, len, e);
+    KVCache *kv = &g->kv;
+    if (s < 0 || s >= kv->n_seq || have <= 0 || have % 64 || have > kv->len[s] || len > kv->max_pos)
+        return err_set(e, "repeat_context: sequence %d, %d of %d positions: out of range", s, have, len);
+    for (int l = 0; l < kv->n_layers; l++) {
+        float *base = kv->data + (((size_t)l * kv->n_seq + s) * kv->max_pos) * kv->row;
+        for (int p = have; p < len; p += have) {
+            int n = len - p < have ? len - p : have;
+            memcpy(base + (size_t)p * kv->row, base, sizeof(float) * (size_t)kv->row * n);
+        }
+    }
+    if (len > kv->len[s]) kv->len[s] = len;
     return 0;
 }
 

@@ -44,6 +44,7 @@ static __global__ void __launch_bounds__(NT) attn_kernel(CudaAttn a, const CT *c
     const int p_begin = split * chunk, p_end = min(len, p_begin + chunk);
     const bool shared_kv = a.v_off == a.k_off && a.v_head_stride == a.k_head_stride && dv <= dk;
     float *qs = sm, *ks = qs + HG * (dk + 1), *vs = shared_kv ? ks : ks + TR * (dk + 1);
+    const int vstride = shared_kv ? dk + 1 : dv + 1;             /* MLA: the values are the keys' first dv dims */
     float *ps = vs + (shared_kv ? 0 : TR * (dv + 1)), *mx = ps + HG * TR, *sum = mx + HG, *corr = sum + HG;
     for (int i = threadIdx.x; i < HG * dk; i += NT) {
         int h = i / dk, d = i % dk;
@@ -74,7 +75,7 @@ static __global__ void __launch_bounds__(NT) attn_kernel(CudaAttn a, const CT *c
                     int blk = a.table[(size_t)s * a.max_blocks + p / CUDA_KV_BLOCK];
                     v = ld(cache + ((size_t)blk * CUDA_KV_BLOCK + p % CUDA_KV_BLOCK) * a.row + voff + d);
                 }
-                vs[j * (dv + 1) + d] = v;
+                vs[j * vstride + d] = v;
             }
         __syncthreads();
         for (int i = threadIdx.x; i < HG * TR; i += NT) {       /* scores */
@@ -109,7 +110,7 @@ static __global__ void __launch_bounds__(NT) attn_kernel(CudaAttn a, const CT *c
             if (h >= nh) break;
             const float *ph = ps + h * TR;
             float v = acc[i] * corr[h];
-            for (int j = 0; j < TR; j++) v += ph[j] * vs[j * (dv + 1) + d];
+            for (int j = 0; j < TR; j++) v += ph[j] * vs[j * vstride + d];
             acc[i] = v;
         }
     }
@@ -186,16 +187,18 @@ extern "C" int cuda_attention(const CudaAttn *a) {
     size_t smem = smem_bytes(a);
     int groups = (a->H / a->Hkv + HG - 1) / HG;
     dim3 grid((unsigned)a->T, (unsigned)(a->Hkv * groups), (unsigned)nsplit);
-    cudaError_t e;
-    if (a->bf16) {
-        e = cudaFuncSetAttribute(attn_kernel<uint16_t>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    /* raise the kernel's shared-memory limit once per size (never while a graph is
+     * being captured: the first, eager step of each shape has set it) */
+    static size_t set_f32, set_bf16;
+    size_t *set = a->bf16 ? &set_bf16 : &set_f32;
+    if (smem > *set) {
+        cudaError_t e = a->bf16 ? cudaFuncSetAttribute(attn_kernel<uint16_t>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)
+                                : cudaFuncSetAttribute(attn_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return cu_fail("attention: shared memory", e);
-        attn_kernel<uint16_t><<<grid, NT, smem, cu_stream()>>>(*a, (const uint16_t *)a->cache, nsplit);
-    } else {
-        e = cudaFuncSetAttribute(attn_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return cu_fail("attention: shared memory", e);
-        attn_kernel<float><<<grid, NT, smem, cu_stream()>>>(*a, (const float *)a->cache, nsplit);
+        *set = smem;
     }
+    if (a->bf16) attn_kernel<uint16_t><<<grid, NT, smem, cu_stream()>>>(*a, (const uint16_t *)a->cache, nsplit);
+    else attn_kernel<float><<<grid, NT, smem, cu_stream()>>>(*a, (const float *)a->cache, nsplit);
     LAUNCHED("attention");
     if (nsplit > 1) {
         combine_kernel<<<dim3((unsigned)a->T, (unsigned)a->H), 128, 0, cu_stream()>>>(*a, nsplit);
@@ -223,5 +226,21 @@ extern "C" int cuda_kv_write(void *cache, int bf16, int row, const int *table, i
     if (bf16) kv_write_kernel<uint16_t><<<grid, 256, 0, cu_stream()>>>((uint16_t *)cache, row, table, max_blocks, src, lds, width, off, seq, pos);
     else kv_write_kernel<float><<<grid, 256, 0, cu_stream()>>>((float *)cache, row, table, max_blocks, src, lds, width, off, seq, pos);
     LAUNCHED("kv_write");
+    return 0;
+}
+
+/* ---- block copies (a context copied to other sequences) -------------------------- */
+static __global__ void copy_blocks_kernel(char *pool, size_t layer_bytes, size_t block_bytes, const int *pairs) {
+    int b = blockIdx.x, l = blockIdx.y;
+    const int4 *src = (const int4 *)(pool + l * layer_bytes + (size_t)pairs[2 * b] * block_bytes);
+    int4 *dst = (int4 *)(pool + l * layer_bytes + (size_t)pairs[2 * b + 1] * block_bytes);
+    for (size_t i = threadIdx.x; i < block_bytes / 16; i += blockDim.x) dst[i] = src[i];
+}
+
+extern "C" int cuda_copy_blocks(void *pool, size_t layer_bytes, int n_layers, size_t block_bytes, const int *pairs, int nb) {
+    if (nb <= 0 || n_layers <= 0) return 0;
+    if (block_bytes % 16 || layer_bytes % 16) return cu_failf("copy_blocks: sizes must be multiples of 16 bytes");
+    copy_blocks_kernel<<<dim3((unsigned)nb, (unsigned)n_layers), 256, 0, cu_stream()>>>((char *)pool, layer_bytes, block_bytes, pairs);
+    LAUNCHED("copy_blocks");
     return 0;
 }

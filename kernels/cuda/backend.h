@@ -118,6 +118,10 @@ int cuda_attention(const CudaAttn *a);
 int cuda_kv_write(void *cache, int bf16, int row, const int *table, int max_blocks, const float *src, int lds,
                   int width, int off, const int *seq, const int *pos, int T);
 
+/* Copies whole blocks of a pool of n_layers layers (layer_bytes apart), pairs (device)
+ * holding nb (source, destination) block numbers.  Twin: memcpy per block */
+int cuda_copy_blocks(void *pool, size_t layer_bytes, int n_layers, size_t block_bytes, const int *pairs, int nb);
+
 /* ---- MoE --------------------------------------------------------------------------- */
 /* Routing as kernels/route.h (one function, compiled for both sides): logits (T, E)
  * -> experts (T, K) and weights (T, K).  Twin: moe_route */

@@ -53,7 +53,8 @@ struct GpuEngine {
     DMat embed, lm_head;
     float *norm, *inv_freq;
     GLayer *layers;
-    void **ptrs; int n_ptrs;                      /* every device allocation, freed at close */
+    void **ptrs; int n_ptrs;                      /* the weights' device allocations */
+    void **bptrs; int n_bptrs;                    /* the cache's and step buffers' (gpu_reserve) */
     /* cache */
     void *cache;
     int row, max_blocks, n_blocks;
@@ -62,7 +63,7 @@ struct GpuEngine {
     /* step buffers */
     float *x, *h, *o, *q, *qa, *kv, *k, *v, *qc, *lat, *ao, *g, *u, *logits, *sc, *wt, *xin, *y, *z, *work;
     size_t work_floats;
-    int *ex, *off, *order, *where, *in_d, *next_d;
+    int *ex, *off, *order, *where, *in_d, *next_d, *pairs_d;
     int *stage;                                   /* pinned: tok, seq, pos, rows */
     Graph graphs[N_GRAPHS];
     uint64_t clock;
@@ -183,6 +184,93 @@ static uint64_t weight_bytes_on_gpu(const Model *m, int bf16) {
     return m->n_params * (bf16 ? 2u : 4u) + m->derived_bytes;
 }
 
+/* frees the cache and step buffers (not the weights), and the graphs that use them */
+static void release_step(GpuEngine *g) {
+    cuda_sync();
+    for (int i = 0; i < N_GRAPHS; i++) { cuda_graph_free(g->graphs[i].exec); g->graphs[i] = (Graph){ 0 }; }
+    for (int i = 0; i < g->n_bptrs; i++) cuda_free(g->bptrs[i]);
+    g->n_bptrs = 0;
+    cuda_host_free(g->stage);
+    g->stage = NULL;
+    free(g->table); free(g->len); free(g->free_blocks);
+    g->table = g->len = g->free_blocks = NULL;
+    g->cache = NULL;
+}
+
+static void *balloc(GpuEngine *g, size_t bytes, Err *e) {
+    void *p = cuda_malloc(bytes);
+    if (!p) { err_set(e, "GPU: %s", cuda_error()); return NULL; }
+    if (g->n_bptrs % 64 == 0) g->bptrs = xrealloc(g->bptrs, sizeof(void *) * (size_t)(g->n_bptrs + 64));
+    g->bptrs[g->n_bptrs++] = p;
+    return p;
+}
+
+/* The cache for n_seq sequences of max_pos positions and the buffers of steps of up
+ * to max_tokens tokens; -2 when they do not fit beside the weights. */
+int gpu_reserve(GpuEngine *g, int n_seq, int max_pos, int max_tokens, Err *e) {
+    const Model *m = g->m;
+    const ModelConfig *c = &m->cfg;
+    release_step(g);
+    g->n_seq = n_seq;
+    g->max_pos = max_pos;
+    g->max_tokens = max_tokens;
+    int L = c->n_layers, D = c->dim, H = c->n_heads, V = c->vocab, N = max_tokens;
+    g->row = kv_row_floats(m);
+    g->max_blocks = (max_pos + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
+    g->n_blocks = n_seq * g->max_blocks;
+    g->layer_elems = (size_t)g->n_blocks * CUDA_KV_BLOCK * g->row;
+    size_t es = g->bf16 ? 2 : 4;
+    uint64_t cache_bytes = (uint64_t)g->layer_elems * L * es;
+    int64_t qk = c->is_mla ? c->qk_nope + c->qk_rope : c->head_dim, Dc = c->kv_lora_rank, Dr = c->qk_rope;
+    int64_t kvd = (int64_t)c->n_kv_heads * c->head_dim, K = c->top_k > 0 ? c->top_k : 0, E = c->n_routed;
+    int64_t dv = c->is_mla ? Dc : c->head_dim;
+    int64_t ffn = max64(c->inter, max64((int64_t)c->moe_inter * (c->n_shared > 0 ? c->n_shared : 1), K * c->moe_inter));
+    g->work_floats = cuda_attention_work(N, H, (int)dv, max_pos);
+    struct { float **p; int64_t n; } bufs[] = {
+        { &g->x, N * D }, { &g->h, N * D }, { &g->o, N * D }, { &g->q, N * H * qk }, { &g->qa, N * max64(c->q_lora_rank, 1) },
+        { &g->kv, N * max64(Dc + Dr, 1) }, { &g->k, N * max64(kvd, 1) }, { &g->v, N * max64(kvd, 1) },
+        { &g->qc, c->is_mla ? N * H * (Dc + Dr) : 1 }, { &g->lat, c->is_mla ? N * H * Dc : 1 },
+        { &g->ao, N * H * max64(dv, c->v_head) }, { &g->g, N * ffn }, { &g->u, N * ffn },
+        { &g->logits, (int64_t)LOGIT_ROWS * V }, { &g->sc, N * max64(E, 1) }, { &g->wt, N * max64(K, 1) },
+        { &g->xin, E ? N * K * D : 1 }, { &g->y, E ? N * K * D : 1 }, { &g->z, N * D }, { &g->work, (int64_t)g->work_floats },
+    };
+    struct { int **p; int64_t n; } ibufs[] = {
+        { &g->ex, N * max64(K, 1) }, { &g->off, E + 1 }, { &g->order, N * max64(K, 1) }, { &g->where, N * max64(K, 1) },
+        { &g->in_d, 4 * (int64_t)N }, { &g->next_d, N }, { &g->table_d, (int64_t)n_seq * g->max_blocks },
+        { &g->pairs_d, 2 * (int64_t)g->max_blocks },
+    };
+    uint64_t need = cache_bytes;
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) need += 4 * (uint64_t)max64(bufs[i].n, 1);
+    for (size_t i = 0; i < sizeof ibufs / sizeof *ibufs; i++) need += 4 * (uint64_t)max64(ibufs[i].n, 1);
+    uint64_t avail = cuda_mem_free();
+    if (need + (256u << 20) > avail) {          /* cuBLAS and the routing scratch take some too */
+        char a[32], b[32], f[32];
+        err_set(e, "%d sequences of %d positions: %s of KV cache and %s of step buffers do not fit in the %s the GPU has free",
+                n_seq, max_pos, fmt_bytes(cache_bytes, a, sizeof a), fmt_bytes(need - cache_bytes, b, sizeof b),
+                fmt_bytes(avail, f, sizeof f));
+        return -2;
+    }
+    int rc = !(g->cache = balloc(g, (size_t)cache_bytes, e));
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs && !rc; i++)
+        rc = !(*bufs[i].p = balloc(g, sizeof(float) * (size_t)max64(bufs[i].n, 1), e));
+    for (size_t i = 0; i < sizeof ibufs / sizeof *ibufs && !rc; i++)
+        rc = !(*ibufs[i].p = balloc(g, sizeof(int) * (size_t)max64(ibufs[i].n, 1), e));
+    g->table = xcalloc((size_t)n_seq * g->max_blocks, sizeof(int));     /* unused entries name block 0 */
+    g->len = xcalloc((size_t)n_seq, sizeof(int));
+    g->free_blocks = xmalloc(sizeof(int) * (size_t)g->n_blocks);
+    for (int i = 0; i < g->n_blocks; i++) g->free_blocks[i] = g->n_blocks - 1 - i;   /* taken from the end: 0, 1, ... */
+    g->n_free = g->n_blocks;
+    g->table_dirty = 1;
+    if (!rc && !(g->stage = cuda_host_alloc(sizeof(int) * (4 * (size_t)N + 2 * (size_t)g->max_blocks))))
+        rc = err_set(e, "GPU: %s", cuda_error());
+    /* grow the scratch of cuBLAS's BF16 inputs and of routing now, never inside a graph */
+    int64_t widest = max64(max64(D, ffn), max64(H * max64(qk, dv), max64(c->q_lora_rank, c->v_head * H)));
+    if (!rc && (cuda_gemm_reserve((size_t)(N * widest)) || (E && cuda_moe_route_reserve(N, (int)E, c->n_group))))
+        rc = err_set(e, "GPU: %s", cuda_error());
+    if (rc) release_step(g);
+    return rc;
+}
+
 int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
     char why[256];
     *out = NULL;
@@ -190,34 +278,23 @@ int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_
     if (!m->embed.data) return err_set(e, "%s: model was loaded for its shapes only", m->path);
     if (m->opts.naive_mla) return err_set(e, "the CUDA backend runs MLA absorbed only (drop --naive-mla)");
     const ModelConfig *c = &m->cfg;
-    int bf16 = o->gpu_dtype == DT_BF16 || (o->gpu_dtype == 0 && m->wdtype == DT_BF16);
     if (o->gpu_dtype && o->gpu_dtype != DT_BF16 && o->gpu_dtype != DT_F32)
         return err_set(e, "the CUDA backend holds weights as F32 or BF16, not %s", dtype_name((DType)o->gpu_dtype));
+    int bf16 = o->gpu_dtype == DT_BF16 || (o->gpu_dtype == 0 && m->wdtype == DT_BF16);
     CudaDevice dev;
     if (cuda_device(&dev)) return err_set(e, "%s", cuda_error());
+    uint64_t wbytes = weight_bytes_on_gpu(m, bf16), avail = cuda_mem_free();
+    if (wbytes > avail) {
+        char a[32], f[32];
+        return err_set(e, "%s: %s of weights do not fit in the %s the GPU has free", m->path, fmt_bytes(wbytes, a, sizeof a),
+                       fmt_bytes(avail, f, sizeof f));
+    }
     GpuEngine *g = xcalloc(1, sizeof *g);
     g->m = m;
     g->bf16 = bf16;
-    g->n_seq = n_seq;
-    g->max_pos = max_pos;
-    g->max_tokens = max_tokens;
     g->use_graphs = !o->no_graphs;
     snprintf(g->device, sizeof g->device, "%s", dev.name);
-    int L = c->n_layers, D = c->dim, H = c->n_heads, V = c->vocab, N = max_tokens;
-    /* the cache */
-    g->row = kv_row_floats(m);
-    g->max_blocks = (max_pos + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
-    g->n_blocks = n_seq * g->max_blocks;
-    g->layer_elems = (size_t)g->n_blocks * CUDA_KV_BLOCK * g->row;
-    size_t es = bf16 ? 2 : 4;
-    uint64_t cache_bytes = (uint64_t)g->layer_elems * L * es;
-    uint64_t wbytes = weight_bytes_on_gpu(m, bf16), avail = cuda_mem_free();
-    if (wbytes + cache_bytes > avail) {
-        char a[32], b[32], f[32];
-        free(g);
-        return err_set(e, "%s: %s of weights and %s of KV cache do not fit in the GPU's %s free", m->path,
-                       fmt_bytes(wbytes, a, sizeof a), fmt_bytes(cache_bytes, b, sizeof b), fmt_bytes(avail, f, sizeof f));
-    }
+    int L = c->n_layers, D = c->dim;
     int rc = 0;
     if (m->lm_head.data == m->embed.data) {
         rc = up_mat(g, &g->embed, &m->embed, e);
@@ -234,58 +311,19 @@ int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_
         if (isatty(2)) fprintf(stderr, "\reffbench: uploading layer %d/%d", l + 1, L);
     }
     if (isatty(2)) fprintf(stderr, "\n");
-    if (!rc) rc = !(g->cache = dalloc(g, (size_t)cache_bytes, e));
-    g->table = xmalloc(sizeof(int) * (size_t)n_seq * g->max_blocks);
-    for (int i = 0; i < n_seq * g->max_blocks; i++) g->table[i] = 0;   /* unused entries point at block 0 */
-    g->len = xcalloc((size_t)n_seq, sizeof(int));
-    g->free_blocks = xmalloc(sizeof(int) * (size_t)g->n_blocks);
-    for (int i = 0; i < g->n_blocks; i++) g->free_blocks[i] = g->n_blocks - 1 - i;   /* pop from the end: 0, 1, ... */
-    g->n_free = g->n_blocks;
-    g->table_dirty = 1;
-    if (!rc) rc = !(g->table_d = dalloc(g, sizeof(int) * (size_t)n_seq * g->max_blocks, e));
-    /* step buffers, for N tokens */
-    int64_t qk = c->is_mla ? c->qk_nope + c->qk_rope : c->head_dim, Dc = c->kv_lora_rank, Dr = c->qk_rope;
-    int64_t kvd = (int64_t)c->n_kv_heads * c->head_dim, K = c->top_k > 0 ? c->top_k : 0, E = c->n_routed;
-    int64_t dv = c->is_mla ? Dc : c->head_dim;
-    int64_t ffn = max64(c->inter, max64((int64_t)c->moe_inter * (c->n_shared > 0 ? c->n_shared : 1), K * c->moe_inter));
-    g->work_floats = cuda_attention_work(N, H, c->is_mla ? (int)Dc : c->head_dim, max_pos);
-    struct { float **p; int64_t n; } bufs[] = {
-        { &g->x, N * D }, { &g->h, N * D }, { &g->o, N * D }, { &g->q, N * H * qk }, { &g->qa, N * max64(c->q_lora_rank, 1) },
-        { &g->kv, N * max64(Dc + Dr, 1) }, { &g->k, N * max64(kvd, 1) }, { &g->v, N * max64(kvd, 1) },
-        { &g->qc, c->is_mla ? N * H * (Dc + Dr) : 1 }, { &g->lat, c->is_mla ? N * H * Dc : 1 },
-        { &g->ao, N * H * max64(dv, c->v_head) }, { &g->g, N * ffn }, { &g->u, N * ffn },
-        { &g->logits, (int64_t)LOGIT_ROWS * V }, { &g->sc, N * max64(E, 1) }, { &g->wt, N * max64(K, 1) },
-        { &g->xin, E ? N * K * D : 1 }, { &g->y, E ? N * K * D : 1 }, { &g->z, N * D }, { &g->work, (int64_t)g->work_floats },
-    };
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs && !rc; i++)
-        rc = !(*bufs[i].p = dalloc(g, sizeof(float) * (size_t)max64(bufs[i].n, 1), e));
-    struct { int **p; int64_t n; } ibufs[] = {
-        { &g->ex, N * max64(K, 1) }, { &g->off, E + 1 }, { &g->order, N * max64(K, 1) }, { &g->where, N * max64(K, 1) },
-        { &g->in_d, 4 * (int64_t)N }, { &g->next_d, N },
-    };
-    for (size_t i = 0; i < sizeof ibufs / sizeof *ibufs && !rc; i++)
-        rc = !(*ibufs[i].p = dalloc(g, sizeof(int) * (size_t)max64(ibufs[i].n, 1), e));
-    if (!rc && !(g->stage = cuda_host_alloc(sizeof(int) * 4 * (size_t)N))) rc = err_set(e, "GPU: %s", cuda_error());
-    /* grow the scratch of cuBLAS's BF16 inputs and of routing now, never inside a graph */
-    int64_t widest = max64(max64(D, ffn), max64(H * max64(qk, dv), max64(c->q_lora_rank, c->v_head * H)));
-    if (!rc && (cuda_gemm_reserve((size_t)(N * max64(widest, K ? K * D : 0))) || (E && cuda_moe_route_reserve(N, (int)E, c->n_group))))
-        rc = err_set(e, "GPU: %s", cuda_error());
-    if (rc) { gpu_close(g); return -1; }
+    if (!rc) rc = gpu_reserve(g, n_seq, max_pos, max_tokens, e);
+    if (rc) { gpu_close(g); return rc; }
     *out = g;
     return 0;
 }
 
 void gpu_close(GpuEngine *g) {
     if (!g) return;
-    cuda_sync();
-    for (int i = 0; i < N_GRAPHS; i++) cuda_graph_free(g->graphs[i].exec);
+    release_step(g);
     for (int i = 0; i < g->n_ptrs; i++) cuda_free(g->ptrs[i]);
-    cuda_host_free(g->stage);
     free(g->ptrs);
+    free(g->bptrs);
     free(g->layers);
-    free(g->table);
-    free(g->len);
-    free(g->free_blocks);
     free(g);
 }
 
@@ -321,17 +359,41 @@ int gpu_copy_seq(GpuEngine *g, int dst, int src, int len, Err *e) {
     if (dst < 0 || dst >= g->n_seq || src < 0 || src >= g->n_seq || len < 0 || len > g->len[src])
         return err_set(e, "copy_seq: %d <- %d, %d positions: out of range", dst, src, len);
     if (gpu_set_len(g, dst, 0, e) || ensure_blocks(g, dst, len, e)) return -1;
-    size_t es = g->bf16 ? 2 : 4, blk = (size_t)CUDA_KV_BLOCK * g->row * es;
     int nb = (len + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
-    for (int l = 0; l < g->m->cfg.n_layers; l++)
-        for (int b = 0; b < nb; b++) {
-            char *base = (char *)g->cache + (size_t)l * g->layer_elems * es;
-            int from = g->table[(size_t)src * g->max_blocks + b], to = g->table[(size_t)dst * g->max_blocks + b];
-            if (cuda_copy2d((float *)(base + to * blk), (int)(blk / 4), (const float *)(base + from * blk), (int)(blk / 4), 1, (int)(blk / 4)))
-                return err_set(e, "GPU: %s", cuda_error());
-        }
+    for (int b = 0; b < nb; b++) {
+        g->stage[4 * g->max_tokens + 2 * b] = g->table[(size_t)src * g->max_blocks + b];
+        g->stage[4 * g->max_tokens + 2 * b + 1] = g->table[(size_t)dst * g->max_blocks + b];
+    }
+    size_t es = g->bf16 ? 2 : 4;
+    if (cuda_to_device(g->pairs_d, g->stage + 4 * g->max_tokens, sizeof(int) * 2 * (size_t)nb) ||
+        cuda_copy_blocks(g->cache, g->layer_elems * es, g->m->cfg.n_layers, (size_t)CUDA_KV_BLOCK * g->row * es, g->pairs_d, nb))
+        return err_set(e, "GPU: %s", cuda_error());
     g->len[dst] = len;
     return cuda_sync() ? err_set(e, "GPU: %s", cuda_error()) : 0;
+}
+
+int gpu_repeat_context(GpuEngine *g, int s, int have, int len, Err *e) {
+    if (s < 0 || s >= g->n_seq || have <= 0 || have % CUDA_KV_BLOCK || have > g->len[s] || len > g->max_pos)
+        return err_set(e, "repeat_context: sequence %d, %d of %d positions: out of range", s, have, len);
+    if (len <= g->len[s]) return 0;
+    int from = (g->len[s] + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK, hb = have / CUDA_KV_BLOCK;
+    if (g->len[s] % CUDA_KV_BLOCK) return err_set(e, "repeat_context: sequence %d ends inside a block", s);
+    if (ensure_blocks(g, s, len, e)) return -1;
+    int nb = (len + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
+    size_t es = g->bf16 ? 2 : 4;
+    for (int b0 = from; b0 < nb; b0 += g->max_blocks) {      /* the pairs buffer holds max_blocks pairs */
+        int k = 0;
+        for (int b = b0; b < nb && k < g->max_blocks; b++, k++) {
+            g->stage[4 * g->max_tokens + 2 * k] = g->table[(size_t)s * g->max_blocks + b % hb];
+            g->stage[4 * g->max_tokens + 2 * k + 1] = g->table[(size_t)s * g->max_blocks + b];
+        }
+        if (cuda_to_device(g->pairs_d, g->stage + 4 * g->max_tokens, sizeof(int) * 2 * (size_t)k) ||
+            cuda_copy_blocks(g->cache, g->layer_elems * es, g->m->cfg.n_layers, (size_t)CUDA_KV_BLOCK * g->row * es, g->pairs_d, k) ||
+            cuda_sync())
+            return err_set(e, "GPU: %s", cuda_error());
+    }
+    g->len[s] = len;
+    return 0;
 }
 
 uint64_t gpu_kv_bytes_per_token(const GpuEngine *g) {
@@ -553,13 +615,19 @@ int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos
         gr = find_graph(g, n, nw, cuda_attention_splits(n, H, Hkv, max_len));
         if (gr->exec) rc = cuda_graph_launch(gr->exec);
         else if (gr->seen) {
-            rc = cuda_graph_begin();
-            if (!rc) {
+            int crc = cuda_graph_begin();
+            if (!crc) {
                 int qrc = queue_layers(&q, NULL) || queue_head(&q, 0, nw);
                 void *exec = NULL;
-                rc = cuda_graph_end(&exec) || qrc;
-                if (!rc) { gr->exec = exec; rc = cuda_graph_launch(exec); }
+                crc = cuda_graph_end(&exec) || qrc;
+                if (!crc) { gr->exec = exec; rc = cuda_graph_launch(exec); }
                 else cuda_graph_free(exec);
+            }
+            if (crc) {                    /* capture refused: say so once, and run eagerly from now on */
+                fprintf(stderr, "effbench: CUDA graph capture failed (%s); running without graphs\n", cuda_error());
+                g->use_graphs = 0;
+                graphable = 0;
+                gr = NULL;
             }
         } else {
             gr->seen = 1;

@@ -19,6 +19,10 @@ int gpu_open(GpuEngine **g, Model *m, const EngineOpts *o, int n_seq, int max_po
     return err_set(e, "%s", WHY);
 }
 /* never reached: no GpuEngine can exist in this build */
+int gpu_reserve(GpuEngine *g, int n_seq, int max_pos, int max_tokens, Err *e) {
+    (void)g; (void)n_seq; (void)max_pos; (void)max_tokens;
+    return err_set(e, "%s", WHY);
+}
 void gpu_close(GpuEngine *g) { (void)g; }
 int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos, const unsigned char *want,
              float *logits, int *next, Trace *tr, Err *e) {
@@ -27,6 +31,7 @@ int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos
 }
 int gpu_set_len(GpuEngine *g, int s, int len, Err *e) { (void)g; (void)s; (void)len; return err_set(e, "%s", WHY); }
 int gpu_copy_seq(GpuEngine *g, int dst, int src, int len, Err *e) { (void)g; (void)dst; (void)src; (void)len; return err_set(e, "%s", WHY); }
+int gpu_repeat_context(GpuEngine *g, int s, int have, int len, Err *e) { (void)g; (void)s; (void)have; (void)len; return err_set(e, "%s", WHY); }
 uint64_t gpu_kv_bytes_per_token(const GpuEngine *g) { (void)g; return 0; }
 const char *gpu_device(const GpuEngine *g) { (void)g; return "none"; }
 const char *gpu_dtype(const GpuEngine *g) { (void)g; return "none"; }

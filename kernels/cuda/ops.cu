@@ -128,10 +128,10 @@ extern "C" int cuda_graph_end(void **exec) {
     cudaGraphExec_t x = NULL;
     *exec = NULL;
     cudaError_t e = cudaStreamEndCapture(cu_stream(), &g);
-    if (e != cudaSuccess) return fail("cudaStreamEndCapture", e);
+    if (e != cudaSuccess) { cudaGetLastError(); return fail("cudaStreamEndCapture", e); }
     e = cudaGraphInstantiate(&x, g, 0);
     cudaGraphDestroy(g);
-    if (e != cudaSuccess) return fail("cudaGraphInstantiate", e);
+    if (e != cudaSuccess) { cudaGetLastError(); return fail("cudaGraphInstantiate", e); }
     *exec = x;
     return 0;
 }

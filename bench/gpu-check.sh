@@ -1,0 +1,113 @@
+#!/bin/sh
+# bench/gpu-check.sh - the GPU check, in one go on a machine with an NVIDIA GPU:
+#   1. builds effbench with the CUDA backend (the Debian libraries come from
+#      .gpu-bundle/debs, unpacked into a private root, when the machine lacks them;
+#      scripts/gpu-bundle.sh makes the bundle);
+#   2. runs every GPU test: each CUDA op against its CPU twin, the goldens through the
+#      CUDA engine (F32 and BF16), every family against the CPU, graphs, CUPTI's Host API;
+#   3. a profiled sweep (CUPTI tracing) of a DeepSeek-V2-Lite-shaped model (all 27
+#      layers, dummy BF16) and a Llama-3.1-8B-shaped one: prefill 512 and 2048, decode at
+#      batch 1, 8, 64, 256 after 1K, 8K and 32K of context (cells that do not fit in the
+#      GPU's memory are skipped, saying so);
+#   4. range-profiler counters per op for the MLA decode at batch 64 after 4K, and for
+#      a 2048-token prefill;
+#   5. a summary of the figures the goals name.
+# Usage: sh bench/gpu-check.sh [OUT_DIR]    (default gpu-check; everything lands there)
+# Time: about 5 minutes on an H200 (the budget each stage is given by `timeout` below).
+set -u
+OUT=${1:-gpu-check}
+mkdir -p "$OUT"
+T0=$(date +%s)
+say() { printf '== [%3ds] %s\n' $(( $(date +%s) - T0 )) "$*"; }
+fail=0
+
+say "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader 2>&1 | tee "$OUT/gpu.txt"
+
+# ---- 1. build -------------------------------------------------------------------------
+cat >/tmp/effbench-probe.c <<'EOF'
+#include <cjson/cJSON.h>
+#include <csv.h>
+#include <cblas.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <utf8proc.h>
+int main(void) { return 0; }
+EOF
+if ! cc $(pkg-config --cflags openblas 2>/dev/null) /tmp/effbench-probe.c -o /tmp/effbench-probe \
+        -lcjson -lcsv -lopenblas -lpcre2-8 -lutf8proc >/dev/null 2>&1; then
+    if [ -d .gpu-bundle/debs ]; then
+        R=/tmp/effbench-root
+        mkdir -p "$R"
+        for f in .gpu-bundle/debs/*.deb; do dpkg -x "$f" "$R"; done
+        L="$R/usr/lib/x86_64-linux-gnu"
+        export CPATH="$R/usr/include:$R/usr/include/x86_64-linux-gnu/openblas-pthread${CPATH:+:$CPATH}"
+        export LIBRARY_PATH="$L:$L/openblas-pthread${LIBRARY_PATH:+:$LIBRARY_PATH}"
+        export LD_LIBRARY_PATH="$L:$L/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        say "libraries from .gpu-bundle/debs, unpacked in $R"
+    else
+        say "the build libraries are missing and there is no .gpu-bundle (run scripts/gpu-bundle.sh where apt works)"
+        exit 1
+    fi
+fi
+[ -d .gpu-bundle/golden ] && [ ! -d "${EFFBENCH_GOLDEN:-../shared/golden}" ] && export EFFBENCH_GOLDEN=$PWD/.gpu-bundle/golden
+say "build"
+if ! make -j"$(nproc)" effbench effbench-tests >"$OUT/build.log" 2>&1; then tail -30 "$OUT/build.log"; exit 1; fi
+grep -E "nvcc found|CPU only" "$OUT/build.log"
+
+# ---- 2. the GPU tests -------------------------------------------------------------------
+say "GPU tests (CUDA ops vs CPU twins, goldens through CUDA, engine, graphs, CUPTI host)"
+timeout 150 ./effbench-tests cu >"$OUT/tests.log" 2>&1
+rc=$?
+cat "$OUT/tests.log"
+[ $rc -eq 0 ] || fail=1
+
+# ---- 3. the profiled sweep ----------------------------------------------------------------
+sweep() {   # name config
+    say "sweep $1 (profiled)"
+    timeout 240 ./effbench bench --model "$2" --dummy --dtype bf16 --backend cuda -p 512,2048 -b 1,8,64,256 \
+        -d 1024,8192,32768 -n 8 -r 3 --format csv --profile "$OUT/$1" >"$OUT/$1.csv" 2>"$OUT/$1.err"
+    r=$?
+    grep -v '^effbench: profiled' "$OUT/$1.err" | tail -20
+    [ $r -eq 0 ] || { say "sweep $1 exited $r"; fail=1; }
+}
+sweep v2lite suites/configs/deepseek-v2-lite.json
+sweep llama8b suites/configs/llama-3.1-8b.json
+
+# graphs on and off, side by side (batch-1 decode, V2-Lite shape)
+say "CUDA graphs on/off (V2-Lite, b1 @ d1024)"
+for g in on off; do
+    timeout 120 ./effbench bench --model suites/configs/deepseek-v2-lite.json --dummy --dtype bf16 --backend cuda -p 1 -b 1 -d 1024 \
+        -n 32 -r 5 --format csv $( [ $g = off ] && echo --no-graphs ) >"$OUT/graphs-$g.csv" 2>>"$OUT/graphs.err" || fail=1
+done
+
+# ---- 4. counters per op --------------------------------------------------------------------
+say "range profiler: V2-Lite b64 @ d4096 decode, pp2048"
+timeout 150 ./effbench bench --model suites/configs/deepseek-v2-lite.json --dummy --dtype bf16 --backend cuda -p 2048 -b 64 -d 4096 \
+    -n 4 -r 1 --format csv --metrics roofline --profile "$OUT/metrics" >"$OUT/metrics.csv" 2>"$OUT/metrics.err"
+[ $? -eq 0 ] || { tail -5 "$OUT/metrics.err"; say "range profiler failed (counters may be unavailable on this machine)"; }
+
+# ---- 5. summary -----------------------------------------------------------------------------
+col() {     # file column-name: prints that column of a CSV without quoted commas in it
+    awk -F, -v c="$2" 'NR==1{for(i=1;i<=NF;i++) if($i==c) k=i; next} k{print $k}' "$1"
+}
+say "summary"
+grep -h "GPU limits" "$OUT"/*.err | head -2
+for m in v2lite llama8b; do
+    [ -s "$OUT/$m.csv" ] || continue
+    echo "-- $m: test, tokens/s, ms/step, of roofline"
+    awk -F, 'NR>1{printf "   %-8s p%-5s b%-4s d%-6s %10.1f tok/s %9.3f ms  %5.1f%%\n", $1, $2, $3, $4, $7, $8, 100*$19}' "$OUT/$m.csv"
+    [ -s "$OUT/$m/overhead.csv" ] && echo "   tracing overhead per cell (%): $(col "$OUT/$m/overhead.csv" tracing_overhead_pct | tr '\n' ' ')"
+done
+if [ -s "$OUT/graphs-on.csv" ] && [ -s "$OUT/graphs-off.csv" ]; then
+    echo "-- CUDA graphs, b1 @ d1024 decode: $(awk -F, 'NR==3{print $8}' "$OUT/graphs-on.csv") ms with, $(awk -F, 'NR==3{print $8}' "$OUT/graphs-off.csv") ms without"
+fi
+if [ -s "$OUT/metrics/metrics.csv" ]; then
+    echo "-- range profiler, per op (achieved GB/s, TFLOP/s, of read BW, of cuBLAS peak):"
+    awk -F, 'NR==1{for(i=1;i<=NF;i++) h[$i]=i; next} {printf "   %-22s %-12s %8.0f GB/s %7.1f TFLOP/s %5.1f%% %5.1f%%\n", $h["cell"], $h["op"], $h["achieved_gbs"], $h["achieved_tflops"], 100*$h["of_read_bw"], 100*$h["of_gemm_peak"]}' "$OUT/metrics/metrics.csv"
+fi
+echo "-- goals: MLA decode attention >= 80% of HBM BW (metrics: attention, tg4 b64 @ d4096, of read BW);"
+echo "   cuBLAS >= 70% of BF16 peak (GPU limits line: 8192^3 rate against 989 TFLOP/s dense BF16);"
+echo "   batch-1 decode of V2-Lite >= 70% of its roofline (v2lite, b1 rows); tracing overhead < 5%."
+say "done ($( [ $fail -eq 0 ] && echo "all stages passed" || echo "a stage FAILED" )); files in $OUT"
+exit $fail
