@@ -68,10 +68,24 @@ static int cupti_err(Err *e, const char *what, CUptiResult r) {
     return err_set(e, "%s: %s", what, s ? s : "unknown CUPTI error");
 }
 
-int cupti_host_built(void) { return 1; }
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_DEEPBIND "built with AddressSanitizer: CUPTI's RTLD_DEEPBIND load of libnvperf_host cannot run under it"
+#endif
+
+int cupti_host_usable(char *why, size_t len) {
+#ifdef NO_DEEPBIND
+    snprintf(why, len, "%s", NO_DEEPBIND);
+    return 0;
+#else
+    (void)why; (void)len;
+    return 1;
+#endif
+}
 
 int cupti_host_open(CuptiHost **out, const char *chip, const uint8_t *avail, const char *const *metrics, int n, Err *e) {
     *out = NULL;
+    char why[200];
+    if (!cupti_host_usable(why, sizeof why)) return err_set(e, "CUPTI Host API: %s", why);
     CUpti_Profiler_Host_Initialize_Params ip = {
         .structSize = CUpti_Profiler_Host_Initialize_Params_STRUCT_SIZE, .profilerType = CUPTI_PROFILER_TYPE_RANGE_PROFILER,
         .pChipName = chip, .pCounterAvailabilityImage = avail,
@@ -170,7 +184,7 @@ int cupti_host_evaluate(CuptiHost *h, const uint8_t *data, size_t size, size_t r
 
 #else
 static const char NO[] = "this effbench was built without CUDA (no CUPTI)";
-int cupti_host_built(void) { return 0; }
+int cupti_host_usable(char *why, size_t len) { snprintf(why, len, "%s", NO); return 0; }
 int cupti_host_open(CuptiHost **h, const char *chip, const uint8_t *avail, const char *const *metrics, int n, Err *e) {
     (void)chip; (void)avail; (void)metrics; (void)n;
     *h = NULL;

@@ -31,6 +31,9 @@ int cupti_host_evaluate(CuptiHost *h, const uint8_t *data, size_t size, size_t r
  * caller frees the array and its strings with cupti_names_free. */
 int cupti_metric_names(const char *list, char ***names, int *n);
 void cupti_names_free(char **names, int n);
-int cupti_host_built(void);      /* 1 when CUPTI is linked in */
+/* 1 when the Host API can run in this build; else 0 with why: built without CUDA, or
+ * built with AddressSanitizer (CUPTI loads libnvperf_host with RTLD_DEEPBIND, which
+ * the sanitizer's runtime cannot take: the process would abort). */
+int cupti_host_usable(char *why, size_t len);
 
 #endif

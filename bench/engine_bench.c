@@ -60,7 +60,7 @@ int cmd_bench(const Opts *o) {
     Engine *g = NULL;
     if (engine_open(&g, &m, &eo, 1, 1, 1, &e)) {
         fprintf(stderr, "effbench: %s\n", e.msg);
-        profiler_close(prof, NULL);
+        profiler_discard(prof);
         free(cells); free(pp); free(bb); free(dd);
         model_free(&m);
         return -1;

@@ -141,6 +141,7 @@ struct Profiler {
     /* range profiler state while profiling a step */
     CUpti_RangeProfiler_Object *rp;
     int rp_depth;
+    int prof_init;                                /* cuptiProfilerInitialize called */
 };
 
 static void window_hook(int begin, void *ctx) {
@@ -167,6 +168,19 @@ static const char *OVH_COLS[] = { "cell", "step_ms_untraced", "step_ms_traced", 
                                   "cupti_overhead_kinds", "reps", "device", "commit" };
 #define NCOL(a) ((int)(sizeof a / sizeof a[0]))
 
+/* frees what profiler_open made, writing nothing */
+static void profiler_free(Profiler *p) {
+    table_free(&p->kernels); table_free(&p->ops); table_free(&p->overhead);
+    if (p->host) table_free(&p->metrics);
+    cupti_host_close(p->host);
+    cupti_names_free(p->metric_names, p->n_metrics);
+    if (p->prof_init) {
+        CUpti_Profiler_DeInitialize_Params dp = { .structSize = CUpti_Profiler_DeInitialize_Params_STRUCT_SIZE };
+        cuptiProfilerDeInitialize(&dp);
+    }
+    free(p);
+}
+
 int profiler_open(Profiler **out, const char *dir, const char *metrics, Err *e) {
     char why[256];
     *out = NULL;
@@ -179,16 +193,19 @@ int profiler_open(Profiler **out, const char *dir, const char *metrics, Err *e) 
     table_init(&p->overhead, NCOL(OVH_COLS), OVH_COLS);
     if (metrics) {
         if (cupti_metric_names(metrics, &p->metric_names, &p->n_metrics)) {
-            free(p);
+            profiler_free(p);
             return err_set(e, "--metrics: expected \"roofline\" or comma-separated metric names, got \"%s\"", metrics);
         }
-        /* check the names on the host before any GPU work */
+        /* the profiler interface, then the names checked on the host before any GPU work */
+        CUpti_Profiler_Initialize_Params ip = { .structSize = CUpti_Profiler_Initialize_Params_STRUCT_SIZE };
+        CUptiResult r = cuptiProfilerInitialize(&ip);
+        if (r != CUPTI_SUCCESS) { profiler_free(p); return cupti_fail(e, "cuptiProfilerInitialize", r); }
+        p->prof_init = 1;
         CUpti_Device_GetChipName_Params cp = { .structSize = CUpti_Device_GetChipName_Params_STRUCT_SIZE, .deviceIndex = 0 };
-        CUptiResult r = cuptiDeviceGetChipName(&cp);
-        if (r != CUPTI_SUCCESS) { free(p); return cupti_fail(e, "cuptiDeviceGetChipName", r); }
+        r = cuptiDeviceGetChipName(&cp);
+        if (r != CUPTI_SUCCESS) { profiler_free(p); return cupti_fail(e, "cuptiDeviceGetChipName", r); }
         if (cupti_host_open(&p->host, cp.pChipName, NULL, (const char *const *)p->metric_names, p->n_metrics, e)) {
-            cupti_names_free(p->metric_names, p->n_metrics);
-            free(p);
+            profiler_free(p);
             return -1;
         }
         const char **cols = xmalloc(sizeof(char *) * (size_t)(p->n_metrics + 12));
@@ -202,13 +219,13 @@ int profiler_open(Profiler **out, const char *dir, const char *metrics, Err *e) 
         free(cols);
         if (cuda_measure_limits(&p->gbs, &p->tflops, 1)) {
             err_set(e, "profiling: %s", cuda_error());
-            profiler_close(p, NULL);
+            profiler_free(p);
             return -1;
         }
     }
     CUptiResult r = cuptiActivityRegisterCallbacks(buf_requested, buf_completed);
-    if (r != CUPTI_SUCCESS) { profiler_close(p, NULL); return cupti_fail(e, "cuptiActivityRegisterCallbacks", r); }
-    if (tracing(1, e)) { profiler_close(p, NULL); return -1; }
+    if (r != CUPTI_SUCCESS) { profiler_free(p); return cupti_fail(e, "cuptiActivityRegisterCallbacks", r); }
+    if (tracing(1, e)) { Err ignore; tracing(0, &ignore); profiler_free(p); return -1; }
     cuda_set_op_hook(trace_hook, p);
     measure_hook = window_hook;
     measure_hook_ctx = p;
@@ -252,7 +269,7 @@ static int collect(Profiler *p, const Cell *traced, const Cell *plain, Err *e) {
     cuda_sync();
     cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     pthread_mutex_lock(&lock);
-    qsort(xrec, nx, sizeof *xrec, cmp_x);
+    if (nx) qsort(xrec, nx, sizeof *xrec, cmp_x);
     double op_ns[OP_COUNT + 3] = { 0 }, total = 0;     /* + unattributed, memcpy, memset */
     int64_t op_n[OP_COUNT + 3] = { 0 };
     uint64_t t0 = p->nwin ? p->win[0][0] : 0;
@@ -260,7 +277,7 @@ static int collect(Profiler *p, const Cell *traced, const Cell *plain, Err *e) {
         const KRec *k = &krec[i];
         int w = win_of(p, k->start);
         if (w < 0) continue;                          /* warm-up or set-up work */
-        XRec key = { k->corr, 0 }, *x = bsearch(&key, xrec, nx, sizeof *xrec, cmp_x);
+        XRec key = { k->corr, 0 }, *x = nx ? bsearch(&key, xrec, nx, sizeof *xrec, cmp_x) : NULL;
         int op = x && x->ext >= 1 && x->ext <= OP_COUNT ? (int)x->ext - 1 : OP_COUNT;
         double d = (double)(k->end - k->start);
         op_ns[op] += d;
@@ -367,7 +384,7 @@ static int metrics_cell(Profiler *p, const Cell *c, Engine *g, Err *e) {
     uint8_t *avail = NULL, *data = NULL;
     int *tok = xcalloc((size_t)(n > d ? n : d) + 1, sizeof(int)), *seq = xcalloc((size_t)(n > d ? n : d) + 1, sizeof(int));
     int *pos = xcalloc((size_t)(n > d ? n : d) + 1, sizeof(int));
-    int rc = 0, enabled = 0, inited = 0, R = 64 * m->cfg.n_layers + 64;
+    int rc = 0, enabled = 0, R = 64 * m->cfg.n_layers + 64;
     double *sum = NULL;
     int *cnt = NULL;
     if (engine_reserve(g, b, pre ? c->p : d + 1, max_tok, e)) { rc = -1; goto out; }
@@ -385,9 +402,6 @@ static int metrics_cell(Profiler *p, const Cell *c, Engine *g, Err *e) {
     CUcontext ctx = NULL;
     if (cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess || !fn ||
         ((CtxGetCurrent)fn)(&ctx) != CUDA_SUCCESS || !ctx) { rc = err_set(e, "metrics: no current CUDA context"); goto out; }
-    CUpti_Profiler_Initialize_Params ip = { .structSize = CUpti_Profiler_Initialize_Params_STRUCT_SIZE };
-    CU_TRY(cuptiProfilerInitialize(&ip), "cuptiProfilerInitialize");
-    inited = 1;
     CUpti_Profiler_GetCounterAvailability_Params ap = { .structSize = CUpti_Profiler_GetCounterAvailability_Params_STRUCT_SIZE, .ctx = ctx };
     CU_TRY(cuptiProfilerGetCounterAvailability(&ap), "cuptiProfilerGetCounterAvailability");
     avail = xmalloc(ap.counterAvailabilityImageSize);
@@ -500,10 +514,6 @@ out:
         CUpti_RangeProfiler_Disable_Params dp = { .structSize = CUpti_RangeProfiler_Disable_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp };
         cuptiRangeProfilerDisable(&dp);
     }
-    if (inited) {
-        CUpti_Profiler_DeInitialize_Params dp = { .structSize = CUpti_Profiler_DeInitialize_Params_STRUCT_SIZE };
-        cuptiProfilerDeInitialize(&dp);
-    }
     p->rp = NULL;
     p->rp_depth = 0;
     cupti_host_close(host);
@@ -547,12 +557,19 @@ int profiler_close(Profiler *p, Err *e) {
     int rc = write_tables(p, e);
     if (!rc && p->host && p->metrics.nrow && chart_kernel_roofline(p->dir, &p->metrics, p->gbs, p->tflops * 1e3, e)) rc = -1;
     if (!rc) fprintf(stderr, "effbench: profile in %s: kernels.csv, ops.csv, overhead.csv%s\n", p->dir, p->host ? ", metrics.csv, kernel_roofline.png" : "");
-    table_free(&p->kernels); table_free(&p->ops); table_free(&p->overhead);
-    if (p->host) table_free(&p->metrics);
-    cupti_host_close(p->host);
-    cupti_names_free(p->metric_names, p->n_metrics);
-    free(p);
+    profiler_free(p);
     return rc;
+}
+
+void profiler_discard(Profiler *p) {
+    if (!p) return;
+    Err ignore;
+    cuda_sync();
+    tracing(0, &ignore);
+    cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    cuda_set_op_hook(NULL, NULL);
+    measure_hook = NULL;
+    profiler_free(p);
 }
 
 #else  /* no CUDA: the profiler says so */
@@ -567,4 +584,5 @@ int profiler_cell_done(Profiler *p, Cell *c, Engine *g, Err *e) {
     return 0;
 }
 int profiler_close(Profiler *p, Err *e) { (void)p; (void)e; return 0; }
+void profiler_discard(Profiler *p) { (void)p; }
 #endif

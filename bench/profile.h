@@ -34,5 +34,7 @@ void profiler_cell(Profiler *p, const char *name);
 int profiler_cell_done(Profiler *p, Cell *c, Engine *g, Err *e);
 /* Writes what remains and stops tracing. */
 int profiler_close(Profiler *p, Err *e);
+/* Stops tracing and writes nothing (a run that failed before its first cell). */
+void profiler_discard(Profiler *p);
 
 #endif

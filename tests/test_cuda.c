@@ -574,7 +574,8 @@ static void t_cuda_engine(void) {
 
 /* ---- CUPTI Host API: no GPU needed --------------------------------------------------- */
 static void t_cupti_host(void) {
-    if (!cupti_host_built()) { t_skip("built without CUDA: no CUPTI"); return; }
+    char why[200];
+    if (!cupti_host_usable(why, sizeof why)) { t_skip("%s", why); return; }
     Err e = { "" };
     CuptiHost *h;
     size_t passes = 0;

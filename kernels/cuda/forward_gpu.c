@@ -67,7 +67,6 @@ struct GpuEngine {
     int *stage;                                   /* pinned: tok, seq, pos, rows */
     Graph graphs[N_GRAPHS];
     uint64_t clock;
-    int max_len_step;
 };
 
 static void *dalloc(GpuEngine *g, size_t bytes, Err *e) {
