@@ -18,26 +18,29 @@ const char *const ROOFLINE_METRICS[] = {
 };
 const int N_ROOFLINE_METRICS = (int)(sizeof ROOFLINE_METRICS / sizeof ROOFLINE_METRICS[0]);
 
+/* appends name unless present */
+static void add_name(char ***v, int *n, int *cap, const char *name, size_t len) {
+    for (int i = 0; i < *n; i++)
+        if (strlen((*v)[i]) == len && !strncmp((*v)[i], name, len)) return;
+    if (*n == *cap) *v = xrealloc(*v, sizeof(char *) * (size_t)(*cap *= 2));
+    (*v)[*n] = xmalloc(len + 1);
+    memcpy((*v)[*n], name, len);
+    (*v)[(*n)++][len] = 0;
+}
+
 int cupti_metric_names(const char *list, char ***names, int *n) {
     *names = NULL;
     *n = 0;
     if (!list || !*list) return -1;
-    if (!strcmp(list, "roofline")) {
-        *names = xmalloc(sizeof(char *) * (size_t)N_ROOFLINE_METRICS);
-        for (int i = 0; i < N_ROOFLINE_METRICS; i++) (*names)[i] = xstrdup(ROOFLINE_METRICS[i]);
-        *n = N_ROOFLINE_METRICS;
-        return 0;
-    }
-    int cap = 8;
+    int cap = 16;
     char **v = xmalloc(sizeof(char *) * (size_t)cap);
     const char *p = list;
     while (1) {
         size_t k = strcspn(p, ",");
-        if (k == 0) { cupti_names_free(v, *n); return -1; }
-        if (*n == cap) v = xrealloc(v, sizeof(char *) * (size_t)(cap *= 2));
-        v[*n] = xmalloc(k + 1);
-        memcpy(v[*n], p, k);
-        v[(*n)++][k] = 0;
+        if (k == 0) { cupti_names_free(v, *n); *n = 0; return -1; }
+        if (k == 8 && !strncmp(p, "roofline", 8))
+            for (int i = 0; i < N_ROOFLINE_METRICS; i++) add_name(&v, n, &cap, ROOFLINE_METRICS[i], strlen(ROOFLINE_METRICS[i]));
+        else add_name(&v, n, &cap, p, k);
         if (!p[k]) break;
         p += k + 1;
     }

@@ -27,8 +27,8 @@ int cupti_host_config(CuptiHost *h, const uint8_t **image, size_t *size, size_t 
 int cupti_host_describe(CuptiHost *h, const char *metric, char *out, size_t len, Err *e);
 /* values (n) of range r of a decoded counter-data image */
 int cupti_host_evaluate(CuptiHost *h, const uint8_t *data, size_t size, size_t range, double *values, Err *e);
-/* Splits a comma-separated list ("roofline" names the set above) into names; the
- * caller frees the array and its strings with cupti_names_free. */
+/* Splits a comma-separated list into names, "roofline" standing for the set above,
+ * each name once; the caller frees them with cupti_names_free. -1 on an empty name. */
 int cupti_metric_names(const char *list, char ***names, int *n);
 void cupti_names_free(char **names, int n);
 /* 1 when the Host API can run in this build; else 0 with why: built without CUDA, or

@@ -103,8 +103,8 @@ if [ -s "$OUT/graphs-on.csv" ] && [ -s "$OUT/graphs-off.csv" ]; then
     echo "-- CUDA graphs, b1 @ d1024 decode: $(awk -F, 'NR==3{print $8}' "$OUT/graphs-on.csv") ms with, $(awk -F, 'NR==3{print $8}' "$OUT/graphs-off.csv") ms without"
 fi
 if [ -s "$OUT/metrics/metrics.csv" ]; then
-    echo "-- range profiler, per op (achieved GB/s, TFLOP/s, of read BW, of cuBLAS peak):"
-    awk -F, 'NR==1{for(i=1;i<=NF;i++) h[$i]=i; next} {printf "   %-22s %-12s %8.0f GB/s %7.1f TFLOP/s %5.1f%% %5.1f%%\n", $h["cell"], $h["op"], $h["achieved_gbs"], $h["achieved_tflops"], 100*$h["of_read_bw"], 100*$h["of_gemm_peak"]}' "$OUT/metrics/metrics.csv"
+    echo "-- range profiler, per op: achieved GB/s, TFLOP/s; of measured read BW, of measured cuBLAS; of datasheet HBM, BF16"
+    awk -F, 'NR==1{for(i=1;i<=NF;i++) h[$i]=i; next} {printf "   %-16s %-14s %7.0f GB/s %7.1f TFLOP/s %5.1f%% %5.1f%% %5.1f%% %5.1f%%\n", $h["cell"], $h["op"], $h["achieved_gbs"], $h["achieved_tflops"], 100*$h["of_read_bw"], 100*$h["of_gemm_peak"], 100*$h["of_datasheet_hbm"], 100*$h["of_datasheet_bf16"]}' "$OUT/metrics/metrics.csv"
 fi
 echo "-- goals: MLA decode attention >= 80% of HBM BW (metrics: attention, tg4 b64 @ d4096, of read BW);"
 echo "   cuBLAS >= 70% of BF16 peak (GPU limits line: 8192^3 rate against 989 TFLOP/s dense BF16);"

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "profile.h"
 #include "backend.h"
+#include "cost.h"
 #include "cupti_host.h"
 #include "report.h"
 #include "table.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifdef EFFBENCH_CUDA
 #include <cuda.h>
@@ -138,6 +140,7 @@ struct Profiler {
     char **metric_names; int n_metrics;
     CuptiHost *host;
     double gbs, tflops;                           /* the device's measured limits (metrics) */
+    double ds_gbs, ds_tflops;                     /* its datasheet's (suites/hardware.json), 0 if not listed */
     /* range profiler state while profiling a step */
     CUpti_RangeProfiler_Object *rp;
     int rp_depth;
@@ -167,6 +170,32 @@ static const char *OP_COLS[] = { "cell", "op", "kernels_per_rep", "gpu_us_per_re
 static const char *OVH_COLS[] = { "cell", "step_ms_untraced", "step_ms_traced", "tracing_overhead_pct", "cupti_overhead_us",
                                   "cupti_overhead_kinds", "reps", "device", "commit" };
 #define NCOL(a) ((int)(sizeof a / sizeof a[0]))
+
+/* The device's datasheet peaks from suites/hardware.json (beside the executable, or
+ * under the current directory): the profile whose first word the device's name holds. */
+static void datasheet(Profiler *p) {
+    char dev[256] = "", path[4200];
+    CudaDevice d;
+    if (cuda_device(&d) == 0) snprintf(dev, sizeof dev, "%s", d.name);
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 64);
+    if (n > 0) {
+        path[n] = 0;
+        char *slash = strrchr(path, '/');
+        if (slash) strcpy(slash, "/suites/hardware.json");
+    }
+    if (n <= 0 || access(path, R_OK)) snprintf(path, sizeof path, "suites/hardware.json");
+    Gpu *gpus = NULL;
+    int ng = 0;
+    Err e = { "" };
+    if (!dev[0] || hw_load(path, &gpus, &ng, &e)) return;
+    for (int i = 0; i < ng; i++) {
+        char first[64];
+        snprintf(first, sizeof first, "%s", gpus[i].name);
+        first[strcspn(first, " ")] = 0;
+        if (first[0] && strstr(dev, first)) { p->ds_gbs = gpus[i].hbm_gbs; p->ds_tflops = gpus[i].bf16_tflops; break; }
+    }
+    free(gpus);
+}
 
 /* frees what profiler_open made, writing nothing */
 static void profiler_free(Profiler *p) {
@@ -208,13 +237,14 @@ int profiler_open(Profiler **out, const char *dir, const char *metrics, Err *e) 
             profiler_free(p);
             return -1;
         }
-        const char **cols = xmalloc(sizeof(char *) * (size_t)(p->n_metrics + 12));
+        datasheet(p);
+        const char **cols = xmalloc(sizeof(char *) * (size_t)(p->n_metrics + 14));
         int k = 0;
         cols[k++] = "cell"; cols[k++] = "op"; cols[k++] = "ranges";
         for (int i = 0; i < p->n_metrics; i++) cols[k++] = p->metric_names[i];
         const char *derived[] = { "dram_bytes", "fp32_flops", "tensor_flops", "flops", "achieved_gbs", "achieved_tflops",
-                                  "of_read_bw", "of_gemm_peak", "device" };
-        for (int i = 0; i < 9; i++) cols[k++] = derived[i];
+                                  "of_read_bw", "of_gemm_peak", "of_datasheet_hbm", "of_datasheet_bf16", "device" };
+        for (int i = 0; i < 11; i++) cols[k++] = derived[i];
         table_init(&p->metrics, k, cols);
         free(cols);
         if (cuda_measure_limits(&p->gbs, &p->tflops, 1)) {
@@ -488,7 +518,7 @@ static int metrics_cell(Profiler *p, const Cell *c, Engine *g, Err *e) {
     for (int op = 0; op <= OP_COUNT; op++) {
         if (!cnt[op]) continue;
         const double *v = sum + op * p->n_metrics;
-        char **row = xmalloc(sizeof(char *) * (size_t)(p->n_metrics + 12));
+        char **row = xmalloc(sizeof(char *) * (size_t)(p->n_metrics + 14));
         int k = 0;
         row[k++] = xstrdup(p->cell);
         row[k++] = xstrdup(op < OP_COUNT ? cuda_op_name(op) : "outside ops");
@@ -503,6 +533,8 @@ static int metrics_cell(Profiler *p, const Cell *c, Engine *g, Err *e) {
         row[k++] = xasprintf("%.6g", bytes); row[k++] = xasprintf("%.6g", f32); row[k++] = xasprintf("%.6g", ten);
         row[k++] = xasprintf("%.6g", f32 + ten); row[k++] = xasprintf("%.6g", gbs); row[k++] = xasprintf("%.6g", tf);
         row[k++] = xasprintf("%.4f", p->gbs > 0 ? gbs / p->gbs : 0); row[k++] = xasprintf("%.4f", p->tflops > 0 ? tf / p->tflops : 0);
+        row[k++] = p->ds_gbs > 0 ? xasprintf("%.4f", gbs / p->ds_gbs) : xstrdup("");
+        row[k++] = p->ds_tflops > 0 ? xasprintf("%.4f", tf / p->ds_tflops) : xstrdup("");
         row[k++] = xstrdup(c->device);
         table_add(&p->metrics, (const char *const *)row);
         for (int j = 0; j < k; j++) free(row[j]);

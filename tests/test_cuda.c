@@ -604,6 +604,9 @@ static void t_cupti_host(void) {
     CHECK(cupti_metric_names("a.sum,b.sum", &names, &n) == 0 && n == 2 && !strcmp(names[1], "b.sum"), "list of two");
     cupti_names_free(names, n);
     CHECK(cupti_metric_names("a.sum,,b", &names, &n) != 0 && cupti_metric_names("", &names, &n) != 0, "empty names refused");
+    CHECK(cupti_metric_names("roofline,sm__throughput.avg.pct_of_peak_sustained_elapsed,dram__bytes_read.sum", &names, &n) == 0 &&
+          n == N_ROOFLINE_METRICS + 1, "roofline plus one more, without repeats: %d names", n);
+    cupti_names_free(names, n);
 }
 
 #ifndef EFFBENCH_CUDA

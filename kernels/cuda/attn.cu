@@ -33,6 +33,22 @@ static size_t smem_bytes(const CudaAttn *a) {
     return f * sizeof(float);
 }
 
+/* TR positions from p0 of sequence s, width dims at offset off of each cache row, into
+ * shared memory rows of `stride` floats; positions past p_end are zeros */
+template <typename CT>
+static __device__ __forceinline__ void load_tile(float *dst, int stride, int width, const CT *cache, const CudaAttn &a,
+                                                 int s, int off, int p0, int p_end) {
+    for (int i = threadIdx.x; i < TR * width; i += NT) {
+        int j = i / width, d = i % width, p = p0 + j;
+        float v = 0.0f;
+        if (p < p_end) {
+            int blk = a.table[(size_t)s * a.max_blocks + p / CUDA_KV_BLOCK];
+            v = ld(cache + ((size_t)blk * CUDA_KV_BLOCK + p % CUDA_KV_BLOCK) * a.row + off + d);
+        }
+        dst[j * stride + d] = v;
+    }
+}
+
 template <typename CT>
 static __global__ void __launch_bounds__(NT) attn_kernel(CudaAttn a, const CT *cache, int nsplit) {
     extern __shared__ float sm[];
@@ -58,25 +74,8 @@ static __global__ void __launch_bounds__(NT) attn_kernel(CudaAttn a, const CT *c
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     for (int p0 = p_begin; p0 < p_end; p0 += TR) {
         __syncthreads();                              /* the previous tile is consumed */
-        for (int i = threadIdx.x; i < TR * dk; i += NT) {
-            int j = i / dk, d = i % dk, p = p0 + j;
-            float v = 0.0f;
-            if (p < p_end) {
-                int blk = a.table[(size_t)s * a.max_blocks + p / CUDA_KV_BLOCK];
-                v = ld(cache + ((size_t)blk * CUDA_KV_BLOCK + p % CUDA_KV_BLOCK) * a.row + koff + d);
-            }
-            ks[j * (dk + 1) + d] = v;
-        }
-        if (!shared_kv)
-            for (int i = threadIdx.x; i < TR * dv; i += NT) {
-                int j = i / dv, d = i % dv, p = p0 + j;
-                float v = 0.0f;
-                if (p < p_end) {
-                    int blk = a.table[(size_t)s * a.max_blocks + p / CUDA_KV_BLOCK];
-                    v = ld(cache + ((size_t)blk * CUDA_KV_BLOCK + p % CUDA_KV_BLOCK) * a.row + voff + d);
-                }
-                vs[j * vstride + d] = v;
-            }
+        load_tile(ks, dk + 1, dk, cache, a, s, koff, p0, p_end);
+        if (!shared_kv) load_tile(vs, vstride, dv, cache, a, s, voff, p0, p_end);
         __syncthreads();
         for (int i = threadIdx.x; i < HG * TR; i += NT) {       /* scores */
             int h = i / TR, j = i % TR;

@@ -69,13 +69,16 @@ struct GpuEngine {
     uint64_t clock;
 };
 
-static void *dalloc(GpuEngine *g, size_t bytes, Err *e) {
+/* a device allocation recorded in list (the weights' or the step's), freed with it */
+static void *alloc_in(void ***list, int *n, size_t bytes, Err *e) {
     void *p = cuda_malloc(bytes);
     if (!p) { err_set(e, "GPU: %s", cuda_error()); return NULL; }
-    if (g->n_ptrs % 64 == 0) g->ptrs = xrealloc(g->ptrs, sizeof(void *) * (size_t)(g->n_ptrs + 64));
-    g->ptrs[g->n_ptrs++] = p;
+    if (*n % 64 == 0) *list = xrealloc(*list, sizeof(void *) * (size_t)(*n + 64));
+    (*list)[(*n)++] = p;
     return p;
 }
+static void *dalloc(GpuEngine *g, size_t bytes, Err *e) { return alloc_in(&g->ptrs, &g->n_ptrs, bytes, e); }
+static void *balloc(GpuEngine *g, size_t bytes, Err *e) { return alloc_in(&g->bptrs, &g->n_bptrs, bytes, e); }
 
 /* ---- upload ------------------------------------------------------------------------- */
 static void *staging;
@@ -194,14 +197,6 @@ static void release_step(GpuEngine *g) {
     free(g->table); free(g->len); free(g->free_blocks);
     g->table = g->len = g->free_blocks = NULL;
     g->cache = NULL;
-}
-
-static void *balloc(GpuEngine *g, size_t bytes, Err *e) {
-    void *p = cuda_malloc(bytes);
-    if (!p) { err_set(e, "GPU: %s", cuda_error()); return NULL; }
-    if (g->n_bptrs % 64 == 0) g->bptrs = xrealloc(g->bptrs, sizeof(void *) * (size_t)(g->n_bptrs + 64));
-    g->bptrs[g->n_bptrs++] = p;
-    return p;
 }
 
 /* The cache for n_seq sequences of max_pos positions and the buffers of steps of up

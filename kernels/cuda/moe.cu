@@ -20,27 +20,8 @@ static __global__ void route_kernel(int *ex, float *wt, float *logits, const flo
     route_token(&p, bias, logits + (size_t)t * p.E, sel, gs, keep, ex + (size_t)t * p.K, wt + (size_t)t * p.K);
 }
 
-static float *route_scratch;
+static float *route_scratch;     /* grown outside graph capture: the engine reserves its widest step */
 static size_t route_cap;
-
-extern "C" int cuda_moe_route(int *ex, float *wt, const float *logits, const float *bias, int T, const CudaRoute *r) {
-    if (T <= 0) return 0;
-    RouteParams p = { r->E, r->K, r->score_sigmoid, r->n_group, r->topk_group, r->method, r->renorm,
-                      r->scale_after_renorm, r->routed_scale };
-    size_t need = (size_t)T * (p.E + 2 * p.n_group);
-    if (need > route_cap) {              /* grown outside graph capture: the engine routes its widest step first */
-        cudaFree(route_scratch);
-        route_scratch = NULL;
-        route_cap = 0;
-        cudaError_t e = cudaMalloc((void **)&route_scratch, need * sizeof(float));
-        if (e != cudaSuccess) return cu_fail("cudaMalloc (routing scratch)", e);
-        route_cap = need;
-    }
-    /* the scores overwrite the logits, as on the CPU */
-    route_kernel<<<cu_blocks(T, 64), 64, 0, cu_stream()>>>(ex, wt, (float *)logits, bias, T, p, route_scratch);
-    LAUNCHED("moe_route");
-    return 0;
-}
 
 extern "C" int cuda_moe_route_reserve(int T, int E, int n_group) {
     size_t need = (size_t)T * (E + 2 * n_group);
@@ -51,6 +32,17 @@ extern "C" int cuda_moe_route_reserve(int T, int E, int n_group) {
     cudaError_t e = cudaMalloc((void **)&route_scratch, need * sizeof(float));
     if (e != cudaSuccess) return cu_fail("cudaMalloc (routing scratch)", e);
     route_cap = need;
+    return 0;
+}
+
+extern "C" int cuda_moe_route(int *ex, float *wt, const float *logits, const float *bias, int T, const CudaRoute *r) {
+    if (T <= 0) return 0;
+    RouteParams p = { r->E, r->K, r->score_sigmoid, r->n_group, r->topk_group, r->method, r->renorm,
+                      r->scale_after_renorm, r->routed_scale };
+    if (cuda_moe_route_reserve(T, p.E, p.n_group)) return -1;    /* a no-op when the engine reserved it */
+    /* the scores overwrite the logits, as on the CPU */
+    route_kernel<<<cu_blocks(T, 64), 64, 0, cu_stream()>>>(ex, wt, (float *)logits, bias, T, p, route_scratch);
+    LAUNCHED("moe_route");
     return 0;
 }
 
