@@ -57,7 +57,7 @@ BUILD_INFO := -DEFFBENCH_COMMIT='"$(GIT_REV)"' -DEFFBENCH_CFLAGS='"$(strip $(CFL
 EFFBENCH ?= effbench
 TESTS    ?= effbench-tests
 
-.PHONY: all deps run test asan clean fuzz fuzz-smoke valgrind cuda-message
+.PHONY: all deps run test asan clean fuzz fuzz-smoke valgrind cuda-message emu-test
 all: $(EFFBENCH) $(TESTS)
 
 deps:
@@ -84,14 +84,41 @@ $(BUILD)/%.o: %.c $(wildcard kernels/*.h kernels/cuda/*.h bench/*.h reports/*.h 
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(BUILD_INFO) -c -o $@ $<
 
+# The CUDA backend's kernels and GPU engine compiled by g++ against a CPU emulator of
+# the CUDA execution model (tests/emu), so that a machine without a GPU runs every GPU
+# test: correctness only, never timings. Needs no nvcc.
+EMU_BUILD := build-emu
+EMU_TESTS := $(EMU_BUILD)/effbench-tests
+EMU_DEFS  := -DEFFBENCH_CUDA=1 -DEFFBENCH_EMU
+EMU_C     := $(filter-out bench/cupti_host.c,$(CORE_SRC)) kernels/cuda/forward_gpu.c $(TEST_SRC)
+EMU_OBJ   := $(EMU_C:%.c=$(EMU_BUILD)/%.o) $(EMU_BUILD)/bench/cupti_host.o \
+             $(patsubst %,$(EMU_BUILD)/cu/%.o,ops gemm attn moe) $(EMU_BUILD)/emu.o
+EMU_HDRS  := $(wildcard kernels/*.h kernels/cuda/*.h kernels/cuda/*.cuh bench/*.h reports/*.h evals/*.h tests/*.h tests/emu/*.h)
+CXX       ?= g++
+
+$(EMU_BUILD)/cu/%.o: kernels/cuda/%.cu $(EMU_HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Wno-unknown-pragmas -x c++ -Itests/emu -Ikernels/cuda -Ikernels $(EMU_DEFS) -c -o $@ $<
+$(EMU_BUILD)/emu.o: tests/emu/emu.cpp $(EMU_HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -U_FORTIFY_SOURCE -Itests/emu -c -o $@ $<
+$(EMU_BUILD)/%.o: %.c $(EMU_HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(OPT) -g $(WARN) -fopenmp -Ikernels -Ikernels/cuda -Ibench -Ireports -Ievals -Ibench/cupti_shim $(EMU_DEFS) \
+	    $(shell pkg-config --cflags libcjson openblas libpcre2-8 libutf8proc 2>/dev/null) $(BUILD_INFO) -c -o $@ $<
+$(EMU_TESTS): $(EMU_OBJ)
+	$(CXX) -fopenmp -o $@ $^ $(filter-out $(CUDA_LIBS),$(LDLIBS)) -lstdc++
+emu-test: $(EMU_TESTS)
+	$(EMU_TESTS) cu
+
 # The main job: the default suite (suites/default.json) into out/default.
 run: deps
 	@$(MAKE) --no-print-directory all
 	./effbench run suites/default.json -o out/default $(if $(wildcard out/default/results.csv),--resume)
 
 test: deps
-	@$(MAKE) --no-print-directory all
-	sh tests/run.sh ./effbench-tests ./effbench
+	@$(MAKE) --no-print-directory all $(EMU_TESTS)
+	sh tests/run.sh ./effbench-tests ./effbench $(EMU_TESTS)
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan EFFBENCH=build-asan/effbench TESTS=build-asan/effbench-tests \
@@ -134,4 +161,4 @@ valgrind: all
 	    --error-exitcode=99 ./effbench run tests/data/tiny-suite.json -o build/valgrind-run
 
 clean:
-	rm -rf build build-asan build-fuzz effbench effbench-tests
+	rm -rf build build-asan build-fuzz build-emu effbench effbench-tests

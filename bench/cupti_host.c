@@ -53,7 +53,7 @@ void cupti_names_free(char **names, int n) {
     free(names);
 }
 
-#ifdef EFFBENCH_CUDA
+#if defined(EFFBENCH_CUDA) && !defined(EFFBENCH_EMU)
 #include <cupti.h>
 #include <cupti_profiler_host.h>
 
@@ -186,7 +186,11 @@ int cupti_host_evaluate(CuptiHost *h, const uint8_t *data, size_t size, size_t r
 }
 
 #else
+#ifdef EFFBENCH_EMU
+static const char NO[] = "the emulated CUDA build (tests/emu) has no CUPTI";
+#else
 static const char NO[] = "this effbench was built without CUDA (no CUPTI)";
+#endif
 int cupti_host_usable(char *why, size_t len) { snprintf(why, len, "%s", NO); return 0; }
 int cupti_host_open(CuptiHost **h, const char *chip, const uint8_t *avail, const char *const *metrics, int n, Err *e) {
     (void)chip; (void)avail; (void)metrics; (void)n;

@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifdef EFFBENCH_CUDA
+#if defined(EFFBENCH_CUDA) && !defined(EFFBENCH_EMU)
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <cupti.h>

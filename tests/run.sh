@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh - the whole test suite: the C tests (unit, golden, bad input), then the
 # command-line tests below. Ends with "N passed, N failed[, N skipped]".
-#   sh tests/run.sh TESTS_BINARY EFFBENCH_BINARY
+#   sh tests/run.sh TESTS_BINARY EFFBENCH_BINARY [EMULATED_CUDA_TESTS_BINARY]
 T=${1:-./effbench-tests}
 E=${2:-./effbench}
 G=${EFFBENCH_GOLDEN:-../shared/golden}
@@ -18,6 +18,19 @@ s=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) s
 if [ -z "$p" ]; then echo "FAIL  C tests ended abnormally (exit $rc)"; fail=$((fail + 1)); else
   pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s)); fi
 [ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && { echo "FAIL  C tests exit $rc"; fail=$((fail + 1)); }
+
+# the GPU tests again on the CPU emulator of the CUDA execution model (tests/emu), when built
+if [ -n "${3:-}" ]; then
+  out=$("$3" cu 2>&1); rc=$?
+  echo "$out" | sed 's/^\(ok   \|SKIP \|FAIL \) /\1 [emulated] /'
+  line=$(echo "$out" | tail -n 1)
+  p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1/p')
+  f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\2/p')
+  s=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\3/p')
+  if [ -z "$p" ]; then echo "FAIL  emulated CUDA tests ended abnormally (exit $rc)"; fail=$((fail + 1)); else
+    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s)); fi
+  [ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && { echo "FAIL  emulated CUDA tests exit $rc"; fail=$((fail + 1)); }
+fi
 
 ok()   { echo "ok    $1"; pass=$((pass + 1)); }
 bad()  { echo "FAIL  $1"; fail=$((fail + 1)); }

@@ -51,7 +51,7 @@ static __device__ __forceinline__ void load_tile(float *dst, int stride, int wid
 
 template <typename CT>
 static __global__ void __launch_bounds__(NT) attn_kernel(CudaAttn a, const CT *cache, int nsplit) {
-    extern __shared__ float sm[];
+    DYN_SHARED(float, sm);
     const int t = blockIdx.x, G = a.H / a.Hkv, groups = (G + HG - 1) / HG;
     const int kvh = blockIdx.y / groups, h0 = kvh * G + (blockIdx.y % groups) * HG;
     const int nh = min(HG, kvh * G + G - h0), split = blockIdx.z;
@@ -61,7 +61,7 @@ static __global__ void __launch_bounds__(NT) attn_kernel(CudaAttn a, const CT *c
     const bool shared_kv = a.v_off == a.k_off && a.v_head_stride == a.k_head_stride && dv <= dk;
     float *qs = sm, *ks = qs + HG * (dk + 1), *vs = shared_kv ? ks : ks + TR * (dk + 1);
     const int vstride = shared_kv ? dk + 1 : dv + 1;             /* MLA: the values are the keys' first dv dims */
-    float *ps = vs + (shared_kv ? 0 : TR * (dv + 1)), *mx = ps + HG * TR, *sum = mx + HG, *corr = sum + HG;
+    float *ps = shared_kv ? ks + TR * (dk + 1) : vs + TR * (dv + 1), *mx = ps + HG * TR, *sum = mx + HG, *corr = sum + HG;
     for (int i = threadIdx.x; i < HG * dk; i += NT) {
         int h = i / dk, d = i % dk;
         qs[h * (dk + 1) + d] = h < nh ? a.q[(size_t)t * a.ldq + (size_t)(h0 + h) * dk + d] : 0.0f;
@@ -196,11 +196,11 @@ extern "C" int cuda_attention(const CudaAttn *a) {
         if (e != cudaSuccess) return cu_fail("attention: shared memory", e);
         *set = smem;
     }
-    if (a->bf16) attn_kernel<uint16_t><<<grid, NT, smem, cu_stream()>>>(*a, (const uint16_t *)a->cache, nsplit);
-    else attn_kernel<float><<<grid, NT, smem, cu_stream()>>>(*a, (const float *)a->cache, nsplit);
+    if (a->bf16) LAUNCH(attn_kernel<uint16_t>, grid, NT, smem)(*a, (const uint16_t *)a->cache, nsplit);
+    else LAUNCH(attn_kernel<float>, grid, NT, smem)(*a, (const float *)a->cache, nsplit);
     LAUNCHED("attention");
     if (nsplit > 1) {
-        combine_kernel<<<dim3((unsigned)a->T, (unsigned)a->H), 128, 0, cu_stream()>>>(*a, nsplit);
+        LAUNCH(combine_kernel, dim3((unsigned)a->T, (unsigned)a->H), 128, 0)(*a, nsplit);
         LAUNCHED("attention combine");
     }
     return 0;
@@ -222,8 +222,8 @@ extern "C" int cuda_kv_write(void *cache, int bf16, int row, const int *table, i
                              int width, int off, const int *seq, const int *pos, int T) {
     if (T <= 0 || width <= 0) return 0;
     dim3 grid(cu_blocks(width, 256), (unsigned)T);
-    if (bf16) kv_write_kernel<uint16_t><<<grid, 256, 0, cu_stream()>>>((uint16_t *)cache, row, table, max_blocks, src, lds, width, off, seq, pos);
-    else kv_write_kernel<float><<<grid, 256, 0, cu_stream()>>>((float *)cache, row, table, max_blocks, src, lds, width, off, seq, pos);
+    if (bf16) LAUNCH(kv_write_kernel<uint16_t>, grid, 256, 0)((uint16_t *)cache, row, table, max_blocks, src, lds, width, off, seq, pos);
+    else LAUNCH(kv_write_kernel<float>, grid, 256, 0)((float *)cache, row, table, max_blocks, src, lds, width, off, seq, pos);
     LAUNCHED("kv_write");
     return 0;
 }
@@ -239,7 +239,7 @@ static __global__ void copy_blocks_kernel(char *pool, size_t layer_bytes, size_t
 extern "C" int cuda_copy_blocks(void *pool, size_t layer_bytes, int n_layers, size_t block_bytes, const int *pairs, int nb) {
     if (nb <= 0 || n_layers <= 0) return 0;
     if (block_bytes % 16 || layer_bytes % 16) return cu_failf("copy_blocks: sizes must be multiples of 16 bytes");
-    copy_blocks_kernel<<<dim3((unsigned)nb, (unsigned)n_layers), 256, 0, cu_stream()>>>((char *)pool, layer_bytes, block_bytes, pairs);
+    LAUNCH(copy_blocks_kernel, dim3((unsigned)nb, (unsigned)n_layers), 256, 0)((char *)pool, layer_bytes, block_bytes, pairs);
     LAUNCHED("copy_blocks");
     return 0;
 }

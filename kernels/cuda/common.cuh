@@ -18,6 +18,17 @@ int cu_failf(const char *fmt, ...);
 /* the stream all ops are queued on (created on first use) */
 cudaStream_t cu_stream(void);
 
+/* Kernel launches and dynamic shared memory, written once for nvcc and for the CPU
+ * emulator the tests build (tests/emu: the same kernels compiled by g++, each CUDA
+ * thread a fiber, __syncthreads and warp shuffles as barriers). */
+#ifdef EFFBENCH_EMU
+#define LAUNCH(k, grid, block, smem) emu_launcher(k, dim3(grid), dim3(block), (size_t)(smem), #k)
+#define DYN_SHARED(type, name) type *name = (type *)emu_dynamic_smem()
+#else
+#define LAUNCH(k, grid, block, smem) k<<<(grid), (block), (smem), cu_stream()>>>
+#define DYN_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 #define LAUNCHED(what) do { cudaError_t e_ = cudaGetLastError(); if (e_ != cudaSuccess) return cu_fail(what, e_); } while (0)
 
 static inline unsigned cu_blocks(int64_t n, int per) { return (unsigned)((n + per - 1) / per); }

@@ -68,7 +68,7 @@ extern "C" int cuda_linear(float *y, int ldy, const float *x, int ldx, int T, co
     if (bf16) {
         int64_t n = (int64_t)T * K;
         if ((size_t)n > xbf_cap && cuda_gemm_reserve((size_t)n)) return -1;
-        to_bf16_kernel<<<cu_blocks(n, 256), 256, 0, cu_stream()>>>(xbf, x, ldx, K, n);
+        LAUNCH(to_bf16_kernel, cu_blocks(n, 256), 256, 0)(xbf, x, ldx, K, n);
         LAUNCHED("to_bf16");
         s = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, W, CUDA_R_16BF, K, xbf, CUDA_R_16BF, K, &zero,
                          y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
@@ -79,7 +79,7 @@ extern "C" int cuda_linear(float *y, int ldy, const float *x, int ldx, int T, co
     if (s != CUBLAS_STATUS_SUCCESS) return blas_fail("cublasGemmEx (linear)", s);
     if (bias) {
         int64_t n = (int64_t)T * N;
-        bias_kernel<<<cu_blocks(n, 256), 256, 0, cu_stream()>>>(y, ldy, bias, N, n);
+        LAUNCH(bias_kernel, cu_blocks(n, 256), 256, 0)(y, ldy, bias, N, n);
         LAUNCHED("bias");
     }
     return 0;
@@ -156,8 +156,8 @@ extern "C" int cuda_grouped_linear(float *y, const float *x, const void *const *
                                    int max_rows, int N, int K) {
     if (max_rows <= 0 || N <= 0) return 0;
     dim3 grid(cu_blocks(N, GT), (unsigned)((max_rows + GT - 1) / GT + E));
-    if (bf16) grouped_kernel<true><<<grid, 256, 0, cu_stream()>>>(y, x, W, off, E, N, K);
-    else grouped_kernel<false><<<grid, 256, 0, cu_stream()>>>(y, x, W, off, E, N, K);
+    if (bf16) LAUNCH(grouped_kernel<true>, grid, 256, 0)(y, x, W, off, E, N, K);
+    else LAUNCH(grouped_kernel<false>, grid, 256, 0)(y, x, W, off, E, N, K);
     LAUNCHED("grouped_linear");
     return 0;
 }
@@ -199,10 +199,10 @@ extern "C" int cuda_measure_limits(double *read_gbs, double *gemm_tflops, int bf
     if (sms <= 0) sms = 100;
     cudaError_t e = cudaMalloc(&buf, bytes);
     if (e != cudaSuccess) { cu_fail("limits: 2 GiB read buffer", e); goto out; }
-    fill_kernel<<<8 * sms, 256, 0, cu_stream()>>>(buf, bytes / 4, 0);
+    LAUNCH(fill_kernel, 8 * sms, 256, 0)(buf, bytes / 4, 0);
     for (int r = 0; r < 6; r++) {            /* the first run warms up */
         cudaEventRecord(e0, cu_stream());
-        read_kernel<<<8 * sms, 512, 0, cu_stream()>>>((const float4 *)buf, bytes / 16, (float *)buf);
+        LAUNCH(read_kernel, 8 * sms, 512, 0)((const float4 *)buf, bytes / 16, (float *)buf);
         cudaEventRecord(e1, cu_stream());
         cudaEventSynchronize(e1);
         cudaEventElapsedTime(&ms, e0, e1);
@@ -215,7 +215,7 @@ extern "C" int cuda_measure_limits(double *read_gbs, double *gemm_tflops, int bf
         cu_fail("limits: GEMM operands", e);
         goto out;
     }
-    fill_kernel<<<8 * sms, 256, 0, cu_stream()>>>(a, (size_t)M * M, bf16);
+    LAUNCH(fill_kernel, 8 * sms, 256, 0)(a, (size_t)M * M, bf16);
     best = 1e30f;
     for (int r = 0; r < 4; r++) {
         const float one = 1.0f, zero = 0.0f;

@@ -41,7 +41,7 @@ extern "C" int cuda_moe_route(int *ex, float *wt, const float *logits, const flo
                       r->scale_after_renorm, r->routed_scale };
     if (cuda_moe_route_reserve(T, p.E, p.n_group)) return -1;    /* a no-op when the engine reserved it */
     /* the scores overwrite the logits, as on the CPU */
-    route_kernel<<<cu_blocks(T, 64), 64, 0, cu_stream()>>>(ex, wt, (float *)logits, bias, T, p, route_scratch);
+    LAUNCH(route_kernel, cu_blocks(T, 64), 64, 0)(ex, wt, (float *)logits, bias, T, p, route_scratch);
     LAUNCHED("moe_route");
     return 0;
 }
@@ -69,7 +69,7 @@ static __global__ void permute_kernel(int *off, int *order, int *where, const in
 
 extern "C" int cuda_moe_permute(int *off, int *order, int *where, const int *ex, int TK, int E) {
     if (TK <= 0) return 0;
-    permute_kernel<<<1, 1024, 0, cu_stream()>>>(off, order, where, ex, TK, E);
+    LAUNCH(permute_kernel, 1, 1024, 0)(off, order, where, ex, TK, E);
     LAUNCHED("moe_permute");
     return 0;
 }
@@ -87,7 +87,7 @@ static __global__ void combine_kernel(float *out, const float *y, const float *w
 extern "C" int cuda_moe_combine(float *out, const float *y, const float *wt, const int *where, const float *add, int T,
                                 int K, int D) {
     if (T <= 0) return 0;
-    combine_kernel<<<dim3(cu_blocks(D, 256), (unsigned)T), 256, 0, cu_stream()>>>(out, y, wt, where, add, K, D);
+    LAUNCH(combine_kernel, dim3(cu_blocks(D, 256), (unsigned)T), 256, 0)(out, y, wt, where, add, K, D);
     LAUNCHED("moe_combine");
     return 0;
 }

@@ -164,7 +164,7 @@ static __global__ void rmsnorm_kernel(float *out, int ldo, const float *x, int l
 
 static int rmsnorm_launch(float *out, int ldo, const float *x, int ldx, const float *w, int T, int n, float eps) {
     if (T <= 0) return 0;
-    rmsnorm_kernel<<<T, 256, 0, cu_stream()>>>(out, ldo, x, ldx, w, n, eps);
+    LAUNCH(rmsnorm_kernel, T, 256, 0)(out, ldo, x, ldx, w, n, eps);
     LAUNCHED("rmsnorm");
     return 0;
 }
@@ -179,7 +179,7 @@ static __global__ void swiglu_kernel(float *g, const float *u, int64_t n) {
 }
 static int swiglu_launch(float *g, const float *u, int64_t n) {
     if (n <= 0) return 0;
-    swiglu_kernel<<<(unsigned)((n + 255) / 256), 256, 0, cu_stream()>>>(g, u, n);
+    LAUNCH(swiglu_kernel, (unsigned)((n + 255) / 256), 256, 0)(g, u, n);
     LAUNCHED("swiglu");
     return 0;
 }
@@ -204,7 +204,7 @@ static int rope_launch(float *x, int T, int heads, int stride, int d, const int 
                        int interleaved) {
     int64_t total = (int64_t)T * heads * (d / 2);
     if (total <= 0) return 0;
-    rope_kernel<<<(unsigned)((total + 255) / 256), 256, 0, cu_stream()>>>(x, T, heads, stride, d, pos, inv_freq, mscale, interleaved);
+    LAUNCH(rope_kernel, (unsigned)((total + 255) / 256), 256, 0)(x, T, heads, stride, d, pos, inv_freq, mscale, interleaved);
     LAUNCHED("rope");
     return 0;
 }
@@ -227,7 +227,7 @@ static __global__ void embed_kernel(float *out, const void *table, int bf16, con
 static int embed_launch(float *out, const void *table, int bf16, const int *tok, int T, int D) {
     if (T <= 0 || D <= 0) return 0;
     dim3 grid((unsigned)((D + 255) / 256), (unsigned)T);
-    embed_kernel<<<grid, 256, 0, cu_stream()>>>(out, table, bf16, tok, D);
+    LAUNCH(embed_kernel, grid, 256, 0)(out, table, bf16, tok, D);
     LAUNCHED("embed");
     return 0;
 }
@@ -248,7 +248,7 @@ static __global__ void argmax_kernel(int *out, const float *x, int V) {
     si[threadIdx.x] = bi;
     __syncthreads();
     for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) {
+        if ((int)threadIdx.x < s) {
             float ov = sv[threadIdx.x + s];
             int oi = si[threadIdx.x + s];
             if (ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < si[threadIdx.x])) { sv[threadIdx.x] = ov; si[threadIdx.x] = oi; }
@@ -259,7 +259,7 @@ static __global__ void argmax_kernel(int *out, const float *x, int V) {
 }
 static int argmax_launch(int *out, const float *x, int T, int V) {
     if (T <= 0) return 0;
-    argmax_kernel<<<T, 256, 0, cu_stream()>>>(out, x, V);
+    LAUNCH(argmax_kernel, T, 256, 0)(out, x, V);
     LAUNCHED("argmax");
     return 0;
 }
@@ -272,7 +272,7 @@ static __global__ void add_kernel(float *x, const float *y, int64_t n) {
 }
 extern "C" int cuda_add(float *x, const float *y, int64_t n) {
     if (n <= 0) return 0;
-    add_kernel<<<cu_blocks(n, 256), 256, 0, cu_stream()>>>(x, y, n);
+    LAUNCH(add_kernel, cu_blocks(n, 256), 256, 0)(x, y, n);
     LAUNCHED("add");
     return 0;
 }
@@ -283,7 +283,7 @@ static __global__ void gather_kernel(float *dst, const float *src, int lds, cons
 }
 extern "C" int cuda_gather_rows(float *dst, const float *src, int lds, const int *idx, int div, int rows, int n) {
     if (rows <= 0 || n <= 0) return 0;
-    gather_kernel<<<dim3(cu_blocks(n, 256), (unsigned)rows), 256, 0, cu_stream()>>>(dst, src, lds, idx, div, n);
+    LAUNCH(gather_kernel, dim3(cu_blocks(n, 256), (unsigned)rows), 256, 0)(dst, src, lds, idx, div, n);
     LAUNCHED("gather_rows");
     return 0;
 }
