@@ -370,6 +370,60 @@ static void t_cuda_attention(void) {
         for (int bf = 0; bf < 2; bf++) attention_case(mla, bf);
 }
 
+
+/* MLA's real shape on a BF16 cache takes the tensor-core kernel: 16 heads a block (20
+ * heads: a full group and a part one), 576 key / 512 value dims, tiles of whole cache
+ * blocks; tokens at a block's last and first position, a long context that splits,
+ * and a short one. Tolerance 5e-3 (of max(1, |value|)): the kernel rounds the scaled
+ * queries and the softmax weights to BF16 (2^-9 relative each) before the products;
+ * an output is a weighted mean of values of magnitude ~1 (measured on the emulator:
+ * 1.6e-3). */
+static void t_cuda_attention_mla_wmma(void) {
+    if (!need_gpu()) return;
+    const int S = 3, P = 1100, MB = (P + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK, dk = 576, dv = 512, T = 4;
+    int seq[4] = { 0, 0, 1, 2 }, pos[4] = { 63, 64, 1090, 5 };
+    float *cache = rnd((size_t)S * P * dk, 1, 60);
+    round_bf(cache, (size_t)S * P * dk);
+    int *table = xmalloc(sizeof(int) * S * MB);
+    for (int s = 0; s < S; s++) for (int b = 0; b < MB; b++) table[s * MB + b] = b * S + (S - 1 - s);
+    void *pool = cuda_malloc((size_t)S * MB * CUDA_KV_BLOCK * dk * 2);
+    int *dtab = up(table, sizeof(int) * S * MB);
+    int *ps = xmalloc(sizeof(int) * P), *ss = xmalloc(sizeof(int) * P);
+    for (int p = 0; p < P; p++) ps[p] = p;
+    for (int s = 0; s < S; s++) {
+        for (int p = 0; p < P; p++) ss[p] = s;
+        int *dps = up(ps, sizeof(int) * P), *dss = up(ss, sizeof(int) * P);
+        float *src = up(cache + (size_t)s * P * dk, sizeof(float) * P * dk);
+        CHECK(cuda_kv_write(pool, 1, dk, dtab, MB, src, dk, dk, 0, dss, dps, P) == 0, "%s", cuda_error());
+        cuda_free(dps); cuda_free(dss); cuda_free(src);
+    }
+    for (int H = 16; H <= 20; H += 4) {
+        float *q = rnd((size_t)T * H * dk, 0.5f, 61 + H), *cpu = xcalloc((size_t)T * H * dv, sizeof(float)), *gpu = xmalloc(sizeof(float) * T * H * dv);
+        AttnArgs aa = {
+            .T = T, .seq = seq, .pos = pos, .q = q, .ldq = H * dk, .cache = cache, .seq_stride = (int64_t)P * dk, .row = dk,
+            .dk = dk, .dv = dv, .H = H, .Hkv = 1, .scale = 0.07f, .out = cpu, .ldo = H * dv, .max_pos = P,
+        };
+        attention(&aa);
+        int *dseq = up(seq, sizeof seq), *dpos = up(pos, sizeof pos);
+        float *dq = up(q, sizeof(float) * T * H * dk), *dout = cuda_malloc(sizeof(float) * T * H * dv);
+        size_t wf = cuda_attention_work(T, H, dv, P);
+        float *work = cuda_malloc(sizeof(float) * (wf ? wf : 1));
+        CudaAttn ca = {
+            .T = T, .seq = dseq, .pos = dpos, .q = dq, .ldq = H * dk, .cache = pool, .bf16 = 1, .row = dk, .table = dtab,
+            .max_blocks = MB, .dk = dk, .dv = dv, .H = H, .Hkv = 1, .scale = 0.07f, .out = dout, .ldo = H * dv,
+            .max_len = 1091, .work = work, .work_floats = wf,
+        };
+        CHECK(cuda_attention(&ca) == 0 && cuda_to_host(gpu, dout, sizeof(float) * T * H * dv) == 0, "%s", cuda_error());
+        float err = rel_err(gpu, cpu, (size_t)T * H * dv);
+        CHECK(err < 5e-3f, "MLA tensor-core attention, %d heads: %g", H, err);
+        if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "MLA tensor-core attention, %d heads: max error %g\n", H, err);
+        cuda_free(dseq); cuda_free(dpos); cuda_free(dq); cuda_free(dout); cuda_free(work);
+        free(q); free(cpu); free(gpu);
+    }
+    cuda_free(pool); cuda_free(dtab);
+    free(cache); free(table); free(ps); free(ss);
+}
+
 static void t_cuda_graph(void) {
     if (!need_gpu()) return;
     const int T = 4, n = 300;
@@ -619,6 +673,60 @@ static void t_cuda_cache_ops(void) {
     free(lg[0]); free(lg[1]);
     model_free(&m);
 }
+
+/* A small model with MLA's real latent shape (576/512) in BF16: on the GPU its
+ * attention takes the tensor-core kernel inside the whole engine, graphs included.
+ * Against the CPU on the same weights: 2% of the largest logit, as the BF16 goldens. */
+static const char MLA576[] =
+    "{\"model_type\": \"deepseek_v2\", \"vocab_size\": 300, \"hidden_size\": 256, \"intermediate_size\": 384,"
+    " \"moe_intermediate_size\": 64, \"num_hidden_layers\": 2, \"first_k_dense_replace\": 1, \"num_attention_heads\": 20,"
+    " \"num_key_value_heads\": 20, \"kv_lora_rank\": 512, \"q_lora_rank\": null, \"qk_nope_head_dim\": 32,"
+    " \"qk_rope_head_dim\": 64, \"v_head_dim\": 32, \"n_routed_experts\": 8, \"n_shared_experts\": 1,"
+    " \"num_experts_per_tok\": 2, \"moe_layer_freq\": 1, \"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-06,"
+    " \"max_position_embeddings\": 4096, \"n_group\": 1, \"topk_group\": 1, \"scoring_func\": \"softmax\","
+    " \"topk_method\": \"greedy\", \"norm_topk_prob\": false, \"routed_scaling_factor\": 1.0, \"tie_word_embeddings\": false}";
+
+static void t_cuda_engine_mla576(void) {
+    if (!need_gpu()) return;
+    Model m;
+    LoadOpts lo = { .dtype = DT_BF16, .seed = 9, .dummy = 1, .config_text = MLA576 };
+    Err e = { "" };
+    if (model_load(&m, "mla576.json", &lo, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); return; }
+    int V = m.cfg.vocab, n = 70;
+    int *tok = xmalloc(sizeof(int) * n), *seq = xcalloc((size_t)n, sizeof(int)), *pos = xmalloc(sizeof(int) * n);
+    for (int i = 0; i < n; i++) { tok[i] = (i * 13 + 1) % V; pos[i] = i; }
+    unsigned char *want = xcalloc((size_t)n, 1);
+    want[n - 1] = 1;
+    EngineOpts eo[2] = { { .backend = BACKEND_CPU }, { .backend = BACKEND_CUDA } };
+    float *lg[2] = { xmalloc(sizeof(float) * 8 * V), xmalloc(sizeof(float) * 8 * V) };
+    int next[2][8];
+    for (int b = 0; b < 2; b++) {
+        Engine *g;
+        int rc = engine_open(&g, &m, &eo[b], 1, 128, n, &e);
+        if (!rc) rc = engine_step(g, n, tok, seq, pos, want, lg[b], NULL, NULL, &e);
+        int t = rc ? 0 : argmax_row(lg[b], V);
+        for (int i = 1; i < 8 && !rc; i++) {       /* greedy decode; steps 3.. replay a graph on the GPU */
+            int p = n + i - 1, s0 = 0;
+            next[b][i - 1] = t;
+            rc = engine_step(g, 1, &t, &s0, &p, NULL, NULL, &t, NULL, &e);
+        }
+        CHECK(rc == 0, "%s: %s", b ? "cuda" : "cpu", e.msg);
+        if (b) CHECK(!strcmp(engine_dtype(g), "BF16"), "the GPU should hold BF16 weights, holds %s", engine_dtype(g));
+        engine_close(g);
+    }
+    float scale = 0;
+    for (int v = 0; v < V; v++) scale = fmaxf(scale, fabsf(lg[0][v]));
+    size_t w;
+    float d = max_abs_diff(lg[1], lg[0], (size_t)V, &w);
+    CHECK(d <= 0.02f * scale, "MLA 576/512 BF16 engine: prefill logits differ by %.3g (> 2%% of %.3g)", d, scale);
+    const float *r = lg[0];
+    int best = argmax_row(r, V);
+    float second = -INFINITY;
+    for (int v = 0; v < V; v++) if (v != best && r[v] > second) second = r[v];
+    if (r[best] - second > 0.04f * scale) CHECK(next[0][0] == next[1][0], "first greedy token: CPU %d, GPU %d", next[0][0], next[1][0]);
+    free(lg[0]); free(lg[1]); free(tok); free(seq); free(pos); free(want);
+    model_free(&m);
+}
 #endif /* EFFBENCH_CUDA */
 
 /* ---- CUPTI Host API: no GPU needed --------------------------------------------------- */
@@ -677,10 +785,12 @@ const TestDef cuda_tests[] = {
     { "cuda linear (F32, BF16) and batched products vs CPU twins", t_cuda_linear },
     { "cuda MoE route, permute, grouped products, combine vs CPU twins", t_cuda_moe },
     { "cuda paged attention (MLA, GQA; F32, BF16 cache) vs CPU twin", t_cuda_attention },
+    { "cuda MLA tensor-core attention (576/512, BF16 cache) vs CPU twin", t_cuda_attention_mla_wmma },
     { "cuda graph replay equals the eager run", t_cuda_graph },
     { "cuda engine: goldens (F32 1e-4; BF16 vs CPU on BF16 weights)", t_cuda_golden },
     { "cuda engine: every family vs CPU, graphs vs eager decode", t_cuda_engine },
     { "cuda engine: context repeat, sequence copy, rewind vs CPU", t_cuda_cache_ops },
+    { "cuda engine: MLA 576/512 in BF16 (tensor-core attention) vs CPU", t_cuda_engine_mla576 },
 #else
     { "cuda ops, goldens and engine (not built)", t_cuda_none },
 #endif

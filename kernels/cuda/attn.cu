@@ -16,6 +16,8 @@
 #include "common.cuh"
 
 #include <math.h>
+#include <mma.h>
+#include <stdlib.h>
 
 #define HG 8
 #define TR 32
@@ -149,6 +151,117 @@ static __global__ void combine_kernel(CudaAttn a, int nsplit) {
     }
 }
 
+
+/* ---- MLA decode on tensor cores: BF16 latent cache, 16 heads a block --------------- */
+/* Block: one query token, 16 of its heads, one split of its context, 4 warps. A tile is
+ * one cache block: 64 positions x 576 dims (the latent and the rotary key), 72 KB,
+ * loaded whole with 16-byte loads. Scores S (16 x 64) = Q (16 x 576) . K^T, one 16 x 16
+ * fragment a warp, 36 BF16 mma steps each; the online softmax over the tile's 64
+ * columns, four rows a warp; then O (16 x 512) = O * correction + P (16 x 64) . V,
+ * where V is the tile's first 512 dims, 128 columns a warp. O lives in shared memory
+ * (float), since a fragment's element layout is not exposed for the per-row rescaling.
+ * Q and P are rounded to BF16 for the tensor cores; sums are float. */
+#define MH 16
+#define MK 64
+#define MDK 576
+#define MDV 512
+#define MNT 128
+#define MLA_SMEM ((size_t)MH * MDK * 2 + (size_t)MK * MDK * 2 + MH * MK * 4 + MH * MK * 2 + (size_t)MH * MDV * 4 + 3 * MH * 4)
+
+static __global__ void __launch_bounds__(MNT) mla_wmma_kernel(CudaAttn a, const uint16_t *cache, int nsplit) {
+    DYN_SHARED(unsigned char, smem);
+    __nv_bfloat16 *qs = (__nv_bfloat16 *)smem, *ks = qs + MH * MDK;
+    float *ss = (float *)(ks + MK * MDK);
+    __nv_bfloat16 *pb = (__nv_bfloat16 *)(ss + MH * MK);
+    float *os = (float *)(pb + MH * MK), *mx = os + MH * MDV, *sum = mx + MH, *corr = sum + MH;
+    const int t = blockIdx.x, h0 = blockIdx.y * MH, nh = min(MH, a.H - h0), split = blockIdx.z;
+    const int s = a.seq[t], len = a.pos[t] + 1;
+    const int chunk = ((len + nsplit - 1) / nsplit + MK - 1) / MK * MK;
+    const int p_begin = split * chunk, p_end = min(len, p_begin + chunk);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    for (int i = threadIdx.x; i < MH * MDK; i += MNT) {
+        int h = i / MDK, d = i % MDK;
+        qs[i] = __float2bfloat16_rn(h < nh ? a.q[(size_t)t * a.ldq + (size_t)(h0 + h) * MDK + d] * a.scale : 0.0f);
+    }
+    for (int i = threadIdx.x; i < MH * MDV; i += MNT) os[i] = 0.0f;
+    if (threadIdx.x < MH) { mx[threadIdx.x] = -INFINITY; sum[threadIdx.x] = 0.0f; }
+    for (int p0 = p_begin; p0 < p_end; p0 += MK) {
+        __syncthreads();                                    /* the previous tile is consumed */
+        const int valid = min(MK, p_end - p0);
+        const int4 *src = (const int4 *)(cache + (size_t)a.table[(size_t)s * a.max_blocks + p0 / CUDA_KV_BLOCK] * CUDA_KV_BLOCK * MDK);
+        int4 *dst = (int4 *)ks;
+        const int per_row = MDK * 2 / 16;                   /* 72 loads of 16 bytes a position */
+        for (int i = threadIdx.x; i < MK * per_row; i += MNT) {
+            int4 v = { 0, 0, 0, 0 };
+            if (i / per_row < valid) v = src[i];            /* positions past the end: zeros, never NaN */
+            dst[i] = v;
+        }
+        __syncthreads();
+        {                                                   /* S[:, 16w .. 16w+16) */
+            nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> acc;
+            nvcuda::wmma::fill_fragment(acc, 0.0f);
+            for (int k0 = 0; k0 < MDK; k0 += 16) {
+                nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> fa;
+                nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::col_major> fb;
+                nvcuda::wmma::load_matrix_sync(fa, qs + k0, MDK);
+                nvcuda::wmma::load_matrix_sync(fb, ks + (size_t)warp * 16 * MDK + k0, MDK);
+                nvcuda::wmma::mma_sync(acc, fa, fb, acc);
+            }
+            nvcuda::wmma::store_matrix_sync(ss + warp * 16, acc, MK, nvcuda::wmma::mem_row_major);
+        }
+        __syncthreads();
+        for (int r = warp * 4; r < warp * 4 + 4; r++) {     /* online softmax, four rows a warp */
+            float v0 = lane < valid ? ss[r * MK + lane] : -INFINITY;
+            float v1 = lane + 32 < valid ? ss[r * MK + lane + 32] : -INFINITY;
+            float m_old = mx[r], m_new = fmaxf(m_old, warp_max(fmaxf(v0, v1)));
+            float e0 = m_new == -INFINITY ? 0.0f : expf(v0 - m_new), e1 = m_new == -INFINITY ? 0.0f : expf(v1 - m_new);
+            float tile_sum = warp_sum(e0 + e1);
+            pb[r * MK + lane] = __float2bfloat16_rn(e0);
+            pb[r * MK + lane + 32] = __float2bfloat16_rn(e1);
+            if (lane == 0) {
+                float c = m_new == -INFINITY ? 1.0f : expf(m_old - m_new);
+                corr[r] = c;
+                sum[r] = sum[r] * c + tile_sum;
+                mx[r] = m_new;
+            }
+        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < MH * MDV; i += MNT) os[i] *= corr[i / MDV];
+        __syncthreads();
+        for (int f = 0; f < 8; f++) {                       /* O[:, 128w + 16f ..) += P . V */
+            const int col = warp * 128 + f * 16;
+            nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> acc;
+            nvcuda::wmma::load_matrix_sync(acc, os + col, MDV, nvcuda::wmma::mem_row_major);
+            for (int k0 = 0; k0 < MK; k0 += 16) {
+                nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> fa;
+                nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> fb;
+                nvcuda::wmma::load_matrix_sync(fa, pb + k0, MK);
+                nvcuda::wmma::load_matrix_sync(fb, ks + (size_t)k0 * MDK + col, MDK);
+                nvcuda::wmma::mma_sync(acc, fa, fb, acc);
+            }
+            nvcuda::wmma::store_matrix_sync(os + col, acc, MDV, nvcuda::wmma::mem_row_major);
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < nh * MDV; i += MNT) {
+        int h = i / MDV, d = i % MDV;
+        if (nsplit == 1) {
+            a.out[(size_t)t * a.ldo + (size_t)(h0 + h) * MDV + d] = sum[h] > 0 ? os[i] / sum[h] : 0.0f;
+        } else {
+            size_t row = ((size_t)t * a.H + h0 + h) * nsplit + split;
+            a.work[row * (MDV + 2) + d] = os[i];
+            if (d == 0) { a.work[row * (MDV + 2) + MDV] = mx[h]; a.work[row * (MDV + 2) + MDV + 1] = sum[h]; }
+        }
+    }
+}
+
+/* The tensor-core path takes MLA's shape exactly: one KV head of 576 dims whose first
+ * 512 are the values, rows of 576 BF16 elements (so a cache block is contiguous). */
+static bool mla_wmma_fits(const CudaAttn *a) {
+    return a->bf16 && a->Hkv == 1 && a->dk == MDK && a->dv == MDV && a->row == MDK && a->k_off == 0 && a->v_off == 0 &&
+           a->k_head_stride == 0 && a->v_head_stride == 0 && CUDA_KV_BLOCK == MK;
+}
+
 /* Splits so that the grid has about two blocks per SM, each split at least 128
  * positions; at most 32. Each token divides its own context into that many splits. */
 static int sm_count(void) {
@@ -175,6 +288,8 @@ extern "C" size_t cuda_attention_work(int T, int H, int dv, int max_len) {
     return most * H * (dv + 2);
 }
 
+static int launch_generic(const CudaAttn *a, int nsplit);
+
 extern "C" int cuda_attention(const CudaAttn *a) {
     if (a->T <= 0) return 0;
     if (a->H % a->Hkv || a->dv > 512 || a->dk > 1024)
@@ -183,6 +298,29 @@ extern "C" int cuda_attention(const CudaAttn *a) {
     int nsplit = cuda_attention_splits(a->T, a->H, a->Hkv, a->max_len);
     if (nsplit > 1 && a->work_floats < (size_t)a->T * a->H * nsplit * (a->dv + 2))
         return cu_failf("attention: split-K work buffer too small");
+    static int no_wmma = -1;                                /* EFFBENCH_NO_WMMA=1: the CUDA-core kernel, to compare */
+    if (no_wmma < 0) no_wmma = getenv("EFFBENCH_NO_WMMA") != NULL;
+    if (mla_wmma_fits(a) && !no_wmma) {
+        static bool set;
+        if (!set) {                                         /* once, outside any graph capture */
+            cudaError_t e = cudaFuncSetAttribute(mla_wmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)MLA_SMEM);
+            if (e != cudaSuccess) return cu_fail("MLA attention: shared memory", e);
+            set = true;
+        }
+        dim3 grid((unsigned)a->T, (unsigned)((a->H + MH - 1) / MH), (unsigned)nsplit);
+        LAUNCH(mla_wmma_kernel, grid, MNT, MLA_SMEM)(*a, (const uint16_t *)a->cache, nsplit);
+        LAUNCHED("MLA attention");
+    } else {
+        if (launch_generic(a, nsplit)) return -1;
+    }
+    if (nsplit > 1) {
+        LAUNCH(combine_kernel, dim3((unsigned)a->T, (unsigned)a->H), 128, 0)(*a, nsplit);
+        LAUNCHED("attention combine");
+    }
+    return 0;
+}
+
+static int launch_generic(const CudaAttn *a, int nsplit) {
     size_t smem = smem_bytes(a);
     int groups = (a->H / a->Hkv + HG - 1) / HG;
     dim3 grid((unsigned)a->T, (unsigned)(a->Hkv * groups), (unsigned)nsplit);
@@ -199,10 +337,6 @@ extern "C" int cuda_attention(const CudaAttn *a) {
     if (a->bf16) LAUNCH(attn_kernel<uint16_t>, grid, NT, smem)(*a, (const uint16_t *)a->cache, nsplit);
     else LAUNCH(attn_kernel<float>, grid, NT, smem)(*a, (const float *)a->cache, nsplit);
     LAUNCHED("attention");
-    if (nsplit > 1) {
-        LAUNCH(combine_kernel, dim3((unsigned)a->T, (unsigned)a->H), 128, 0)(*a, nsplit);
-        LAUNCHED("attention combine");
-    }
     return 0;
 }
 

@@ -26,7 +26,7 @@ cudaStream_t cu_stream(void);
 #define DYN_SHARED(type, name) type *name = (type *)emu_dynamic_smem()
 #else
 #define LAUNCH(k, grid, block, smem) k<<<(grid), (block), (smem), cu_stream()>>>
-#define DYN_SHARED(type, name) extern __shared__ type name[]
+#define DYN_SHARED(type, name) extern __shared__ __align__(128) type name[]   /* WMMA wants 32-byte alignment */
 #endif
 
 #define LAUNCHED(what) do { cudaError_t e_ = cudaGetLastError(); if (e_ != cudaSuccess) return cu_fail(what, e_); } while (0)

@@ -19,12 +19,15 @@
 #define EFFBENCH_EMU_CUDA_RUNTIME_H
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include <algorithm>
 #include <functional>
+#include <type_traits>
 
 using std::max;
 using std::min;
@@ -47,6 +50,7 @@ struct alignas(16) int4 { int x, y, z, w; };
 extern dim3 threadIdx, blockIdx, blockDim, gridDim;   /* set by the scheduler at each switch */
 
 void __syncthreads(void);
+void __syncwarp(unsigned mask = 0xffffffffu);
 float __shfl_xor_sync(unsigned mask, float v, int lane_mask);
 int __shfl_xor_sync(unsigned mask, int v, int lane_mask);
 static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }

@@ -41,7 +41,8 @@ int cur, nthreads;
 const std::function<void()> *body;
 const char *kernel_name;
 bool progress;
-std::vector<char> dyn_smem;
+std::vector<char> dyn_smem;           /* the launch's dynamic shared memory, from a 128-byte boundary */
+size_t dyn_off;
 
 struct Bar { int arrived = 0; unsigned gen = 0; };
 Bar block_bar, warp_bar[32];
@@ -135,6 +136,11 @@ struct EmuBlas { int unused; };
 
 void __syncthreads(void) { barrier(block_bar, nthreads); }
 
+void __syncwarp(unsigned) {
+    int w = linear_tid() / 32;
+    barrier(warp_bar[w], std::min(32, nthreads - 32 * w));
+}
+
 float __shfl_xor_sync(unsigned, float v, int m) {
     int t = linear_tid(), w = t / 32, l = t % 32, n = std::min(32, nthreads - 32 * w);
     shfl_f[w][l] = v;
@@ -153,7 +159,7 @@ int __shfl_xor_sync(unsigned, int v, int m) {
     return r;
 }
 
-void *emu_dynamic_smem(void) { return dyn_smem.data(); }
+void *emu_dynamic_smem(void) { return dyn_smem.data() + dyn_off; }
 
 cudaError_t emu_func_set_smem(const void *fn, size_t bytes) {
     if (bytes > (227u << 10)) return fail(cudaErrorInvalidValue);
@@ -184,7 +190,8 @@ void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t 
         blockDim = block;
         gridDim = grid;
         nthreads = (int)threads;
-        dyn_smem.assign(smem ? smem : 1, (char)0xff);     /* NaN bytes: uninitialised reads show */
+        dyn_smem.assign(smem + 128, (char)0xff);           /* NaN bytes: uninitialised reads show */
+        dyn_off = (128 - ((uintptr_t)dyn_smem.data() & 127)) & 127;
         body = &kbody;
         for (unsigned z = 0; z < grid.z; z++)
             for (unsigned y = 0; y < grid.y; y++)
