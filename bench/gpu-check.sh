@@ -9,8 +9,9 @@
 #      layers, dummy BF16) and a Llama-3.1-8B-shaped one: prefill 512 and 2048, decode at
 #      batch 1, 8, 64, 256 after 1K, 8K and 32K of context (cells that do not fit in the
 #      GPU's memory are skipped, saying so);
-#   4. range-profiler counters per op for the MLA decode at batch 64 after 4K, and for
-#      a 2048-token prefill;
+#   4. side by side on 8 layers: CUDA graphs on and off, and the two MLA attention
+#      kernels; range-profiler counters per op (4 layers) for the MLA decode at batch 64
+#      after 4K and for a 2048-token prefill;
 #   5. a summary of the figures the goals name.
 # Usage: sh bench/gpu-check.sh [OUT_DIR]    (default gpu-check; everything lands there)
 # Time: about 5 minutes on an H200 (the budget each stage is given by `timeout` below).
@@ -74,17 +75,23 @@ sweep() {   # name config
 sweep v2lite suites/configs/deepseek-v2-lite.json
 sweep llama8b suites/configs/llama-3.1-8b.json
 
-# graphs on and off, side by side (batch-1 decode, V2-Lite shape)
-say "CUDA graphs on/off (V2-Lite, b1 @ d1024)"
-for g in on off; do
-    timeout 120 ./effbench bench --model suites/configs/deepseek-v2-lite.json --dummy --dtype bf16 --backend cuda -p 1 -b 1 -d 1024 \
-        -n 32 -r 5 --format csv $( [ $g = off ] && echo --no-graphs ) >"$OUT/graphs-$g.csv" 2>>"$OUT/graphs.err" || fail=1
+# side by side, on 8 of V2-Lite's layers: CUDA graphs on and off (batch-1 decode), and
+# the MLA attention kernels, tensor cores and CUDA cores (batch 64 after 4K)
+say "CUDA graphs on/off (b1 @ d1024) and MLA kernels (b64 @ d4096), V2-Lite shape, 8 layers"
+for v in graphs-on graphs-off wmma-on wmma-off; do
+    case $v in
+        graphs-on)  set -- -b 1 -d 1024 -n 32 ;;
+        graphs-off) set -- -b 1 -d 1024 -n 32 --no-graphs ;;
+        wmma-*)     set -- -b 64 -d 4096 -n 8 ;;
+    esac
+    env $( [ $v = wmma-off ] && echo EFFBENCH_NO_WMMA=1 ) timeout 120 ./effbench bench --model suites/configs/deepseek-v2-lite.json \
+        --dummy --dtype bf16 --layers 8 --backend cuda -p 1 -r 5 --format csv "$@" >"$OUT/$v.csv" 2>>"$OUT/side.err" || fail=1
 done
 
 # ---- 4. counters per op --------------------------------------------------------------------
 say "range profiler: V2-Lite b64 @ d4096 decode, pp2048"
-timeout 150 ./effbench bench --model suites/configs/deepseek-v2-lite.json --dummy --dtype bf16 --backend cuda -p 2048 -b 64 -d 4096 \
-    -n 4 -r 1 --format csv --metrics roofline --profile "$OUT/metrics" >"$OUT/metrics.csv" 2>"$OUT/metrics.err"
+timeout 150 ./effbench bench --model suites/configs/deepseek-v2-lite.json --dummy --dtype bf16 --layers 4 --backend cuda -p 2048 \
+    -b 64 -d 4096 -n 4 -r 1 --format csv --metrics roofline --profile "$OUT/metrics" >"$OUT/metrics.csv" 2>"$OUT/metrics.err"
 [ $? -eq 0 ] || { tail -5 "$OUT/metrics.err"; say "range profiler failed (counters may be unavailable on this machine)"; }
 
 # ---- 5. summary -----------------------------------------------------------------------------
@@ -93,15 +100,18 @@ col() {     # file column-name: prints that column of a CSV without quoted comma
 }
 say "summary"
 grep -h "GPU limits" "$OUT"/*.err | head -2
+# the best 8192^3 cuBLAS rate against the dense BF16 peak of suites/hardware.json's H200
+grep -h "GPU limits" "$OUT"/*.err | sed -n 's/.*cuBLAS \([0-9.]*\)\/\([0-9.]*\) TFLOP.*/\1 \2/p' |
+    awk '{for (i = 1; i <= 2; i++) if ($i > b) b = $i} END {if (b) printf "-- cuBLAS BF16 8192^3: %.1f TFLOP/s = %.1f%% of 989.4 (H200 dense BF16, datasheet)\n", b, 100 * b / 989.4}'
 for m in v2lite llama8b; do
     [ -s "$OUT/$m.csv" ] || continue
     echo "-- $m: test, tokens/s, ms/step, of roofline"
     awk -F, 'NR>1{printf "   %-8s p%-5s b%-4s d%-6s %10.1f tok/s %9.3f ms  %5.1f%%\n", $1, $2, $3, $4, $7, $8, 100*$19}' "$OUT/$m.csv"
     [ -s "$OUT/$m/overhead.csv" ] && echo "   tracing overhead per cell (%): $(col "$OUT/$m/overhead.csv" tracing_overhead_pct | tr '\n' ' ')"
 done
-if [ -s "$OUT/graphs-on.csv" ] && [ -s "$OUT/graphs-off.csv" ]; then
-    echo "-- CUDA graphs, b1 @ d1024 decode: $(awk -F, 'NR==3{print $8}' "$OUT/graphs-on.csv") ms with, $(awk -F, 'NR==3{print $8}' "$OUT/graphs-off.csv") ms without"
-fi
+row3() { awk -F, 'NR==3{print $8}' "$1" 2>/dev/null; }
+echo "-- CUDA graphs, b1 @ d1024 decode (8 layers): $(row3 "$OUT/graphs-on.csv") ms/step with, $(row3 "$OUT/graphs-off.csv") ms without"
+echo "-- MLA attention, b64 @ d4096 decode (8 layers): $(row3 "$OUT/wmma-on.csv") ms/step tensor cores, $(row3 "$OUT/wmma-off.csv") ms CUDA cores"
 if [ -s "$OUT/metrics/metrics.csv" ]; then
     echo "-- range profiler, per op: achieved GB/s, TFLOP/s; of measured read BW, of measured cuBLAS; of datasheet HBM, BF16"
     awk -F, 'NR==1{for(i=1;i<=NF;i++) h[$i]=i; next} {printf "   %-16s %-14s %7.0f GB/s %7.1f TFLOP/s %5.1f%% %5.1f%% %5.1f%% %5.1f%%\n", $h["cell"], $h["op"], $h["achieved_gbs"], $h["achieved_tflops"], 100*$h["of_read_bw"], 100*$h["of_gemm_peak"], 100*$h["of_datasheet_hbm"], 100*$h["of_datasheet_bf16"]}' "$OUT/metrics/metrics.csv"
