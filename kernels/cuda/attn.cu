@@ -16,6 +16,7 @@
 #include "common.cuh"
 
 #include <math.h>
+#include <cuda_pipeline.h>
 #include <mma.h>
 #include <stdlib.h>
 
@@ -155,48 +156,59 @@ static __global__ void combine_kernel(CudaAttn a, int nsplit) {
 /* ---- MLA decode on tensor cores: BF16 latent cache, 16 heads a block --------------- */
 /* Block: one query token, 16 of its heads, one split of its context, 4 warps. A tile is
  * one cache block: 64 positions x 576 dims (the latent and the rotary key), 72 KB,
- * loaded whole with 16-byte loads. Scores S (16 x 64) = Q (16 x 576) . K^T, one 16 x 16
+ * contiguous. Tiles are double-buffered: the next one is copied asynchronously
+ * (cp.async, 16 bytes a copy, positions past the end zero-filled) while the tensor
+ * cores work on the current one. Scores S (16 x 64) = Q (16 x 576) . K^T, one 16 x 16
  * fragment a warp, 36 BF16 mma steps each; the online softmax over the tile's 64
  * columns, four rows a warp; then O (16 x 512) = O * correction + P (16 x 64) . V,
  * where V is the tile's first 512 dims, 128 columns a warp. O lives in shared memory
  * (float), since a fragment's element layout is not exposed for the per-row rescaling.
- * Q and P are rounded to BF16 for the tensor cores; sums are float. */
+ * Q and P are rounded to BF16 for the tensor cores; sums are float. 200 KB of shared
+ * memory: one block an SM. */
 #define MH 16
 #define MK 64
 #define MDK 576
 #define MDV 512
 #define MNT 128
-#define MLA_SMEM ((size_t)MH * MDK * 2 + (size_t)MK * MDK * 2 + MH * MK * 4 + MH * MK * 2 + (size_t)MH * MDV * 4 + 3 * MH * 4)
+#define MLA_SMEM ((size_t)MH * MDK * 2 + 2 * (size_t)MK * MDK * 2 + MH * MK * 4 + MH * MK * 2 + (size_t)MH * MDV * 4 + 3 * MH * 4)
+
+/* issues the copies of tile p0 (one cache block) into dst; every thread its share */
+static __device__ __forceinline__ void mla_tile_copy(__nv_bfloat16 *dst, const CudaAttn &a, const uint16_t *cache, int s,
+                                                     int p0, int p_end) {
+    const int valid = min(MK, p_end - p0), per_row = MDK * 2 / 16;     /* 72 copies of 16 bytes a position */
+    const char *src = (const char *)(cache + (size_t)a.table[(size_t)s * a.max_blocks + p0 / CUDA_KV_BLOCK] * CUDA_KV_BLOCK * MDK);
+    for (int i = threadIdx.x; i < MK * per_row; i += MNT)
+        __pipeline_memcpy_async((char *)dst + (size_t)i * 16, src + (size_t)i * 16, 16, i / per_row < valid ? 0 : 16);
+}
 
 static __global__ void __launch_bounds__(MNT) mla_wmma_kernel(CudaAttn a, const uint16_t *cache, int nsplit) {
     DYN_SHARED(unsigned char, smem);
-    __nv_bfloat16 *qs = (__nv_bfloat16 *)smem, *ks = qs + MH * MDK;
-    float *ss = (float *)(ks + MK * MDK);
+    __nv_bfloat16 *qs = (__nv_bfloat16 *)smem, *kbuf = qs + MH * MDK;     /* two tiles */
+    float *ss = (float *)(kbuf + 2 * MK * MDK);
     __nv_bfloat16 *pb = (__nv_bfloat16 *)(ss + MH * MK);
     float *os = (float *)(pb + MH * MK), *mx = os + MH * MDV, *sum = mx + MH, *corr = sum + MH;
     const int t = blockIdx.x, h0 = blockIdx.y * MH, nh = min(MH, a.H - h0), split = blockIdx.z;
     const int s = a.seq[t], len = a.pos[t] + 1;
     const int chunk = ((len + nsplit - 1) / nsplit + MK - 1) / MK * MK;
     const int p_begin = split * chunk, p_end = min(len, p_begin + chunk);
+    const int ntiles = p_end > p_begin ? (p_end - p_begin + MK - 1) / MK : 0;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (ntiles) mla_tile_copy(kbuf, a, cache, s, p_begin, p_end);
+    __pipeline_commit();
     for (int i = threadIdx.x; i < MH * MDK; i += MNT) {
         int h = i / MDK, d = i % MDK;
         qs[i] = __float2bfloat16_rn(h < nh ? a.q[(size_t)t * a.ldq + (size_t)(h0 + h) * MDK + d] * a.scale : 0.0f);
     }
     for (int i = threadIdx.x; i < MH * MDV; i += MNT) os[i] = 0.0f;
     if (threadIdx.x < MH) { mx[threadIdx.x] = -INFINITY; sum[threadIdx.x] = 0.0f; }
-    for (int p0 = p_begin; p0 < p_end; p0 += MK) {
-        __syncthreads();                                    /* the previous tile is consumed */
-        const int valid = min(MK, p_end - p0);
-        const int4 *src = (const int4 *)(cache + (size_t)a.table[(size_t)s * a.max_blocks + p0 / CUDA_KV_BLOCK] * CUDA_KV_BLOCK * MDK);
-        int4 *dst = (int4 *)ks;
-        const int per_row = MDK * 2 / 16;                   /* 72 loads of 16 bytes a position */
-        for (int i = threadIdx.x; i < MK * per_row; i += MNT) {
-            int4 v = { 0, 0, 0, 0 };
-            if (i / per_row < valid) v = src[i];            /* positions past the end: zeros, never NaN */
-            dst[i] = v;
-        }
-        __syncthreads();
+    for (int tile = 0; tile < ntiles; tile++) {
+        const int p0 = p_begin + tile * MK, valid = min(MK, p_end - p0);
+        __nv_bfloat16 *ks = kbuf + (size_t)(tile & 1) * MK * MDK;
+        __syncthreads();                                    /* the other buffer's tile is consumed */
+        if (tile + 1 < ntiles) mla_tile_copy(kbuf + (size_t)((tile + 1) & 1) * MK * MDK, a, cache, s, p0 + MK, p_end);
+        __pipeline_commit();
+        __pipeline_wait_prior(1);                           /* this thread's copies of this tile have landed */
+        __syncthreads();                                    /* and everyone's */
         {                                                   /* S[:, 16w .. 16w+16) */
             nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> acc;
             nvcuda::wmma::fill_fragment(acc, 0.0f);
@@ -242,6 +254,7 @@ static __global__ void __launch_bounds__(MNT) mla_wmma_kernel(CudaAttn a, const 
             nvcuda::wmma::store_matrix_sync(os + col, acc, MDV, nvcuda::wmma::mem_row_major);
         }
     }
+    __pipeline_wait_prior(0);
     __syncthreads();
     for (int i = threadIdx.x; i < nh * MDV; i += MNT) {
         int h = i / MDV, d = i % MDV;
@@ -298,15 +311,16 @@ extern "C" int cuda_attention(const CudaAttn *a) {
     int nsplit = cuda_attention_splits(a->T, a->H, a->Hkv, a->max_len);
     if (nsplit > 1 && a->work_floats < (size_t)a->T * a->H * nsplit * (a->dv + 2))
         return cu_failf("attention: split-K work buffer too small");
-    static int no_wmma = -1;                                /* EFFBENCH_NO_WMMA=1: the CUDA-core kernel, to compare */
-    if (no_wmma < 0) no_wmma = getenv("EFFBENCH_NO_WMMA") != NULL;
-    if (mla_wmma_fits(a) && !no_wmma) {
-        static bool set;
-        if (!set) {                                         /* once, outside any graph capture */
-            cudaError_t e = cudaFuncSetAttribute(mla_wmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)MLA_SMEM);
-            if (e != cudaSuccess) return cu_fail("MLA attention: shared memory", e);
-            set = true;
-        }
+    /* the tensor-core kernel needs 200 KB of shared memory a block (Hopper has 227 KB;
+     * an A100's 163 KB falls back to the CUDA-core kernel); EFFBENCH_NO_WMMA=1 takes the
+     * CUDA-core kernel anyway, to compare. Decided once, outside any graph capture. */
+    static int wmma = -1;
+    if (wmma < 0) {
+        wmma = getenv("EFFBENCH_NO_WMMA") == NULL &&
+               cudaFuncSetAttribute(mla_wmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)MLA_SMEM) == cudaSuccess;
+        cudaGetLastError();
+    }
+    if (mla_wmma_fits(a) && wmma) {
         dim3 grid((unsigned)a->T, (unsigned)((a->H + MH - 1) / MH), (unsigned)nsplit);
         LAUNCH(mla_wmma_kernel, grid, MNT, MLA_SMEM)(*a, (const uint16_t *)a->cache, nsplit);
         LAUNCHED("MLA attention");
