@@ -306,6 +306,45 @@ static void t_cuda_moe(void) {
     free(logits); free(bias);
 }
 
+
+/* grouped expert products on chosen row counts: none, a few, exactly GV (8: the last
+ * the matrix-vector kernel takes), one more (the first the tiled kernel takes), and
+ * more than a 64-row tile; K a multiple of 8 (16-byte weight loads) and not */
+static void t_cuda_grouped(void) {
+    if (!need_gpu()) return;
+    const int E = 5, N = 50, rows[5] = { 0, 3, 8, 9, 70 };
+    int off[6] = { 0 };
+    for (int e = 0; e < E; e++) off[e + 1] = off[e] + rows[e];
+    const int R = off[E];
+    int *doff = up(off, sizeof off);
+    for (int K = 64; K >= 62; K -= 2)
+        for (int bf = 0; bf < 2; bf++) {
+            float *x = rnd((size_t)R * K, 1, 70 + K), *cpu = xcalloc((size_t)R * N, sizeof(float)), *gpu = xmalloc(sizeof(float) * R * N);
+            float *scratch = xmalloc(sizeof(float) * linear_scratch_floats(K));
+            if (bf) round_bf(x, (size_t)R * K);
+            void *dw[5];
+            for (int e = 0; e < E; e++) {
+                float *w = rnd((size_t)N * K, 0.3f, 80 + e);
+                uint16_t *wb = to_bf(w, (size_t)N * K);
+                if (bf) round_bf(w, (size_t)N * K);
+                Mat m = { DT_F32, w, NULL, N, K };
+                if (rows[e]) linear(cpu + (size_t)off[e] * N, N, x + (size_t)off[e] * K, K, rows[e], &m, 0, N, NULL, scratch);
+                dw[e] = bf ? up(wb, 2 * (size_t)N * K) : up(w, sizeof(float) * N * K);
+                free(w); free(wb);
+            }
+            void **dptr = up(dw, sizeof dw);
+            float *dx = up(x, sizeof(float) * R * K), *dy = cuda_malloc(sizeof(float) * R * N);
+            CHECK(cuda_grouped_linear(dy, dx, (const void *const *)dptr, bf, doff, E, R, N, K) == 0 &&
+                  cuda_to_host(gpu, dy, sizeof(float) * R * N) == 0, "%s", cuda_error());
+            float err = rel_err(gpu, cpu, (size_t)R * N);
+            CHECK(err < 2e-4f, "grouped K=%d %s: %g", K, bf ? "BF16" : "F32", err);
+            for (int e = 0; e < E; e++) cuda_free(dw[e]);
+            cuda_free(dptr); cuda_free(dx); cuda_free(dy);
+            free(x); free(cpu); free(gpu); free(scratch);
+        }
+    cuda_free(doff);
+}
+
 /* Paged attention against the CPU's contiguous one: a mixed step (a 70-token prefill
  * chunk of sequence 0 from position 30, one decode token of sequence 1 at 1500, which
  * splits) over a block table that interleaves the sequences' blocks. */
@@ -784,6 +823,7 @@ const TestDef cuda_tests[] = {
     { "cuda add, gather, copy, strided norm vs CPU twins", t_cuda_rows },
     { "cuda linear (F32, BF16) and batched products vs CPU twins", t_cuda_linear },
     { "cuda MoE route, permute, grouped products, combine vs CPU twins", t_cuda_moe },
+    { "cuda grouped expert products: matrix-vector and tiled kernels", t_cuda_grouped },
     { "cuda paged attention (MLA, GQA; F32, BF16 cache) vs CPU twin", t_cuda_attention },
     { "cuda MLA tensor-core attention (576/512, BF16 cache) vs CPU twin", t_cuda_attention_mla_wmma },
     { "cuda graph replay equals the eager run", t_cuda_graph },

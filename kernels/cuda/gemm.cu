@@ -99,18 +99,59 @@ extern "C" int cuda_gemm_batched(float *y, int ldy, int64_t sy, const float *x, 
 }
 
 /* ---- grouped expert products ------------------------------------------------------ */
-/* Block: 64 rows x 64 outputs of one expert, 256 threads each computing 4 x 4, K in
- * steps of 32 through shared memory (weights widened from BF16 on the way in).
- * blockIdx.y enumerates the row tiles of all experts in order; tiles past the last
- * expert's rows exit at once (the grid is sized for the worst case). */
+/* Two kernels share the experts by their row counts (which only the device knows):
+ * experts with at most GV rows (decode: a few tokens each) are read as matrix-vector
+ * products, a warp a weight row with 16-byte loads, so each weight byte is read once at
+ * full width; experts with more rows take 64 x 64 tiles, 256 threads each computing
+ * 4 x 4, K in steps of 32 through shared memory (weights widened from BF16 on the way
+ * in). Each kernel's grid is sized for the worst case; blocks without work exit. */
 #define GT 64
 #define GK 32
+#define GV 8
+
+template <bool BF16>
+static __global__ void grouped_gemv_kernel(float *y, const float *x, const void *const *W, const int *off, int N, int K) {
+    const int e = blockIdx.y, r0 = off[e], rows = off[e + 1] - r0;
+    if (rows == 0 || rows > GV) return;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const bool wide = K % 8 == 0;                     /* rows start on 16-byte boundaries */
+    for (int j = 0; j < 4; j++) {
+        const int n = blockIdx.x * 32 + warp * 4 + j;
+        if (n >= N) break;
+        float acc[GV] = {};
+        for (int k = lane * 8; k < K; k += 256) {
+            float w[8];
+            if (BF16 && wide) {
+                uint4 u = *(const uint4 *)((const uint16_t *)W[e] + (size_t)n * K + k);
+                const unsigned v[4] = { u.x, u.y, u.z, u.w };
+                for (int i = 0; i < 4; i++) { w[2 * i] = __uint_as_float(v[i] << 16); w[2 * i + 1] = __uint_as_float(v[i] & 0xffff0000u); }
+            } else {
+                for (int i = 0; i < 8; i++) {
+                    size_t at = (size_t)n * K + k + i;
+                    w[i] = k + i >= K ? 0.0f : BF16 ? bf16_to_f(((const uint16_t *)W[e])[at]) : ((const float *)W[e])[at];
+                }
+            }
+            for (int r = 0; r < GV; r++) {
+                if (r >= rows) break;
+                const float *xr = x + (size_t)(r0 + r) * K + k;
+                float sacc = acc[r];
+                for (int i = 0; i < 8; i++) if (k + i < K) sacc += w[i] * xr[i];
+                acc[r] = sacc;
+            }
+        }
+        for (int r = 0; r < GV; r++) {
+            if (r >= rows) break;
+            float v = warp_sum(acc[r]);
+            if (lane == 0) y[(size_t)(r0 + r) * N + n] = v;
+        }
+    }
+}
 
 template <bool BF16>
 static __global__ void grouped_kernel(float *y, const float *x, const void *const *W, const int *off, int E, int N, int K) {
     int tile = blockIdx.y, e = 0, r0 = -1;
     for (; e < E; e++) {
-        int rows = off[e + 1] - off[e], nt = (rows + GT - 1) / GT;
+        int rows = off[e + 1] - off[e], nt = rows > GV ? (rows + GT - 1) / GT : 0;
         if (tile < nt) { r0 = off[e] + tile * GT; break; }
         tile -= nt;
     }
@@ -155,9 +196,15 @@ static __global__ void grouped_kernel(float *y, const float *x, const void *cons
 extern "C" int cuda_grouped_linear(float *y, const float *x, const void *const *W, int bf16, const int *off, int E,
                                    int max_rows, int N, int K) {
     if (max_rows <= 0 || N <= 0) return 0;
-    dim3 grid(cu_blocks(N, GT), (unsigned)((max_rows + GT - 1) / GT + E));
-    if (bf16) LAUNCH(grouped_kernel<true>, grid, 256, 0)(y, x, W, off, E, N, K);
-    else LAUNCH(grouped_kernel<false>, grid, 256, 0)(y, x, W, off, E, N, K);
+    if (E > 65535) return cu_failf("grouped_linear: %d experts exceed a grid's 65535 rows", E);
+    dim3 grid(cu_blocks(N, GT), (unsigned)((max_rows + GT - 1) / GT + E)), vgrid(cu_blocks(N, 32), (unsigned)E);
+    if (bf16) {
+        LAUNCH(grouped_gemv_kernel<true>, vgrid, 256, 0)(y, x, W, off, N, K);
+        LAUNCH(grouped_kernel<true>, grid, 256, 0)(y, x, W, off, E, N, K);
+    } else {
+        LAUNCH(grouped_gemv_kernel<false>, vgrid, 256, 0)(y, x, W, off, N, K);
+        LAUNCH(grouped_kernel<false>, grid, 256, 0)(y, x, W, off, E, N, K);
+    }
     LAUNCHED("grouped_linear");
     return 0;
 }

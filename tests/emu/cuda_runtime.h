@@ -46,6 +46,7 @@ struct dim3 {
 };
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(16) int4 { int x, y, z, w; };
+struct alignas(16) uint4 { unsigned x, y, z, w; };
 
 extern dim3 threadIdx, blockIdx, blockDim, gridDim;   /* set by the scheduler at each switch */
 
