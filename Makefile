@@ -38,8 +38,9 @@ ifeq ($(NO_CUDA)$(if $(NVCC),,none),)
   CUDA_MSG   := ✓ nvcc found ($(NVCC)): building the CUDA backend
   CUDA_OBJ   := $(BUILD)/kernels/cuda/ops.o $(BUILD)/kernels/cuda/gemm.o $(BUILD)/kernels/cuda/attn.o \
                 $(BUILD)/kernels/cuda/moe.o $(BUILD)/kernels/cuda/forward_gpu.o
-  CUDA_DEF   := -DEFFBENCH_CUDA=1 -I$(CUDA_HOME)/include
-  CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,--disable-new-dtags,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcupti -lstdc++
+  CUDA_DEF   := -DEFFBENCH_CUDA=1 -I$(CUDA_HOME)/include -I$(CUDA_HOME)/extras/CUPTI/include   # CUPTI: runfile installs keep it apart
+  CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/extras/CUPTI/lib64 \
+                -Wl,--disable-new-dtags,-rpath,$(CUDA_HOME)/lib64:$(CUDA_HOME)/extras/CUPTI/lib64 -lcudart -lcublas -lcupti -lstdc++
   NVCC_FLAGS := -O3 -std=c++17 -Xcompiler -Wall,-Wextra -Ikernels/cuda -Ikernels -DEFFBENCH_CUDA=1 \
                 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
                 -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90

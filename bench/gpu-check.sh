@@ -52,6 +52,8 @@ if ! cc $(pkg-config --cflags openblas 2>/dev/null) /tmp/effbench-probe.c -o /tm
     fi
 fi
 [ -d .gpu-bundle/golden ] && [ ! -d "${EFFBENCH_GOLDEN:-../shared/golden}" ] && export EFFBENCH_GOLDEN=$PWD/.gpu-bundle/golden
+# the toolkit nvcc belongs to (the Makefile's default is /usr/local/cuda)
+command -v nvcc >/dev/null 2>&1 && export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc)")")}
 say "build"
 if ! make -j"$(nproc)" effbench effbench-tests >"$OUT/build.log" 2>&1; then tail -30 "$OUT/build.log"; exit 1; fi
 grep -E "nvcc found|CPU only" "$OUT/build.log"
