@@ -149,6 +149,7 @@ struct Profiler {
 
 static void window_hook(int begin, void *ctx) {
     Profiler *p = ctx;
+    if (!p->cell[0]) return;                      /* between GPU cells (a CPU cell of a run) */
     uint64_t t = 0;
     cuptiGetTimestamp(&t);
     if (begin && p->nwin < MAX_WINDOWS) p->win[p->nwin][0] = t, p->win[p->nwin][1] = UINT64_MAX;
@@ -574,6 +575,7 @@ int profiler_cell_done(Profiler *p, Cell *c, Engine *g, Err *e) {
         if (!rc) rc = write_tables(p, e);
     }
     if (!rc) *c = plain;
+    p->cell[0] = 0;                               /* until the next GPU cell, time windows are not recorded */
     return rc;
 }
 

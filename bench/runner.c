@@ -428,10 +428,11 @@ int cmd_run(const Opts *o) {
             }
             Engine *g = eng[d->backend];
             Cell c;
-            if (prof) profiler_cell(prof, d->key);
+            Profiler *cp = eo.backend == BACKEND_CUDA ? prof : NULL;     /* only GPU cells have kernels to trace */
+            profiler_cell(cp, d->key);
             int r = d->kind == 'p' ? measure_prefill(g, wl->prefill, wl->reps, wl->warmup, &c, &e)
                                    : measure_decode(g, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
-            if (!r && prof) r = profiler_cell_done(prof, &c, g, &e);
+            if (!r) r = profiler_cell_done(cp, &c, g, &e);
             if (r) {
                 if (!interrupted) { fprintf(stderr, "%seffbench: cell %s: %s\n", isatty(2) ? "\n" : "", d->key, e.msg); nfail++; ndone++; }
                 continue;
