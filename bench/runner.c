@@ -417,7 +417,7 @@ int cmd_run(const Opts *o) {
                 }
                 have_glim = 1;
                 char gdev[300];
-                snprintf(gdev, sizeof gdev, "GPU (%s)", d->key);
+                cuda_available(gdev, sizeof gdev);           /* the device's name, capability and memory */
                 record_machine(dir, gdev, sm->name, &glim);
             }
             if (eo.backend == BACKEND_CUDA) cl = &glim;
