@@ -109,6 +109,10 @@ $(EMU_BUILD)/%.o: %.c $(EMU_HDRS) Makefile
 	    $(shell pkg-config --cflags libcjson openblas libpcre2-8 libutf8proc 2>/dev/null) $(BUILD_INFO) -c -o $@ $<
 $(EMU_TESTS): $(EMU_OBJ)
 	$(CXX) -fopenmp -o $@ $^ $(filter-out $(CUDA_LIBS),$(LDLIBS)) -lstdc++
+# the command itself on the emulator, for the CLI's GPU paths (logits, generate)
+EMU_CLI_OBJ := $(filter-out $(TEST_SRC:%.c=$(EMU_BUILD)/%.o),$(EMU_OBJ)) $(BENCH_SRC:%.c=$(EMU_BUILD)/%.o)
+$(EMU_BUILD)/effbench: $(EMU_CLI_OBJ)
+	$(CXX) -fopenmp -o $@ $^ $(filter-out $(CUDA_LIBS),$(LDLIBS)) -lstdc++
 emu-test: $(EMU_TESTS)
 	$(EMU_TESTS) cu
 
@@ -118,7 +122,7 @@ run: deps
 	./effbench run suites/default.json -o out/default $(if $(wildcard out/default/results.csv),--resume)
 
 test: deps
-	@$(MAKE) --no-print-directory all $(EMU_TESTS)
+	@$(MAKE) --no-print-directory all $(EMU_TESTS) $(EMU_BUILD)/effbench
 	sh tests/run.sh ./effbench-tests ./effbench $(EMU_TESTS)
 
 asan: deps

@@ -8,6 +8,9 @@ G=${EFFBENCH_GOLDEN:-../shared/golden}
 tmp=$(mktemp -d /tmp/effbench-cli.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0; skip=0
+ok()   { echo "ok    $1"; pass=$((pass + 1)); }
+bad()  { echo "FAIL  $1"; fail=$((fail + 1)); }
+skp()  { echo "SKIP  $1"; skip=$((skip + 1)); }
 
 out=$("$T" 2>&1); rc=$?
 echo "$out"
@@ -30,11 +33,25 @@ if [ -n "${3:-}" ]; then
   if [ -z "$p" ]; then echo "FAIL  emulated CUDA tests ended abnormally (exit $rc)"; fail=$((fail + 1)); else
     pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s)); fi
   [ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && { echo "FAIL  emulated CUDA tests exit $rc"; fail=$((fail + 1)); }
+  # the command's GPU paths on the emulator: golden logits (prefill and --decode) and greedy tokens
+  EE=$(dirname "$3")/effbench
+  for c in deepseek/v3-tiny deepseek/v2-lite-tiny dense/qwen2-tiny dense/mixtral-tiny; do
+    d="$G/$c"
+    if [ ! -x "$EE" ] || [ ! -f "$d/case.json" ]; then skp "[emulated] cli --backend cuda $c (no emulated effbench or goldens)"; continue; fi
+    set -- $("$T" case-tokens "$d")
+    prompt=$1; shift; cont="$*"
+    for mode in "" --decode; do
+      if "$EE" logits --backend cuda --gpu-dtype f32 --model "$d" --tokens "$prompt" $mode -o "$tmp/l.f32" 2>"$tmp/err"; then
+        diff=$("$T" maxdiff "$tmp/l.f32" "$d/logits.f32")
+        if awk "BEGIN{exit !($diff <= 1e-4)}"; then ok "[emulated] cli logits --backend cuda${mode:+ $mode} $c (max diff $diff)"
+        else bad "[emulated] cli logits --backend cuda${mode:+ $mode} $c: max diff $diff"; fi
+      else bad "[emulated] cli logits --backend cuda${mode:+ $mode} $c: $(cat "$tmp/err")"; fi
+    done
+    got=$("$EE" generate --backend cuda --gpu-dtype f32 --model "$d" --tokens "$prompt" -n 8 2>"$tmp/err")
+    if [ "$got" = "$cont" ]; then ok "[emulated] cli generate --backend cuda $c"; else bad "[emulated] cli generate --backend cuda $c: got '$got' want '$cont' $(cat "$tmp/err")"; fi
+  done
 fi
 
-ok()   { echo "ok    $1"; pass=$((pass + 1)); }
-bad()  { echo "FAIL  $1"; fail=$((fail + 1)); }
-skp()  { echo "SKIP  $1"; skip=$((skip + 1)); }
 
 # golden cases through the command line: logits (prefill and --decode) and generate
 for c in deepseek/v3-tiny deepseek/v2-lite-tiny dense/llama-tiny dense/mixtral-tiny; do
