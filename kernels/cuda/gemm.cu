@@ -11,6 +11,7 @@
 #include "common.cuh"
 
 #include <cublas_v2.h>
+#include <mma.h>
 
 static cublasHandle_t handle;
 static void *workspace;                 /* set once, so cuBLAS allocates nothing in a graph */
@@ -193,6 +194,57 @@ static __global__ void grouped_kernel(float *y, const float *x, const void *cons
     }
 }
 
+
+/* The same tiles on tensor cores for BF16 experts: x rounded to BF16 on its way into
+ * shared memory (as the cuBLAS path rounds activations), 8 warps each holding two of the
+ * tile's sixteen 16 x 16 float accumulators across the whole K loop. */
+#define GLD (GK + 8)                      /* shared rows padded: a multiple of 8, fewer bank conflicts */
+
+static __global__ void grouped_wmma_kernel(float *y, const float *x, const void *const *W, const int *off, int E, int N, int K) {
+    int tile = blockIdx.y, e = 0, r0 = -1;
+    for (; e < E; e++) {
+        int rows = off[e + 1] - off[e], nt = rows > GV ? (rows + GT - 1) / GT : 0;
+        if (tile < nt) { r0 = off[e] + tile * GT; break; }
+        tile -= nt;
+    }
+    if (r0 < 0) return;
+    const int r1 = off[e + 1], n0 = blockIdx.x * GT, warp = threadIdx.x / 32;
+    const uint16_t *w = (const uint16_t *)W[e];
+    __shared__ __align__(128) __nv_bfloat16 xs[GT * GLD], ws[GT * GLD];
+    __shared__ __align__(128) float out[GT * GT];
+    const int fr = warp / 2, fc = (warp % 2) * 2;           /* fragment row, first of two columns */
+    nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> acc[2];
+    nvcuda::wmma::fill_fragment(acc[0], 0.0f);
+    nvcuda::wmma::fill_fragment(acc[1], 0.0f);
+    for (int k0 = 0; k0 < K; k0 += GK) {
+        for (int i = threadIdx.x; i < GT * GK; i += blockDim.x) {
+            int r = i / GK, k = i % GK, gk = k0 + k;
+            float xv = r0 + r < r1 && gk < K ? x[(size_t)(r0 + r) * K + gk] : 0.0f;
+            uint16_t wv = n0 + r < N && gk < K ? w[(size_t)(n0 + r) * K + gk] : 0;
+            xs[r * GLD + k] = __float2bfloat16_rn(xv);
+            ws[r * GLD + k] = *(const __nv_bfloat16 *)&wv;
+        }
+        __syncthreads();
+        for (int kk = 0; kk < GK; kk += 16) {
+            nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> fa;
+            nvcuda::wmma::load_matrix_sync(fa, xs + fr * 16 * GLD + kk, GLD);
+            for (int j = 0; j < 2; j++) {                   /* W rows are output columns: B = W^T, column-major */
+                nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::col_major> fb;
+                nvcuda::wmma::load_matrix_sync(fb, ws + (fc + j) * 16 * GLD + kk, GLD);
+                nvcuda::wmma::mma_sync(acc[j], fa, fb, acc[j]);
+            }
+        }
+        __syncthreads();
+    }
+    for (int j = 0; j < 2; j++)
+        nvcuda::wmma::store_matrix_sync(out + fr * 16 * GT + (fc + j) * 16, acc[j], GT, nvcuda::wmma::mem_row_major);
+    __syncthreads();
+    for (int i = threadIdx.x; i < GT * GT; i += blockDim.x) {
+        int r = i / GT, c = i % GT;
+        if (r0 + r < r1 && n0 + c < N) y[(size_t)(r0 + r) * N + n0 + c] = out[i];
+    }
+}
+
 extern "C" int cuda_grouped_linear(float *y, const float *x, const void *const *W, int bf16, const int *off, int E,
                                    int max_rows, int N, int K) {
     if (max_rows <= 0 || N <= 0) return 0;
@@ -200,7 +252,7 @@ extern "C" int cuda_grouped_linear(float *y, const float *x, const void *const *
     dim3 grid(cu_blocks(N, GT), (unsigned)((max_rows + GT - 1) / GT + E)), vgrid(cu_blocks(N, 32), (unsigned)E);
     if (bf16) {
         LAUNCH(grouped_gemv_kernel<true>, vgrid, 256, 0)(y, x, W, off, N, K);
-        LAUNCH(grouped_kernel<true>, grid, 256, 0)(y, x, W, off, E, N, K);
+        LAUNCH(grouped_wmma_kernel, grid, 256, 0)(y, x, W, off, E, N, K);
     } else {
         LAUNCH(grouped_gemv_kernel<false>, vgrid, 256, 0)(y, x, W, off, N, K);
         LAUNCH(grouped_kernel<false>, grid, 256, 0)(y, x, W, off, E, N, K);
