@@ -594,6 +594,8 @@ static void t_cuda_golden(void) {
                 size_t w;
                 float d1 = max_abs_diff(lg, clg, (size_t)n * V, &w), d2 = max_abs_diff(cont, ccont, (size_t)nc * V, &w);
                 CHECK(d1 <= 0.02f * scale && d2 <= 0.02f * scale, "%s CUDA BF16: %.3g / %.3g > 2%% of %.3g", GCASES[k], d1, d2, scale);
+                if (getenv("EFFBENCH_TEST_VERBOSE"))
+                    fprintf(stderr, "%s BF16: GPU vs CPU %.3g (prefill), %.3g (continuation), largest logit %.3g\n", GCASES[k], d1, d2, scale);
                 for (int i = 0; i < nc; i++) {
                     const float *r = ccont + (size_t)i * V;
                     int b = argmax_row(r, V);
