@@ -12,27 +12,26 @@ ok()   { echo "ok    $1"; pass=$((pass + 1)); }
 bad()  { echo "FAIL  $1"; fail=$((fail + 1)); }
 skp()  { echo "SKIP  $1"; skip=$((skip + 1)); }
 
+# adds a C test binary's closing tally ("N passed, N failed, N skipped") to ours
+tally() {  # what, output, exit status
+  line=$(echo "$2" | tail -n 1)
+  p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1/p')
+  f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\2/p')
+  s=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\3/p')
+  if [ -z "$p" ]; then echo "FAIL  $1 ended abnormally (exit $3)"; fail=$((fail + 1)); else
+    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s)); fi
+  [ "$3" -ne 0 ] && [ "${f:-0}" = 0 ] && { echo "FAIL  $1 exit $3"; fail=$((fail + 1)); }
+}
+
 out=$("$T" 2>&1); rc=$?
 echo "$out"
-line=$(echo "$out" | tail -n 1)
-p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1/p')
-f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\2/p')
-s=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\3/p')
-if [ -z "$p" ]; then echo "FAIL  C tests ended abnormally (exit $rc)"; fail=$((fail + 1)); else
-  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s)); fi
-[ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && { echo "FAIL  C tests exit $rc"; fail=$((fail + 1)); }
+tally "C tests" "$out" $rc
 
 # the GPU tests again on the CPU emulator of the CUDA execution model (tests/emu), when built
 if [ -n "${3:-}" ]; then
   out=$("$3" cu 2>&1); rc=$?
   echo "$out" | sed 's/^\(ok   \|SKIP \|FAIL \) /\1 [emulated] /'
-  line=$(echo "$out" | tail -n 1)
-  p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1/p')
-  f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\2/p')
-  s=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\3/p')
-  if [ -z "$p" ]; then echo "FAIL  emulated CUDA tests ended abnormally (exit $rc)"; fail=$((fail + 1)); else
-    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s)); fi
-  [ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && { echo "FAIL  emulated CUDA tests exit $rc"; fail=$((fail + 1)); }
+  tally "emulated CUDA tests" "$out" $rc
   # the command's GPU paths on the emulator: golden logits (prefill and --decode) and greedy tokens
   EE=$(dirname "$3")/effbench
   for c in deepseek/v3-tiny deepseek/v2-lite-tiny dense/qwen2-tiny dense/mixtral-tiny; do

@@ -148,14 +148,20 @@ static __global__ void grouped_gemv_kernel(float *y, const float *x, const void 
     }
 }
 
-template <bool BF16>
-static __global__ void grouped_kernel(float *y, const float *x, const void *const *W, const int *off, int E, int N, int K) {
-    int tile = blockIdx.y, e = 0, r0 = -1;
-    for (; e < E; e++) {
+/* The tiled kernels' blockIdx.y enumerates the 64-row tiles of the experts with more
+ * than GV rows, in order: the first row of tile `tile` and its expert, or -1. */
+static __device__ __forceinline__ int expert_tile(const int *off, int E, int tile, int *expert) {
+    for (int e = 0; e < E; e++) {
         int rows = off[e + 1] - off[e], nt = rows > GV ? (rows + GT - 1) / GT : 0;
-        if (tile < nt) { r0 = off[e] + tile * GT; break; }
+        if (tile < nt) { *expert = e; return off[e] + tile * GT; }
         tile -= nt;
     }
+    return -1;
+}
+
+template <bool BF16>
+static __global__ void grouped_kernel(float *y, const float *x, const void *const *W, const int *off, int E, int N, int K) {
+    int e, r0 = expert_tile(off, E, blockIdx.y, &e);
     if (r0 < 0) return;
     int r1 = off[e + 1], n0 = blockIdx.x * GT;
     const void *w = W[e];
@@ -201,12 +207,7 @@ static __global__ void grouped_kernel(float *y, const float *x, const void *cons
 #define GLD (GK + 8)                      /* shared rows padded: a multiple of 8, fewer bank conflicts */
 
 static __global__ void grouped_wmma_kernel(float *y, const float *x, const void *const *W, const int *off, int E, int N, int K) {
-    int tile = blockIdx.y, e = 0, r0 = -1;
-    for (; e < E; e++) {
-        int rows = off[e + 1] - off[e], nt = rows > GV ? (rows + GT - 1) / GT : 0;
-        if (tile < nt) { r0 = off[e] + tile * GT; break; }
-        tile -= nt;
-    }
+    int e, r0 = expert_tile(off, E, blockIdx.y, &e);
     if (r0 < 0) return;
     const int r1 = off[e + 1], n0 = blockIdx.x * GT, warp = threadIdx.x / 32;
     const uint16_t *w = (const uint16_t *)W[e];

@@ -141,23 +141,16 @@ void __syncwarp(unsigned) {
     barrier(warp_bar[w], std::min(32, nthreads - 32 * w));
 }
 
-float __shfl_xor_sync(unsigned, float v, int m) {
+template <typename T> static T shuffle(T (&slots)[32][32], T v, int m) {
     int t = linear_tid(), w = t / 32, l = t % 32, n = std::min(32, nthreads - 32 * w);
-    shfl_f[w][l] = v;
+    slots[w][l] = v;
     barrier(warp_bar[w], n);
-    float r = shfl_f[w][(l ^ m) < n ? (l ^ m) : l];
+    T r = slots[w][(l ^ m) < n ? (l ^ m) : l];
     barrier(warp_bar[w], n);
     return r;
 }
-
-int __shfl_xor_sync(unsigned, int v, int m) {
-    int t = linear_tid(), w = t / 32, l = t % 32, n = std::min(32, nthreads - 32 * w);
-    shfl_i[w][l] = v;
-    barrier(warp_bar[w], n);
-    int r = shfl_i[w][(l ^ m) < n ? (l ^ m) : l];
-    barrier(warp_bar[w], n);
-    return r;
-}
+float __shfl_xor_sync(unsigned, float v, int m) { return shuffle(shfl_f, v, m); }
+int __shfl_xor_sync(unsigned, int v, int m) { return shuffle(shfl_i, v, m); }
 
 void *emu_dynamic_smem(void) { return dyn_smem.data() + dyn_off; }
 
