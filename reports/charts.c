@@ -218,6 +218,18 @@ static int chart_cost(const char *dir, const Table *co) {
     return rc;
 }
 
+/* A roofline plot: min(bw * x, peak) and the labelled points of dat (label x y). The
+ * strings are this file's literals, never data. */
+static void gp_roofline(FILE *g, double bw, double peak, const char *xrange, const char *roof_title, const char *dat,
+                        const char *points_title) {
+    fprintf(g, "set logscale xy\nbw = %.6g\npeak = %.6g\nroof(x) = (bw * x < peak) ? bw * x : peak\nset xrange [%s]\n"
+               "set samples 400\n"
+               "plot roof(x) with lines lw 2 lc rgb '#444444' title sprintf('%s', bw, peak), \\\n"
+               "     '%s' using 2:3 with points pt 7 ps 1.3 title '%s', \\\n"
+               "     '' using 2:3:1 with labels offset char 1,0.6 left font ',8' notitle\n",
+            bw, peak, xrange, roof_title, dat, points_title);
+}
+
 static int chart_roofline(const char *dir, const Table *res) {
     double bw = 0, peak = 0;
     int n = 0;
@@ -242,11 +254,8 @@ static int chart_roofline(const char *dir, const Table *res) {
         }
         gp_begin(g, "roofline", "Roofline of this machine with the measured cells",
                  "Arithmetic intensity (FLOPs per byte read, log scale)", "GFLOP/s (log scale)");
-        fprintf(g, "set logscale xy\nbw = %.6g\npeak = %.6g\nroof(x) = (bw * x < peak) ? bw * x : peak\nset xrange [0.05:2000]\n"
-                   "set samples 400\n"
-                   "plot roof(x) with lines lw 2 lc rgb '#444444' title sprintf('roof: STREAM triad %%.1f GB/s, SGEMM %%.0f GFLOP/s', bw, peak), \\\n"
-                   "     'chart_roofline.dat' using 2:3 with points pt 7 ps 1.4 title 'measured cells', \\\n"
-                   "     '' using 2:3:1 with labels offset char 1,0.6 left font ',8' notitle\n", bw, peak);
+        gp_roofline(g, bw, peak, "0.05:2000", "roof: STREAM triad %.1f GB/s, SGEMM %.0f GFLOP/s", "chart_roofline.dat",
+                    "measured cells");
         gp_end(g, "roofline");
     }
     if (d) fclose(d);
@@ -275,11 +284,8 @@ int chart_kernel_roofline(const char *dir, const Table *t, double gbs, double gf
         }
         gp_begin(g, "kernel_roofline", "GPU roofline with the engine's ops (range profiler counters)",
                  "Arithmetic intensity (FLOPs per DRAM byte, log scale)", "GFLOP/s (log scale)");
-        fprintf(g, "set logscale xy\nbw = %.6g\npeak = %.6g\nroof(x) = (bw * x < peak) ? bw * x : peak\nset xrange [0.01:10000]\n"
-                   "set samples 400\n"
-                   "plot roof(x) with lines lw 2 lc rgb '#444444' title sprintf('roof: read %%.0f GB/s, cuBLAS %%.0f GFLOP/s', bw, peak), \\\n"
-                   "     'chart_kernel_roofline.dat' using 2:3 with points pt 7 ps 1.2 title 'ops (measured)', \\\n"
-                   "     '' using 2:3:1 with labels offset char 1,0.6 left font ',7' notitle\n", gbs, gflops);
+        gp_roofline(g, gbs, gflops, "0.01:10000", "roof: read %.0f GB/s, cuBLAS %.0f GFLOP/s", "chart_kernel_roofline.dat",
+                    "ops (measured)");
         gp_end(g, "kernel_roofline");
     }
     if (d) fclose(d);

@@ -13,9 +13,11 @@
 #include "cost.h"
 #include "suite.h"
 #include "table.h"
+#include "report.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static struct { const char *cfg; double total, active, kv_bf16; } HAND[] = {
     { "deepseek-v3.json", 671026419200.0, 37552297472.0, 70272 },
@@ -213,10 +215,52 @@ static void t_csv_round_trip(void) {
     table_free(&t);
 }
 
+
+/* The kernel roofline of a profile (metrics.csv as the profiler writes it) renders
+ * without a GPU: a point per op with positive FLOPs, bytes and rate; a hostile op name
+ * stays data (never gnuplot code); rows without counts are left out. */
+static void t_kernel_roofline_chart(void) {
+    static const char *cols[] = { "cell", "op", "flops", "dram_bytes", "achieved_tflops" };
+    Table t;
+    table_init(&t, 5, cols);
+    const char *rows[][5] = {
+        { "tg8 b64 @ d4096", "attention", "2.4e12", "6.1e10", "310" },
+        { "pp2048", "experts", "4.1e11", "2.2e9", "95" },
+        { "pp2048", "a'`system(\"touch pwned\")`\n", "1e9", "1e9", "1" },
+        { "pp2048", "route", "0", "0", "0" },
+    };
+    for (int i = 0; i < 4; i++) table_add(&t, rows[i]);
+    char dir[1100], p[1200];
+    snprintf(dir, sizeof dir, "%s/kroof", g_tmp);
+    make_dir(dir);
+    Err e = { "" };
+    CHECK(chart_kernel_roofline(dir, &t, 4800, 750000, &e) == 0, "%s", e.msg);
+    size_t n;
+    snprintf(p, sizeof p, "%s/chart_kernel_roofline.dat", dir);
+    char *dat = read_file(p, 1 << 24, &n, &e);
+    int lines = 0;
+    for (size_t i = 0; dat && i < n; i++) lines += dat[i] == '\n';
+    CHECK(dat && lines == 4, "the data should hold a header and 3 points, has %d lines", lines);
+    snprintf(p, sizeof p, "%s/kernel_roofline.gp", dir);
+    char *gp = read_file(p, 1 << 24, &n, &e);
+    CHECK(gp && !strstr(gp, "system") && !strstr(gp, "attention"), "the script must hold no data");
+    snprintf(p, sizeof p, "%s/kernel_roofline.png", dir);
+    if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
+        char *png = read_file(p, 1 << 24, &n, &e);
+        CHECK(png && n > 8 && !memcmp(png, "\x89PNG", 4), "kernel_roofline.png not rendered");
+        free(png);
+        snprintf(p, sizeof p, "%s/pwned", dir);
+        CHECK(access(p, F_OK) != 0, "a name in the data ran as a command");
+    }
+    free(dat); free(gp);
+    table_free(&t);
+}
+
 const TestDef runner_tests[] = {
     { "analytic: hand counts, every shipped config", t_analytic_hand_counts },
     { "cost: DeepSeek-V3 and Llama-3.1 published", t_cost_published },
     { "suite: default, good and bad files", t_suite_parsing },
     { "csv: round trip, quoting, formulas", t_csv_round_trip },
+    { "chart: the kernel roofline of a profile, hostile names", t_kernel_roofline_chart },
 };
 const int n_runner_tests = sizeof runner_tests / sizeof runner_tests[0];
