@@ -44,26 +44,6 @@ static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) { (void)sig; interrupted = 1; measure_stop = 1; }
 
 /* ---- provenance --------------------------------------------------------------------- */
-static void cpu_name(char *out, size_t len) {
-    snprintf(out, len, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c++;
-                while (*c == ' ') c++;
-                c[strcspn(c, "\n")] = 0;
-                snprintf(out, len, "%s", c);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
-
 /* ---- cells -------------------------------------------------------------------------- */
 typedef struct {
     int model, work, backend;
@@ -342,7 +322,7 @@ int cmd_run(const Opts *o) {
     }
     if (o->resume && res.nrow) fprintf(stderr, "effbench: resuming %s: %d of %d cells done, %d to run\n", dir, nc - todo, nc, todo);
     char device[256], cpu[200];
-    cpu_name(cpu, sizeof cpu);
+    cpu_model_name(cpu, sizeof cpu);
     snprintf(device, sizeof device, "%s, %d threads", cpu, omp_get_max_threads());
     struct sigaction sa = { 0 }, old;
     sa.sa_handler = on_sigint;

@@ -28,6 +28,8 @@ int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 void *xmalloc(size_t n);             /* dies with the size on failure */
 void *xcalloc(size_t n, size_t sz);
 void *xrealloc(void *p, size_t n);
+/* The CPU's model name from /proc/cpuinfo, or "unknown CPU" */
+void cpu_model_name(char *out, size_t len);
 char *xstrdup(const char *s);
 
 /* Reads a whole file; returns a NUL-terminated buffer (caller frees) or NULL with e set.

@@ -16,24 +16,6 @@ struct Engine {
     char device[256];
 };
 
-static void cpu_name(char *buf, size_t len) {
-    snprintf(buf, len, "cpu");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c += 1 + (c[1] == ' ');
-                c[strcspn(c, "\n")] = 0;
-                snprintf(buf, len, "%s", c);
-            }
-            break;
-        }
-    fclose(f);
-}
-
 int engine_open(Engine **out, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
     Engine *g = xcalloc(1, sizeof *g);
     g->backend = o->backend;
@@ -43,7 +25,7 @@ int engine_open(Engine **out, Model *m, const EngineOpts *o, int n_seq, int max_
     else {
         rc = kv_create(&g->kv, m, n_seq, max_pos, e);
         if (rc) memset(&g->kv, 0, sizeof g->kv);
-        cpu_name(g->device, sizeof g->device);
+        cpu_model_name(g->device, sizeof g->device);
     }
     if (rc) { free(g); *out = NULL; return rc; }
     *out = g;
