@@ -149,7 +149,6 @@ struct Profiler {
 
 static void window_hook(int begin, void *ctx) {
     Profiler *p = ctx;
-    if (!p->cell[0]) return;                      /* between GPU cells (a CPU cell of a run) */
     uint64_t t = 0;
     cuptiGetTimestamp(&t);
     if (begin && p->nwin < MAX_WINDOWS) p->win[p->nwin][0] = t, p->win[p->nwin][1] = UINT64_MAX;
@@ -257,13 +256,12 @@ int profiler_open(Profiler **out, const char *dir, const char *metrics, Err *e) 
     CUptiResult r = cuptiActivityRegisterCallbacks(buf_requested, buf_completed);
     if (r != CUPTI_SUCCESS) { profiler_free(p); return cupti_fail(e, "cuptiActivityRegisterCallbacks", r); }
     if (tracing(1, e)) { Err ignore; tracing(0, &ignore); profiler_free(p); return -1; }
-    cuda_set_op_hook(trace_hook, p);
-    measure_hook = window_hook;
-    measure_hook_ctx = p;
     *out = p;
     return 0;
 }
 
+/* The hooks are in place from here to profiler_cell_done: while a GPU cell is measured
+ * traced, and at no other time. */
 void profiler_cell(Profiler *p, const char *name) {
     if (!p) return;
     snprintf(p->cell, sizeof p->cell, "%s", name);
@@ -271,6 +269,9 @@ void profiler_cell(Profiler *p, const char *name) {
     pthread_mutex_lock(&lock);
     nk = nx = nm = no = 0;
     pthread_mutex_unlock(&lock);
+    cuda_set_op_hook(trace_hook, p);
+    measure_hook = window_hook;
+    measure_hook_ctx = p;
 }
 
 static int write_tables(Profiler *p, Err *e) {
@@ -480,7 +481,7 @@ static int metrics_cell(Profiler *p, const Cell *c, Engine *g, Err *e) {
         if ((r = cuptiRangeProfilerStop(&sp)) != CUPTI_SUCCESS && !rc) rc = cupti_fail(e, "cuptiRangeProfilerStop", r);
         all = sp.isAllPassSubmitted;
     }
-    cuda_set_op_hook(trace_hook, p);
+    cuda_set_op_hook(NULL, NULL);
     if (tracing(1, e) && !rc) rc = -1;
     if (rc) goto out;
     if (!all) { rc = err_set(e, "metrics: the schedule needs more than %d passes", pass); goto out; }
@@ -566,16 +567,12 @@ int profiler_cell_done(Profiler *p, Cell *c, Engine *g, Err *e) {
     if (traced.kind == 'p') rc = measure_prefill(g, traced.p, reps, 1, &plain, e);
     else rc = measure_decode(g, traced.b, traced.d, traced.n, reps, 1, &plain, e);
     if (tracing(1, e) && !rc) rc = -1;
-    cuda_set_op_hook(trace_hook, p);
-    measure_hook = window_hook;
-    measure_hook_ctx = p;
     if (!rc) rc = collect(p, &traced, &plain, e);
     if (!rc && p->host) {
         rc = metrics_cell(p, &traced, g, e);
         if (!rc) rc = write_tables(p, e);
     }
     if (!rc) *c = plain;
-    p->cell[0] = 0;                               /* until the next GPU cell, time windows are not recorded */
     return rc;
 }
 
