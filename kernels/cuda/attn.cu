@@ -36,6 +36,30 @@ static size_t smem_bytes(const CudaAttn *a) {
     return f * sizeof(float);
 }
 
+/* The running max and sum of softmax row r after a tile whose max is m_new (after the
+ * old max was folded in) and whose exponentials sum to tile_sum; corr rescales the row's
+ * accumulated output. */
+static __device__ __forceinline__ void softmax_row_update(float *mx, float *sum, float *corr, int r, float m_new,
+                                                          float tile_sum) {
+    float c = m_new == -INFINITY ? 1.0f : expf(mx[r] - m_new);
+    corr[r] = c;
+    sum[r] = sum[r] * c + tile_sum;
+    mx[r] = m_new;
+}
+
+/* Element d of head h's output for token t: normalised when the context is not split,
+ * else this split's unnormalised partial, with the row's max and sum beside it. */
+static __device__ __forceinline__ void store_out(const CudaAttn &a, int t, int h, int d, float acc, float m, float l,
+                                                 int split, int nsplit) {
+    if (nsplit == 1) {
+        a.out[(size_t)t * a.ldo + (size_t)h * a.dv + d] = l > 0 ? acc / l : 0.0f;
+        return;
+    }
+    size_t row = ((size_t)t * a.H + h) * nsplit + split;
+    a.work[row * (a.dv + 2) + d] = acc;
+    if (d == 0) { a.work[row * (a.dv + 2) + a.dv] = m; a.work[row * (a.dv + 2) + a.dv + 1] = l; }
+}
+
 /* TR positions from p0 of sequence s, width dims at offset off of each cache row, into
  * shared memory rows of `stride` floats; positions past p_end are zeros */
 template <typename CT>
@@ -98,12 +122,7 @@ static __global__ void __launch_bounds__(NT) attn_kernel(CudaAttn a, const CT *c
             float p = m_new == -INFINITY ? 0.0f : expf(sc - m_new);
             float ps_sum = warp_sum(p);
             ps[warp * TR + lane] = p;
-            if (lane == 0) {
-                float c = m_new == -INFINITY ? 1.0f : expf(m_old - m_new);
-                corr[warp] = c;
-                sum[warp] = sum[warp] * c + ps_sum;
-                mx[warp] = m_new;
-            }
+            if (lane == 0) softmax_row_update(mx, sum, corr, warp, m_new, ps_sum);
         }
         __syncthreads();
 #pragma unroll
@@ -121,13 +140,7 @@ static __global__ void __launch_bounds__(NT) attn_kernel(CudaAttn a, const CT *c
     for (int i = 0; i < MAX_ACC; i++) {
         int idx = threadIdx.x + NT * i, h = idx / dv, d = idx % dv;
         if (h >= nh) break;
-        if (nsplit == 1) {
-            a.out[(size_t)t * a.ldo + (size_t)(h0 + h) * dv + d] = sum[h] > 0 ? acc[i] / sum[h] : 0.0f;
-        } else {
-            size_t row = ((size_t)t * a.H + h0 + h) * nsplit + split;
-            a.work[row * (dv + 2) + d] = acc[i];
-            if (d == 0) { a.work[row * (dv + 2) + dv] = mx[h]; a.work[row * (dv + 2) + dv + 1] = sum[h]; }
-        }
+        store_out(a, t, h0 + h, d, acc[i], mx[h], sum[h], split, nsplit);
     }
 }
 
@@ -230,12 +243,7 @@ static __global__ void __launch_bounds__(MNT) mla_wmma_kernel(CudaAttn a, const 
             float tile_sum = warp_sum(e0 + e1);
             pb[r * MK + lane] = __float2bfloat16_rn(e0);
             pb[r * MK + lane + 32] = __float2bfloat16_rn(e1);
-            if (lane == 0) {
-                float c = m_new == -INFINITY ? 1.0f : expf(m_old - m_new);
-                corr[r] = c;
-                sum[r] = sum[r] * c + tile_sum;
-                mx[r] = m_new;
-            }
+            if (lane == 0) softmax_row_update(mx, sum, corr, r, m_new, tile_sum);
         }
         __syncthreads();
         for (int i = threadIdx.x; i < MH * MDV; i += MNT) os[i] *= corr[i / MDV];
@@ -258,13 +266,7 @@ static __global__ void __launch_bounds__(MNT) mla_wmma_kernel(CudaAttn a, const 
     __syncthreads();
     for (int i = threadIdx.x; i < nh * MDV; i += MNT) {
         int h = i / MDV, d = i % MDV;
-        if (nsplit == 1) {
-            a.out[(size_t)t * a.ldo + (size_t)(h0 + h) * MDV + d] = sum[h] > 0 ? os[i] / sum[h] : 0.0f;
-        } else {
-            size_t row = ((size_t)t * a.H + h0 + h) * nsplit + split;
-            a.work[row * (MDV + 2) + d] = os[i];
-            if (d == 0) { a.work[row * (MDV + 2) + MDV] = mx[h]; a.work[row * (MDV + 2) + MDV + 1] = sum[h]; }
-        }
+        store_out(a, t, h0 + h, d, os[i], mx[h], sum[h], split, nsplit);
     }
 }
 
