@@ -100,11 +100,10 @@ int cmd_generate(const Opts *o) {
         printf("%s%d", i ? " " : "", next);
         if (i + 1 == o->n_gen) break;
         int p = n + i;
-        if (engine_step(g, 1, &next, &seq, &p, NULL, lg, NULL, NULL, &e)) {
-            fprintf(stderr, "effbench: %s\n", e.msg);
+        if (engine_step(g, 1, &next, &seq, &p, NULL, NULL, &next, NULL, &e)) {   /* greedy on the engine: */
+            fprintf(stderr, "effbench: %s\n", e.msg);                          /* no logits come back */
             goto done;
         }
-        next = argmax(lg, V);
     }
     printf("\n");
     fflush(stdout);
