@@ -14,7 +14,7 @@
 #      after 4K and for a 2048-token prefill;
 #   5. a summary of the figures the goals name.
 # Usage: sh bench/gpu-check.sh [OUT_DIR]    (default gpu-check; everything lands there)
-# Time: about 5 minutes on an H200 (the budget each stage is given by `timeout` below).
+# Time: aimed at 5 minutes on an H200, not yet timed there; each stage has a `timeout`.
 set -u
 OUT=${1:-gpu-check}
 mkdir -p "$OUT"
