@@ -175,8 +175,7 @@ static const char *OVH_COLS[] = { "cell", "step_ms_untraced", "step_ms_traced", 
  * under the current directory): the profile whose first word the device's name holds. */
 static void datasheet(Profiler *p) {
     char dev[256] = "", path[4200];
-    CudaDevice d;
-    if (cuda_device(&d) == 0) snprintf(dev, sizeof dev, "%s", d.name);
+    if (cuda_device_name(dev, sizeof dev)) dev[0] = 0;
     ssize_t n = readlink("/proc/self/exe", path, sizeof path - 64);
     if (n > 0) {
         path[n] = 0;

@@ -2,8 +2,8 @@
  * backend.h - the CUDA backend's C interface: no CUDA types, so C files include it.
  *
  * Built from kernels/cuda/{ops,gemm,attn,moe}.cu when nvcc is found (make says so and
- * defines EFFBENCH_CUDA=1); else kernels/cuda/none.c provides cuda_available(),
- * cuda_built() and cuda_error(), which say why there is no GPU backend, and the GPU
+ * defines EFFBENCH_CUDA=1); else kernels/cuda/none.c provides cuda_available() and
+ * cuda_error(), which say why there is no GPU backend, and the GPU
  * engine entry points, which fail with that reason.
  *
  * Each op is a kernel, a launcher that owns the grid math, and the entry point below;
@@ -26,17 +26,10 @@ extern "C" {
 /* 1 if a CUDA device can run our kernels; else 0 with why (one line), e.g.
  * "no usable CUDA device: cudaErrorInsufficientDriver". Safe without a driver. */
 int cuda_available(char *why, size_t len);
-int cuda_built(void);                       /* 1 when built with nvcc */
 const char *cuda_error(void);               /* the last failure, one line */
 
 #ifdef EFFBENCH_CUDA
-typedef struct {
-    char name[256];
-    int sms, cc_major, cc_minor;
-    double mem_bytes, mem_gbs;              /* memory size; bus width x memory clock x 2 */
-    int smem_per_block_optin;
-} CudaDevice;
-int cuda_device(CudaDevice *d);
+int cuda_device_name(char *name, size_t len);   /* device 0's name */
 
 void *cuda_malloc(size_t bytes);            /* NULL on failure */
 void cuda_free(void *p);

@@ -275,8 +275,8 @@ int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_
     if (o->gpu_dtype && o->gpu_dtype != DT_BF16 && o->gpu_dtype != DT_F32)
         return err_set(e, "the CUDA backend holds weights as F32 or BF16, not %s", dtype_name((DType)o->gpu_dtype));
     int bf16 = o->gpu_dtype == DT_BF16 || (o->gpu_dtype == 0 && m->wdtype == DT_BF16);
-    CudaDevice dev;
-    if (cuda_device(&dev)) return err_set(e, "%s", cuda_error());
+    char dev[256];
+    if (cuda_device_name(dev, sizeof dev)) return err_set(e, "%s", cuda_error());
     uint64_t wbytes = weight_bytes_on_gpu(m, bf16), avail = cuda_mem_free();
     if (wbytes > avail) {
         char a[32], f[32];
@@ -287,7 +287,7 @@ int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_
     g->m = m;
     g->bf16 = bf16;
     g->use_graphs = !o->no_graphs;
-    snprintf(g->device, sizeof g->device, "%s", dev.name);
+    snprintf(g->device, sizeof g->device, "%s", dev);
     int L = c->n_layers, D = c->dim;
     int rc = 0;
     if (m->lm_head.data == m->embed.data) {

@@ -10,7 +10,6 @@
 static const char WHY[] = "this effbench was built without the CUDA backend (nvcc not found, or NO_CUDA=1)";
 
 int cuda_available(char *why, size_t len) { if (why && len) snprintf(why, len, "%s", WHY); return 0; }
-int cuda_built(void) { return 0; }
 const char *cuda_error(void) { return WHY; }
 
 int gpu_open(GpuEngine **g, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {

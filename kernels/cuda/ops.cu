@@ -34,7 +34,6 @@ cudaStream_t cu_stream(void) {
 
 extern "C" const char *cuda_error(void) { return last_error; }
 #define fail cu_fail
-extern "C" int cuda_built(void) { return 1; }
 
 extern "C" int cuda_available(char *why, size_t len) {
     int drv = 0, count = 0;             /* cudaGetDeviceCount leaves count untouched on failure */
@@ -60,20 +59,11 @@ extern "C" int cuda_available(char *why, size_t len) {
     return 1;
 }
 
-extern "C" int cuda_device(CudaDevice *d) {
+extern "C" int cuda_device_name(char *name, size_t len) {
     cudaDeviceProp p;
     cudaError_t e = cudaGetDeviceProperties(&p, 0);
     if (e != cudaSuccess) return fail("cudaGetDeviceProperties", e);
-    snprintf(d->name, sizeof d->name, "%s", p.name);
-    d->sms = p.multiProcessorCount;
-    d->cc_major = p.major;
-    d->cc_minor = p.minor;
-    d->mem_bytes = (double)p.totalGlobalMem;
-    int clk_khz = 0, bus = 0;
-    cudaDeviceGetAttribute(&clk_khz, cudaDevAttrMemoryClockRate, 0);
-    cudaDeviceGetAttribute(&bus, cudaDevAttrGlobalMemoryBusWidth, 0);
-    d->mem_gbs = 2.0 * clk_khz * 1e3 * (bus / 8) / 1e9;     /* DDR: two transfers a clock */
-    d->smem_per_block_optin = (int)p.sharedMemPerBlockOptin;
+    snprintf(name, len, "%s", p.name);
     return 0;
 }
 

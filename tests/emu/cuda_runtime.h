@@ -68,9 +68,7 @@ typedef enum {
 typedef enum { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 } cudaMemcpyKind;
 typedef enum { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1 } cudaStreamCaptureMode;
 typedef enum { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 } cudaFuncAttribute;
-typedef enum {
-    cudaDevAttrMultiProcessorCount = 16, cudaDevAttrMemoryClockRate = 36, cudaDevAttrGlobalMemoryBusWidth = 37,
-} cudaDeviceAttr;
+typedef enum { cudaDevAttrMultiProcessorCount = 16 } cudaDeviceAttr;
 typedef struct EmuStream *cudaStream_t;
 typedef struct EmuEvent *cudaEvent_t;
 typedef struct EmuGraph *cudaGraph_t;
@@ -79,7 +77,7 @@ typedef struct EmuGraph *cudaGraphExec_t;
 struct cudaDeviceProp {
     char name[256];
     int major, minor, multiProcessorCount;
-    size_t totalGlobalMem, sharedMemPerBlockOptin;
+    size_t totalGlobalMem;
 };
 
 const char *cudaGetErrorName(cudaError_t e);

@@ -219,11 +219,10 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
     p->minor = 0;
     p->multiProcessorCount = 132;
     p->totalGlobalMem = CAPACITY;
-    p->sharedMemPerBlockOptin = 227 << 10;
     return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int) {
-    *v = a == cudaDevAttrMultiProcessorCount ? 132 : a == cudaDevAttrMemoryClockRate ? 3201000 : 5120;
+    *v = a == cudaDevAttrMultiProcessorCount ? 132 : 0;
     return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { *f = CAPACITY - allocated; *t = CAPACITY; return cudaSuccess; }
