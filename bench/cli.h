@@ -72,9 +72,4 @@ int cmd_eval_compare(const Opts *o);
 int cmd_kl(const Opts *o);
 int cmd_profile(const Opts *o);
 
-/* Directory of the running executable, or "." */
-const char *exe_dir(void);
-/* A shipped file: EXE_DIR/suites/REL if readable, else ./suites/REL; returns buf. */
-const char *shipped_path(const char *rel, char *buf, size_t len);
-
 #endif

@@ -214,16 +214,6 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
     return 0;
 }
 
-const char *exe_dir(void) {
-    static char dir[4096];
-    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-    if (n <= 0) return ".";
-    dir[n] = 0;
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    return dir;
-}
-
 int engine_opts_for(const char *b, const Opts *o, EngineOpts *eo, Err *e) {
     char why[256];
     memset(eo, 0, sizeof *eo);
@@ -250,12 +240,6 @@ int cli_engine(const Opts *o, EngineOpts *eo) {
         return -1;
     }
     return 0;
-}
-
-const char *shipped_path(const char *rel, char *buf, size_t len) {
-    snprintf(buf, len, "%s/suites/%s", exe_dir(), rel);
-    if (access(buf, R_OK) != 0) snprintf(buf, len, "suites/%s", rel);
-    return buf;
 }
 
 int cli_load_model(const Opts *o, Model *m) {

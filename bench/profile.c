@@ -171,18 +171,12 @@ static const char *OVH_COLS[] = { "cell", "step_ms_untraced", "step_ms_traced", 
                                   "cupti_overhead_kinds", "reps", "device", "commit" };
 #define NCOL(a) ((int)(sizeof a / sizeof a[0]))
 
-/* The device's datasheet peaks from suites/hardware.json (beside the executable, or
- * under the current directory): the profile whose first word the device's name holds. */
+/* The device's datasheet peaks from the shipped suites/hardware.json: the profile whose
+ * first word the device's name holds. */
 static void datasheet(Profiler *p) {
     char dev[256] = "", path[4200];
     if (cuda_device_name(dev, sizeof dev)) dev[0] = 0;
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 64);
-    if (n > 0) {
-        path[n] = 0;
-        char *slash = strrchr(path, '/');
-        if (slash) strcpy(slash, "/suites/hardware.json");
-    }
-    if (n <= 0 || access(path, R_OK)) snprintf(path, sizeof path, "suites/hardware.json");
+    shipped_path("hardware.json", path, sizeof path);
     Gpu *gpus = NULL;
     int ng = 0;
     Err e = { "" };

@@ -255,3 +255,19 @@ void cpu_model_name(char *out, size_t len) {
     }
     fclose(f);
 }
+
+const char *exe_dir(void) {
+    static char dir[4096];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0) return ".";
+    dir[n] = 0;
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    return dir;
+}
+
+const char *shipped_path(const char *rel, char *buf, size_t len) {
+    snprintf(buf, len, "%s/suites/%s", exe_dir(), rel);
+    if (access(buf, R_OK) != 0) snprintf(buf, len, "suites/%s", rel);
+    return buf;
+}

@@ -30,6 +30,10 @@ void *xcalloc(size_t n, size_t sz);
 void *xrealloc(void *p, size_t n);
 /* The CPU's model name from /proc/cpuinfo, or "unknown CPU" */
 void cpu_model_name(char *out, size_t len);
+/* Directory of the running executable, or "." */
+const char *exe_dir(void);
+/* A shipped file: EXE_DIR/suites/REL if readable, else ./suites/REL; returns buf. */
+const char *shipped_path(const char *rel, char *buf, size_t len);
 char *xstrdup(const char *s);
 
 /* Reads a whole file; returns a NUL-terminated buffer (caller frees) or NULL with e set.
