@@ -31,6 +31,10 @@ cudaStream_t cu_stream(void);
 
 #define LAUNCHED(what) do { cudaError_t e_ = cudaGetLastError(); if (e_ != cudaSuccess) return cu_fail(what, e_); } while (0)
 
+/* A device buffer of at least bytes (kept when big enough, else freed and allocated
+ * anew; never call while a graph is being captured). 0, or -1 naming what. */
+int cu_grow(void **buf, size_t *cap, size_t bytes, const char *what);
+
 static inline unsigned cu_blocks(int64_t n, int per) { return (unsigned)((n + per - 1) / per); }
 
 static __device__ __forceinline__ float warp_sum(float v) {

@@ -16,7 +16,7 @@
 static cublasHandle_t handle;
 static void *workspace;                 /* set once, so cuBLAS allocates nothing in a graph */
 static uint16_t *xbf;                   /* activations rounded to BF16 */
-static size_t xbf_cap;
+static size_t xbf_bytes;
 
 static int blas_fail(const char *what, cublasStatus_t s) {
     return cu_failf("%s: %s", what, cublasGetStatusString(s));
@@ -39,14 +39,7 @@ static int blas(void) {
  * product before any graph capture, so no allocation happens while capturing. */
 extern "C" int cuda_gemm_reserve(size_t n) {
     if (blas()) return -1;
-    if (n <= xbf_cap) return 0;
-    if (xbf) cudaFree(xbf);
-    xbf = NULL;
-    xbf_cap = 0;
-    cudaError_t e = cudaMalloc((void **)&xbf, n * sizeof(uint16_t));
-    if (e != cudaSuccess) return cu_fail("cudaMalloc (BF16 activations)", e);
-    xbf_cap = n;
-    return 0;
+    return cu_grow((void **)&xbf, &xbf_bytes, n * sizeof(uint16_t), "cudaMalloc (BF16 activations)");
 }
 
 static __global__ void to_bf16_kernel(uint16_t *dst, const float *src, int ld, int K, int64_t n) {
@@ -68,7 +61,7 @@ extern "C" int cuda_linear(float *y, int ldy, const float *x, int ldx, int T, co
     /* row-major y = x W^T is column-major y^T (N, T) = W^T (N, K) . x^T (K, T) */
     if (bf16) {
         int64_t n = (int64_t)T * K;
-        if ((size_t)n > xbf_cap && cuda_gemm_reserve((size_t)n)) return -1;
+        if (cuda_gemm_reserve((size_t)n)) return -1;     /* a no-op when the engine reserved it */
         LAUNCH(to_bf16_kernel, cu_blocks(n, 256), 256, 0)(xbf, x, ldx, K, n);
         LAUNCHED("to_bf16");
         s = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, W, CUDA_R_16BF, K, xbf, CUDA_R_16BF, K, &zero,

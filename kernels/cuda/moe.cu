@@ -21,18 +21,11 @@ static __global__ void route_kernel(int *ex, float *wt, float *logits, const flo
 }
 
 static float *route_scratch;     /* grown outside graph capture: the engine reserves its widest step */
-static size_t route_cap;
+static size_t route_bytes;
 
 extern "C" int cuda_moe_route_reserve(int T, int E, int n_group) {
-    size_t need = (size_t)T * (E + 2 * n_group);
-    if (need <= route_cap) return 0;
-    cudaFree(route_scratch);
-    route_scratch = NULL;
-    route_cap = 0;
-    cudaError_t e = cudaMalloc((void **)&route_scratch, need * sizeof(float));
-    if (e != cudaSuccess) return cu_fail("cudaMalloc (routing scratch)", e);
-    route_cap = need;
-    return 0;
+    return cu_grow((void **)&route_scratch, &route_bytes, sizeof(float) * (size_t)T * (E + 2 * n_group),
+                   "cudaMalloc (routing scratch)");
 }
 
 extern "C" int cuda_moe_route(int *ex, float *wt, const float *logits, const float *bias, int T, const CudaRoute *r) {

@@ -27,6 +27,17 @@ int cu_failf(const char *fmt, ...) {
     va_end(ap);
     return -1;
 }
+int cu_grow(void **buf, size_t *cap, size_t bytes, const char *what) {
+    if (bytes <= *cap) return 0;
+    cudaFree(*buf);
+    *buf = NULL;
+    *cap = 0;
+    cudaError_t e = cudaMalloc(buf, bytes);
+    if (e != cudaSuccess) return cu_fail(what, e);
+    *cap = bytes;
+    return 0;
+}
+
 cudaStream_t cu_stream(void) {
     if (!stream) cudaStreamCreate(&stream);   /* blocking: ordered with the legacy stream too */
     return stream;
