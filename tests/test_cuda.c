@@ -780,6 +780,36 @@ static void t_cuda_engine_mla576(void) {
     free(lg[0]); free(lg[1]); free(tok); free(seq); free(pos); free(want);
     model_free(&m);
 }
+
+#ifdef EFFBENCH_EMU
+/* A device that refuses graph capture (the emulator, told to): the engine says so once
+ * and decodes eagerly, with the CPU's greedy tokens. */
+static void t_cuda_capture_refused(void) {
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "%s/deepseek/v2-lite-tiny/config.json", g_golden);
+    if (access(cfg, R_OK)) { t_skip("no golden config at %s", cfg); return; }
+    Model m;
+    LoadOpts lo = { .dtype = DT_F32, .seed = 4, .dummy = 1 };
+    Err e = { "" };
+    if (model_load(&m, cfg, &lo, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); return; }
+    setenv("EFFBENCH_EMU_REFUSE_CAPTURE", "1", 1);
+    EngineOpts eo[2] = { { .backend = BACKEND_CPU }, { .backend = BACKEND_CUDA, .gpu_dtype = DT_F32 } };
+    int toks[2][6];
+    for (int b = 0; b < 2; b++) {
+        Engine *g;
+        int rc = engine_open(&g, &m, &eo[b], 1, 16, 1, &e), t = 7, s0 = 0;
+        for (int p = 0; p < 6 && !rc; p++) {       /* the same shape each step: a graph from the second on */
+            rc = engine_step(g, 1, &t, &s0, &p, NULL, NULL, &t, NULL, &e);
+            toks[b][p] = t;
+        }
+        CHECK(rc == 0, "%s: %s", b ? "cuda" : "cpu", e.msg);
+        engine_close(g);
+    }
+    unsetenv("EFFBENCH_EMU_REFUSE_CAPTURE");
+    CHECK(!memcmp(toks[0], toks[1], sizeof toks[0]), "eager decoding after a refused capture differs from the CPU");
+    model_free(&m);
+}
+#endif
 #endif /* EFFBENCH_CUDA */
 
 /* ---- CUPTI Host API: no GPU needed --------------------------------------------------- */
@@ -845,6 +875,9 @@ const TestDef cuda_tests[] = {
     { "cuda engine: every family vs CPU, graphs vs eager decode", t_cuda_engine },
     { "cuda engine: context repeat, sequence copy, rewind vs CPU", t_cuda_cache_ops },
     { "cuda engine: MLA 576/512 in BF16 (tensor-core attention) vs CPU", t_cuda_engine_mla576 },
+#ifdef EFFBENCH_EMU
+    { "cuda engine: graph capture refused, eager decode", t_cuda_capture_refused },
+#endif
 #else
     { "cuda ops, goldens and engine (not built)", t_cuda_none },
 #endif

@@ -122,7 +122,9 @@ extern "C" size_t cuda_mem_free(void) {
 /* ---- graphs ------------------------------------------------------------------------ */
 extern "C" int cuda_graph_begin(void) {
     cudaError_t e = cudaStreamBeginCapture(cu_stream(), cudaStreamCaptureModeThreadLocal);
-    return e == cudaSuccess ? 0 : fail("cudaStreamBeginCapture", e);
+    if (e == cudaSuccess) return 0;
+    cudaGetLastError();              /* the refusal must not show up as the next launch's error */
+    return fail("cudaStreamBeginCapture", e);
 }
 extern "C" int cuda_graph_end(void **exec) {
     cudaGraph_t g = NULL;

@@ -270,7 +270,7 @@ cudaError_t cudaStreamCreate(cudaStream_t *s) { static EmuStream one; *s = &one;
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return capturing ? fail(cudaErrorStreamCaptureInvalidated) : cudaSuccess; }
 cudaError_t cudaDeviceSynchronize(void) { return cudaStreamSynchronize(NULL); }
 cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
-    if (capturing) return fail(cudaErrorInvalidValue);
+    if (capturing || getenv("EFFBENCH_EMU_REFUSE_CAPTURE")) return fail(cudaErrorInvalidValue);   /* tests: a refusal */
     capturing = true;
     captured.clear();
     return cudaSuccess;
