@@ -38,5 +38,10 @@ void case_free(Case *c);
 
 extern const TestDef unit_tests[], golden_tests[], bad_tests[], runner_tests[], eval_tests[], cuda_tests[];
 extern const int n_unit_tests, n_golden_tests, n_bad_tests, n_runner_tests, n_eval_tests, n_cuda_tests;
+/* GGUF: the reader and models from it (test_gguf.c), weight-type decoding (test_quant.c),
+ * the tokenizer from GGUF metadata and text in/out (test_gguf_tok.c), the shipped tasks
+ * (test_tasks.c), the real model against its reference (test_real.c) */
+extern const TestDef gguf_tests[], quant_tests[], ggtok_tests[], task_tests[], real_tests[];
+extern const int n_gguf_tests, n_quant_tests, n_ggtok_tests, n_task_tests, n_real_tests;
 
 #endif

@@ -141,6 +141,11 @@ int main(int argc, char **argv) {
     run_group(bad_tests, n_bad_tests, filter, &pass, &fail, &skip);
     run_group(runner_tests, n_runner_tests, filter, &pass, &fail, &skip);
     run_group(eval_tests, n_eval_tests, filter, &pass, &fail, &skip);
+    run_group(gguf_tests, n_gguf_tests, filter, &pass, &fail, &skip);
+    run_group(quant_tests, n_quant_tests, filter, &pass, &fail, &skip);
+    run_group(ggtok_tests, n_ggtok_tests, filter, &pass, &fail, &skip);
+    run_group(task_tests, n_task_tests, filter, &pass, &fail, &skip);
+    run_group(real_tests, n_real_tests, filter, &pass, &fail, &skip);
     run_group(cuda_tests, n_cuda_tests, filter, &pass, &fail, &skip);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);

@@ -1,0 +1,33 @@
+/*
+ * quant.h - ggml weight types: sizes and decoding to float32.
+ *
+ * Decoded bit-exactly as the gguf package's gguf.quants does it (NumPy float32 math,
+ * the same operations in the same order), tested against blocks it decoded
+ * (tests/gen_quant_refs.py, tests/data/quants/).
+ * Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K; others are named and
+ * refused.
+ */
+#ifndef EFFBENCH_QUANT_H
+#define EFFBENCH_QUANT_H
+
+#include <stdint.h>
+
+enum {
+    GGML_F32 = 0, GGML_F16 = 1, GGML_Q4_0 = 2, GGML_Q4_1 = 3, GGML_Q5_0 = 6, GGML_Q5_1 = 7,
+    GGML_Q8_0 = 8, GGML_Q8_1 = 9, GGML_Q2_K = 10, GGML_Q3_K = 11, GGML_Q4_K = 12,
+    GGML_Q5_K = 13, GGML_Q6_K = 14, GGML_Q8_K = 15, GGML_BF16 = 30, GGML_TYPE_LIMIT = 64
+};
+
+/* "Q4_K", "IQ2_XXS", ... for every type ggml defines; NULL for a number it does not. */
+const char *ggml_type_name(int type);
+/* 1 when this engine decodes the type. */
+int ggml_type_supported(int type);
+/* Elements per block and bytes per block of a known type (0, 0 for an unknown number). */
+void ggml_block(int type, int *block_elems, int *block_bytes);
+/* Bytes of a row of n elements; -1 when the type is unknown or n is not a whole number
+ * of blocks. */
+int64_t ggml_row_bytes(int type, int64_t n);
+/* Decodes n elements (a whole number of blocks) of a supported type to float32. */
+void ggml_dequant(int type, const void *src, float *dst, int64_t n);
+
+#endif
