@@ -4,8 +4,8 @@
  * Decoded bit-exactly as the gguf package's gguf.quants does it (NumPy float32 math,
  * the same operations in the same order), tested against blocks it decoded
  * (tests/gen_quant_refs.py, tests/data/quants/).
- * Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K; others are named and
- * refused.
+ * Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K; the others ggml
+ * defines are named and sized (so a file using one is refused by name) but not decoded.
  */
 #ifndef EFFBENCH_QUANT_H
 #define EFFBENCH_QUANT_H
@@ -27,7 +27,11 @@ void ggml_block(int type, int *block_elems, int *block_bytes);
 /* Bytes of a row of n elements; -1 when the type is unknown or n is not a whole number
  * of blocks. */
 int64_t ggml_row_bytes(int type, int64_t n);
-/* Decodes n elements (a whole number of blocks) of a supported type to float32. */
+/* Decodes n elements (a whole number of blocks) of a supported type from src (packed
+ * blocks, little-endian, any alignment) into dst[n] (caller's buffer). Threads may decode
+ * disjoint rows at once: no state is kept. An unsupported type or a part block is the
+ * caller's error (check ggml_type_supported and ggml_row_bytes first): dst[n] is then
+ * filled with NaN. */
 void ggml_dequant(int type, const void *src, float *dst, int64_t n);
 
 #endif
