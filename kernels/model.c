@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "gguf_model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,7 +29,7 @@ typedef struct {
     uint64_t tensor_idx;         /* dummy seeding: tensors in enumeration order */
 } Binder;
 
-static void own(Model *m, void *p) {
+void model_own(Model *m, void *p) {
     if (m->n_owned == m->cap_owned) {
         m->cap_owned = m->cap_owned ? 2 * m->cap_owned : 64;
         m->owned = realloc(m->owned, sizeof *m->owned * (size_t)m->cap_owned);
@@ -36,6 +37,7 @@ static void own(Model *m, void *p) {
     }
     m->owned[m->n_owned++] = p;
 }
+#define own model_own
 
 /* Dummy weights: 2 MiB-aligned and advised as huge pages where the kernel allows,
  * since decode streams them and 4 KiB pages cost TLB misses. */
@@ -81,6 +83,13 @@ static void fill_dummy(void *dst, DType dt, int64_t n, float amp, uint64_t seed)
     }
 }
 
+static void missing(Binder *b, const char *name) {
+    char g[128] = "";
+    if (b->m->from_gguf) gguf_name_of(name, g, sizeof g);
+    if (g[0]) err_set(b->e, "%s: missing tensor \"%s\"", b->m->path, g);
+    else err_set(b->e, "%s: missing tensor \"%s\"", b->m->path, name);
+}
+
 static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
     Mat w = { DT_F32, NULL, NULL, rows, cols };
     if (b->bad) return w;
@@ -113,7 +122,7 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
     StTensor *t = st_find(&m->st, name);
     if (!t) {
         b->bad = 1;
-        err_set(b->e, "%s: missing tensor \"%s\"", m->path, name);
+        missing(b, name);
         return w;
     }
     const char *file = m->st.files[t->file].path;
@@ -172,7 +181,7 @@ static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) {
     StTensor *t = st_find(&m->st, name);
     if (!t) {
         b->bad = 1;
-        err_set(b->e, "%s: missing tensor \"%s\"", m->path, name);
+        missing(b, name);
         return v;
     }
     if (t->ndim != 1 || t->shape[0] != n) {
@@ -316,18 +325,26 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
     m->opts = *o;
     snprintf(m->path, sizeof m->path, "%s", path);
     char cfgp[1100];
-    if (is_dir(path)) snprintf(cfgp, sizeof cfgp, "%s/config.json", path);
+    m->from_gguf = !o->config_text && !is_dir(path) && gguf_is_gguf(path);
+    if (m->from_gguf) {
+        if (gguf_open(path, &m->gguf, e) || gguf_model_config(&m->gguf, &m->cfg, e)) { model_free(m); return -1; }
+        snprintf(m->stored, sizeof m->stored, "%s", gguf_bulk_type(&m->gguf));
+    } else if (is_dir(path)) snprintf(cfgp, sizeof cfgp, "%s/config.json", path);
     else if (o->dummy) snprintf(cfgp, sizeof cfgp, "%s", path);
-    else return err_set(e, "%s: not a directory (a checkpoint is a directory with config.json and safetensors; use --dummy for a config alone)", path);
-    if (o->config_text) {
+    else if (access(path, F_OK) == 0)
+        return err_set(e, "%s: neither a checkpoint directory nor a GGUF file (a checkpoint is a directory with config.json and safetensors; use --dummy for a config alone)", path);
+    else return err_set(e, "%s: no such file or directory", path);
+    if (m->from_gguf) { /* config read above */ }
+    else if (o->config_text) {
         if (!o->dummy) return err_set(e, "%s: a config text applies to dummy weights only", path);
         if (config_parse(o->config_text, path, &m->cfg, e)) return -1;
     } else if (config_load(cfgp, &m->cfg, e)) return -1;
     ModelConfig *c = &m->cfg;
     if (o->layers > 0) {
-        if (!o->dummy) return err_set(e, "%s: --layers applies to dummy weights only", path);
+        if (!o->dummy) { err_set(e, "%s: --layers applies to dummy weights only", path); model_free(m); return -1; }
         if (o->layers < c->n_layers) c->n_layers = o->layers;
     }
+    if (m->from_gguf && o->dummy) gguf_close(&m->gguf);   /* shapes only: no weights read */
     m->layers = xcalloc((size_t)c->n_layers, sizeof *m->layers);
     Binder b = { .mode = BIND_COUNT, .m = m, .e = e };
     bind_model(&b);
@@ -349,11 +366,17 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
         m->weight_bytes = d.bytes;
         m->wdtype = o->dtype;
     } else {
-        if (st_open_dir(path, &m->st, e)) { model_free(m); return -1; }
+        uint64_t widened = 0;
+        if (m->from_gguf ? gguf_model_tensors(m, &m->gguf, &m->st, &widened, e) : st_open_dir(path, &m->st, e)) {
+            model_free(m);
+            return -1;
+        }
         Binder f = { .mode = BIND_FILE, .m = m, .e = e };
         bind_model(&f);
         if (f.bad || check_unused(m, e) || check_finite(m, e)) { model_free(m); return -1; }
         m->weight_bytes = f.bytes;
+        if (m->from_gguf)
+            for (int64_t i = 0; i < m->gguf.n_t; i++) m->file_bytes += m->gguf.t[i].nbytes;
         m->wdtype = m->embed.dt;
         for (int l = 0; l < c->n_layers; l++)       /* the bulk of the bytes decides */
             if (m->layers[l].attn.o.data) { m->wdtype = m->layers[l].attn.o.dt; break; }
@@ -392,6 +415,7 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
     int rd = config_rope_dim(c);
     m->inv_freq = xmalloc(sizeof(float) * (size_t)(rd / 2));
     config_rope_inv_freq(c, m->inv_freq);
+    if (m->from_gguf && !o->dummy && gguf_rope_factors(&m->gguf, c, path, m->inv_freq, e)) { model_free(m); return -1; }
     m->rope_mscale = config_rope_mscale(c);
     m->attn_scale = config_softmax_scale(c);
     return 0;
@@ -404,6 +428,7 @@ void model_free(Model *m) {
     free(m->inv_freq);
     free(m->scratch);
     st_close(&m->st);
+    gguf_close(&m->gguf);
     memset(m, 0, sizeof *m);
 }
 

@@ -9,6 +9,7 @@
 #define EFFBENCH_MODEL_H
 
 #include "config.h"
+#include "gguf.h"
 #include "ops.h"
 #include "safetensors.h"
 
@@ -69,19 +70,25 @@ typedef struct {
     Layer *layers;               /* (L) */
     float *inv_freq;             /* (rope_dim/2) */
     float rope_mscale, attn_scale;
-    StSet st;                    /* the mapped checkpoint, when not dummy */
+    StSet st;                    /* the mapped checkpoint, when not dummy (a GGUF's tensors under HF names) */
+    Gguf gguf;                   /* a GGUF file: holds the mapping st points into */
+    int from_gguf;
+    char stored[16];             /* how the bulk of the weights is stored: "BF16", "Q4_1", ... */
     void **owned; int n_owned, cap_owned;   /* converted vectors and dummy tensors */
     uint64_t weight_bytes;       /* bytes of all weights as stored */
     uint64_t derived_bytes;      /* float32 copies made at load (kv_b_f32) */
+    uint64_t file_bytes;         /* a GGUF's tensor bytes as stored (0 otherwise) */
     float *scratch;              /* linear() scratch for the widest weight; one forward at a time */
     uint64_t n_params;           /* all weights (main model) */
     DType wdtype;                /* dtype of the largest weights (for reports) */
 } Model;
 
-/* Loads path (checkpoint dir, or config for dummy). Refuses, before allocating, a
+/* Loads path: a checkpoint dir, a .gguf file, or (dummy) a config or .gguf whose shapes are used. Refuses, before allocating, a
  * dummy model whose weights do not fit in available memory. */
 int model_load(Model *m, const char *path, const LoadOpts *o, Err *e);
 void model_free(Model *m);
+/* m frees p with the model. */
+void model_own(Model *m, void *p);
 
 /* ---- KV cache ----------------------------------------------------------------------- */
 typedef struct {

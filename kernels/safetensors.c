@@ -273,7 +273,7 @@ StTensor *st_find(StSet *s, const char *name) {
 void st_close(StSet *s) {
     for (int i = 0; i < s->n; i++) free(s->t[i].name);
     for (int i = 0; i < s->n_files; i++) {
-        munmap(s->files[i].map, s->files[i].size);
+        if (s->files[i].map) munmap(s->files[i].map, s->files[i].size);
         free(s->files[i].path);
     }
     free(s->t);

@@ -31,3 +31,13 @@ void gw_tensor(GgufW *w, const char *name, int type, int n_dims, const int64_t *
 int gw_write(GgufW *w, const char *path, uint32_t version, uint32_t alignment);
 
 #endif
+
+/* A Hugging Face checkpoint directory (config.json + safetensors, float32 or any dtype
+ * the engine reads) written as GGUF the way llama.cpp's convert_hf_to_gguf.py writes
+ * it: llama/mixtral -> "llama" (Q and K rows permuted to interleaved pairs, experts
+ * stacked, llama3 scaling as rope_freqs.weight), qwen2 -> "qwen2", deepseek_v2/v3 ->
+ * "deepseek2" (kv_b_proj split into attn_k_b / attn_v_b unless whole_kv_b). No
+ * tokenizer metadata. Matrices are written as F32, or (q8_0) as Q8_0 where a row is
+ * a whole number of 32-element blocks. 0, or -1 with a message on stderr. */
+typedef struct { int whole_kv_b, q8_0; uint32_t version; } HfToGguf;
+int hf_to_gguf(const char *dir, const char *out, const HfToGguf *o);
