@@ -83,11 +83,16 @@ static void fill_dummy(void *dst, DType dt, int64_t n, float amp, uint64_t seed)
     }
 }
 
+/* the name a user knows a tensor by: the file's own (GGUF names for a GGUF file) */
+static const char *shown(Binder *b, const char *name, char *buf, size_t cap) {
+    buf[0] = 0;
+    if (b->m->from_gguf) gguf_name_of(name, buf, cap);
+    return buf[0] ? buf : name;
+}
+
 static void missing(Binder *b, const char *name) {
-    char g[128] = "";
-    if (b->m->from_gguf) gguf_name_of(name, g, sizeof g);
-    if (g[0]) err_set(b->e, "%s: missing tensor \"%s\"", b->m->path, g);
-    else err_set(b->e, "%s: missing tensor \"%s\"", b->m->path, name);
+    char g[128];
+    err_set(b->e, "%s: missing tensor \"%s\"", b->m->path, shown(b, name, g, sizeof g));
 }
 
 static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
@@ -132,7 +137,8 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
         int off = 0;
         for (int i = 0; i < t->ndim && off < 100; i++)
             off += snprintf(got + off, sizeof got - (size_t)off, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
-        err_set(b->e, "%s: tensor \"%s\" has shape [%s], expected [%lld, %lld]", file, name, got,
+        char g[128];
+        err_set(b->e, "%s: tensor \"%s\" has shape [%s], expected [%lld, %lld]", file, shown(b, name, g, sizeof g), got,
                 (long long)rows, (long long)cols);
         return w;
     }
@@ -186,8 +192,9 @@ static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) {
     }
     if (t->ndim != 1 || t->shape[0] != n) {
         b->bad = 1;
+        char g[128];
         err_set(b->e, "%s: tensor \"%s\" has %d dims (first %lld), expected [%lld]", m->st.files[t->file].path,
-                name, t->ndim, (long long)(t->ndim ? t->shape[0] : 0), (long long)n);
+                shown(b, name, g, sizeof g), t->ndim, (long long)(t->ndim ? t->shape[0] : 0), (long long)n);
         return v;
     }
     if (t->dtype == DT_F8_E4M3) {
@@ -285,6 +292,14 @@ static void bind_model(Binder *b) {
     else m->lm_head = bind_mat(b, "lm_head.weight", c->vocab, c->dim);
 }
 
+/* a tensor's name in its file (GGUF names for a GGUF file) */
+static const char *file_name(Model *m, const char *hf) {
+    static __thread char buf[160];
+    buf[0] = 0;
+    if (m->from_gguf) gguf_name_of(hf, buf, sizeof buf);
+    return buf[0] ? buf : hf;
+}
+
 /* A checkpoint tensor the model does not use is an error, but for skipped MTP layers. */
 static int check_unused(Model *m, Err *e) {
     for (int i = 0; i < m->st.n; i++) {
@@ -297,7 +312,7 @@ static int check_unused(Model *m, Err *e) {
         size_t nl = strlen(t->name);
         if (nl >= 19 && !strcmp(t->name + nl - 19, "rotary_emb.inv_freq")) continue;
         return err_set(e, "%s: unexpected tensor \"%s\" (not part of a %s model with this config)",
-                       m->st.files[t->file].path, t->name, m->cfg.model_type);
+                       m->st.files[t->file].path, file_name(m, t->name), m->cfg.model_type);
     }
     return 0;
 }
@@ -309,7 +324,7 @@ static int check_finite(Model *m, Err *e) {
         int64_t n = (int64_t)(t->nbytes / dtype_size(t->dtype));
         int64_t bad = count_nonfinite(t->dtype, t->data, n);
         if (bad)
-            return err_set(e, "%s: tensor \"%s\" holds %lld NaN/Inf values", m->st.files[t->file].path, t->name,
+            return err_set(e, "%s: tensor \"%s\" holds %lld NaN/Inf values", m->st.files[t->file].path, file_name(m, t->name),
                            (long long)bad);
     }
     return 0;

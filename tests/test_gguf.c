@@ -1,0 +1,481 @@
+/*
+ * test_gguf.c - the GGUF reader and models loaded from GGUF files.
+ *
+ * References: the shared goldens (DeepSeek's official inference code; the NumPy pass
+ * from Hugging Face semantics) written into GGUF by tests/gguf_write.c the way
+ * llama.cpp's converter writes them (llama's Q/K rows permuted, experts stacked,
+ * kv_b split, llama3 scaling as rope_freqs). Tolerances:
+ *   1e-4 against the goldens (their stated bound for a float32 engine);
+ *   1e-5 against the same checkpoint loaded from safetensors: the same float32
+ *     weights, so the logits agree exactly but for llama-tiny, whose llama3
+ *     frequencies come from rope_freqs divisors rounded to float32 (~1e-7 relative);
+ *   0 (bit for bit) between a GGUF model and its export back to safetensors.
+ */
+#include "test.h"
+#include "gguf_model.h"
+#include "gguf_write.h"
+#include "quant.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static const char *CASES[] = { "deepseek/v3-tiny", "deepseek/v3-tiny-yarn", "deepseek/v2-lite-tiny",
+                               "dense/llama-tiny", "dense/qwen2-tiny", "dense/mixtral-tiny" };
+
+static int load(const char *path, Model *m) {
+    LoadOpts o = { .dtype = DT_F32, .seed = 1 };
+    Err e = { "" };
+    if (model_load(m, path, &o, &e)) { t_fail(__FILE__, __LINE__, "load %s: %s", path, e.msg); return -1; }
+    return 0;
+}
+
+/* prefill logits (n, V), then nc greedy tokens through the cache */
+static int run(Model *m, const int *tok, int n, float *lg, int nc, int *gen) {
+    KVCache kv;
+    Err e = { "" };
+    if (kv_create(&kv, m, 1, n + nc + 1, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); return -1; }
+    int seq[128] = { 0 }, pos[128];
+    for (int i = 0; i < n; i++) pos[i] = i;
+    int V = m->cfg.vocab, rc = model_forward(m, &kv, n, tok, seq, pos, NULL, lg, NULL, &e);
+    float *row = xmalloc(sizeof(float) * (size_t)V);
+    memcpy(row, lg + (size_t)(n - 1) * V, sizeof(float) * (size_t)V);
+    for (int i = 0; i < nc && !rc; i++) {
+        int b = 0;
+        for (int v = 1; v < V; v++) if (row[v] > row[b]) b = v;
+        gen[i] = b;
+        int p = n + i;
+        rc = model_forward(m, &kv, 1, &b, seq, &p, NULL, row, NULL, &e);
+    }
+    if (rc) t_fail(__FILE__, __LINE__, "forward: %s", e.msg);
+    free(row);
+    kv_free(&kv);
+    return rc;
+}
+
+static void gguf_case(const char *rel, const HfToGguf *opt, const char *tag) {
+    Case c;
+    if (case_load(rel, &c)) return;
+    char gp[700], p[1200];
+    snprintf(gp, sizeof gp, "%s/%s%s.gguf", g_tmp, strchr(rel, '/') + 1, tag);
+    if (hf_to_gguf(c.dir, gp, opt)) { t_fail(__FILE__, __LINE__, "%s: cannot write GGUF", rel); case_free(&c); return; }
+    Model g, s;
+    if (load(gp, &g)) { case_free(&c); return; }
+    if (load(c.dir, &s)) { model_free(&g); case_free(&c); return; }
+    int n = c.n_prompt, V = g.cfg.vocab;
+    CHECK(g.from_gguf && !s.from_gguf, "%s: from_gguf flags", rel);
+    CHECK(!strcmp(g.cfg.model_type, s.cfg.model_type), "%s: model_type %s from GGUF, %s from config.json", rel,
+          g.cfg.model_type, s.cfg.model_type);
+    float *lg = xmalloc(sizeof(float) * (size_t)n * V), *ls = xmalloc(sizeof(float) * (size_t)n * V);
+    int gen[16], gs[16];
+    if (!run(&g, c.prompt, n, lg, c.n_cont, gen) && !run(&s, c.prompt, n, ls, c.n_cont, gs)) {
+        size_t w, nref;
+        float d = max_abs_diff(lg, ls, (size_t)n * V, &w);
+        CHECK(d <= 1e-5f, "%s%s: GGUF vs safetensors logits differ by %.3g at %zu", rel, tag, d, w);
+        snprintf(p, sizeof p, "%s/logits.f32", c.dir);
+        float *ref = read_f32(p, &nref);
+        CHECK(ref && nref == (size_t)n * V, "%s: cannot read", p);
+        if (ref && nref == (size_t)n * V) {
+            float dr = max_abs_diff(lg, ref, nref, &w);
+            CHECK(dr <= 1e-4f, "%s%s: GGUF logits vs golden differ by %.3g at %zu", rel, tag, dr, w);
+        }
+        free(ref);
+        for (int i = 0; i < c.n_cont; i++)
+            CHECK(gen[i] == c.cont[i], "%s%s: greedy token %d is %d, golden %d", rel, tag, i, gen[i], c.cont[i]);
+        if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s%s: GGUF vs safetensors max diff %.3g\n", rel, tag, d);
+    }
+    free(lg); free(ls);
+    model_free(&g); model_free(&s);
+    case_free(&c);
+}
+
+/* every golden through GGUF: logits against the goldens and the safetensors engine,
+ * greedy continuation */
+static void t_goldens(void) {
+    for (int i = 0; i < 6; i++) gguf_case(CASES[i], NULL, "");
+}
+
+/* DeepSeek files from converters that keep kv_b_proj whole; and version 2 files */
+static void t_kv_b_whole_v2(void) {
+    HfToGguf o = { .whole_kv_b = 1, .version = 2 };
+    gguf_case("deepseek/v3-tiny", &o, "-whole");
+    gguf_case("deepseek/v2-lite-tiny", &o, "-whole");
+    HfToGguf v2 = { .version = 2 };
+    gguf_case("dense/qwen2-tiny", &v2, "-v2");
+}
+
+/* Every tensor of the GGUF model, under its HF name, equals the checkpoint's own:
+ * the converter's permutation, stacking and split undone exactly. */
+static void t_tensors_match(void) {
+    for (int i = 0; i < 6; i++) {
+        Case c;
+        if (case_load(CASES[i], &c)) return;
+        char gp[700];
+        snprintf(gp, sizeof gp, "%s/match-%d.gguf", g_tmp, i);
+        Model g;
+        StSet s = { 0 };
+        Err e = { "" };
+        if (hf_to_gguf(c.dir, gp, NULL) || load(gp, &g)) { case_free(&c); return; }
+        CHECK(st_open_dir(c.dir, &s, &e) == 0, "%s", e.msg);
+        int matched = 0;
+        for (int k = 0; k < s.n; k++) {
+            StTensor *a = &s.t[k], *b = st_find(&g.st, a->name);
+            CHECK(b != NULL, "%s: %s not in the GGUF model", CASES[i], a->name);
+            if (!b) continue;
+            CHECK(a->ndim == b->ndim && a->shape[0] == b->shape[0] && (a->ndim == 1 || a->shape[1] == b->shape[1]),
+                  "%s: %s shape differs", CASES[i], a->name);
+            int64_t n = a->ndim == 2 ? a->shape[0] * a->shape[1] : a->shape[0];
+            if (a->dtype == b->dtype && a->nbytes == b->nbytes) {
+                CHECK(!memcmp(a->data, b->data, a->nbytes), "%s: %s values differ", CASES[i], a->name);
+                matched++;
+            } else CHECK(0, "%s: %s dtype %s vs %s (n %lld)", CASES[i], a->name, dtype_name(a->dtype), dtype_name(b->dtype), (long long)n);
+        }
+        CHECK(matched == s.n && g.st.n == s.n, "%s: %d of %d tensors matched, GGUF model has %d", CASES[i], matched, s.n, g.st.n);
+        st_close(&s);
+        model_free(&g);
+        case_free(&c);
+    }
+}
+
+/* Q8_0 files: weights widened at load; the model exported back to safetensors (HF
+ * names, float32, Q/K rows back in rotate-half order) gives the same logits bit for
+ * bit, and stays within quantization error of the golden. */
+static void t_q8_0_both_ways(void) {
+    const char *cases[] = { "dense/llama-tiny", "deepseek/v3-tiny", "dense/mixtral-tiny" };
+    for (int i = 0; i < 3; i++) {
+        Case c;
+        if (case_load(cases[i], &c)) return;
+        char gp[700], dir[700], p[1200];
+        snprintf(gp, sizeof gp, "%s/q8-%d.gguf", g_tmp, i);
+        snprintf(dir, sizeof dir, "%s/q8-%d-hf", g_tmp, i);
+        HfToGguf o = { .q8_0 = 1 };
+        Model g, s;
+        if (hf_to_gguf(c.dir, gp, &o) || load(gp, &g)) { case_free(&c); return; }
+        int q8 = 0;
+        for (int64_t k = 0; k < g.gguf.n_t; k++) q8 += g.gguf.t[k].type == GGML_Q8_0;
+        CHECK(q8 > 5 && !strcmp(g.stored, "Q8_0"), "%s: %d Q8_0 tensors, bulk %s", cases[i], q8, g.stored);
+        /* export: every tensor as F32 under its HF name, and the original config.json */
+        WTensor *wt = xcalloc((size_t)g.st.n, sizeof *wt);
+        float **bufs = xcalloc((size_t)g.st.n, sizeof *bufs);
+        for (int k = 0; k < g.st.n; k++) {
+            StTensor *t = &g.st.t[k];
+            int64_t rows = t->ndim == 2 ? t->shape[0] : 1, cols = t->ndim == 2 ? t->shape[1] : t->shape[0];
+            bufs[k] = xmalloc(sizeof(float) * (size_t)(rows * cols));
+            Mat mm = { t->dtype, t->data, NULL, rows, cols };
+            mat_rows_f32(&mm, 0, rows, bufs[k]);
+            wt[k] = (WTensor){ t->name, DT_F32, t->ndim, { t->shape[0], t->shape[1] }, bufs[k] };
+        }
+        make_dir(dir);
+        snprintf(p, sizeof p, "%s/model.safetensors", dir);
+        CHECK(st_write(p, wt, g.st.n) == 0, "write %s", p);
+        char src[1200];
+        snprintf(src, sizeof src, "%s/config.json", c.dir);
+        snprintf(p, sizeof p, "%s/config.json", dir);
+        CHECK(copy_file(src, p) == 0, "copy config");
+        for (int k = 0; k < g.st.n; k++) free(bufs[k]);
+        free(bufs); free(wt);
+        if (load(dir, &s)) { model_free(&g); case_free(&c); return; }
+        int n = c.n_prompt, V = g.cfg.vocab, gen[16], gs[16];
+        float *lg = xmalloc(sizeof(float) * (size_t)n * V), *ls = xmalloc(sizeof(float) * (size_t)n * V);
+        if (!run(&g, c.prompt, n, lg, 4, gen) && !run(&s, c.prompt, n, ls, 4, gs)) {
+            size_t w, nref;
+            float d = max_abs_diff(lg, ls, (size_t)n * V, &w);
+            /* exact, but llama-tiny's export computes its llama3 frequencies from the config, not from rope_freqs */
+            CHECK(d <= (i == 0 ? 1e-5f : 0.0f), "%s: Q8_0 GGUF vs its safetensors export differ by %.3g", cases[i], d);
+            snprintf(p, sizeof p, "%s/logits.f32", c.dir);
+            float *ref = read_f32(p, &nref);
+            if (ref && nref == (size_t)n * V) {
+                float dr = max_abs_diff(lg, ref, nref, &w);
+                /* 8-bit weights: ~0.4% relative error per weight; the tiny models' logits move ~1e-2 */
+                CHECK(dr > 1e-6f && dr < 0.1f, "%s: Q8_0 logits vs golden differ by %.3g (expected a quantization-sized difference)", cases[i], dr);
+                if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s Q8_0: vs golden max diff %.3g\n", cases[i], dr);
+            }
+            free(ref);
+        }
+        free(lg); free(ls);
+        model_free(&g); model_free(&s);
+        case_free(&c);
+    }
+}
+
+/* A weight moved in the GGUF file must move the logits past the tolerance. */
+static void t_wrong_fails(void) {
+    Case c;
+    if (case_load("dense/llama-tiny", &c)) return;
+    char gp[700];
+    snprintf(gp, sizeof gp, "%s/wrong.gguf", g_tmp);
+    Model g, s;
+    if (hf_to_gguf(c.dir, gp, NULL) || load(gp, &g)) { case_free(&c); return; }
+    if (load(c.dir, &s)) { model_free(&g); case_free(&c); return; }
+    /* one element of layer 0's Q, in the unpermuted copy the model reads */
+    StTensor *q = st_find(&g.st, "model.layers.0.self_attn.q_proj.weight");
+    CHECK(q && q->dtype == DT_F32, "q_proj");
+    if (q) ((float *)q->data)[5] += 0.02f;
+    int n = c.n_prompt, V = g.cfg.vocab, gen[4];
+    float *lg = xmalloc(sizeof(float) * (size_t)n * V), *ls = xmalloc(sizeof(float) * (size_t)n * V);
+    if (!run(&g, c.prompt, n, lg, 0, gen) && !run(&s, c.prompt, n, ls, 0, gen))
+        CHECK(max_abs_diff(lg, ls, (size_t)n * V, NULL) > 1e-5f, "a moved weight left the logits within 1e-5");
+    free(lg); free(ls);
+    model_free(&g); model_free(&s);
+    case_free(&c);
+}
+
+/* ---- hostile files ------------------------------------------------------------------ */
+/* A small valid file: two metadata pairs (one an array), two tensors. */
+static uint8_t *small_file(size_t *len, uint32_t version) {
+    GgufW *w = gw_new();
+    gw_str(w, "general.architecture", "llama");
+    const char *toks[] = { "a", "b", "c" };
+    gw_arr_str(w, "tokenizer.ggml.tokens", toks, 3);
+    float f[64];
+    for (int i = 0; i < 64; i++) f[i] = (float)i;
+    int64_t ne[2] = { 32, 2 };
+    gw_tensor(w, "w1", GGML_F32, 2, ne, f, sizeof f);
+    gw_tensor(w, "w2", GGML_F32, 1, ne, f, 128);
+    char p[600];
+    snprintf(p, sizeof p, "%s/small.gguf", g_tmp);
+    gw_write(w, p, version, 0);
+    gw_free(w);
+    Err e;
+    return (uint8_t *)read_file(p, 1 << 20, len, &e);
+}
+
+static void expect_refused(const uint8_t *b, size_t n, const char *what, const char *want) {
+    Gguf g;
+    Err e = { "" };
+    int rc = gguf_parse(b, n, "x.gguf", &g, &e);
+    CHECK(rc == -1, "%s: accepted", what);
+    if (rc == 0) { gguf_close(&g); return; }
+    CHECK(!strncmp(e.msg, "x.gguf: ", 8) && !strchr(e.msg, '\n'), "%s: message \"%s\" does not name the file on one line", what, e.msg);
+    CHECK(!want || strstr(e.msg, want), "%s: message \"%s\" lacks \"%s\"", what, e.msg, want);
+}
+
+/* offsets in small_file's layout (version 3): magic 0, version 4, n_tensors 8, n_kv 16,
+ * first key length 24 */
+static void t_hostile_header(void) {
+    size_t n;
+    uint8_t *b = small_file(&n, 3);
+    if (!b) { t_fail(__FILE__, __LINE__, "small file"); return; }
+    Gguf g;
+    Err e = { "" };
+    CHECK(gguf_parse(b, n, "x.gguf", &g, &e) == 0, "the small file is refused: %s", e.msg);
+    if (!e.msg[0]) {
+        CHECK(g.n_t == 2 && g.n_kv == 2 && gguf_tensor(&g, "w1") && gguf_tensor(&g, "w2"), "small file contents");
+        const GgufKV *kv;
+        CHECK(gguf_get_arr(&g, "tokenizer.ggml.tokens", GGUF_STRING, &kv, &e) == 1 && kv->arr_n == 3 && kv->strs[2].n == 1 &&
+              kv->strs[2].s[0] == 'c', "string array");
+        char s[32];
+        CHECK(gguf_get_str(&g, "general.architecture", s, sizeof s, &e) == 1 && !strcmp(s, "llama"), "string value");
+        int64_t x;
+        CHECK(gguf_get_int(&g, "general.architecture", &x, &e) == -1 && strstr(e.msg, "expected an integer"), "type mismatch: %s", e.msg);
+        gguf_close(&g);
+    }
+    /* every truncation of the header and of the data */
+    for (size_t k = 0; k < n; k++) {
+        Err e2 = { "" };
+        if (gguf_parse(b, k, "x.gguf", &g, &e2) == 0) { CHECK(0, "truncated to %zu of %zu bytes: accepted", k, n); gguf_close(&g); break; }
+        if (strncmp(e2.msg, "x.gguf: ", 8)) { CHECK(0, "truncated to %zu: \"%s\"", k, e2.msg); break; }
+    }
+    uint8_t *c = xmalloc(n);
+#define MUT(off, type, val, what, want) do { memcpy(c, b, n); type v_ = (val); memcpy(c + (off), &v_, sizeof v_); expect_refused(c, n, what, want); } while (0)
+    MUT(0, uint32_t, 0x46554758u, "bad magic", "magic");
+    MUT(4, uint32_t, 1, "version 1", "version 1");
+    MUT(4, uint32_t, 4, "version 4", "version 4");
+    MUT(4, uint32_t, 3u << 24, "byte-swapped", "big-endian");
+    MUT(8, uint64_t, 1ull << 60, "absurd tensor count", "tensor count");
+    MUT(16, uint64_t, 1ull << 60, "absurd metadata count", "metadata count");
+    MUT(24, uint64_t, 1ull << 62, "key length past the end", "truncated");
+    MUT(24, uint64_t, 0, "empty key", "empty metadata key");
+    /* first value type: after the key "general.architecture" (20 bytes) */
+    MUT(52, uint32_t, 13, "unknown value type", "unknown value type");
+    MUT(52, uint32_t, GGUF_ARRAY, "string read as array", NULL);
+    free(c);
+    free(b);
+#undef MUT
+}
+
+/* crafted with the writer: each refused with its reason */
+static void crafted(const char *what, const char *want, void (*build)(GgufW *), uint32_t align) {
+    GgufW *w = gw_new();
+    build(w);
+    char p[600];
+    snprintf(p, sizeof p, "%s/crafted.gguf", g_tmp);
+    gw_write(w, p, 3, align);
+    gw_free(w);
+    Gguf g;
+    Err e = { "" };
+    int rc = gguf_open(p, &g, &e);
+    CHECK(rc == -1, "%s: accepted", what);
+    if (rc == 0) { gguf_close(&g); return; }
+    CHECK(strstr(e.msg, p) == e.msg && strstr(e.msg, want) && !strchr(e.msg, '\n'), "%s: \"%s\" (want \"%s\")", what, e.msg, want);
+}
+static float F[4096];
+static void b_nested(GgufW *w) {
+    /* an array of arrays, written by hand: the writer has no such call */
+    gw_str(w, "x", "y");
+    gw_arr_i32(w, "nested", (const int32_t[]){ 1, 2 }, 2);
+}
+static void b_dup_key(GgufW *w) { gw_u32(w, "k", 1); gw_u32(w, "k", 2); }
+static void b_dup_tensor(GgufW *w) { int64_t ne[1] = { 4 }; gw_tensor(w, "t", GGML_F32, 1, ne, F, 16); gw_tensor(w, "t", GGML_F32, 1, ne, F, 16); }
+static void b_5dims(GgufW *w) { int64_t ne[5] = { 1, 1, 1, 1, 1 }; gw_tensor(w, "t", GGML_F32, 5, ne, F, 4); }
+static void b_0dims(GgufW *w) { int64_t ne[1] = { 1 }; gw_tensor(w, "t", GGML_F32, 0, ne, F, 4); }
+static void b_type99(GgufW *w) { int64_t ne[1] = { 4 }; gw_tensor(w, "t", 99, 1, ne, F, 16); }
+static void b_q4_33(GgufW *w) { int64_t ne[1] = { 33 }; gw_tensor(w, "t", GGML_Q4_0, 1, ne, F, 18); }
+static void b_overflow(GgufW *w) { int64_t ne[4] = { 1ll << 40, 1ll << 40, 1ll << 40, 2 }; gw_tensor(w, "t", GGML_F32, 4, ne, F, 16); }
+static void b_long_name(GgufW *w) { int64_t ne[1] = { 4 }; gw_tensor(w, "a_name_that_is_much_longer_than_the_sixty_three_bytes_ggml_allows_for", GGML_F32, 1, ne, F, 16); }
+static void b_short_data(GgufW *w) { int64_t ne[1] = { 1024 }; gw_tensor(w, "t", GGML_F32, 1, ne, F, 16); }
+static void b_bad_bool(GgufW *w) { gw_u32(w, "a", 1); gw_bool(w, "b", 1); }
+static void b_ok(GgufW *w) { int64_t ne[1] = { 4 }; gw_tensor(w, "t", GGML_F32, 1, ne, F, 16); }
+
+static void t_hostile_crafted(void) {
+    crafted("duplicate key", "appears twice", b_dup_key, 0);
+    crafted("duplicate tensor", "appears twice", b_dup_tensor, 0);
+    crafted("5 dimensions", "5 dimensions", b_5dims, 0);
+    crafted("0 dimensions", "0 dimensions", b_0dims, 0);
+    crafted("unknown ggml type", "unknown ggml type 99", b_type99, 0);
+    crafted("row not a whole number of blocks", "not a whole number of Q4_0 blocks", b_q4_33, 0);
+    crafted("size overflow", "overflows", b_overflow, 0);
+    crafted("long tensor name", "tensor name of", b_long_name, 0);
+    crafted("data past the end", "runs past the end", b_short_data, 0);
+    crafted("alignment 3", "not a power of two", b_ok, 3);
+    (void)b_nested; (void)b_bad_bool;
+    /* patched after writing: an unaligned offset, a bool of 2, overlapping tensors */
+    GgufW *w = gw_new();
+    gw_bool(w, "b", 1);
+    int64_t ne[1] = { 8 };
+    gw_tensor(w, "t1", GGML_F32, 1, ne, F, 32);
+    gw_tensor(w, "t2", GGML_F32, 1, ne, F, 32);
+    char p[600];
+    snprintf(p, sizeof p, "%s/patch.gguf", g_tmp);
+    gw_write(w, p, 3, 0);
+    gw_free(w);
+    size_t n;
+    Err e;
+    uint8_t *b = (uint8_t *)read_file(p, 1 << 20, &n, &e), *c = xmalloc(n);
+    /* layout: 24 header, key "b" (8+1) type (4) value (1) = offset 38; tensor t1: name 8+2,
+     * n_dims 4, ne 8, type 4, offset 8 -> t1 offset at 38+26 = 64; t2 offset at 64+34 = 98 */
+    memcpy(c, b, n); c[37] = 2; expect_refused(c, n, "bool 2", "bool value 2");
+    memcpy(c, b, n); uint64_t off = 4; memcpy(c + 64, &off, 8); expect_refused(c, n, "unaligned offset", "not aligned");
+    memcpy(c, b, n); off = 0; memcpy(c + 98, &off, 8); expect_refused(c, n, "overlapping tensors", "overlap");
+    memcpy(c, b, n); off = 1u << 20; memcpy(c + 98, &off, 8); expect_refused(c, n, "offset past the end", "past the end");
+    uint32_t arr = GGUF_ARRAY;
+    /* the bool's type (offset 33) turned into an array of arrays: type, then element type ARRAY */
+    uint8_t *d = xmalloc(n + 12);
+    memcpy(d, b, 33);
+    memcpy(d + 33, &arr, 4);
+    memcpy(d + 37, &arr, 4);
+    uint64_t cnt = 1;
+    memcpy(d + 41, &cnt, 8);
+    memcpy(d + 49, b + 37, n - 37);
+    expect_refused(d, n + 12, "nested array", "nested arrays");
+    free(d); free(b); free(c);
+}
+
+/* Model-level refusals, each naming the file and the problem: the converted case
+ * rewritten without one key and one tensor (either may be NULL), then add() appends. */
+static void rewritten(const char *what, const char *want, const char *base_case, const char *drop_key, const char *drop,
+                      void (*add)(GgufW *)) {
+    Case c;
+    if (case_load(base_case, &c)) return;
+    char gp[700];
+    snprintf(gp, sizeof gp, "%s/model-rep.gguf", g_tmp);
+    if (hf_to_gguf(c.dir, gp, NULL)) { case_free(&c); return; }
+    Gguf g;
+    Err e = { "" };
+    if (gguf_open(gp, &g, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); case_free(&c); return; }
+    GgufW *w = gw_new();
+    for (int64_t i = 0; i < g.n_kv; i++) {
+        const GgufKV *kv = &g.kv[i];
+        char k[200], v[200];
+        snprintf(k, sizeof k, "%.*s", (int)kv->key.n, kv->key.s);
+        if (drop_key && !strcmp(k, drop_key)) continue;
+        switch (kv->type) {
+        case GGUF_STRING: snprintf(v, sizeof v, "%.*s", (int)kv->v.str.n, kv->v.str.s); gw_str(w, k, v); break;
+        case GGUF_U32: gw_u32(w, k, (uint32_t)kv->v.u); break;
+        case GGUF_F32: gw_f32(w, k, (float)kv->v.f); break;
+        case GGUF_BOOL: gw_bool(w, k, (int)kv->v.u); break;
+        default: break;
+        }
+    }
+    for (int64_t i = 0; i < g.n_t; i++) {
+        const GgufTensor *t = &g.t[i];
+        char nm[80];
+        snprintf(nm, sizeof nm, "%.*s", (int)t->name.n, t->name.s);
+        if (drop && !strcmp(nm, drop)) continue;
+        gw_tensor(w, nm, t->type, t->n_dims, t->ne, t->data, t->nbytes);
+    }
+    if (add) add(w);
+    gguf_close(&g);
+    gw_write(w, gp, 3, 0);
+    gw_free(w);
+    Model m;
+    LoadOpts o = { .dtype = DT_F32 };
+    int rc = model_load(&m, gp, &o, &e);
+    CHECK(rc == -1, "%s: accepted", what);
+    if (rc == 0) model_free(&m);
+    else CHECK(strstr(e.msg, gp) == e.msg && strstr(e.msg, want) && !strchr(e.msg, '\n'), "%s: \"%s\" (want \"%s\")", what, e.msg, want);
+    case_free(&c);
+}
+static void e_arch(GgufW *w) { gw_str(w, "general.architecture", "phi3"); }
+static void e_linear(GgufW *w) { gw_str(w, "llama.rope.scaling.type", "linear"); }
+static void e_iq2(GgufW *w) { int64_t ne[2] = { 256, 1 }; uint8_t z[66] = { 0 }; gw_tensor(w, "blk.0.attn_q.weight", 16, 2, ne, z, 66); }
+static void e_extra(GgufW *w) { int64_t ne[1] = { 4 }; gw_tensor(w, "blk.0.frobnicate.weight", GGML_F32, 1, ne, F, 16); }
+static void e_nan(GgufW *w) {
+    static float nan_norm[128];
+    for (int i = 0; i < 128; i++) nan_norm[i] = i == 7 ? NAN : 1.0f;
+    int64_t ne[1] = { 128 };
+    gw_tensor(w, "output_norm.weight", GGML_F32, 1, ne, nan_norm, sizeof nan_norm);
+}
+static void e_shape(GgufW *w) { int64_t ne[1] = { 64 }; gw_tensor(w, "output_norm.weight", GGML_F32, 1, ne, F, 256); }
+
+static void t_model_refusals(void) {
+    rewritten("unsupported architecture", "architecture \"phi3\" is not supported", "dense/qwen2-tiny", "general.architecture", NULL, e_arch);
+    rewritten("no architecture", "no general.architecture", "dense/qwen2-tiny", "general.architecture", NULL, NULL);
+    rewritten("missing head count", "missing metadata \"llama.attention.head_count\"", "dense/llama-tiny", "llama.attention.head_count", NULL, NULL);
+    rewritten("linear RoPE scaling", "RoPE scaling \"linear\"", "dense/mixtral-tiny", NULL, NULL, e_linear);
+    rewritten("unexpected tensor", "unexpected tensor \"blk.0.frobnicate.weight\"", "dense/qwen2-tiny", NULL, NULL, e_extra);
+}
+
+static void t_model_tensors_refused(void) {
+    rewritten("missing tensor", "missing tensor \"blk.1.attn_output.weight\"", "dense/qwen2-tiny", NULL, "blk.1.attn_output.weight", NULL);
+    rewritten("missing expert tensor", "missing tensor \"blk.2.ffn_up_exps.weight (expert 0)\"", "deepseek/v3-tiny", NULL, "blk.2.ffn_up_exps.weight", NULL);
+    rewritten("unsupported weight type", "weight type IQ2_XXS, which is not supported", "dense/llama-tiny", NULL, "blk.0.attn_q.weight", e_iq2);
+    rewritten("NaN in a weight", "NaN", "dense/qwen2-tiny", NULL, "output_norm.weight", e_nan);
+    rewritten("wrong shape", "output_norm.weight", "dense/qwen2-tiny", NULL, "output_norm.weight", e_shape);
+}
+
+/* a config from metadata alone: --dummy shapes from a GGUF file */
+static void t_dummy_from_gguf(void) {
+    Case c;
+    if (case_load("deepseek/v2-lite-tiny", &c)) return;
+    char gp[700];
+    snprintf(gp, sizeof gp, "%s/dummy.gguf", g_tmp);
+    if (hf_to_gguf(c.dir, gp, NULL)) { case_free(&c); return; }
+    Model g, s;
+    LoadOpts o = { .dtype = DT_BF16, .seed = 3, .dummy = 1 };
+    Err e = { "" };
+    CHECK(model_load(&g, gp, &o, &e) == 0, "dummy from GGUF: %s", e.msg);
+    CHECK(model_load(&s, c.dir, &o, &e) == 0, "dummy from config: %s", e.msg);
+    if (!e.msg[0]) {
+        CHECK(g.n_params == s.n_params && g.weight_bytes == s.weight_bytes, "dummy from GGUF: %llu params, from config %llu",
+              (unsigned long long)g.n_params, (unsigned long long)s.n_params);
+        CHECK(!memcmp(&g.cfg.kv_lora_rank, &s.cfg.kv_lora_rank, sizeof(int)) && g.cfg.n_routed == s.cfg.n_routed &&
+              g.cfg.top_k == s.cfg.top_k && g.cfg.first_k_dense == s.cfg.first_k_dense && g.cfg.score == s.cfg.score &&
+              g.cfg.topk_method == s.cfg.topk_method && g.cfg.routed_scale == s.cfg.routed_scale, "configs differ");
+    }
+    model_free(&g); model_free(&s);
+    case_free(&c);
+}
+
+const TestDef gguf_tests[] = {
+    { "gguf_goldens_logits_and_greedy", t_goldens },
+    { "gguf_whole_kv_b_and_version_2", t_kv_b_whole_v2 },
+    { "gguf_tensors_equal_checkpoint", t_tensors_match },
+    { "gguf_q8_0_and_export_both_ways", t_q8_0_both_ways },
+    { "gguf_moved_weight_fails", t_wrong_fails },
+    { "gguf_hostile_header_truncations", t_hostile_header },
+    { "gguf_hostile_crafted", t_hostile_crafted },
+    { "gguf_model_refusals", t_model_refusals },
+    { "gguf_model_tensor_refusals", t_model_tensors_refused },
+    { "gguf_dummy_shapes_from_metadata", t_dummy_from_gguf },
+};
+const int n_gguf_tests = sizeof gguf_tests / sizeof *gguf_tests;
