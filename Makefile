@@ -133,10 +133,10 @@ asan: deps
 
 # libFuzzer targets (clang): one per parser of outside input. fuzz-smoke runs each
 # from its seeds for FUZZ_SECONDS (CI: about a minute in all).
-FUZZ_TARGETS := safetensors config index suite csv tokenizer task
+FUZZ_TARGETS := safetensors config index suite csv tokenizer task gguf
 FUZZ_SEC     ?= 8
 FUZZ_LIB     := kernels/common.c kernels/config.c kernels/safetensors.c bench/analytic.c bench/cost.c \
-                bench/suite.c reports/table.c evals/tokenizer.c evals/task.c
+                bench/suite.c reports/table.c evals/tokenizer.c evals/task.c kernels/gguf.c kernels/quant.c evals/tok_gguf.c
 FUZZ_FLAGS   := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -Wall -Wextra -Wno-unknown-pragmas -Ikernels -Ibench -Ireports -Ievals \
                 $(shell pkg-config --cflags libcjson libpcre2-8 libutf8proc 2>/dev/null)
@@ -145,7 +145,10 @@ fuzz: $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB) $(wildcard kernels/*.h bench/*.h reports/*.h)
 	@mkdir -p build-fuzz
-	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB) $(FUZZ_LIBS)
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB) $(FUZZ_EXTRA) $(FUZZ_LIBS)
+# the GGUF target renames and widens tensors as loading does (gguf_model.c, without model.c)
+build-fuzz/fuzz_gguf: FUZZ_EXTRA := kernels/gguf_model.c
+build-fuzz/fuzz_gguf: kernels/gguf_model.c
 
 fuzz-smoke:
 	@sh scripts/deps.sh clang libclang-rt-dev
