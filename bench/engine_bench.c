@@ -41,8 +41,10 @@ int cmd_bench(const Opts *o) {
     Model m;
     double t0 = now_sec();
     if (cli_load_model(o, &m)) { free(pp); free(bb); free(dd); return -1; }
-    fprintf(stderr, "effbench: loaded %s (%s, %d layers, %s weights, %.2f GB) in %.1f s\n", o->model,
-            m.cfg.model_type, m.cfg.n_layers, dtype_name(m.wdtype), m.weight_bytes / 1e9, now_sec() - t0);
+    char stored[96] = "";
+    if (m.from_gguf) snprintf(stored, sizeof stored, ", GGUF %s %.2f GB widened at load", m.stored, m.file_bytes / 1e9);
+    fprintf(stderr, "effbench: loaded %s (%s, %d layers, %s weights, %.2f GB%s) in %.1f s\n", o->model,
+            m.cfg.model_type, m.cfg.n_layers, dtype_name(m.wdtype), m.weight_bytes / 1e9, stored, now_sec() - t0);
     int maxp = 1;
     for (int i = 0; i < np; i++) if (pp[i] > maxp) maxp = pp[i];
     Limits lim, lim2;
@@ -97,8 +99,8 @@ int cmd_bench(const Opts *o) {
     const char *bname = eo.backend == BACKEND_CUDA ? "cuda" : "cpu", *wdt = nc ? cells[0].dtype : dtype_name(m.wdtype);
     if (!strcmp(fmt, "md")) {
         printf("## effbench bench: %s\n\n", o->model);
-        printf("model %s, %d layers%s, weights %s %.3f GB (held as %s), threads %d, backend %s%s%s, %s\n\n", m.cfg.model_type,
-               m.cfg.n_layers, o->load.layers ? " (cut)" : "", dtype_name(m.wdtype), m.weight_bytes / 1e9, wdt, threads, bname,
+        printf("model %s, %d layers%s, weights %s %.3f GB (held as %s%s), threads %d, backend %s%s%s, %s\n\n", m.cfg.model_type,
+               m.cfg.n_layers, o->load.layers ? " (cut)" : "", dtype_name(m.wdtype), m.weight_bytes / 1e9, wdt, stored, threads, bname,
                nc ? " on " : "", nc ? cells[0].device : "",
                m.cfg.is_mla ? (o->load.naive_mla ? "naive MLA" : "absorbed MLA") : "dense attention");
         if (eo.backend == BACKEND_CUDA)
