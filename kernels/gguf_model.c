@@ -424,7 +424,15 @@ int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, uint64_t *widened, Err
             }
             continue;
         }
-        if (!gguf_hf_name(gn, mixtral, hn, sizeof hn)) goto unexpected;
+        char which[8];
+        int x, n2 = 0;
+        if (rest && mixtral && sscanf(rest, "ffn_%7[a-z].%d.weight%n", which, &x, &n2) == 2 && !rest[n2] && x >= 0 &&
+            x < c->n_routed) {
+            /* files from before stacked experts: one tensor per expert */
+            const char *w = !strcmp(which, "gate") ? "w1" : !strcmp(which, "up") ? "w3" : !strcmp(which, "down") ? "w2" : NULL;
+            if (!w) goto unexpected;
+            snprintf(hn, sizeof hn, "model.layers.%d.block_sparse_moe.experts.%d.%s.weight", l, x, w);
+        } else if (!gguf_hf_name(gn, mixtral, hn, sizeof hn)) goto unexpected;
         if (t->n_dims > 2) { err_set(e, "%s: tensor \"%s\" has %d dimensions, expected at most 2", m->path, gn, t->n_dims); goto fail; }
         if (check_type(&o, t)) goto fail;
         int heads = 0;

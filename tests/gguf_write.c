@@ -305,7 +305,15 @@ int hf_to_gguf(const char *dir, const char *out, const HfToGguf *o) {
         const char *rest = t->name + n;
         if (strstr(rest, ".experts.") && !strstr(rest, "shared")) {
             char wn[64];
-            if (sscanf(rest, "%*[a-z_].experts.%d.%63s", &x, wn) != 2 || x != 0) continue;   /* stacked from expert 0 */
+            if (sscanf(rest, "%*[a-z_].experts.%d.%63s", &x, wn) != 2) continue;
+            if (o && o->per_expert && mixtral) {
+                float *f = tensor_f32(t, &rows, &cols);
+                snprintf(gn, sizeof gn, "blk.%d.ffn_%s.%d.weight", l, !strcmp(wn, "w1.weight") ? "gate" : !strcmp(wn, "w3.weight") ? "up" : "down", x);
+                put_matrix(w, gn, f, cols, rows, 1, q8);
+                free(f);
+                continue;
+            }
+            if (x != 0) continue;                                      /* stacked from expert 0 */
             const char *gname = !strcmp(wn, "w1.weight") || !strcmp(wn, "gate_proj.weight") ? "ffn_gate_exps.weight"
                               : !strcmp(wn, "w3.weight") || !strcmp(wn, "up_proj.weight") ? "ffn_up_exps.weight" : "ffn_down_exps.weight";
             int64_t r0 = t->shape[0], c0 = t->shape[1];

@@ -94,13 +94,15 @@ static void t_goldens(void) {
     for (int i = 0; i < 6; i++) gguf_case(CASES[i], NULL, "");
 }
 
-/* DeepSeek files from converters that keep kv_b_proj whole; and version 2 files */
+/* Older files: DeepSeek's kv_b_proj whole, Mixtral's experts one tensor each; version 2 */
 static void t_kv_b_whole_v2(void) {
     HfToGguf o = { .whole_kv_b = 1, .version = 2 };
     gguf_case("deepseek/v3-tiny", &o, "-whole");
     gguf_case("deepseek/v2-lite-tiny", &o, "-whole");
     HfToGguf v2 = { .version = 2 };
     gguf_case("dense/qwen2-tiny", &v2, "-v2");
+    HfToGguf pe = { .per_expert = 1 };
+    gguf_case("dense/mixtral-tiny", &pe, "-per-expert");
 }
 
 /* Every tensor of the GGUF model, under its HF name, equals the checkpoint's own:
@@ -468,7 +470,7 @@ static void t_dummy_from_gguf(void) {
 
 const TestDef gguf_tests[] = {
     { "gguf_goldens_logits_and_greedy", t_goldens },
-    { "gguf_whole_kv_b_and_version_2", t_kv_b_whole_v2 },
+    { "gguf_older_layouts_and_version_2", t_kv_b_whole_v2 },
     { "gguf_tensors_equal_checkpoint", t_tensors_match },
     { "gguf_q8_0_and_export_both_ways", t_q8_0_both_ways },
     { "gguf_moved_weight_fails", t_wrong_fails },
