@@ -5,6 +5,7 @@
 #define EFFBENCH_CLI_H
 
 #include "engine.h"
+#include "tokenizer.h"
 
 typedef struct {
     const char *model;           /* --model: checkpoint dir, or config with --dummy */
@@ -43,6 +44,13 @@ typedef struct {
     const char *task;            /* --task FILE */
     const char *samples;         /* --samples OUT.jsonl */
     const char *ref;             /* --ref LOGITS.f32 */
+    /* text in and out (tokenize, --prompt) */
+    const char *text;            /* --prompt / --text: encoded with the model's tokenizer */
+    const char *text_file;       /* --file: the same, read from a file */
+    const char *decode_ids;      /* tokenize --decode LIST */
+    int no_special;              /* --no-special: no BOS/EOS template; decode skips special tokens */
+    int ids_out;                 /* generate --ids: ids instead of text */
+    int ignore_eos;              /* generate --ignore-eos */
 } Opts;
 
 /* Parses argv[first..]; returns 0 or prints one line and returns -1. */
@@ -58,8 +66,14 @@ int cli_engine(const Opts *o, EngineOpts *eo);
 int engine_opts_for(const char *backend, const Opts *o, EngineOpts *eo, Err *e);
 /* Loads o->model with o->load, printing the error line on failure. */
 int cli_load_model(const Opts *o, Model *m);
+/* The token ids a command runs on: --tokens LIST, or the text of --prompt/--text or
+ * --file encoded with the model's tokenizer (tok_for_model; its template, e.g. a BOS,
+ * unless --no-special). *tok receives that tokenizer (caller frees), NULL for --tokens;
+ * *ids is allocated. 0, -1 (error line printed) or -2 (usage line printed). */
+int cli_tokens(const Opts *o, const char *cmd, Tokenizer **tok, int **ids, int *n);
 
 int cmd_logits(const Opts *o);
+int cmd_tokenize(const Opts *o);
 int cmd_generate(const Opts *o);
 int cmd_bench(const Opts *o);
 int cmd_info(const Opts *o);

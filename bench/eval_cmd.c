@@ -1,7 +1,8 @@
 /*
  * eval_cmd.c - `effbench eval` (a task on a model), `effbench eval-compare` (a paired
  * test of two models' samples on one task) and `effbench kl` (next-token KL divergence
- * against a reference run's logits).
+ * against a reference run's logits). The tokenizer is the model's own (tok_for_model:
+ * a .gguf file's metadata, else tokenizer.json in or beside --model).
  */
 #include "cli.h"
 #include "eval.h"
@@ -21,17 +22,22 @@
 #define EFFBENCH_COMMIT "unknown"
 #endif
 
-static Tokenizer *model_tokenizer(const Opts *o, Err *e, int *missing) {
-    char p[4200];
-    struct stat st;
-    *missing = 0;
-    if (stat(o->model, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(p, sizeof p, "%s/tokenizer.json", o->model);
-    else {
-        const char *sl = strrchr(o->model, '/');
-        snprintf(p, sizeof p, "%.*s/tokenizer.json", sl ? (int)(sl - o->model) : 1, sl ? o->model : ".");
-    }
-    if (access(p, R_OK) != 0) { *missing = 1; return NULL; }
-    return tok_load(p, e);
+/* 1 when some item of t is text (needs the tokenizer to run at all) */
+static int task_has_text(const Task *t) {
+    if (t->type == TASK_GEN) return 1;
+    for (int i = 0; i < t->n_items; i++)
+        if (t->items[i].context || t->items[i].text || t->items[i].choices) return 1;
+    return 0;
+}
+
+/* The model's tokenizer (tok_for_model). Without one, NULL and no error when every item
+ * is token ids; a refused tokenizer, or none for a text task, is an error (*bad). */
+static Tokenizer *model_tokenizer(const Opts *o, const Task *t, Err *e, int *bad) {
+    *bad = 0;
+    if (!tok_model_has_tokenizer(o->model) && !task_has_text(t)) return NULL;
+    Tokenizer *tok = tok_for_model(o->model, e);
+    *bad = tok == NULL;
+    return tok;
 }
 
 /* evals.csv in dir: one row per (model, task, metric), replaced when run again */
@@ -89,10 +95,10 @@ int cmd_eval(const Opts *o) {
         stmp = xasprintf("%s.tmp.%d", o->samples, (int)getpid());
         if (!(samples = fopen(stmp, "w"))) { fprintf(stderr, "effbench: %s: cannot create\n", o->samples); free(stmp); task_free(&t); return -1; }
     }
-    int missing, rc = -1;
-    Tokenizer *tok = model_tokenizer(o, &e, &missing);
+    int tok_bad, rc = -1;
+    Tokenizer *tok = model_tokenizer(o, &t, &e, &tok_bad);
     Model m;
-    if (!tok && !missing) fprintf(stderr, "effbench: %s\n", e.msg);
+    if (tok_bad) fprintf(stderr, "effbench: %s\n", e.msg);
     else if (cli_load_model(o, &m) == 0) {
         EvalResult r;
         double t0 = now_sec();
@@ -192,9 +198,11 @@ int cmd_eval_compare(const Opts *o) {
 }
 
 int cmd_kl(const Opts *o) {
-    if (!o->tokens || !o->ref) { fprintf(stderr, "effbench kl: --tokens LIST and --ref LOGITS.f32 are required\n"); return -2; }
-    int *tok, n;
-    if (parse_int_list(o->tokens, &tok, &n)) { fprintf(stderr, "effbench kl: --tokens expects comma-separated integers\n"); return -2; }
+    if (!o->ref) { fprintf(stderr, "effbench kl: --ref LOGITS.f32 is required\n"); return -2; }
+    Tokenizer *tk;
+    int *tok, n, trc = cli_tokens(o, "kl", &tk, &tok, &n);
+    if (trc) return trc;
+    tok_free(tk);
     Err e = { "" };
     size_t len;
     char *ref = read_file(o->ref, 1u << 31, &len, &e);

@@ -3,6 +3,8 @@
  *
  *   effbench logits   --model DIR --tokens 1,2,3 [--decode] -o FILE
  *   effbench generate --model DIR --tokens 1,2,3 -n N
+ *   effbench generate --model M --prompt TEXT -n N     (the continuation as text)
+ *   effbench tokenize --model M --text TEXT | --decode 1,2,3
  *   effbench bench    --model CONFIG|DIR [--dummy] [-p 512] [-n 32] [-b 1,16] [-d 1024] [-r 3]
  * Data goes to stdout and files; messages to stderr. Exit 0 on success, 1 on a
  * user-visible error (one line on stderr), 2 on bad usage. Subcommands return 0, -1
@@ -22,7 +24,8 @@ static void usage(FILE *f) {
         "usage: effbench COMMAND [options]\n"
         "commands:\n"
         "  logits    write float32 logits [T, vocab] of every position to -o FILE\n"
-        "  generate  print N greedy token ids\n"
+        "  generate  greedy continuation: N token ids, or text with --prompt\n"
+        "  tokenize  text to comma-separated token ids (--text, --file), or ids to text (--decode)\n"
         "  bench     measure prefill and decode speed, memory bandwidth and GEMM rate\n"
         "  info      analytic figures: parameters, KV cache, FLOPs and bytes per token\n"
         "  cost      training compute, GPU-hours, days and dollars (or implied MFU)\n"
@@ -34,8 +37,8 @@ static void usage(FILE *f) {
         "  kl        next-token KL divergence against a reference run's logits\n"
         "  profile   bench with --backend cuda --profile DIR (default DIR: profile)\n"
         "model options:\n"
-        "  --model PATH      checkpoint directory (config.json + safetensors), or with\n"
-        "                    --dummy a config.json (or a directory holding one)\n"
+        "  --model PATH      checkpoint directory (config.json + safetensors), a .gguf\n"
+        "                    file, or with --dummy a config.json (or a directory holding one)\n"
         "  --dummy           seeded random weights instead of a checkpoint\n"
         "  --dtype T         dummy weight dtype: f32, bf16, f16, fp8 (default bf16)\n"
         "  --layers N        dummy: keep the first N layers\n"
@@ -46,11 +49,20 @@ static void usage(FILE *f) {
         "  --gpu-dtype T     cuda: weights on the GPU as f32 or bf16 (default: bf16 when\n"
         "                    stored so, else f32); the KV cache follows\n"
         "  --no-graphs       cuda: never replay decode steps as CUDA graphs\n"
-        "logits/generate:\n"
+        "logits/generate (and kl):\n"
         "  --tokens LIST     comma-separated token ids\n"
+        "  --prompt TEXT     text, encoded with the model's tokenizer (.gguf metadata,\n"
+        "                    or tokenizer.json in or beside --model)\n"
+        "  --file F          the text of F, as --prompt\n"
+        "  --no-special      encode without the tokenizer's BOS/EOS template\n"
         "  --decode          feed the tokens one at a time through the KV cache\n"
         "  -o FILE           output file (logits)\n"
-        "  -n N              tokens to generate (generate)\n"
+        "  -n N              tokens to generate at most (generate)\n"
+        "  --ids             generate --prompt: print the ids, not the text\n"
+        "  --ignore-eos      generate --prompt: go on past the tokenizer's end-of-sequence\n"
+        "tokenize:  --model M (--text TEXT | --file F) [--no-special]   ids, comma-separated\n"
+        "           --model M --decode LIST [--no-special]             text (--no-special:\n"
+        "           special tokens left out)\n"
         "bench:\n"
         "  -p LIST           prefill lengths (default 512)\n"
         "  -n N              decode steps timed (default 32)\n"
@@ -69,7 +81,8 @@ static void usage(FILE *f) {
         "compare:   effbench compare A.csv B.csv\n"
         "eval:      --model DIR --task FILE [--samples OUT.jsonl] [-o DIR] [--json]\n"
         "eval-compare: effbench eval-compare A.samples.jsonl B.samples.jsonl\n"
-        "kl:        --model DIR --tokens LIST --ref LOGITS.f32 (from effbench logits of a reference run)\n");
+        "kl:        --model DIR (--tokens LIST | --prompt TEXT) --ref LOGITS.f32 (from effbench logits of a\n"
+        "           reference run)\n");
 }
 
 int parse_int_list(const char *s, int **out, int *n) {
@@ -145,7 +158,13 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         if (!strcmp(a, "--model")) { if (!(o->model = VAL())) return -1; }
         else if (!strcmp(a, "--dummy")) o->load.dummy = 1;
         else if (!strcmp(a, "--naive-mla")) o->load.naive_mla = 1;
+        else if (!strcmp(a, "--decode") && !strcmp(cmd, "tokenize")) { if (!(o->decode_ids = VAL())) return -1; }
         else if (!strcmp(a, "--decode")) o->decode = 1;
+        else if (!strcmp(a, "--prompt") || !strcmp(a, "--text")) { if (!(o->text = VAL())) return -1; }
+        else if (!strcmp(a, "--file")) { if (!(o->text_file = VAL())) return -1; }
+        else if (!strcmp(a, "--no-special")) o->no_special = 1;
+        else if (!strcmp(a, "--ids")) o->ids_out = 1;
+        else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = 1;
         else if (!strcmp(a, "--dtype")) {
             const char *v = VAL();
             if (!v) return -1;
@@ -259,6 +278,7 @@ int main(int argc, char **argv) {
     int (*fn)(const Opts *) = NULL;
     if (!strcmp(cmd, "logits")) fn = cmd_logits;
     else if (!strcmp(cmd, "generate")) fn = cmd_generate;
+    else if (!strcmp(cmd, "tokenize")) fn = cmd_tokenize;
     else if (!strcmp(cmd, "bench")) fn = cmd_bench;
     else if (!strcmp(cmd, "info")) fn = cmd_info;
     else if (!strcmp(cmd, "cost")) fn = cmd_cost;

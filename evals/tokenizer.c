@@ -91,6 +91,7 @@ struct Tokenizer {
     unsigned char added_first[256];  /* bytes that start some added token */
     int prefix[8], n_prefix, suffix[8], n_suffix;   /* TemplateProcessing */
     int bytelevel_decoder;
+    int eos[8], n_eos;           /* ids that end a generation (tok_set_eos) */
     pcre2_match_context *mctx;
     char byte_char[256][4];      /* byte -> UTF-8 of its byte-level character */
     Map char_byte;               /* byte-level character -> byte */
@@ -233,9 +234,7 @@ static int set_id_tok(Tokenizer *t, int id, const char *s, const char *name, Err
     return 0;
 }
 
-Tokenizer *tok_parse(const char *json, size_t len, const char *name, Err *e) {
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root) { err_set(e, "%s: malformed JSON", name); return NULL; }
+Tokenizer *tok_from_cjson(const cJSON *root, const char *name, Err *e) {
     Tokenizer *t = xcalloc(1, sizeof *t);
     init_bytes(t);
     int rc = 0;
@@ -252,11 +251,15 @@ Tokenizer *tok_parse(const char *json, size_t len, const char *name, Err *e) {
     if (!rc) {
         map_init(&t->vocab, (size_t)cJSON_GetArraySize(vocab) + 1);
         for (const cJSON *v = vocab->child; v && !rc; v = v->next) {
+            int old;
             if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 16777216 || v->valuedouble != (int)v->valuedouble)
                 rc = err_set(e, "%s: vocab entry has a bad id", name);
-            else if (map_put(&t->vocab, v->string, strlen(v->string), v->valueint))
-                rc = err_set(e, "%s: vocab token appears twice", name);
-            else rc = set_id_tok(t, v->valueint, v->string, name, e);
+            else if (map_get(&t->vocab, v->string, strlen(v->string), &old))
+                rc = err_set(e, "%s: vocab token \"%.40s\" appears twice (ids %d and %d)", name, v->string, old, v->valueint);
+            else {
+                map_put(&t->vocab, v->string, strlen(v->string), v->valueint);
+                rc = set_id_tok(t, v->valueint, v->string, name, e);
+            }
         }
         t->ignore_merges = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "ignore_merges"));
     }
@@ -308,7 +311,6 @@ Tokenizer *tok_parse(const char *json, size_t len, const char *name, Err *e) {
             rc = err_set(e, "%s: unsupported decoder \"%s\" (supported: ByteLevel)", name, cJSON_IsString(dt) ? dt->valuestring : "?");
         t->bytelevel_decoder = d && !cJSON_IsNull(d);
     }
-    cJSON_Delete(root);
     if (!rc) {
         t->mctx = pcre2_match_context_create(NULL);
         pcre2_set_match_limit(t->mctx, 1000000);
@@ -316,6 +318,14 @@ Tokenizer *tok_parse(const char *json, size_t len, const char *name, Err *e) {
         pcre2_set_heap_limit(t->mctx, 65536);     /* KiB */
     }
     if (rc) { tok_free(t); return NULL; }
+    return t;
+}
+
+Tokenizer *tok_parse(const char *json, size_t len, const char *name, Err *e) {
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) { err_set(e, "%s: malformed JSON", name); return NULL; }
+    Tokenizer *t = tok_from_cjson(root, name, e);
+    cJSON_Delete(root);
     return t;
 }
 
@@ -344,6 +354,27 @@ int tok_vocab_size(const Tokenizer *t) {
     int n = 0;
     for (int i = 0; i < t->n_ids; i++) if (t->id_tok[i]) n = i + 1;
     return n;
+}
+
+int tok_is_special(const Tokenizer *t, int id) {
+    for (int i = 0; i < t->n_added; i++)
+        if (t->added[i].id == id) return t->added[i].special;
+    return 0;
+}
+
+int tok_set_eos(Tokenizer *t, const int *ids, int n, Err *e) {
+    if (n > 8) return err_set(e, "more than 8 end-of-sequence tokens");
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= t->n_ids || !t->id_tok[ids[i]])
+            return err_set(e, "end-of-sequence token %d is not in the vocabulary", ids[i]);
+    memcpy(t->eos, ids, sizeof *ids * (size_t)n);
+    t->n_eos = n;
+    return 0;
+}
+
+int tok_is_eos(const Tokenizer *t, int id) {
+    for (int i = 0; i < t->n_eos; i++) if (t->eos[i] == id) return 1;
+    return 0;
 }
 
 /* ---- encoding ----------------------------------------------------------------------- */
