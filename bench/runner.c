@@ -3,26 +3,33 @@
  *
  * A cell is (measured model, workload, backend, test): one prefill length, or one
  * decode batch size. Before measuring, the output directory is created and probed
- * for writing, and the analytic, cost and published tables are written. Each
- * finished cell is appended to results.csv by rewriting it atomically (temporary
- * file, fsync, rename), so a run killed at any point keeps every finished cell and
- * no partial row; --resume reads results.csv back and runs only the missing cells.
- * SIGINT stops at the next repetition boundary and says what was kept. Finally the
- * report (summary.md and charts) is rendered from the CSV files.
+ * for writing, and the tables that need no measuring are written: analytic.csv and
+ * kv.csv (every model through the analytic model), cost.csv (the training-cost
+ * scenarios), published.csv (published.json as rows) and skipped.csv (optional models
+ * whose checkpoint is missing). Each finished cell is appended to results.csv by
+ * rewriting it atomically (temporary file, fsync, rename), so a run killed at any
+ * point keeps every finished cell and no partial row; --resume reads results.csv back
+ * and runs only the missing cells. SIGINT stops at the next repetition boundary and
+ * says what was kept. Then the suite's evals go to evals.csv, the points of the
+ * accuracy charts to accuracy.csv, and the report (summary.md and charts) is rendered
+ * from the CSV files alone: every figure it shows is computed here.
  */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "backend.h"
 #include "profile.h"
 #include "analytic.h"
+#include "cost.h"
 #include "eval.h"
 #include "measure.h"
 #include "report.h"
 #include "suite.h"
 #include "table.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,7 +50,221 @@
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) { (void)sig; interrupted = 1; measure_stop = 1; }
 
-/* ---- provenance --------------------------------------------------------------------- */
+/* ---- the tables that need no measuring ------------------------------------------------ */
+/* A model's config: its config.json with the suite's overrides, or a GGUF file's
+ * metadata (through the engine's loader, shapes only: no weights read). */
+static int model_config(const SuiteModel *sm, ModelConfig *c, Err *e) {
+    if (sm->gguf) {
+        Model m;
+        LoadOpts lo = { .dummy = 1, .shapes_only = 1 };
+        if (model_load(&m, sm->checkpoint, &lo, e)) return -1;
+        *c = m.cfg;
+        model_free(&m);
+        return 0;
+    }
+    char *txt = suite_model_config_json(sm, e);
+    if (!txt) return -1;
+    int rc = config_parse(txt, sm->config, c, e);
+    free(txt);
+    return rc;
+}
+
+/* writes t to dir/name; frees t */
+static int put_table(const char *dir, const char *name, Table *t, Err *e) {
+    char *p = xasprintf("%s/%s", dir, name);
+    int rc = csv_table_write(p, t, e);
+    free(p);
+    table_free(t);
+    return rc;
+}
+
+/* adds a row of n strings and frees them */
+static void add_owned(Table *t, char **v, int n) {
+    table_add(t, (const char *const *)v);
+    for (int i = 0; i < n; i++) free(v[i]);
+}
+
+#define CTX_REF 4096.0           /* context of the per-token figures in analytic.csv */
+#define CTX_LONG 131072.0        /* context of the summary's KV-cache column */
+
+/* analytic.csv (every model present) and kv.csv (the real models: no scaled_from) */
+static int write_analytic(const Suite *s, const ModelConfig *cfg, const char *dir, Err *e) {
+    static const char *cols[] = { "model", "scaled_from", "model_type", "params_total", "params_active", "params_embedding",
+                                  "kv_bytes_per_token", "kv_dtype", "ctx", "flops_per_token", "attn_flops_per_token_per_ctx",
+                                  "bytes_per_decode_token", "weight_dtype", "moe_layers", "kv_gib_per_sequence_at_128k",
+                                  "config", "source" };
+    enum { NC = sizeof cols / sizeof cols[0] };
+    static const char *kcols[] = { "model", "ctx", "kv_bytes_per_sequence", "kv_gib_per_sequence" };
+    Table t, k;
+    table_init(&t, NC, cols);
+    table_init(&k, 4, kcols);
+    for (int i = 0; i < s->n_models; i++) {
+        const SuiteModel *sm = &s->models[i];
+        if (sm->missing) continue;
+        const ModelConfig *c = &cfg[i];
+        Analytic a;
+        analytic_compute(c, &a);
+        double kv = a.kv_elems_per_token * 2;          /* BF16 cache */
+        char *v[NC] = {
+            xstrdup(sm->name), xstrdup(sm->scaled_from), xstrdup(c->model_type), xasprintf("%.0f", a.params_total),
+            xasprintf("%.0f", a.params_active), xasprintf("%.0f", a.params_embedding), xasprintf("%.0f", kv), xstrdup("BF16"),
+            xasprintf("%.0f", CTX_REF), xasprintf("%.6g", analytic_flops_per_token(&a, CTX_REF)),
+            xasprintf("%.6g", a.attn_flops_per_ctx), xasprintf("%.6g", analytic_bytes_per_decode_token(&a, c, CTX_REF, 2, 2)),
+            xstrdup("BF16"), xasprintf("%d", a.n_moe_layers), xasprintf("%.6g", kv * CTX_LONG / 1073741824.0),
+            xstrdup(sm->gguf ? sm->checkpoint : sm->config),
+            xstrdup(sm->gguf ? "analytic (from the GGUF metadata)" : "analytic (from config.json)") };
+        add_owned(&t, v, NC);
+        if (sm->scaled_from[0]) continue;               /* the chart shows the real models */
+        for (int j = 0; j < s->n_ctx; j++) {
+            double b = kv * s->ctx_lengths[j];
+            char *r[4] = { xstrdup(sm->name), xasprintf("%.0f", s->ctx_lengths[j]), xasprintf("%.0f", b),
+                           xasprintf("%.6g", b / 1073741824.0) };
+            add_owned(&k, r, 4);
+        }
+    }
+    int rc = put_table(dir, "analytic.csv", &t, e);
+    if (rc) { table_free(&k); return rc; }
+    return put_table(dir, "kv.csv", &k, e);
+}
+
+/* cost.csv: each scenario whose model is present */
+static int write_cost(const Suite *s, const ModelConfig *cfg, const char *dir, Err *e) {
+    static const char *cols[] = { "label", "model", "tokens", "seq_len", "gpu", "precision", "peak_flops", "train_flops",
+                                  "gpu_hours", "gpu_hours_given", "mfu", "mfu_given", "gpus", "days", "usd_per_gpu_hour",
+                                  "cost_usd", "source" };
+    enum { NC = sizeof cols / sizeof cols[0] };
+    Table t;
+    table_init(&t, NC, cols);
+    for (int i = 0; i < s->n_cost; i++) {
+        const CostScenario *cs = &s->cost[i];
+        int mi = -1;
+        for (int j = 0; j < s->n_models; j++) if (!strcmp(s->models[j].name, cs->model)) mi = j;
+        if (mi < 0 || s->models[mi].missing) continue;     /* suite_load checked the name */
+        Analytic a;
+        analytic_compute(&cfg[mi], &a);
+        const Gpu *g = hw_find(s->gpus, s->n_gpus, cs->gpu);
+        CostIn in = { cs->tokens, cs->seq_len, cs->fp8, cs->mfu, cs->gpu_hours, cs->gpus, cs->price };
+        CostOut r;
+        if (cost_estimate(&a, g, &in, &r, e)) { table_free(&t); return err_prefix(e, "%s: cost[%d]", s->path, i); }
+        char *v[NC] = {
+            xstrdup(cs->label[0] ? cs->label : cs->model), xstrdup(cs->model), xasprintf("%.6g", cs->tokens),
+            xasprintf("%.0f", cs->seq_len), xstrdup(g->name), xstrdup(cs->fp8 ? "fp8" : "bf16"), xasprintf("%.6g", r.peak_flops),
+            xasprintf("%.6g", r.train_flops), xasprintf("%.6g", r.gpu_hours), xstrdup(cs->gpu_hours > 0 ? "yes" : "no"),
+            xasprintf("%.4f", r.mfu), xstrdup(cs->mfu > 0 ? "yes" : "no"), xasprintf("%d", cs->gpus),
+            cs->gpus ? xasprintf("%.1f", r.days) : xstrdup(""), xasprintf("%.2f", r.price), xasprintf("%.6g", r.cost_usd),
+            xstrdup(cs->source) };
+        add_owned(&t, v, NC);
+    }
+    return put_table(dir, "cost.csv", &t, e);
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+static char *jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? xasprintf("%.6g", v->valuedouble) : xstrdup("");
+}
+
+/* published.csv: the suite's published.json as rows, each labelled "published" */
+static int write_published(const Suite *s, const char *dir, Err *e) {
+    static const char *cols[] = { "kind", "model", "variant", "benchmark", "metric", "shots", "value", "tokens", "gpu",
+                                  "gpu_hours", "train_flops", "cost_usd", "label", "source" };
+    enum { NC = sizeof cols / sizeof cols[0] };
+    Table t;
+    table_init(&t, NC, cols);
+    int rc = 0;
+    if (s->published[0]) {
+        char *txt = read_file(s->published, 16u << 20, NULL, e);
+        cJSON *root = txt ? cJSON_Parse(txt) : NULL;
+        free(txt);
+        if (!root) { table_free(&t); return txt ? err_set(e, "%s: malformed JSON", s->published) : -1; }
+        const char *kinds[2] = { "scores", "training" };
+        for (int k = 0; k < 2 && !rc; k++) {
+            const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, kinds[k]);
+            int i = 0;
+            for (const cJSON *x = arr ? arr->child : NULL; x && !rc; x = x->next, i++) {
+                if (!cJSON_IsObject(x) || !*jstr(x, "model") || !*jstr(x, "source")) {
+                    rc = err_set(e, "%s: %s[%d]: needs \"model\" and \"source\"", s->published, kinds[k], i);
+                    break;
+                }
+                if (k == 0 && (!cJSON_IsNumber(cJSON_GetObjectItem(x, "value")) || !*jstr(x, "benchmark"))) {
+                    rc = err_set(e, "%s: scores[%d]: needs \"benchmark\" and a numeric \"value\"", s->published, i);
+                    break;
+                }
+                char *v[NC] = { xstrdup(k ? "training" : "score"), xstrdup(jstr(x, "model")), xstrdup(jstr(x, "variant")),
+                                xstrdup(jstr(x, "benchmark")), xstrdup(jstr(x, "metric")), jnum(x, "shots"), jnum(x, "value"),
+                                jnum(x, "tokens"), xstrdup(jstr(x, "gpu")), jnum(x, "gpu_hours"), jnum(x, "train_flops"),
+                                jnum(x, "cost_usd"), xstrdup("published"), xstrdup(jstr(x, "source")) };
+                add_owned(&t, v, NC);
+            }
+        }
+        cJSON_Delete(root);
+    }
+    if (rc) { table_free(&t); return rc; }
+    return put_table(dir, "published.csv", &t, e);
+}
+
+/* A path for messages: "a/b/../c" as "a/c" (lexically; the path itself is used as given). */
+static void path_display(const char *p, char *out, size_t len) {
+    char buf[4096], *seg[512];
+    int n = 0, abs = p[0] == '/';
+    snprintf(buf, sizeof buf, "%s", p);
+    for (char *save = NULL, *t = strtok_r(buf, "/", &save); t && n < 512; t = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(t, ".")) continue;
+        if (!strcmp(t, "..") && n > 0 && strcmp(seg[n - 1], "..")) { n--; continue; }
+        seg[n++] = t;
+    }
+    size_t k = 0;
+    out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        int w = snprintf(out + k, len - k, "%s%s", i || abs ? "/" : "", seg[i]);
+        if (w < 0 || (size_t)w >= len - k) break;
+        k += (size_t)w;
+    }
+    if (!n) snprintf(out, len, "%s", abs ? "/" : ".");
+}
+
+/* skipped.csv: the optional models whose file is missing (removed when there are none),
+ * each said once on stderr */
+static int write_skipped(const Suite *s, const char *dir, Err *e) {
+    static const char *cols[] = { "model", "missing_file", "reason", "fetch_hint" };
+    Table t;
+    table_init(&t, 4, cols);
+    for (int i = 0; i < s->n_models; i++) {
+        const SuiteModel *sm = &s->models[i];
+        if (!sm->missing) continue;
+        char path[4096];
+        path_display(suite_model_file(sm), path, sizeof path);
+        fprintf(stderr, "effbench: model \"%s\" skipped: %s not found (%s)\n", sm->name, path,
+                sm->fetch_hint[0] ? sm->fetch_hint : "an optional model of the suite");
+        const char *v[4] = { sm->name, path, "optional; its file is missing", sm->fetch_hint };
+        table_add(&t, v);
+    }
+    if (!t.nrow) {
+        char *p = xasprintf("%s/skipped.csv", dir);
+        unlink(p);
+        free(p);
+        table_free(&t);
+        return 0;
+    }
+    return put_table(dir, "skipped.csv", &t, e);
+}
+
+static int write_static(const Suite *s, const char *dir, Err *e) {
+    ModelConfig *cfg = xcalloc((size_t)s->n_models + 1, sizeof *cfg);
+    int rc = 0;
+    for (int i = 0; i < s->n_models && !rc; i++)
+        if (!s->models[i].missing && model_config(&s->models[i], &cfg[i], e)) rc = err_prefix(e, "model %s", s->models[i].name);
+    if (!rc) rc = write_analytic(s, cfg, dir, e);
+    if (!rc) rc = write_cost(s, cfg, dir, e);
+    if (!rc) rc = write_published(s, dir, e);
+    if (!rc) rc = write_skipped(s, dir, e);
+    free(cfg);
+    return rc;
+}
+
 /* ---- cells -------------------------------------------------------------------------- */
 typedef struct {
     int model, work, backend;
@@ -56,7 +277,7 @@ static int build_cells(const Suite *s, CellDef **out) {
     int cap = 16, n = 0;
     CellDef *c = xmalloc(sizeof *c * (size_t)cap);
     for (int m = 0; m < s->n_models; m++) {
-        if (!s->models[m].measure) continue;
+        if (!s->models[m].measure || s->models[m].missing) continue;
         for (int w = 0; w < s->n_work; w++)
             for (int b = 0; b < s->n_backends; b++) {
                 const Workload *wl = &s->work[w];
@@ -92,6 +313,13 @@ static const char *RESULT_COLS[] = {
 };
 #define N_RESULT_COLS ((int)(sizeof RESULT_COLS / sizeof RESULT_COLS[0]))
 
+/* the weights column: dummy, checkpoint (safetensors) or "gguf TYPE" (as stored in the
+ * file; the engine widens quantized types at load) */
+static char *weights_kind(const SuiteModel *sm, const Model *m) {
+    if (sm->gguf) return xasprintf("gguf %s", m->stored[0] ? m->stored : "?");
+    return xstrdup(sm->checkpoint[0] ? "checkpoint" : "dummy");
+}
+
 static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, const Cell *c, const Limits *l,
                     const char *device) {
     const SuiteModel *sm = &s->models[d->model];
@@ -123,7 +351,7 @@ static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, 
     F("%llu", (unsigned long long)m->n_params); F("%llu", (unsigned long long)m->weight_bytes);
     F("%llu", (unsigned long long)c->kv_bytes); F("%llu", (unsigned long long)kv_per_token);
     F("%.0f", ru.ru_maxrss * 1024.0);
-    S(sm->checkpoint[0] ? "checkpoint" : "dummy"); S(c->dtype[0] ? c->dtype : dtype_name(m->wdtype)); F("%d", omp_get_max_threads());
+    v[k++] = weights_kind(sm, m); S(c->dtype[0] ? c->dtype : dtype_name(m->wdtype)); F("%d", omp_get_max_threads());
     S(device); S(EFFBENCH_COMMIT); S(EFFBENCH_CFLAGS); S(date); S("ok");
 #undef S
 #undef F
@@ -162,6 +390,17 @@ static const char *EVAL_COLS[] = { "key", "model", "scaled_from", "task", "type"
                                    "source" };
 #define N_EVAL_COLS ((int)(sizeof EVAL_COLS / sizeof EVAL_COLS[0]))
 
+/* The tokenizer of a suite model: the suite's "tokenizer" file, else the checkpoint's
+ * own (a GGUF file's metadata, or tokenizer.json in its directory). *tok stays NULL,
+ * without an error, for dummy models and checkpoints that hold none: tasks of token
+ * ids need none, and a text task then says it needs one. */
+static int model_tokenizer(const SuiteModel *sm, Tokenizer **tok, Err *e) {
+    *tok = NULL;
+    if (sm->tokenizer[0]) return (*tok = tok_load(sm->tokenizer, e)) ? 0 : -1;
+    if (!sm->checkpoint[0] || !tok_model_has_tokenizer(sm->checkpoint)) return 0;
+    return (*tok = tok_for_model(sm->checkpoint, e)) ? 0 : -1;
+}
+
 /* runs the suite's evals that name model mi (or all measured models) into ev; a
  * (model, task) already in ev is kept (resume). Returns the number that failed. */
 static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *epath) {
@@ -180,8 +419,8 @@ static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *ep
         int done = 0;
         for (int r = 0; r < ev->nrow && !done; r++) done = !strcmp(table_get(ev, r, "key"), key);
         if (done) { task_free(&t); continue; }
-        Tokenizer *tok = NULL;
-        if (sm->tokenizer[0] && access(sm->tokenizer, R_OK) == 0 && !(tok = tok_load(sm->tokenizer, &e))) {
+        Tokenizer *tok;
+        if (model_tokenizer(sm, &tok, &e)) {
             fprintf(stderr, "effbench: eval %s: %s\n", sm->name, e.msg);
             task_free(&t);
             failed++;
@@ -209,7 +448,7 @@ static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *ep
                     xstrdup(mt->name), xasprintf("%.6g", mt->value), mt->stderr_ >= 0 ? xasprintf("%.6g", mt->stderr_) : xstrdup(""),
                     xasprintf("%d", mt->n), xstrdup(mt->note), xasprintf("%.6g", model_flops_per_token(m, ctx)),
                     xasprintf("%.6g", model_bytes_per_step(m, (uint64_t)kv_row_floats(m) * (uint64_t)m->cfg.n_layers * 4, 1, ctx)),
-                    train > 0 ? xasprintf("%.6g", train) : xstrdup(""), xstrdup(sm->checkpoint[0] ? "checkpoint" : "dummy"), xstrdup(dtype_name(m->wdtype)), xstrdup(EFFBENCH_COMMIT),
+                    train > 0 ? xasprintf("%.6g", train) : xstrdup(""), weights_kind(sm, m), xstrdup(dtype_name(m->wdtype)), xstrdup(EFFBENCH_COMMIT),
                     xstrdup(date), xstrdup("measured") };
                 table_add(ev, (const char *const *)v);
                 for (int c = 0; c < N_EVAL_COLS; c++) free(v[c]);
@@ -221,6 +460,70 @@ static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *ep
         task_free(&t);
     }
     return failed;
+}
+
+/* ---- accuracy.csv: the points of the accuracy charts ----------------------------------- */
+/* Measured points: the first metric of each (model, task) of evals.csv, perplexity
+ * tasks left out (not a score). Published points: the MMLU scores of published.csv (the
+ * benchmark every published model here reports). Each with its training FLOPs
+ * (measured: the estimate from the suite's train_tokens; published: the published
+ * figure, else the estimate of the model's first cost scenario) and the analytic FLOPs
+ * and bytes per decode token of its model at 4K context (analytic.csv). */
+static int write_accuracy(const char *dir, const Table *ev, Err *e) {
+    static const char *cols[] = { "kind", "model", "scaled_from", "benchmark", "metric", "shots", "score_pct", "stderr_pct", "n",
+                                  "train_flops", "train_flops_from", "flops_per_token", "bytes_per_decode_token", "ctx", "weights",
+                                  "source" };
+    enum { NC = sizeof cols / sizeof cols[0] };
+    Table an, co, pu, t;
+    if (csv_table_read_opt(dir, "analytic.csv", &an, e)) return -1;
+    if (csv_table_read_opt(dir, "cost.csv", &co, e)) { table_free(&an); return -1; }
+    if (csv_table_read_opt(dir, "published.csv", &pu, e)) { table_free(&an); table_free(&co); return -1; }
+    table_init(&t, NC, cols);
+    for (int r = 0; r < ev->nrow; r++) {
+        if (r > 0 && !strcmp(table_get(ev, r, "key"), table_get(ev, r - 1, "key"))) continue;     /* first metric */
+        if (!strcmp(table_get(ev, r, "type"), "perplexity")) continue;
+        const char *m = table_get(ev, r, "model");
+        int a = -1;
+        for (int q = 0; q < an.nrow && a < 0; q++) if (!strcmp(table_get(&an, q, "model"), m)) a = q;
+        double tf = table_num(ev, r, "train_flops"), se = table_num(ev, r, "stderr");
+        char *v[NC] = {
+            xstrdup("measured"), xstrdup(m), xstrdup(table_get(ev, r, "scaled_from")), xstrdup(table_get(ev, r, "task")),
+            xstrdup(table_get(ev, r, "metric")), xstrdup(""), xasprintf("%.6g", 100 * table_num(ev, r, "value")),
+            isfinite(se) ? xasprintf("%.6g", 100 * se) : xstrdup(""), xstrdup(table_get(ev, r, "n")),
+            tf > 0 ? xasprintf("%.6g", tf) : xstrdup(""),
+            xstrdup(tf > 0 ? "estimated: 6 x active params x train_tokens + attention" : ""),
+            xstrdup(a >= 0 ? table_get(&an, a, "flops_per_token") : table_get(ev, r, "flops_per_token")),
+            xstrdup(a >= 0 ? table_get(&an, a, "bytes_per_decode_token") : table_get(ev, r, "bytes_per_decode_token")),
+            xstrdup(a >= 0 ? table_get(&an, a, "ctx") : "512"),
+            xasprintf("%s %s", table_get(ev, r, "weights"), table_get(ev, r, "dtype")), xstrdup("measured (evals.csv)") };
+        add_owned(&t, v, NC);
+    }
+    for (int r = 0; r < pu.nrow; r++) {
+        if (strcmp(table_get(&pu, r, "kind"), "score") || strcmp(table_get(&pu, r, "benchmark"), "MMLU")) continue;
+        const char *m = table_get(&pu, r, "model");
+        double tf = NAN;
+        char *from = NULL;
+        for (int q = 0; q < pu.nrow && !from; q++)
+            if (!strcmp(table_get(&pu, q, "kind"), "training") && !strcmp(table_get(&pu, q, "model"), m) &&
+                table_num(&pu, q, "train_flops") > 0) { tf = table_num(&pu, q, "train_flops"); from = xstrdup("published"); }
+        for (int q = 0; q < co.nrow && !from; q++)
+            if (!strcmp(table_get(&co, q, "model"), m) && table_num(&co, q, "train_flops") > 0) {
+                tf = table_num(&co, q, "train_flops");
+                from = xasprintf("estimated: cost.csv \"%s\"", table_get(&co, q, "label"));
+            }
+        int a = -1;
+        for (int q = 0; q < an.nrow && a < 0; q++) if (!strcmp(table_get(&an, q, "model"), m)) a = q;
+        if (!from && a < 0) continue;                   /* nowhere to draw it */
+        char *v[NC] = {
+            xstrdup("published"), xstrdup(m), xstrdup(""), xstrdup("MMLU"), xstrdup(table_get(&pu, r, "metric")),
+            xstrdup(table_get(&pu, r, "shots")), xstrdup(table_get(&pu, r, "value")), xstrdup(""), xstrdup(""),
+            from ? xasprintf("%.6g", tf) : xstrdup(""), from ? from : xstrdup(""),
+            xstrdup(a >= 0 ? table_get(&an, a, "flops_per_token") : ""), xstrdup(a >= 0 ? table_get(&an, a, "bytes_per_decode_token") : ""),
+            xstrdup(a >= 0 ? table_get(&an, a, "ctx") : ""), xstrdup(""), xstrdup(table_get(&pu, r, "source")) };
+        add_owned(&t, v, NC);
+    }
+    table_free(&an); table_free(&co); table_free(&pu);
+    return put_table(dir, "accuracy.csv", &t, e);
 }
 
 /* ---- the command -------------------------------------------------------------------- */
@@ -311,7 +614,11 @@ int cmd_run(const Opts *o) {
         table_init(&evt, N_EVAL_COLS, EVAL_COLS);
     }
     /* the tables that need no measuring */
-    if (report_write_static(&s, dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); table_free(&res); free(rpath); suite_free(&s); return -1; }
+    if (write_static(&s, dir, &e)) {
+        fprintf(stderr, "effbench: %s\n", e.msg);
+        table_free(&res); table_free(&evt); free(rpath); free(epath); suite_free(&s);
+        return -1;
+    }
     CellDef *cells;
     int nc = build_cells(&s, &cells), todo = 0;
     unsigned char *done = xcalloc((size_t)nc + 1, 1);
@@ -340,6 +647,7 @@ int cmd_run(const Opts *o) {
     for (int mi = 0; mi < s.n_models && !interrupted; mi++) {
         int any = 0;
         for (int i = 0; i < nc; i++) any |= cells[i].model == mi && !done[i];
+        if (s.models[mi].missing) continue;                 /* said once, in skipped.csv */
         for (int k = 0; k < s.n_evals && s.models[mi].measure; k++) {
             int applies = s.evals[k].n_models == 0;
             for (int j = 0; j < s.evals[k].n_models; j++) applies |= !strcmp(s.evals[k].models[j], s.models[mi].name);
@@ -448,7 +756,7 @@ int cmd_run(const Opts *o) {
         fprintf(stderr, "effbench: interrupted: %s holds %d of %d cells; run again with --resume to finish\n", rpath, kept, nc);
         rc = -3;
     } else if (rc == 0) {
-        if (report_render(dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
+        if (write_accuracy(dir, &evt, &e) || report_render(dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
         else fprintf(stderr, "effbench: %d of %d cells in %s; %d failed; report in %s/summary.md\n", kept, nc, rpath, nfail, dir);
         if (nfail && rc == 0) rc = -1;
     }

@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct { const char *file; Err *e; int bad; } Ctx;
@@ -59,25 +61,49 @@ static const char *get_str(Ctx *c, const cJSON *o, const char *k, const char *at
     if (!v) { if (required) fail(c, p, "missing"); return NULL; }
     if (!cJSON_IsString(v) || !*v->valuestring) { fail(c, p, "expected a non-empty string"); return NULL; }
     if (strlen(v->valuestring) > 120 && strcmp(k, "config") && strcmp(k, "checkpoint") && strcmp(k, "source") &&
-        strcmp(k, "label") && strcmp(k, "hardware") && strcmp(k, "published") && strcmp(k, "description")) {
+        strcmp(k, "label") && strcmp(k, "hardware") && strcmp(k, "published") && strcmp(k, "description") &&
+        strcmp(k, "fetch_hint")) {
         fail(c, p, "longer than 120 characters");
         return NULL;
     }
+    if (strlen(v->valuestring) > 250 && !strcmp(k, "fetch_hint")) { fail(c, p, "longer than 250 characters"); return NULL; }
     return v->valuestring;
 }
 
-/* path relative to the suite's directory; a bare name (no '/', no .json) is a
- * registry name: configs/NAME.json beside the suite. -1 when too long. */
-static int resolve(const char *suite_path, const char *rel, char *out, size_t len) {
+/* path relative to the suite's directory; with registry (model configs only), a bare
+ * name (no '/', no .json) is a registry name: configs/NAME.json beside the suite. -1
+ * when too long. */
+static int resolve_in(const char *suite_path, const char *rel, int registry, char *out, size_t len) {
     if (rel[0] == '/') return (size_t)snprintf(out, len, "%s", rel) < len ? 0 : -1;
     char dir[4096];
     if ((size_t)snprintf(dir, sizeof dir, "%s", suite_path) >= sizeof dir) return -1;
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
     int n;
-    if (!strchr(rel, '/') && !strstr(rel, ".json")) n = snprintf(out, len, "%s/configs/%s.json", dir, rel);
+    if (registry && !strchr(rel, '/') && !strstr(rel, ".json")) n = snprintf(out, len, "%s/configs/%s.json", dir, rel);
     else n = snprintf(out, len, "%s/%s", dir, rel);
     return n >= 0 && (size_t)n < len ? 0 : -1;
+}
+static int resolve(const char *suite_path, const char *rel, char *out, size_t len) { return resolve_in(suite_path, rel, 0, out, len); }
+
+/* 1: a GGUF file (a regular file starting with the magic, or a missing path ending in
+ * .gguf); 0: a directory (or a missing path otherwise); -1: a file that is not GGUF */
+static int checkpoint_kind(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        size_t n = strlen(path);
+        return n >= 5 && !strcasecmp(path + n - 5, ".gguf");
+    }
+    if (S_ISDIR(st.st_mode)) return 0;
+    char magic[4] = { 0 };
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(magic, 1, 4, f) : 0;
+    if (f) fclose(f);
+    return got == 4 && !memcmp(magic, "GGUF", 4) ? 1 : -1;
+}
+
+const char *suite_model_file(const SuiteModel *m) {
+    return m->gguf ? m->checkpoint : m->config;
 }
 
 static void parse_models(Ctx *c, const cJSON *arr, Suite *s) {
@@ -97,22 +123,40 @@ static void parse_models(Ctx *c, const cJSON *arr, Suite *s) {
         snprintf(sm->name, sizeof sm->name, "%s", nm);
         for (int j = 0; j < i; j++)
             if (!strcmp(s->models[j].name, nm)) { char p[80]; snprintf(p, sizeof p, "%s.name", at); fail(c, p, "\"%s\" is used twice", nm); }
-        if (!cfg == !ck) { fail(c, at, "give exactly one of \"config\" (dummy weights) or \"checkpoint\" (a directory)"); break; }
+        if (!cfg == !ck) { fail(c, at, "give exactly one of \"config\" (dummy weights) or \"checkpoint\" (a directory or a .gguf file)"); break; }
+        const cJSON *op = get(m, "optional");
+        if (op && !cJSON_IsBool(op)) { char p[80]; snprintf(p, sizeof p, "%s.optional", at); fail(c, p, "expected true or false"); break; }
+        sm->optional = op && cJSON_IsTrue(op);
+        const char *hint = get_str(c, m, "fetch_hint", at, 0);
+        if (c->bad) break;
+        snprintf(sm->fetch_hint, sizeof sm->fetch_hint, "%s", hint ? hint : s->fetch_hint);
         int too_long;
         if (ck) {
             too_long = resolve(s->path, ck, sm->checkpoint, sizeof sm->checkpoint - 16);
-            if (!too_long) snprintf(sm->config, sizeof sm->config, "%.4000s/config.json", sm->checkpoint);
+            int kind = too_long ? 0 : checkpoint_kind(sm->checkpoint);
+            if (kind < 0) {
+                char p[80];
+                snprintf(p, sizeof p, "%s.checkpoint", at);
+                fail(c, p, "%s: not a GGUF file (give a Hugging Face directory or a .gguf file)", sm->checkpoint);
+                break;
+            }
+            sm->gguf = kind == 1;
+            if (!too_long && !sm->gguf) snprintf(sm->config, sizeof sm->config, "%.4000s/config.json", sm->checkpoint);
         } else {
-            too_long = resolve(s->path, cfg, sm->config, sizeof sm->config);
+            too_long = resolve_in(s->path, cfg, 1, sm->config, sizeof sm->config);
         }
         if (too_long) { fail(c, at, "path too long"); break; }
-        if (access(sm->config, R_OK) != 0) {
-            char p[80];
-            snprintf(p, sizeof p, "%s.%s", at, ck ? "checkpoint" : "config");
-            fail(c, p, "%s: no such file", sm->config);
-            break;
+        const char *need = suite_model_file(sm);
+        if (access(need, R_OK) != 0) {
+            if (!sm->optional) {
+                char p[80];
+                snprintf(p, sizeof p, "%s.%s", at, ck ? "checkpoint" : "config");
+                fail(c, p, "%s: no such file", need);
+                break;
+            }
+            sm->missing = 1;
         }
-        if (!strcmp(sm->config, s->path)) { fail(c, at, "the config is the suite itself"); break; }
+        if (!strcmp(need, s->path)) { fail(c, at, "the config is the suite itself"); break; }
         const cJSON *ov = get(m, "overrides");
         if (ov) {
             if (!cJSON_IsObject(ov) || ck) { char p[80]; snprintf(p, sizeof p, "%s.overrides", at); fail(c, p, "expected an object (dummy models only)"); break; }
@@ -134,7 +178,6 @@ static void parse_models(Ctx *c, const cJSON *arr, Suite *s) {
         snprintf(p, sizeof p, "%s.tokenizer", at);
         if (tk && resolve(s->path, tk, sm->tokenizer, sizeof sm->tokenizer)) fail(c, p, "path too long");
         else if (tk && access(sm->tokenizer, R_OK) != 0) fail(c, p, "%s: no such file", sm->tokenizer);
-        else if (!tk && ck) snprintf(sm->tokenizer, sizeof sm->tokenizer, "%.4000s/tokenizer.json", sm->checkpoint);
     }
 }
 
@@ -280,6 +323,10 @@ int suite_load(const char *path, Suite *s, Err *e) {
         if (!c.bad && !strcmp(hp, path)) fail(&c, "hardware", "the suite refers to itself");
         if (!c.bad && hw_load(hp, &s->gpus, &s->n_gpus, e)) c.bad = 1;
     }
+    if (!c.bad) {
+        const char *hint = get_str(&c, root, "fetch_hint", "(top)", 0);
+        if (hint) snprintf(s->fetch_hint, sizeof s->fetch_hint, "%s", hint);
+    }
     if (!c.bad) parse_models(&c, get(root, "models"), s);
     if (!c.bad) parse_work(&c, get(root, "workloads"), s);
     if (!c.bad) parse_cost(&c, get(root, "cost"), s);
@@ -329,6 +376,7 @@ void suite_free(Suite *s) {
 }
 
 char *suite_model_config_json(const SuiteModel *m, Err *e) {
+    if (m->gguf) { err_set(e, "%s: a GGUF checkpoint keeps its config in its metadata", m->checkpoint); return NULL; }
     char *txt = read_file(m->config, 16u << 20, NULL, e);
     if (!txt || !m->overrides) return txt;
     cJSON *root = cJSON_Parse(txt), *ov = cJSON_Parse(m->overrides);

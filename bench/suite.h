@@ -5,7 +5,13 @@
  * suite_load resolves every path relative to the suite file (a registry name such as
  * "deepseek-v3" means configs/deepseek-v3.json beside the shipped suites) and checks
  * that each file exists; errors name the file and the JSON path of the bad value:
- * "suite.json: workloads[2].batch: expected a positive integer".
+ * "suite.json: workloads[2].batch: expected a positive integer". A model marked
+ * "optional" whose file is missing is kept with `missing` set (the run skips it and
+ * says so) instead of failing the suite.
+ *
+ * A checkpoint is a Hugging Face directory (config.json, safetensors, tokenizer.json)
+ * or a GGUF file, whose metadata holds the config and the tokenizer; suite_load does
+ * not open it beyond its first four bytes (the magic).
  */
 #ifndef EFFBENCH_SUITE_H
 #define EFFBENCH_SUITE_H
@@ -15,15 +21,19 @@
 
 typedef struct {
     char name[128];
-    char config[4096];           /* resolved config.json path */
-    char checkpoint[4096];       /* resolved checkpoint dir, or "" for dummy weights */
+    char config[4096];           /* resolved config.json path; "" for a GGUF checkpoint */
+    char checkpoint[4096];       /* resolved checkpoint dir or .gguf file, or "" for dummy weights */
+    int gguf;                    /* the checkpoint is a GGUF file */
+    int optional;                /* a missing file skips the model instead of failing the suite */
+    int missing;                 /* optional, and its file (model_file) is missing */
+    char fetch_hint[256];        /* how to get it when missing (the model's, else the suite's), or "" */
     char *overrides;             /* JSON object text applied to the config, or NULL */
     int measure;                 /* run the workloads on it */
     DType dtype;                 /* dummy weights */
     int layers;                  /* dummy: keep the first N layers (0 = all) */
     uint64_t seed;
     char scaled_from[128];       /* the real model a scaled-down variant stands for */
-    char tokenizer[4096];        /* tokenizer.json for evals, or "" (checkpoints: beside config.json) */
+    char tokenizer[4096];        /* tokenizer.json given for evals, or "" (checkpoints: their own) */
     double train_tokens;         /* tokens it was trained on, if given (0 = unknown) */
 } SuiteModel;
 
@@ -62,11 +72,15 @@ typedef struct {
     char published[4096];        /* resolved published.json, or "" */
     double ctx_lengths[32]; int n_ctx;
     int stream_mib;
+    char fetch_hint[256];        /* default fetch hint of optional models, or "" */
 } Suite;
 
 int suite_load(const char *path, Suite *s, Err *e);
 void suite_free(Suite *s);
-/* The model's config text with the overrides applied (caller frees). */
+/* The model's config text with the overrides applied (caller frees); NULL with e set
+ * for a GGUF checkpoint (its config is in its metadata: load it with model_load). */
 char *suite_model_config_json(const SuiteModel *m, Err *e);
+/* The file a model needs: its .gguf, its checkpoint's config.json or its config. */
+const char *suite_model_file(const SuiteModel *m);
 
 #endif

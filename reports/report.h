@@ -1,27 +1,29 @@
 /*
- * report.h - the files a run leaves in its directory.
+ * report.h - summary.md and the charts of a run directory, from its CSV files alone.
  *
- *   analytic.csv   every model of the suite through the analytic model
+ * Read (all written by the runner, bench/runner.c, which computes every figure):
+ *   results.csv    measured cells
+ *   evals.csv      measured evals
+ *   analytic.csv   every model through the analytic model
  *   kv.csv         KV-cache bytes per sequence against context length, per model
  *   cost.csv       the suite's training-cost scenarios
  *   published.csv  published scores and training figures, each with its source
- *   results.csv    measured cells (written by the runner)
+ *   accuracy.csv   the points of the accuracy charts, measured and published
+ *   skipped.csv    optional models whose file was missing
+ * Written:
  *   summary.md     the key tables
  *   *.gp + .png + .svg  charts; each script reads a chart_*.dat file beside it, so a
  *                  user can edit and re-run it (cd DIR && gnuplot NAME.gp)
- * Strings from suite files reach charts only through the .dat files (never the
- * scripts) and summary.md only escaped.
+ * Strings from CSV files reach charts only through the .dat files (never the scripts)
+ * and summary.md only escaped. Nothing here reads a suite, config or checkpoint.
  */
 #ifndef EFFBENCH_REPORT_H
 #define EFFBENCH_REPORT_H
 
-#include "suite.h"
 #include "table.h"
 
 #include <stdio.h>
 
-/* analytic.csv, kv.csv, cost.csv, published.csv for a suite */
-int report_write_static(const Suite *s, const char *dir, Err *e);
 /* summary.md and charts from the CSV files in dir */
 int report_render(const char *dir, Err *e);
 

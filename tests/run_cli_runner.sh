@@ -10,10 +10,12 @@ dupkeys() { "$T" csv-column "$1" key | sort | uniq -d | wc -l; }
 if "$E" run "$S" -o "$tmp/r1" >"$tmp/out" 2>"$tmp/err"; then
   n=$(rows "$tmp/r1/results.csv")
   missing=""
-  for f in results.csv machine.csv analytic.csv kv.csv cost.csv published.csv summary.md accuracy_vs_compute.gp roofline.gp \
-           decode_vs_batch.gp kv_vs_context.gp training_cost.gp; do [ -s "$tmp/r1/$f" ] || missing="$missing $f"; done
+  for f in results.csv machine.csv analytic.csv kv.csv cost.csv published.csv evals.csv accuracy.csv summary.md \
+           accuracy_vs_compute.gp accuracy_vs_flops_per_token.gp roofline.gp decode_vs_batch.gp kv_vs_context.gp \
+           training_cost.gp; do [ -s "$tmp/r1/$f" ] || missing="$missing $f"; done
+  [ -e "$tmp/r1/skipped.csv" ] && missing="$missing (a skipped.csv with nothing skipped)"
   if command -v gnuplot >/dev/null; then
-    for c in accuracy_vs_compute decode_vs_batch kv_vs_context training_cost roofline; do
+    for c in accuracy_vs_compute accuracy_vs_flops_per_token decode_vs_batch kv_vs_context training_cost roofline; do
       [ -s "$tmp/r1/$c.png" ] && [ -s "$tmp/r1/$c.svg" ] || missing="$missing $c.png/.svg"; done
   fi
   if [ "$n" -eq "$CELLS" ] && [ -z "$missing" ]; then ok "run: $CELLS cells, CSVs, summary and charts"
@@ -56,9 +58,58 @@ for sig in INT KILL; do
 done
 
 # report and compare
+cp "$tmp/r1/summary.md" "$tmp/summary-run.md"
 rm -f "$tmp/r1/summary.md" "$tmp/r1/roofline.gp"
-if "$E" report "$tmp/r1" 2>"$tmp/err" && [ -s "$tmp/r1/summary.md" ] && [ -s "$tmp/r1/roofline.gp" ]; then ok "report re-renders summary and charts"
+if "$E" report "$tmp/r1" 2>"$tmp/err" && [ -s "$tmp/r1/roofline.gp" ] && cmp -s "$tmp/r1/summary.md" "$tmp/summary-run.md"; then
+  ok "report re-renders summary (the same as the run's) and charts"
 else bad "report: $(cat "$tmp/err")"; fi
+
+# report needs only the CSV files: a run of a copy of the tiny suite, then the suite, its
+# configs, hardware, published and task files removed, summary.md and every chart file
+# deleted, and report run from another directory: the same summary, scripts and data
+E_ABS=$(cd "$(dirname "$E")" && pwd)/$(basename "$E")
+iso="$tmp/iso"; mkdir -p "$iso/configs"
+cp suites/configs/deepseek-v3.json suites/configs/llama-3.1-8b.json "$iso/configs/"
+cp suites/hardware.json suites/published.json "$iso/"
+cp -r tests/data/tasks tests/data/tokenizers "$iso/"
+sed -e 's|"\.\./\.\./suites/|"|g' "$S" > "$iso/suite.json"
+if "$E" run "$iso/suite.json" -o "$iso/out" >/dev/null 2>"$tmp/err"; then
+  mv "$iso/out" "$tmp/iso-out"; rm -rf "$iso"
+  mkdir -p "$tmp/iso-ref"; cp "$tmp/iso-out"/summary.md "$tmp/iso-out"/*.gp "$tmp/iso-out"/chart_*.dat "$tmp/iso-ref/"
+  rm -f "$tmp/iso-out"/summary.md "$tmp/iso-out"/*.gp "$tmp/iso-out"/*.png "$tmp/iso-out"/*.svg "$tmp/iso-out"/chart_*.dat
+  if (cd / && "$E_ABS" report "$tmp/iso-out") 2>"$tmp/err"; then
+    differ=""
+    for f in "$tmp/iso-ref"/*; do cmp -s "$f" "$tmp/iso-out/${f##*/}" || differ="$differ ${f##*/}"; done
+    pngs=$(ls "$tmp/iso-out"/*.png 2>/dev/null | wc -l)
+    command -v gnuplot >/dev/null || pngs=6
+    if [ -z "$differ" ] && [ "$pngs" -eq 6 ] && [ "$(ls "$tmp/iso-ref" | wc -l)" -ge 14 ]; then
+      ok "report from the CSV files alone (suite, configs and data removed): the same summary, scripts and data, 6 charts"
+    else bad "report without the suite: differs:$differ; $pngs charts"; fi
+  else bad "report without the suite: $(cat "$tmp/err")"; fi
+else bad "run of the copied tiny suite: $(cat "$tmp/err")"; fi
+rm -rf "$tmp/iso-out" "$tmp/iso-ref"
+
+# an optional model whose checkpoint is missing: one line on stderr naming it, its path
+# and the suite's hint; every other cell, eval and cost row there; summary.md says why
+O=tests/data/optional-suite.json
+"$E" run "$O" -o "$tmp/opt" >"$tmp/out" 2>"$tmp/err"; rc=$?
+line='effbench: model "absent-gguf" skipped: tests/data/models/absent.Q4_1.gguf not found (scripts/fetch-model.sh fetches it)'
+if [ $rc -eq 0 ] && [ "$(grep -c 'absent' "$tmp/err")" -eq 1 ] && grep -qxF "$line" "$tmp/err" \
+   && [ "$("$T" csv-column "$tmp/opt/results.csv" key)" = "tiny|pp|cpu|pp16" ] \
+   && [ "$("$T" csv-column "$tmp/opt/evals.csv" model | sort -u)" = tiny ] \
+   && [ "$("$T" csv-column "$tmp/opt/analytic.csv" model)" = tiny ] \
+   && [ "$("$T" csv-column "$tmp/opt/cost.csv" label)" = "tiny at 40%" ] \
+   && [ "$("$T" csv-column "$tmp/opt/skipped.csv" model)" = absent-gguf ] \
+   && grep -q '^## Skipped models' "$tmp/opt/summary.md" \
+   && grep -qF '| absent-gguf | tests/data/models/absent.Q4\_1.gguf |' "$tmp/opt/summary.md"; then
+  ok "run: an optional model with a missing checkpoint is skipped with one line; the other cells, evals and cost rows are there"
+else bad "optional model: exit $rc: $(cat "$tmp/err")"; fi
+sed 's/"optional": true, //' "$O" > tests/data/.required-suite.json
+expect_err "a missing checkpoint without \"optional\" is refused before anything runs" 1 \
+  'required-suite.json: models\[0\].checkpoint: tests/data/models/absent.Q4_1.gguf: no such file' \
+  "$E" run tests/data/.required-suite.json -o "$tmp/req"
+rm -f tests/data/.required-suite.json
+[ -e "$tmp/req/results.csv" ] && bad "a refused suite left results" || true
 if "$E" compare "$tmp/r1/results.csv" "$tmp/r-INT/results.csv" >"$tmp/cmp" 2>"$tmp/err" && grep -q "| tokens_per_s |" "$tmp/cmp" \
    && grep -q "$CELLS cells in common" "$tmp/err"; then ok "compare: ratios for the $CELLS shared cells"
 else bad "compare: $(cat "$tmp/err" "$tmp/cmp")"; fi

@@ -175,6 +175,64 @@ static void t_suite_parsing(void) {
     bad_suite("{\"name\": \"t\", \"hardware\": \"bad.json\", " GOOD_MODELS "}", "refers to itself");
 }
 
+/* A checkpoint may be a GGUF file (config and tokenizer from its metadata); a model
+ * marked "optional" whose file is missing is kept, marked missing, with its fetch hint,
+ * instead of failing the suite; without "optional" a missing file stays an error. */
+static void t_suite_gguf_optional(void) {
+    char p[800];
+    snprintf(p, sizeof p, "%s/suites/m.gguf", g_tmp);
+    write_suite("x.json", "{}");                     /* the directory and its hardware.json */
+    FILE *f = fopen(p, "wb");
+    fputs("GGUF\3\0\0\0 not parsed by suite_load", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/suites/not-gguf.bin", g_tmp);
+    f = fopen(p, "wb");
+    fputs("PK\3\4 something else", f);
+    fclose(f);
+    Suite s;
+    Err e = { "" };
+    const char *sp = write_suite("gguf.json", "{\"name\": \"g\", \"fetch_hint\": \"run get.sh\", \"models\": ["
+        "{\"name\": \"G\", \"checkpoint\": \"m.gguf\", \"measure\": true, \"train_tokens\": 2e12},"
+        "{\"name\": \"Gone\", \"checkpoint\": \"../models/absent.Q4_1.gguf\", \"optional\": true, \"measure\": true},"
+        "{\"name\": \"GoneDir\", \"checkpoint\": \"nodir\", \"optional\": true, \"fetch_hint\": \"ask\"},"
+        "{\"name\": \"Here\", \"config\": \"llama-3.1-8b\", \"optional\": true}],"
+        "\"workloads\": [{\"name\": \"w\", \"prefill\": 8}],"
+        "\"cost\": [{\"model\": \"Gone\", \"tokens\": 1e12, \"gpu\": \"H100\", \"mfu\": 0.4}]}");
+    CHECK(suite_load(sp, &s, &e) == 0, "%s", e.msg);
+    if (s.n_models == 4) {
+        const SuiteModel *g = &s.models[0], *gone = &s.models[1], *gd = &s.models[2], *here = &s.models[3];
+        CHECK(g->gguf && !g->missing && !g->config[0] && !g->tokenizer[0] && strstr(g->checkpoint, "suites/m.gguf") &&
+              !strcmp(suite_model_file(g), g->checkpoint), "a .gguf checkpoint: gguf %d, config \"%s\", tokenizer \"%s\"",
+              g->gguf, g->config, g->tokenizer);
+        char *cfg = suite_model_config_json(g, &e);
+        CHECK(!cfg && strstr(e.msg, "metadata"), "a GGUF checkpoint has no config.json text: %s", e.msg);
+        free(cfg);
+        CHECK(gone->gguf && gone->missing && gone->optional && strstr(suite_model_file(gone), "absent.Q4_1.gguf") &&
+              !strcmp(gone->fetch_hint, "run get.sh"), "a missing optional .gguf: missing %d, hint \"%s\"", gone->missing,
+              gone->fetch_hint);
+        CHECK(!gd->gguf && gd->missing && strstr(suite_model_file(gd), "nodir/config.json") && !strcmp(gd->fetch_hint, "ask"),
+              "a missing optional directory: missing %d, file %s, hint \"%s\"", gd->missing, suite_model_file(gd), gd->fetch_hint);
+        CHECK(here->optional && !here->missing, "an optional model that is there is not missing");
+        suite_free(&s);
+    }
+    bad_suite("{\"name\": \"t\", \"models\": [{\"name\": \"x\", \"checkpoint\": \"absent.gguf\"}]}",
+              "models[0].checkpoint: ");
+    bad_suite("{\"name\": \"t\", \"models\": [{\"name\": \"x\", \"checkpoint\": \"absent.gguf\"}]}", "absent.gguf: no such file");
+    bad_suite("{\"name\": \"t\", \"models\": [{\"name\": \"x\", \"checkpoint\": \"nodir\"}]}", "nodir/config.json: no such file");
+    bad_suite("{\"name\": \"t\", \"models\": [{\"name\": \"x\", \"checkpoint\": \"not-gguf.bin\"}]}",
+              "models[0].checkpoint: ");
+    bad_suite("{\"name\": \"t\", \"models\": [{\"name\": \"x\", \"checkpoint\": \"not-gguf.bin\"}]}", "not a GGUF file");
+    bad_suite("{\"name\": \"t\", \"models\": [{\"name\": \"x\", \"checkpoint\": \"m.gguf\", \"optional\": \"yes\"}]}",
+              "models[0].optional: expected true or false");
+    bad_suite("{\"name\": \"t\", \"models\": [{\"name\": \"x\", \"checkpoint\": \"m.gguf\", \"overrides\": {}}]}",
+              "models[0].overrides");
+    char body[1200], hint[300];
+    memset(hint, 'h', 260);
+    hint[260] = 0;
+    snprintf(body, sizeof body, "{\"name\": \"t\", \"fetch_hint\": \"%s\", " GOOD_MODELS "}", hint);
+    bad_suite(body, "fetch_hint: longer than 250");
+}
+
 /* ---- CSV ---------------------------------------------------------------------------- */
 static void t_csv_round_trip(void) {
     const char *head[4] = { "name", "value", "note", "formula" };
@@ -260,6 +318,7 @@ const TestDef runner_tests[] = {
     { "analytic: hand counts, every shipped config", t_analytic_hand_counts },
     { "cost: DeepSeek-V3 and Llama-3.1 published", t_cost_published },
     { "suite: default, good and bad files", t_suite_parsing },
+    { "suite: GGUF checkpoints, optional models with a missing file", t_suite_gguf_optional },
     { "csv: round trip, quoting, formulas", t_csv_round_trip },
     { "chart: the kernel roofline of a profile, hostile names", t_kernel_roofline_chart },
 };
