@@ -4,6 +4,7 @@
 #   sh tests/run.sh TESTS_BINARY EFFBENCH_BINARY [EMULATED_CUDA_TESTS_BINARY]
 T=${1:-./effbench-tests}
 E=${2:-./effbench}
+EMU=${3:-}      # the emulated CUDA tests binary, when given (its effbench beside it)
 G=${EFFBENCH_GOLDEN:-../shared/golden}
 tmp=$(mktemp -d /tmp/effbench-cli.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

@@ -5,10 +5,12 @@
  *   effbench-tests maxdiff A B      max |A-B| of two float32 files (for shell tests)
  *   effbench-tests case-tokens DIR  "prompt-ids continuation-ids" of a golden case
  *   effbench-tests csv-column F C   column C of CSV file F, one value per line
+ *   effbench-tests hf-to-gguf DIR OUT [q8_0]   checkpoint DIR written as GGUF (tests/gguf_write.h)
  */
 #define _GNU_SOURCE
 #include "test.h"
 #include "table.h"
+#include "gguf_write.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -120,6 +122,10 @@ int main(int argc, char **argv) {
         for (int r = 0; r < t.nrow; r++) printf("%s\n", table_get(&t, r, argv[3]));
         table_free(&t);
         return 0;
+    }
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "hf-to-gguf")) {   /* a checkpoint as GGUF, for shell tests */
+        HfToGguf o = { .q8_0 = argc == 5 && !strcmp(argv[4], "q8_0") };
+        return hf_to_gguf(argv[2], argv[3], &o) ? 2 : 0;
     }
     if (argc == 3 && !strcmp(argv[1], "case-tokens")) {
         g_golden = ".";
