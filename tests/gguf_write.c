@@ -13,7 +13,7 @@
 
 typedef struct { char *bytes; size_t n, cap; } Buf;
 
-typedef struct { char *name; int type, n_dims; int64_t ne[4]; void *data; size_t nbytes; } WT;
+typedef struct { char *name; int type, n_dims; int64_t ne[8]; void *data; size_t nbytes; } WT;   /* up to 8 dims, for broken files */
 
 struct GgufW {
     Buf kv;                      /* serialised key/values */
@@ -23,6 +23,7 @@ struct GgufW {
 };
 
 static void put(Buf *b, const void *p, size_t n) {
+    if (!n) return;
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 64;
         b->bytes = xrealloc(b->bytes, b->cap);
@@ -80,8 +81,8 @@ void gw_tensor(GgufW *w, const char *name, int type, int n_dims, const int64_t *
     memset(t, 0, sizeof *t);
     t->name = xstrdup(name);
     t->type = type;
-    t->n_dims = n_dims;
-    for (int i = 0; i < 4; i++) t->ne[i] = i < n_dims ? ne[i] : 1;
+    t->n_dims = n_dims < 0 ? 0 : n_dims > 8 ? 8 : n_dims;
+    for (int i = 0; i < 8; i++) t->ne[i] = i < t->n_dims ? ne[i] : 1;
     t->data = xmalloc(nbytes ? nbytes : 1);
     if (nbytes) memcpy(t->data, data, nbytes);
     t->nbytes = nbytes;
