@@ -43,5 +43,8 @@ extern const int n_unit_tests, n_golden_tests, n_bad_tests, n_runner_tests, n_ev
  * (test_tasks.c), the real model against its reference (test_real.c) */
 extern const TestDef gguf_tests[], quant_tests[], ggtok_tests[], task_tests[], real_tests[];
 extern const int n_gguf_tests, n_quant_tests, n_ggtok_tests, n_task_tests, n_real_tests;
+/* scores against lm-evaluation-harness's own per-item outputs (test_lmeval.c) */
+extern const TestDef lmeval_tests[];
+extern const int n_lmeval_tests;
 
 #endif
