@@ -129,9 +129,11 @@ static int cmp_tensor_name(const void *a, const void *b) {
     int r = memcmp(x->name.s, y->name.s, n);
     return r ? r : (x->name.n > y->name.n) - (x->name.n < y->name.n);
 }
-static int cmp_offset(const void *a, const void *b) {
-    const GgufTensor *x = *(const GgufTensor *const *)a, *y = *(const GgufTensor *const *)b;
-    return (x->offset > y->offset) - (x->offset < y->offset);
+static int cmp_key(const void *a, const void *b) {
+    const GgufKV *x = *(const GgufKV *const *)a, *y = *(const GgufKV *const *)b;
+    size_t n = x->key.n < y->key.n ? x->key.n : y->key.n;
+    int r = memcmp(x->key.s, y->key.s, n);
+    return r ? r : (x->key.n > y->key.n) - (x->key.n < y->key.n);
 }
 
 static int rd_tensor(Cur *c, GgufTensor *t) {
@@ -201,12 +203,20 @@ int gguf_parse(const uint8_t *buf, size_t size, const char *name, Gguf *g, Err *
     for (uint64_t i = 0; i < nkv; i++) {
         g->n_kv = (int64_t)i + 1;
         if (rd_kv(&c, &g->kv[i])) goto fail;
-        for (uint64_t j = 0; j < i; j++)
-            if (g->kv[j].key.n == g->kv[i].key.n && !memcmp(g->kv[j].key.s, g->kv[i].key.s, g->kv[i].key.n)) {
-                err_set(e, "%s: metadata key \"%.*s\" appears twice", name, (int)(g->kv[i].key.n < 80 ? g->kv[i].key.n : 80),
-                        g->kv[i].key.s);
+    }
+    if (nkv > 1) {                               /* duplicate keys: sorted, then neighbours */
+        const GgufKV **by = malloc(sizeof *by * nkv);
+        if (!by) { err_set(e, "%s: out of memory", name); goto fail; }
+        for (uint64_t i = 0; i < nkv; i++) by[i] = &g->kv[i];
+        qsort(by, nkv, sizeof *by, cmp_key);
+        for (uint64_t i = 1; i < nkv; i++)
+            if (!cmp_key(&by[i - 1], &by[i])) {
+                err_set(e, "%s: metadata key \"%.*s\" appears twice", name, (int)(by[i]->key.n < 80 ? by[i]->key.n : 80),
+                        by[i]->key.s);
+                free(by);
                 goto fail;
             }
+        free(by);
     }
     g->alignment = GGUF_DEFAULT_ALIGN;
     const GgufKV *al = gguf_find(g, "general.alignment");
@@ -243,19 +253,19 @@ int gguf_parse(const uint8_t *buf, size_t size, const char *name, Gguf *g, Err *
         }
         t->data = buf + data_off + t->offset;
     }
+    /* the data section holds the tensors in file order, each padded to the alignment,
+     * as ggml writes and reads it: no gaps, no overlap */
+    uint64_t expect = 0;
+    for (int64_t i = 0; i < g->n_t; i++) {
+        GgufTensor *t = &g->t[i];
+        if (t->offset != expect) {
+            err_set(e, "%s: tensor \"%.*s\" has offset %llu, expected %llu (tensors must follow each other)", name,
+                    (int)t->name.n, t->name.s, (unsigned long long)t->offset, (unsigned long long)expect);
+            goto fail;
+        }
+        expect += (t->nbytes + g->alignment - 1) / g->alignment * g->alignment;   /* nbytes <= data_len: no overflow */
+    }
     if (g->n_t > 1) {
-        GgufTensor **by = malloc(sizeof *by * (size_t)g->n_t);
-        if (!by) { err_set(e, "%s: out of memory", name); goto fail; }
-        for (int64_t i = 0; i < g->n_t; i++) by[i] = &g->t[i];
-        qsort(by, (size_t)g->n_t, sizeof *by, cmp_offset);
-        for (int64_t i = 1; i < g->n_t; i++)
-            if (by[i - 1]->offset + by[i - 1]->nbytes > by[i]->offset) {
-                err_set(e, "%s: tensors \"%.*s\" and \"%.*s\" overlap", name, (int)by[i - 1]->name.n, by[i - 1]->name.s,
-                        (int)by[i]->name.n, by[i]->name.s);
-                free(by);
-                goto fail;
-            }
-        free(by);
         qsort(g->t, (size_t)g->n_t, sizeof *g->t, cmp_tensor_name);
         for (int64_t i = 1; i < g->n_t; i++)
             if (!cmp_tensor_name(&g->t[i - 1], &g->t[i])) {
@@ -359,6 +369,7 @@ int gguf_get_str(const Gguf *g, const char *key, char *out, size_t cap, Err *e) 
     const GgufKV *kv = gguf_find(g, key);
     if (!kv) return 0;
     if (kv->type != GGUF_STRING) return bad_type(g, key, kv, "a string", e);
+    if (memchr(kv->v.str.s, 0, kv->v.str.n)) return err_set(e, "%s: metadata \"%s\" holds a NUL byte", g->path, key);
     if (kv->v.str.n >= cap) return err_set(e, "%s: metadata \"%s\" is longer than %zu bytes", g->path, key, cap - 1);
     memcpy(out, kv->v.str.s, kv->v.str.n);
     out[kv->v.str.n] = 0;

@@ -62,12 +62,27 @@ static const char *const expert_names[][3] = {
     { "ffn_down_exps.weight", "down_proj.weight", "w2.weight" },
 };
 
+/* A decimal number at s as ggml writes it (no sign, no leading zero, at most 6 digits)
+ * followed by `end`; its value, and *after past the end character; -1 if none. */
+static int number(const char *s, char end, const char **after) {
+    int v = 0, k = 0;
+    while (s[k] >= '0' && s[k] <= '9' && k < 7) v = v * 10 + (s[k++] - '0');
+    if (k == 0 || k > 6 || (k > 1 && s[0] == '0') || s[k] != end) return -1;
+    *after = s + k + 1;
+    return v;
+}
+
+/* "blk.N.rest": N, and *rest; -1 when the name is not a layer's */
+static int layer_of(const char *name, const char **rest) {
+    return strncmp(name, "blk.", 4) ? -1 : number(name + 4, '.', rest);
+}
+
 int gguf_hf_name(const char *gg, int mixtral, char *out, size_t cap) {
     for (size_t i = 0; i < sizeof global_names / sizeof *global_names; i++)
         if (!strcmp(gg, global_names[i][0])) return snprintf(out, cap, "%s", global_names[i][1]) < (int)cap;
-    int l, n = 0;
-    if (sscanf(gg, "blk.%d.%n", &l, &n) != 1 || n == 0 || l < 0) return 0;
-    const char *rest = gg + n;
+    const char *rest;
+    int l = layer_of(gg, &rest);
+    if (l < 0) return 0;
     for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++)
         if (!strcmp(rest, layer_names[i][0])) return snprintf(out, cap, "model.layers.%d.%s", l, layer_names[i][1]) < (int)cap;
     if (!strcmp(rest, "ffn_gate_inp.weight"))
@@ -210,11 +225,15 @@ int gguf_model_config(const Gguf *g, ModelConfig *c, Err *e) {
             cJSON_AddNumberToObject(y, "original_max_position_embeddings", (double)meta_int(&m, "rope.scaling.original_context_length", 1, 0));
             cJSON_AddNumberToObject(y, "beta_fast", meta_float(&m, "rope.scaling.yarn_beta_fast", 32.0));
             cJSON_AddNumberToObject(y, "beta_slow", meta_float(&m, "rope.scaling.yarn_beta_slow", 1.0));
-            /* the converter keeps 0.1 * mscale_all_dim; mscale is taken equal to it (as
-             * in every DeepSeek config, and as llama.cpp assumes) */
-            double ms = meta_float(&m, "rope.scaling.yarn_log_multiplier", 0.0) / 0.1;
-            cJSON_AddNumberToObject(y, "mscale", ms);
-            cJSON_AddNumberToObject(y, "mscale_all_dim", ms);
+            /* the converter keeps 0.1 * mscale_all_dim, when the config had one; mscale is
+             * taken equal to it (as in every DeepSeek config, and as llama.cpp assumes);
+             * without it, Hugging Face's defaults (mscale 1, mscale_all_dim 0) */
+            snprintf(k, sizeof k, "%s.rope.scaling.yarn_log_multiplier", arch);
+            if (gguf_find(g, k)) {
+                double ms = meta_float(&m, "rope.scaling.yarn_log_multiplier", 0.0) / 0.1;
+                cJSON_AddNumberToObject(y, "mscale", ms);
+                cJSON_AddNumberToObject(y, "mscale_all_dim", ms);
+            }
         } else if (!m.bad && rs[0] && strcmp(rs, "none")) {
             m.bad = 1;
             err_set(e, "%s: RoPE scaling \"%.20s\" is not supported for deepseek2 (supported: yarn)", g->path, rs);
@@ -244,6 +263,30 @@ int gguf_model_config(const Gguf *g, ModelConfig *c, Err *e) {
             m.bad = 1;
             err_set(e, "%s: RoPE scaling \"%.20s\" is not supported for %s (llama3 scaling comes as rope_freqs.weight)", g->path, rs, arch);
         }
+    }
+    /* what llama.cpp would apply and this engine does not: refused, never ignored */
+    double lin = 1.0;
+    if (!m.bad && strcmp(rs, "yarn") && (lin = meta_float(&m, "rope.scaling.factor", 1.0)) != 1.0 && lin != 0.0) {
+        m.bad = 1;
+        err_set(e, "%s: RoPE scaling factor %g without a supported scaling type (linear scaling is not supported)", g->path, lin);
+    }
+    if (!m.bad && (lin = meta_float(&m, "rope.scale_linear", 1.0)) != 1.0) {
+        m.bad = 1;
+        err_set(e, "%s: linear RoPE scaling (rope.scale_linear %g) is not supported", g->path, lin);
+    }
+    if (!m.bad && meta_float(&m, "attention.temperature_scale", 0.0) != 0.0) {
+        m.bad = 1;
+        err_set(e, "%s: attention temperature scaling (%s.attention.temperature_scale) is not supported", g->path, arch);
+    }
+    if (!m.bad && !llama && gguf_tensor(g, "rope_freqs.weight")) {
+        m.bad = 1;
+        err_set(e, "%s: rope_freqs.weight is only read for llama, not %s", g->path, arch);
+    }
+    const GgufKV *toks = gguf_find(g, "tokenizer.ggml.tokens");
+    if (!m.bad && toks && toks->type == GGUF_ARRAY && toks->arr_n != (uint64_t)emb->ne[1]) {
+        m.bad = 1;
+        err_set(e, "%s: the tokenizer has %llu tokens but token_embd.weight %lld rows", g->path,
+                (unsigned long long)toks->arr_n, (long long)emb->ne[1]);
     }
     if (m.bad) { cJSON_Delete(j); return -1; }
     char *txt = cJSON_PrintUnformatted(j);
@@ -313,7 +356,7 @@ static int put(Out *o, const char *name, const GgufTensor *src, const uint8_t *b
     int plain;
     DType dt = plain_dtype(src->type, &plain);
     int64_t rb = ggml_row_bytes(src->type, cols);
-    if (plain && !heads) {
+    if (plain && !heads && (uintptr_t)base % dtype_size(dt) == 0) {
         t->dtype = dt;
         t->data = base;
         t->nbytes = (uint64_t)(rb * rows);
@@ -321,9 +364,9 @@ static int put(Out *o, const char *name, const GgufTensor *src, const uint8_t *b
     }
     int64_t *perm = heads ? unpermute(rows, heads) : NULL;
     void *d;
-    if (plain) {
+    if (plain) {                  /* rows permuted, or data not aligned to its element size (alignment 1 or 2) */
         d = xmalloc((size_t)(rb * rows));
-        for (int64_t r = 0; r < rows; r++) memcpy((uint8_t *)d + r * rb, base + perm[r] * rb, (size_t)rb);
+        for (int64_t r = 0; r < rows; r++) memcpy((uint8_t *)d + r * rb, base + (perm ? perm[r] : r) * rb, (size_t)rb);
         t->dtype = dt;
         t->nbytes = (uint64_t)(rb * rows);
     } else {
@@ -350,8 +393,8 @@ static int check_type(Out *o, const GgufTensor *t) {
 static int join_kv_b(Out *o, int l, const GgufTensor *kb, const GgufTensor *vb) {
     const ModelConfig *c = &o->m->cfg;
     int64_t H = c->n_heads, Dn = c->qk_nope, Dv = c->v_head, Dc = c->kv_lora_rank;
-    if (kb->ne[0] != Dn || kb->ne[1] != Dc || kb->ne[2] != H || kb->n_dims != 3 || vb->ne[0] != Dc || vb->ne[1] != Dv ||
-        vb->ne[2] != H || vb->n_dims != 3)
+    if (kb->ne[0] != Dn || kb->ne[1] != Dc || kb->ne[2] != H || kb->ne[3] != 1 || vb->ne[0] != Dc || vb->ne[1] != Dv ||
+        vb->ne[2] != H || vb->ne[3] != 1)
         return err_set(o->e, "%s: blk.%d.attn_k_b / attn_v_b have shapes [%lld, %lld, %lld] / [%lld, %lld, %lld], expected [%lld, %lld, %lld] / [%lld, %lld, %lld]",
                        o->m->path, l, (long long)kb->ne[0], (long long)kb->ne[1], (long long)kb->ne[2], (long long)vb->ne[0],
                        (long long)vb->ne[1], (long long)vb->ne[2], (long long)Dn, (long long)Dc, (long long)H, (long long)Dc,
@@ -390,6 +433,20 @@ int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, uint64_t *widened, Err
     int mixtral = c->arch == ARCH_MIXTRAL, llama = c->arch == ARCH_LLAMA || mixtral;
     Out o = { m, e, s, 0, 0 };
     memset(s, 0, sizeof *s);
+    /* what widening will allocate, against what the machine has, before any of it */
+    uint64_t need = 0;
+    for (int64_t i = 0; i < g->n_t; i++) {
+        int plain;
+        plain_dtype(g->t[i].type, &plain);
+        int be, bb;
+        ggml_block(g->t[i].type, &be, &bb);
+        if (!plain && bb > 0) need += g->t[i].nbytes / (uint64_t)bb * (uint64_t)be * sizeof(float);
+    }
+    if (need > mem_available()) {
+        char x[32], y[32];
+        return err_set(e, "%s: widening the quantized weights to float32 needs %s but only %s of memory is available", m->path,
+                       fmt_bytes(need, x, sizeof x), fmt_bytes(mem_available(), y, sizeof y));
+    }
     s->files = xcalloc(1, sizeof *s->files);
     s->files[0].path = xstrdup(m->path);          /* no mapping of its own: the Gguf holds it */
     s->n_files = 1;
@@ -398,8 +455,11 @@ int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, uint64_t *widened, Err
         const GgufTensor *t = &g->t[i];
         tname(t, gn, sizeof gn);
         if (!strcmp(gn, "rope_freqs.weight")) continue;            /* read by gguf_rope_factors */
-        int l, n = 0;
-        const char *rest = sscanf(gn, "blk.%d.%n", &l, &n) == 1 && n > 0 ? gn + n : NULL;
+        const char *rest = NULL;
+        int l = layer_of(gn, &rest);
+        if (l < 0) rest = NULL;
+        for (int d = 0; d < 4; d++)
+            if (t->ne[d] == 0) { err_set(e, "%s: tensor \"%s\" has a dimension of 0", m->path, gn); goto fail; }
         if (rest && (!strcmp(rest, "attn_k_b.weight") || !strcmp(rest, "attn_v_b.weight"))) {
             if (rest[5] == 'v') continue;                          /* joined with its k_b */
             char vn[96];
@@ -414,7 +474,7 @@ int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, uint64_t *widened, Err
             for (int x = 0; x < 3; x++) if (!strcmp(rest, expert_names[x][0])) k = x;
             if (k < 0 || c->n_routed <= 0) goto unexpected;
             if (check_type(&o, t)) goto fail;
-            if (t->n_dims != 3 || t->ne[2] != c->n_routed)
+            if (t->ne[2] != c->n_routed || t->ne[3] != 1)
                 { err_set(e, "%s: tensor \"%s\" must be 3-D with %d experts", m->path, gn, c->n_routed); goto fail; }
             uint64_t slab = t->nbytes / (uint64_t)t->ne[2];
             for (int x = 0; x < c->n_routed; x++) {
@@ -424,16 +484,21 @@ int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, uint64_t *widened, Err
             }
             continue;
         }
-        char which[8];
-        int x, n2 = 0;
-        if (rest && mixtral && sscanf(rest, "ffn_%7[a-z].%d.weight%n", which, &x, &n2) == 2 && !rest[n2] && x >= 0 &&
-            x < c->n_routed) {
-            /* files from before stacked experts: one tensor per expert */
-            const char *w = !strcmp(which, "gate") ? "w1" : !strcmp(which, "up") ? "w3" : !strcmp(which, "down") ? "w2" : NULL;
-            if (!w) goto unexpected;
-            snprintf(hn, sizeof hn, "model.layers.%d.block_sparse_moe.experts.%d.%s.weight", l, x, w);
+        const char *pe = NULL, *after;
+        int x = -1;
+        if (rest && mixtral) {            /* files from before stacked experts: one tensor per expert */
+            static const char *const per[3][2] = { { "ffn_gate.", "w1" }, { "ffn_up.", "w3" }, { "ffn_down.", "w2" } };
+            for (int k = 0; k < 3; k++)
+                if (!strncmp(rest, per[k][0], strlen(per[k][0]))) {
+                    x = number(rest + strlen(per[k][0]), '.', &after);
+                    if (x >= 0 && !strcmp(after, "weight")) pe = per[k][1];
+                }
+        }
+        if (pe) {
+            if (x >= c->n_routed) goto unexpected;
+            snprintf(hn, sizeof hn, "model.layers.%d.block_sparse_moe.experts.%d.%s.weight", l, x, pe);
         } else if (!gguf_hf_name(gn, mixtral, hn, sizeof hn)) goto unexpected;
-        if (t->n_dims > 2) { err_set(e, "%s: tensor \"%s\" has %d dimensions, expected at most 2", m->path, gn, t->n_dims); goto fail; }
+        if (t->ne[2] != 1 || t->ne[3] != 1) { err_set(e, "%s: tensor \"%s\" has %d dimensions, expected at most 2", m->path, gn, t->n_dims); goto fail; }
         if (check_type(&o, t)) goto fail;
         int heads = 0;
         if (llama && rest && !strcmp(rest, "attn_q.weight")) heads = c->n_heads;

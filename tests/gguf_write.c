@@ -222,7 +222,7 @@ int hf_to_gguf(const char *dir, const char *out, const HfToGguf *o) {
     char k[160];
 #define KEY(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
     gw_str(w, "general.architecture", arch);
-    gw_str(w, "general.name", dir);
+    gw_str(w, "general.name", o && o->name ? o->name : dir);
     int L = (int)jnum(j, "num_hidden_layers", 0), H = (int)jnum(j, "num_attention_heads", 0);
     int Hkv = (int)jnum(j, "num_key_value_heads", H), D = (int)jnum(j, "hidden_size", 0);
     gw_u32(w, KEY("block_count"), (uint32_t)L);
@@ -358,7 +358,7 @@ int hf_to_gguf(const char *dir, const char *out, const HfToGguf *o) {
         put_matrix(w, gn, f, cols, rows, 1, q8 && t->ndim == 2);
         free(f);
     }
-    if (!rc) rc = gw_write(w, out, o && o->version ? o->version : 3, 0);
+    if (!rc) rc = gw_write(w, out, o && o->version ? o->version : 3, o ? o->alignment : 0);
     gw_free(w);
     st_close(&st);
     cJSON_Delete(j);

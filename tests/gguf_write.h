@@ -39,5 +39,10 @@ int gw_write(GgufW *w, const char *path, uint32_t version, uint32_t alignment);
  * "deepseek2" (kv_b_proj split into attn_k_b / attn_v_b unless whole_kv_b). No
  * tokenizer metadata. Matrices are written as F32, or (q8_0) as Q8_0 where a row is
  * a whole number of 32-element blocks. 0, or -1 with a message on stderr. */
-typedef struct { int whole_kv_b, q8_0, per_expert; uint32_t version; } HfToGguf;   /* per_expert: mixtral's experts one tensor each, as older files have them */
+typedef struct {
+    int whole_kv_b, q8_0;
+    int per_expert;              /* mixtral's experts one tensor each, as older files have them */
+    uint32_t version, alignment; /* 0: 3 and the default 32 */
+    const char *name;            /* general.name (default: the directory) */
+} HfToGguf;
 int hf_to_gguf(const char *dir, const char *out, const HfToGguf *o);

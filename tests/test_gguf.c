@@ -11,12 +11,15 @@
  *     frequencies come from rope_freqs divisors rounded to float32 (~1e-7 relative);
  *   0 (bit for bit) between a GGUF model and its export back to safetensors.
  */
+#define _GNU_SOURCE
 #include "test.h"
 #include "gguf_model.h"
 #include "gguf_write.h"
 #include "quant.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 static const char *CASES[] = { "deepseek/v3-tiny", "deepseek/v3-tiny-yarn", "deepseek/v2-lite-tiny",
@@ -357,7 +360,7 @@ static void t_hostile_crafted(void) {
      * n_dims 4, ne 8, type 4, offset 8 -> t1 offset at 38+26 = 64; t2 offset at 64+34 = 98 */
     memcpy(c, b, n); c[37] = 2; expect_refused(c, n, "bool 2", "bool value 2");
     memcpy(c, b, n); uint64_t off = 4; memcpy(c + 64, &off, 8); expect_refused(c, n, "unaligned offset", "not aligned");
-    memcpy(c, b, n); off = 0; memcpy(c + 98, &off, 8); expect_refused(c, n, "overlapping tensors", "overlap");
+    memcpy(c, b, n); off = 0; memcpy(c + 98, &off, 8); expect_refused(c, n, "overlapping tensors", "has offset 0, expected 32");
     memcpy(c, b, n); off = 1u << 20; memcpy(c + 98, &off, 8); expect_refused(c, n, "offset past the end", "past the end");
     uint32_t arr = GGUF_ARRAY;
     /* the bool's type (offset 33) turned into an array of arrays: type, then element type ARRAY */
@@ -370,6 +373,35 @@ static void t_hostile_crafted(void) {
     memcpy(d + 49, b + 37, n - 37);
     expect_refused(d, n + 12, "nested array", "nested arrays");
     free(d); free(b); free(c);
+    /* a NUL inside a string value: "llama" becomes "ll\0ma" */
+    size_t sn;
+    uint8_t *sm = small_file(&sn, 3);
+    uint8_t *at = sm ? memmem(sm, sn, "llama", 5) : NULL;
+    if (at) {
+        at[2] = 0;
+        Gguf g;
+        Err e2 = { "" };
+        char v[32];
+        CHECK(gguf_parse(sm, sn, "x.gguf", &g, &e2) == 0, "%s", e2.msg);
+        if (!e2.msg[0]) {
+            CHECK(gguf_get_str(&g, "general.architecture", v, sizeof v, &e2) == -1 && strstr(e2.msg, "NUL byte"), "NUL in a string: %s", e2.msg);
+            gguf_close(&g);
+        }
+    }
+    free(sm);
+    /* many keys, the duplicate far apart: found (sorted, not compared pairwise) */
+    GgufW *w2 = gw_new();
+    char k[32];
+    for (int i = 0; i < 20000; i++) { snprintf(k, sizeof k, "key.%d", i); gw_u32(w2, k, (uint32_t)i); }
+    gw_u32(w2, "key.7", 1);
+    snprintf(p, sizeof p, "%s/keys.gguf", g_tmp);
+    gw_write(w2, p, 3, 0);
+    gw_free(w2);
+    Gguf g2;
+    Err e3 = { "" };
+    double t0 = now_sec();
+    CHECK(gguf_open(p, &g2, &e3) == -1 && strstr(e3.msg, "\"key.7\" appears twice"), "20001 keys with one repeated: %s", e3.msg);
+    CHECK(now_sec() - t0 < 5, "20001 keys took %.1f s", now_sec() - t0);
 }
 
 /* Model-level refusals, each naming the file and the problem: the converted case
@@ -429,7 +461,23 @@ static void e_nan(GgufW *w) {
 }
 static void e_shape(GgufW *w) { int64_t ne[1] = { 64 }; gw_tensor(w, "output_norm.weight", GGML_F32, 1, ne, F, 256); }
 
+static float BIG[16384];
+static void e_scale(GgufW *w) { gw_f32(w, "llama.rope.scaling.factor", 4.0f); }
+static void e_scale_lin(GgufW *w) { gw_f32(w, "qwen2.rope.scale_linear", 2.0f); }
+static void e_temp(GgufW *w) { gw_f32(w, "deepseek2.attention.temperature_scale", 0.1f); }
+static void e_ropef(GgufW *w) { int64_t ne[1] = { 16 }; gw_tensor(w, "rope_freqs.weight", GGML_F32, 1, ne, F, 64); }
+static void e_tokens(GgufW *w) { const char *t[3] = { "a", "b", "c" }; gw_arr_str(w, "tokenizer.ggml.tokens", t, 3); }
+static void e_leading0(GgufW *w) { int64_t ne[2] = { 128, 128 }; gw_tensor(w, "blk.01.attn_output.weight", GGML_F32, 2, ne, BIG, sizeof BIG); }
+static void e_zero(GgufW *w) { int64_t ne[2] = { 0, 1ll << 40 }; gw_tensor(w, "blk.0.attn_v.weight", GGML_Q8_0, 2, ne, F, 0); }
+
 static void t_model_refusals(void) {
+    rewritten("linear scaling factor", "linear scaling is not supported", "dense/llama-tiny", NULL, NULL, e_scale);
+    rewritten("rope.scale_linear", "rope.scale_linear 2", "dense/qwen2-tiny", NULL, NULL, e_scale_lin);
+    rewritten("temperature scaling", "temperature_scale", "deepseek/v3-tiny", NULL, NULL, e_temp);
+    rewritten("rope_freqs on qwen2", "rope_freqs.weight is only read for llama", "dense/qwen2-tiny", NULL, NULL, e_ropef);
+    rewritten("tokenizer and embedding sizes", "3 tokens but token_embd.weight 512 rows", "dense/qwen2-tiny", NULL, NULL, e_tokens);
+    rewritten("layer number with a leading zero", "unexpected tensor \"blk.01.attn_output.weight\"", "dense/qwen2-tiny", NULL, "blk.1.attn_output.weight", e_leading0);
+    rewritten("a dimension of 0", "has a dimension of 0", "dense/qwen2-tiny", NULL, "blk.0.attn_v.weight", e_zero);
     rewritten("unsupported architecture", "architecture \"phi3\" is not supported", "dense/qwen2-tiny", "general.architecture", NULL, e_arch);
     rewritten("no architecture", "no general.architecture", "dense/qwen2-tiny", "general.architecture", NULL, NULL);
     rewritten("missing head count", "missing metadata \"llama.attention.head_count\"", "dense/llama-tiny", "llama.attention.head_count", NULL, NULL);
@@ -468,7 +516,87 @@ static void t_dummy_from_gguf(void) {
     case_free(&c);
 }
 
+/* YaRN without yarn_log_multiplier (a config without mscale_all_dim): Hugging Face's
+ * defaults, the same logits as the checkpoint from safetensors */
+static void t_yarn_defaults(void) {
+    Case c;
+    if (case_load("deepseek/v3-tiny-yarn", &c)) return;
+    char dir[700], p[1200], src[1200];
+    snprintf(dir, sizeof dir, "%s/yarn-nomscale", g_tmp);
+    make_dir(dir);
+    snprintf(src, sizeof src, "%s/config.json", c.dir);
+    Err e = { "" };
+    char *txt = read_file(src, 1 << 20, NULL, &e);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    cJSON *rs = cJSON_GetObjectItem(j, "rope_scaling");
+    cJSON_DeleteItemFromObject(rs, "mscale");
+    cJSON_DeleteItemFromObject(rs, "mscale_all_dim");
+    char *out = cJSON_Print(j);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    CHECK(write_file_atomic(p, out, strlen(out), &e) == 0, "%s", e.msg);
+    free(out);
+    cJSON_Delete(j);
+    snprintf(p, sizeof p, "%s/model.safetensors", c.dir);
+    char *abs = realpath(p, NULL);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    CHECK(abs && symlink(abs, p) == 0, "symlink to %s", abs ? abs : "?");
+    free(abs);
+    snprintf(p, sizeof p, "%s/yarn-nomscale.gguf", g_tmp);
+    Model g, s;
+    int rc = hf_to_gguf(dir, p, NULL);
+    CHECK(rc == 0, "convert %s", dir);
+    if (rc || load(p, &g)) { case_free(&c); return; }
+    if (load(dir, &s)) { model_free(&g); case_free(&c); return; }
+    CHECK(g.rope_mscale == s.rope_mscale && g.attn_scale == s.attn_scale, "YaRN scales: GGUF %g %g, config %g %g",
+          g.rope_mscale, g.attn_scale, s.rope_mscale, s.attn_scale);
+    int n = c.n_prompt, V = g.cfg.vocab, gen[2];
+    float *lg = xmalloc(sizeof(float) * (size_t)n * V), *ls = xmalloc(sizeof(float) * (size_t)n * V);
+    if (!run(&g, c.prompt, n, lg, 0, gen) && !run(&s, c.prompt, n, ls, 0, gen))
+        CHECK(max_abs_diff(lg, ls, (size_t)n * V, NULL) == 0, "YaRN defaults: GGUF and safetensors logits differ");
+    free(lg); free(ls);
+    model_free(&g); model_free(&s);
+    case_free(&c);
+}
+
+/* alignment 1: tensors at offsets that are not multiples of 4 are copied before use
+ * (the sanitizer build would report misaligned float loads otherwise) */
+static void t_alignment_one(void) {
+    Case c;
+    if (case_load("dense/qwen2-tiny", &c)) return;
+    char p[700];
+    snprintf(p, sizeof p, "%s/align1.gguf", g_tmp);
+    int misaligned = 0;
+    for (int pad = 0; pad < 4 && !misaligned; pad++) {       /* a name length that puts the data off a multiple of 4 */
+        char nm[8] = "abcd";
+        nm[pad] = 0;
+        HfToGguf o = { .alignment = 1, .name = nm };
+        if (hf_to_gguf(c.dir, p, &o)) { CHECK(0, "convert %s", c.dir); break; }
+        Gguf g;
+        Err e = { "" };
+        if (gguf_open(p, &g, &e) == 0) { misaligned = g.data_off % 4 != 0; gguf_close(&g); }
+    }
+    CHECK(misaligned, "could not place the data off a multiple of 4");
+    if (misaligned) {
+        Model g, s;
+        if (load(p, &g) == 0) {
+            if (load(c.dir, &s) == 0) {
+                int n = c.n_prompt, V = g.cfg.vocab, gen[2];
+                float *lg = xmalloc(sizeof(float) * (size_t)n * V), *ls = xmalloc(sizeof(float) * (size_t)n * V);
+                if (!run(&g, c.prompt, n, lg, 0, gen) && !run(&s, c.prompt, n, ls, 0, gen))
+                    CHECK(max_abs_diff(lg, ls, (size_t)n * V, NULL) == 0, "alignment 1: logits differ");
+                free(lg); free(ls);
+                model_free(&s);
+            }
+            model_free(&g);
+        }
+    }
+    case_free(&c);
+}
+
 const TestDef gguf_tests[] = {
+    { "gguf_yarn_without_log_multiplier", t_yarn_defaults },
+    { "gguf_alignment_one_copied", t_alignment_one },
     { "gguf_goldens_logits_and_greedy", t_goldens },
     { "gguf_older_layouts_and_version_2", t_kv_b_whole_v2 },
     { "gguf_tensors_equal_checkpoint", t_tensors_match },
