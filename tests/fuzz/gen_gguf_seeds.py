@@ -25,8 +25,8 @@ def add(w, name, x, qt):
 
 
 def tokenizer(w, pre):
-    toks = [chr(c) if chr(c).isalnum() else f"<{c}>" for c in range(48, 48 + 56)] + ["Ġa", "Ġb", "ab", "<|end|>"]
-    toks = toks[:64]
+    toks = [chr(c) if chr(c).isalnum() else f"<{c}>" for c in range(48, 48 + 60)] + ["Ġa", "Ġb", "ab", "<|end|>"]
+    assert len(toks) == 64 and len(set(toks)) == 64
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre(pre)
     w.add_token_list(toks)
