@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,6 +101,25 @@ char *read_file(const char *path, size_t max_bytes, size_t *len, Err *e) {
     buf[n] = 0;
     if (len) *len = n;
     return buf;
+}
+
+int map_file(const char *path, void **map, size_t *size, Err *e) {
+    *map = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(e, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    void *m = n ? mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (n && m == MAP_FAILED) return err_set(e, "%s: cannot map: %s", path, strerror(errno));
+    *map = m;
+    *size = n;
+    return 0;
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, Err *e) {

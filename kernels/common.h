@@ -40,6 +40,10 @@ char *xstrdup(const char *s);
  * Files over max_bytes are refused. */
 char *read_file(const char *path, size_t max_bytes, size_t *len, Err *e);
 
+/* Maps a regular file read-only: *map (NULL for an empty file) and *size; 0, or -1 with
+ * e naming the file and the problem. Release with munmap(*map, *size) when *size > 0. */
+int map_file(const char *path, void **map, size_t *size, Err *e);
+
 /* Writes data to path atomically: path.tmp.PID, fsync, rename. Returns 0 or -1 with e set. */
 int write_file_atomic(const char *path, const void *data, size_t len, Err *e);
 

@@ -291,17 +291,9 @@ int gguf_is_gguf(const char *path) {
 
 int gguf_open(const char *path, Gguf *g, Err *e) {
     memset(g, 0, sizeof *g);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(e, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    void *map = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-    close(fd);
-    if (size && map == MAP_FAILED) return err_set(e, "%s: cannot map: %s", path, strerror(errno));
+    void *map;
+    size_t size;
+    if (map_file(path, &map, &size, e)) return -1;
     if (gguf_parse(map, size, path, g, e)) {
         if (size) munmap(map, size);
         return -1;

@@ -140,21 +140,13 @@ int st_parse_header(const char *json, size_t json_len, uint64_t data_len, const 
 }
 
 int st_open_file(const char *path, StSet *s, Err *e) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(e, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
+    void *map;
+    size_t size;
+    if (map_file(path, &map, &size, e)) return -1;
     if (size < 8) {
-        close(fd);
+        if (size) munmap(map, size);
         return err_set(e, "%s: truncated: %zu bytes, shorter than the 8-byte header length", path, size);
     }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return err_set(e, "%s: mmap failed: %s", path, strerror(errno));
     uint64_t hlen = 0;
     memcpy(&hlen, map, 8);                 /* little-endian hosts only (x86-64, arm64) */
     if (hlen > ST_MAX_HEADER) {
