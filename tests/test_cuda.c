@@ -781,7 +781,136 @@ static void t_cuda_engine_mla576(void) {
     model_free(&m);
 }
 
+/* Rows past a grid's 65535 y-blocks (the kernels that put rows or tokens in grid.y
+ * stride over the rest): each op on 65536 + 37 rows of a narrow width against a plain
+ * loop, exact (copies; the combine sums the same terms in the same order both sides). */
+static void t_cuda_rows_past_grid_y(void) {
+    if (!need_gpu()) return;
+    const int R = 65536 + 37, W = 3, V = 50;
+    int *idx = xmalloc(sizeof(int) * R);
+    float *src = rnd((size_t)V * W, 1, 21), *out = xmalloc(sizeof(float) * R * W), *ref = xmalloc(sizeof(float) * R * W);
+    for (int r = 0; r < R; r++) idx[r] = (r * 7 + 3) % V;
+    int *didx = up(idx, sizeof(int) * R);
+    float *dsrc = up(src, sizeof(float) * V * W), *dout = cuda_malloc(sizeof(float) * R * W);
+    /* gather (idx / 1) and embed (tok = idx) of rows of src */
+    for (int r = 0; r < R; r++) memcpy(ref + (size_t)r * W, src + (size_t)idx[r] * W, sizeof(float) * W);
+    CHECK(cuda_gather_rows(dout, dsrc, W, didx, 1, R, W) == 0 && cuda_to_host(out, dout, sizeof(float) * R * W) == 0, "%s", cuda_error());
+    CHECK(!memcmp(out, ref, sizeof(float) * R * W), "gather_rows past 65535 rows differs");
+    memset(out, 0, sizeof(float) * R * W);
+    CHECK(cuda_embed(dout, dsrc, 0, didx, R, W) == 0 && cuda_to_host(out, dout, sizeof(float) * R * W) == 0, "%s", cuda_error());
+    CHECK(!memcmp(out, ref, sizeof(float) * R * W), "embed past 65535 tokens differs");
+    /* combine with K = 1, weight 1 and no shared term: row where[t] of y for each token */
+    float *one = xmalloc(sizeof(float) * R);
+    for (int r = 0; r < R; r++) one[r] = 1.0f;
+    float *done = up(one, sizeof(float) * R);
+    int *where = xmalloc(sizeof(int) * R);
+    for (int r = 0; r < R; r++) where[r] = R - 1 - r;
+    int *dwhere = up(where, sizeof(int) * R);
+    float *y = rnd((size_t)R * W, 1, 22), *dy = up(y, sizeof(float) * R * W);
+    moe_combine(ref, y, one, where, NULL, R, 1, W);
+    CHECK(cuda_moe_combine(dout, dy, done, dwhere, NULL, R, 1, W) == 0 && cuda_to_host(out, dout, sizeof(float) * R * W) == 0,
+          "%s", cuda_error());
+    CHECK(!memcmp(out, ref, sizeof(float) * R * W), "moe_combine past 65535 tokens differs");
+    /* kv_write of R tokens, one sequence of R positions, F32 cache rows of W */
+    int nb = (R + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK, *table = xmalloc(sizeof(int) * nb), *seq = xcalloc((size_t)R, sizeof(int));
+    for (int b = 0; b < nb; b++) table[b] = nb - 1 - b;
+    int *pos = xmalloc(sizeof(int) * R);
+    for (int r = 0; r < R; r++) pos[r] = r;
+    int *dtable = up(table, sizeof(int) * nb), *dseq = up(seq, sizeof(int) * R), *dpos = up(pos, sizeof(int) * R);
+    float *dcache = cuda_malloc(sizeof(float) * (size_t)nb * CUDA_KV_BLOCK * W), *cache = xmalloc(sizeof(float) * (size_t)nb * CUDA_KV_BLOCK * W);
+    CHECK(cuda_kv_write(dcache, 0, W, dtable, nb, dy, W, W, 0, dseq, dpos, R) == 0 &&
+          cuda_to_host(cache, dcache, sizeof(float) * (size_t)nb * CUDA_KV_BLOCK * W) == 0, "%s", cuda_error());
+    int bad = 0;
+    for (int r = 0; r < R; r++)
+        bad += memcmp(cache + ((size_t)table[r / CUDA_KV_BLOCK] * CUDA_KV_BLOCK + r % CUDA_KV_BLOCK) * W, y + (size_t)r * W, sizeof(float) * W) != 0;
+    CHECK(!bad, "kv_write past 65535 tokens: %d rows differ", bad);
+    cuda_free(didx); cuda_free(dsrc); cuda_free(dout); cuda_free(done); cuda_free(dwhere); cuda_free(dy);
+    cuda_free(dtable); cuda_free(dseq); cuda_free(dpos); cuda_free(dcache);
+    free(idx); free(src); free(out); free(ref); free(one); free(where); free(y); free(table); free(seq); free(pos); free(cache);
+}
+
+/* A MoE model (MLA, 8 experts, all 8 taken per token) with one step of 8256 tokens:
+ * 129 sequences of a 64-token prefill each, so the attention stays short while the
+ * expert rows (tokens x top-k = 66048) pass a grid's 65535 y-blocks, as a prefill of
+ * 8192 tokens does on DeepSeek-V3 and one of 10923 on V2-Lite. The last token of each
+ * sequence against the CPU engine (tolerance as the engine test's). */
+static const char WIDE_MOE[] =
+    "{\"model_type\": \"deepseek_v2\", \"vocab_size\": 64, \"hidden_size\": 16, \"intermediate_size\": 16,"
+    " \"moe_intermediate_size\": 8, \"num_hidden_layers\": 1, \"first_k_dense_replace\": 0, \"num_attention_heads\": 2,"
+    " \"num_key_value_heads\": 2, \"kv_lora_rank\": 16, \"q_lora_rank\": null, \"qk_nope_head_dim\": 8,"
+    " \"qk_rope_head_dim\": 8, \"v_head_dim\": 8, \"n_routed_experts\": 8, \"n_shared_experts\": 1,"
+    " \"num_experts_per_tok\": 8, \"moe_layer_freq\": 1, \"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-06,"
+    " \"max_position_embeddings\": 4096, \"n_group\": 1, \"topk_group\": 1, \"scoring_func\": \"softmax\","
+    " \"topk_method\": \"greedy\", \"norm_topk_prob\": false, \"routed_scaling_factor\": 1.0, \"tie_word_embeddings\": false}";
+
+static void t_cuda_engine_past_grid_y(void) {
+    if (!need_gpu()) return;
+    Model m;
+    LoadOpts lo = { .dtype = DT_F32, .seed = 6, .dummy = 1, .config_text = WIDE_MOE };
+    Err e = { "" };
+    if (model_load(&m, "wide-moe.json", &lo, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); return; }
+    const int S = 129, P = 64, n = S * P, V = m.cfg.vocab;
+    CHECK((int64_t)n * m.cfg.top_k > 65535, "the step must pass 65535 expert rows: %d x %d", n, m.cfg.top_k);
+    int *tok = xmalloc(sizeof(int) * n), *seq = xmalloc(sizeof(int) * n), *pos = xmalloc(sizeof(int) * n);
+    unsigned char *want = xcalloc((size_t)n, 1);
+    for (int i = 0; i < n; i++) { tok[i] = (i * 29 + 5) % V; seq[i] = i / P; pos[i] = i % P; want[i] = i % P == P - 1; }
+    EngineOpts eo[2] = { { .backend = BACKEND_CPU }, { .backend = BACKEND_CUDA, .gpu_dtype = DT_F32 } };
+    float *lg[2] = { xmalloc(sizeof(float) * S * V), xmalloc(sizeof(float) * S * V) };
+    for (int b = 0; b < 2; b++) {
+        Engine *g = NULL;
+        int rc = engine_open(&g, &m, &eo[b], S, P, n, &e);
+        if (!rc) rc = engine_step(g, n, tok, seq, pos, want, lg[b], NULL, NULL, &e);
+        CHECK(rc == 0, "%s: a step of %d tokens: %s", b ? "cuda" : "cpu", n, e.msg);
+        engine_close(g);
+    }
+    if (!t_failed()) CHECK(rel_err(lg[1], lg[0], (size_t)S * V) < 1e-3f, "GPU vs CPU: %g", rel_err(lg[1], lg[0], (size_t)S * V));
+    free(lg[0]); free(lg[1]); free(tok); free(seq); free(pos); free(want);
+    model_free(&m);
+}
+
 #ifdef EFFBENCH_EMU
+/* ---- op marks on error paths (the emulator fails a kernel when told to) ------------ */
+static int mark_depth, mark_begins, mark_unbalanced;
+static void count_marks(int op, int begin, void *ctx) {
+    (void)op; (void)ctx;
+    if (begin) { mark_begins++; if (mark_depth++ > 0) mark_unbalanced = 1; }      /* the engine's ops never nest */
+    else if (--mark_depth < 0) mark_unbalanced = 1;
+}
+
+/* A kernel that fails between an op's begin and end marks (the expert rows' gather,
+ * inside the permute op; then the RoPE inside its op; then the sampling): the step
+ * fails and every begun op is ended, so a profiler's external correlation or range is
+ * never left pushed; the failed step gives back the cache blocks it took, so the same
+ * step runs after it. */
+static void t_cuda_marks_on_failure(void) {
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "%s/deepseek/v2-lite-tiny/config.json", g_golden);
+    if (access(cfg, R_OK)) { t_skip("no golden config at %s", cfg); return; }
+    Model m;
+    LoadOpts lo = { .dtype = DT_F32, .seed = 4, .dummy = 1 };
+    Err e = { "" };
+    if (model_load(&m, cfg, &lo, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); return; }
+    EngineOpts eo = { .backend = BACKEND_CUDA, .gpu_dtype = DT_F32, .no_graphs = 1 };   /* as traced steps run */
+    Engine *g = NULL;
+    if (engine_open(&g, &m, &eo, 1, 16, 4, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); model_free(&m); return; }
+    const char *fail[] = { "gather_kernel", "rope_kernel", "argmax_kernel", "" };
+    int tok[4] = { 3, 4, 5, 6 }, seq[4] = { 0 }, pos[4] = { 0, 1, 2, 3 }, next[4];
+    cuda_set_op_hook(count_marks, NULL);
+    for (int k = 0; k < 4; k++) {
+        mark_depth = mark_begins = mark_unbalanced = 0;
+        setenv("EFFBENCH_EMU_FAIL_KERNEL", fail[k], 1);
+        int rc = engine_step(g, 4, tok, seq, pos, NULL, NULL, next, NULL, &e);
+        unsetenv("EFFBENCH_EMU_FAIL_KERNEL");
+        if (fail[k][0]) CHECK(rc != 0 && strstr(e.msg, "cudaErrorLaunchFailure"), "%s failing: the step should fail (%s)", fail[k], e.msg);
+        else CHECK(rc == 0, "the step without a failure: %s", e.msg);
+        CHECK(mark_begins > 0 && mark_depth == 0 && !mark_unbalanced, "%s: %d ops begun, %d left open%s", fail[k][0] ? fail[k] : "no failure",
+              mark_begins, mark_depth, mark_unbalanced ? ", marks unbalanced" : "");
+    }
+    cuda_set_op_hook(NULL, NULL);
+    engine_close(g);
+    model_free(&m);
+}
+
 /* A device that refuses graph capture (the emulator, told to): the engine says so once
  * and decodes eagerly, with the CPU's greedy tokens. */
 static void t_cuda_capture_refused(void) {
@@ -875,8 +1004,11 @@ const TestDef cuda_tests[] = {
     { "cuda engine: every family vs CPU, graphs vs eager decode", t_cuda_engine },
     { "cuda engine: context repeat, sequence copy, rewind vs CPU", t_cuda_cache_ops },
     { "cuda engine: MLA 576/512 in BF16 (tensor-core attention) vs CPU", t_cuda_engine_mla576 },
+    { "cuda gather, embed, MoE combine, kv_write past 65535 grid rows", t_cuda_rows_past_grid_y },
+    { "cuda engine: one step of 8256 tokens x 8 experts (66048 rows) vs CPU", t_cuda_engine_past_grid_y },
 #ifdef EFFBENCH_EMU
     { "cuda engine: graph capture refused, eager decode", t_cuda_capture_refused },
+    { "cuda engine: a kernel failing inside an op leaves no op mark open", t_cuda_marks_on_failure },
 #endif
 #else
     { "cuda ops, goldens and engine (not built)", t_cuda_none },

@@ -359,21 +359,23 @@ static int launch_generic(const CudaAttn *a, int nsplit) {
 /* ---- cache writes ------------------------------------------------------------------ */
 template <typename CT>
 static __global__ void kv_write_kernel(CT *cache, int row, const int *table, int max_blocks, const float *src, int lds,
-                                       int width, int off, const int *seq, const int *pos) {
-    int t = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
+                                       int width, int off, const int *seq, const int *pos, int T) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= width) return;
-    int p = pos[t], blk = table[(size_t)seq[t] * max_blocks + p / CUDA_KV_BLOCK];
-    float v = src[(size_t)t * lds + i];
-    CT *dst = cache + ((size_t)blk * CUDA_KV_BLOCK + p % CUDA_KV_BLOCK) * row + off + i;
-    if constexpr (sizeof(CT) == 2) *dst = f_to_bf16(v); else *dst = v;
+    for (int t = blockIdx.y; t < T; t += gridDim.y) {       /* tokens past the grid's 65535 rows */
+        int p = pos[t], blk = table[(size_t)seq[t] * max_blocks + p / CUDA_KV_BLOCK];
+        float v = src[(size_t)t * lds + i];
+        CT *dst = cache + ((size_t)blk * CUDA_KV_BLOCK + p % CUDA_KV_BLOCK) * row + off + i;
+        if constexpr (sizeof(CT) == 2) *dst = f_to_bf16(v); else *dst = v;
+    }
 }
 
 extern "C" int cuda_kv_write(void *cache, int bf16, int row, const int *table, int max_blocks, const float *src, int lds,
                              int width, int off, const int *seq, const int *pos, int T) {
     if (T <= 0 || width <= 0) return 0;
-    dim3 grid(cu_blocks(width, 256), (unsigned)T);
-    if (bf16) LAUNCH(kv_write_kernel<uint16_t>, grid, 256, 0)((uint16_t *)cache, row, table, max_blocks, src, lds, width, off, seq, pos);
-    else LAUNCH(kv_write_kernel<float>, grid, 256, 0)((float *)cache, row, table, max_blocks, src, lds, width, off, seq, pos);
+    dim3 grid(cu_blocks(width, 256), cu_grid_y(T));
+    if (bf16) LAUNCH(kv_write_kernel<uint16_t>, grid, 256, 0)((uint16_t *)cache, row, table, max_blocks, src, lds, width, off, seq, pos, T);
+    else LAUNCH(kv_write_kernel<float>, grid, 256, 0)((float *)cache, row, table, max_blocks, src, lds, width, off, seq, pos, T);
     LAUNCHED("kv_write");
     return 0;
 }

@@ -36,6 +36,10 @@ cudaStream_t cu_stream(void);
 int cu_grow(void **buf, size_t *cap, size_t bytes, const char *what);
 
 static inline unsigned cu_blocks(int64_t n, int per) { return (unsigned)((n + per - 1) / per); }
+/* A grid's y (and z) dimension holds at most 65535 blocks: kernels that put rows or
+ * tokens in y take min(rows, CU_MAX_GRID_Y) of them and stride over the rest. */
+#define CU_MAX_GRID_Y 65535
+static inline unsigned cu_grid_y(int64_t rows) { return (unsigned)(rows < CU_MAX_GRID_Y ? rows : CU_MAX_GRID_Y); }
 
 static __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

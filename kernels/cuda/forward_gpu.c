@@ -67,6 +67,7 @@ struct GpuEngine {
     int *stage;                                   /* pinned: tok, seq, pos, rows */
     Graph graphs[N_GRAPHS];
     uint64_t clock;
+    int open_op;                                  /* the op begun and not yet ended, + 1 (0: none) */
 };
 
 /* a device allocation recorded in list (the weights' or the step's), freed with it */
@@ -325,7 +326,13 @@ void gpu_close(GpuEngine *g) {
 static int ensure_blocks(GpuEngine *g, int s, int len, Err *e) {
     int have = (g->len[s] + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK, need = (len + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
     for (int b = have; b < need; b++) {
-        if (!g->n_free) return err_set(e, "GPU KV cache: no free block for sequence %d", s);
+        if (!g->n_free) {                         /* none taken by this call stays taken */
+            for (int k = b - 1; k >= have; k--) {
+                g->free_blocks[g->n_free++] = g->table[(size_t)s * g->max_blocks + k];
+                g->table[(size_t)s * g->max_blocks + k] = 0;
+            }
+            return err_set(e, "GPU KV cache: no free block for sequence %d", s);
+        }
         g->table[(size_t)s * g->max_blocks + b] = g->free_blocks[--g->n_free];
         g->table_dirty = 1;
     }
@@ -339,6 +346,18 @@ static void release_blocks(GpuEngine *g, int s, int len) {
         g->table[(size_t)s * g->max_blocks + b] = 0;
         g->table_dirty = 1;
     }
+}
+
+/* A failed step gives back the blocks it took for sequences [0, upto) growing from
+ * g->len to len, so the cache is as before the step. */
+static void undo_blocks(GpuEngine *g, const int *len, int upto) {
+    for (int s = 0; s < upto; s++)
+        if (len[s] > g->len[s]) {
+            int old = g->len[s];
+            g->len[s] = len[s];
+            release_blocks(g, s, old);
+            g->len[s] = old;
+        }
 }
 
 int gpu_set_len(GpuEngine *g, int s, int len, Err *e) {
@@ -404,8 +423,15 @@ typedef struct {
     const int *tok, *seq, *pos, *rows;            /* (device) */
 } Q;
 
+/* Op marks (backend.h): a profiler's hook pushes an external correlation id or a range
+ * at an op's begin and pops it at its end. A failure between the two returns through
+ * TRY; gpu_step then ends the open op (op_close), so nothing stays pushed on any exit. */
+static void op_begin(GpuEngine *g, int op) { cuda_op_mark(op, 1); g->open_op = op + 1; }
+static void op_end(GpuEngine *g, int op) { g->open_op = 0; cuda_op_mark(op, 0); }
+static void op_close(GpuEngine *g) { if (g->open_op) op_end(g, g->open_op - 1); }
+
 #define TRY(call) do { if (call) return -1; } while (0)
-#define OP(op, body) do { cuda_op_mark(op, 1); int rc_ = (body); cuda_op_mark(op, 0); if (rc_) return -1; } while (0)
+#define OP(op, body) do { op_begin(g, op); int rc_ = (body); op_end(g, op); if (rc_) return -1; } while (0)
 
 static int lin(float *y, int ldy, const float *x, int ldx, int T, const DMat *w, const float *b) {
     return cuda_linear(y, ldy, x, ldx, T, w->w, w->bf16, w->rows, w->cols, b);
@@ -430,7 +456,7 @@ static int attn_mla(const Q *q, int l) {
     const GLayer *a = &g->layers[l];
     int n = q->n, D = c->dim, H = c->n_heads, Dn = c->qk_nope, Dr = c->qk_rope, Dv = c->v_head, Dc = c->kv_lora_rank;
     int qk = Dn + Dr, qd = Dc + Dr, R = c->q_lora_rank;
-    cuda_op_mark(OP_Q_PROJ, 1);
+    op_begin(g, OP_Q_PROJ);
     if (R) {
         TRY(lin(g->qa, R, g->h, D, n, &a->q_a, NULL));
         TRY(cuda_rmsnorm(g->qa, R, g->qa, R, n, R, a->q_a_norm, c->rms_eps));
@@ -438,22 +464,22 @@ static int attn_mla(const Q *q, int l) {
     } else {
         TRY(lin(g->q, H * qk, g->h, D, n, &a->q, NULL));
     }
-    cuda_op_mark(OP_Q_PROJ, 0);
-    cuda_op_mark(OP_KV_PROJ, 1);
+    op_end(g, OP_Q_PROJ);
+    op_begin(g, OP_KV_PROJ);
     TRY(lin(g->kv, qd, g->h, D, n, &a->kv_a, NULL));
     TRY(cuda_rmsnorm(g->kv, qd, g->kv, qd, n, Dc, a->kv_a_norm, c->rms_eps));     /* the latent only */
-    cuda_op_mark(OP_KV_PROJ, 0);
-    cuda_op_mark(OP_ROPE, 1);
+    op_end(g, OP_KV_PROJ);
+    op_begin(g, OP_ROPE);
     TRY(cuda_rope(g->q + Dn, n, H, qk, Dr, q->pos, g->inv_freq, g->m->rope_mscale, 1));
     TRY(cuda_rope(g->kv + Dc, n, 1, qd, Dr, q->pos, g->inv_freq, g->m->rope_mscale, 1));
-    cuda_op_mark(OP_ROPE, 0);
+    op_end(g, OP_ROPE);
     void *cache = layer_cache(g, l);
     OP(OP_KV_WRITE, cuda_kv_write(cache, g->bf16, g->row, g->table_d, g->max_blocks, g->kv, qd, qd, 0, q->seq, q->pos, n));
     /* qc (n, H, Dc+Dr) = [q_nope W_UK | q_pe] per head */
-    cuda_op_mark(OP_ABSORB, 1);
+    op_begin(g, OP_ABSORB);
     TRY(cuda_gemm_batched(g->qc, H * qd, qd, g->q, H * qk, qk, a->kv_b, Dc, (int64_t)(Dn + Dv) * Dc, 0, n, Dc, Dn, H));
     TRY(cuda_copy2d(g->qc + Dc, qd, g->q + Dn, qk, n * H, Dr));
-    cuda_op_mark(OP_ABSORB, 0);
+    op_end(g, OP_ABSORB);
     CudaAttn at = {
         .T = n, .seq = q->seq, .pos = q->pos, .q = g->qc, .ldq = H * qd, .cache = cache, .bf16 = g->bf16, .row = g->row,
         .table = g->table_d, .max_blocks = g->max_blocks, .dk = qd, .dv = Dc, .H = H, .Hkv = 1,
@@ -474,19 +500,19 @@ static int attn_dense(const Q *q, int l) {
     const GLayer *a = &g->layers[l];
     int n = q->n, D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, kvd = Hkv * hd;
     OP(OP_Q_PROJ, lin(g->q, H * hd, g->h, D, n, &a->q, a->bq));
-    cuda_op_mark(OP_KV_PROJ, 1);
+    op_begin(g, OP_KV_PROJ);
     TRY(lin(g->k, kvd, g->h, D, n, &a->k, a->bk));
     TRY(lin(g->v, kvd, g->h, D, n, &a->v, a->bv));
-    cuda_op_mark(OP_KV_PROJ, 0);
-    cuda_op_mark(OP_ROPE, 1);
+    op_end(g, OP_KV_PROJ);
+    op_begin(g, OP_ROPE);
     TRY(cuda_rope(g->q, n, H, hd, hd, q->pos, g->inv_freq, g->m->rope_mscale, 0));
     TRY(cuda_rope(g->k, n, Hkv, hd, hd, q->pos, g->inv_freq, g->m->rope_mscale, 0));
-    cuda_op_mark(OP_ROPE, 0);
+    op_end(g, OP_ROPE);
     void *cache = layer_cache(g, l);
-    cuda_op_mark(OP_KV_WRITE, 1);
+    op_begin(g, OP_KV_WRITE);
     TRY(cuda_kv_write(cache, g->bf16, g->row, g->table_d, g->max_blocks, g->k, kvd, kvd, 0, q->seq, q->pos, n));
     TRY(cuda_kv_write(cache, g->bf16, g->row, g->table_d, g->max_blocks, g->v, kvd, kvd, kvd, q->seq, q->pos, n));
-    cuda_op_mark(OP_KV_WRITE, 0);
+    op_end(g, OP_KV_WRITE);
     CudaAttn at = {
         .T = n, .seq = q->seq, .pos = q->pos, .q = g->q, .ldq = H * hd, .cache = cache, .bf16 = g->bf16, .row = g->row,
         .table = g->table_d, .max_blocks = g->max_blocks, .k_off = 0, .k_head_stride = hd, .v_off = kvd,
@@ -513,16 +539,16 @@ static int moe(const Q *q, int l, Trace *tr) {
         TRY(cuda_to_host(tr->experts + (int64_t)l * n * K, g->ex, sizeof(int) * (size_t)n * K));
         TRY(cuda_to_host(tr->weights + (int64_t)l * n * K, g->wt, sizeof(float) * (size_t)n * K));
     }
-    cuda_op_mark(OP_PERMUTE, 1);
+    op_begin(g, OP_PERMUTE);
     TRY(cuda_moe_permute(g->off, g->order, g->where, g->ex, n * K, E));
     TRY(cuda_gather_rows(g->xin, g->h, D, g->order, K, n * K, D));
-    cuda_op_mark(OP_PERMUTE, 0);
-    cuda_op_mark(OP_EXPERTS, 1);
+    op_end(g, OP_PERMUTE);
+    op_begin(g, OP_EXPERTS);
     TRY(cuda_grouped_linear(g->g, g->xin, (const void *const *)a->gate_p, g->bf16, g->off, E, n * K, I, D));
     TRY(cuda_grouped_linear(g->u, g->xin, (const void *const *)a->up_p, g->bf16, g->off, E, n * K, I, D));
     TRY(cuda_swiglu(g->g, g->u, (int64_t)n * K * I));
     TRY(cuda_grouped_linear(g->y, g->g, (const void *const *)a->down_p, g->bf16, g->off, E, n * K, D, I));
-    cuda_op_mark(OP_EXPERTS, 0);
+    op_end(g, OP_EXPERTS);
     if (a->has_shared) OP(OP_SHARED_EXPERT, mlp(q, &a->shared, g->h, n, g->z));
     OP(OP_COMBINE, cuda_moe_combine(g->o, g->y, g->wt, g->where, a->has_shared ? g->z : NULL, n, K, D));
     return 0;
@@ -548,10 +574,10 @@ static int queue_layers(const Q *q, Trace *tr) {
         OP(OP_RESIDUAL, cuda_add(g->x, g->o, (int64_t)n * D));
         if (tr && tr->hidden) TRY(cuda_to_host(tr->hidden + (int64_t)(l + 1) * n * D, g->x, sizeof(float) * (size_t)n * D));
     }
-    cuda_op_mark(OP_NORM, 1);
+    op_begin(g, OP_NORM);
     TRY(cuda_gather_rows(g->h, g->x, D, q->rows, 1, q->nw, D));
     TRY(cuda_rmsnorm(g->h, D, g->h, D, q->nw, D, g->norm, c->rms_eps));
-    cuda_op_mark(OP_NORM, 0);
+    op_end(g, OP_NORM);
     return 0;
 }
 
@@ -590,7 +616,7 @@ int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos
         if (!want || want[i]) g->stage[3 * n + nw++] = i;
     }
     for (int s = 0; s < g->n_seq; s++)
-        if (len[s] > g->len[s] && ensure_blocks(g, s, len[s], e)) { free(len); return -1; }
+        if (len[s] > g->len[s] && ensure_blocks(g, s, len[s], e)) { undo_blocks(g, len, s); free(len); return -1; }
     memcpy(g->stage, tok, sizeof(int) * (size_t)n);
     memcpy(g->stage + n, seq, sizeof(int) * (size_t)n);
     memcpy(g->stage + 2 * n, pos, sizeof(int) * (size_t)n);
@@ -600,7 +626,7 @@ int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos
         g->table_dirty = 0;
     }
     if (!rc) rc = cuda_to_device_async(g->in_d, g->stage, sizeof(int) * (size_t)(3 * n + nw));
-    if (rc) { free(len); return err_set(e, "GPU: %s", cuda_error()); }
+    if (rc) { undo_blocks(g, len, g->n_seq); free(len); return err_set(e, "GPU: %s", cuda_error()); }
     Q q = { g, n, nw, max_len, g->in_d, g->in_d + n, g->in_d + 2 * n, g->in_d + 3 * n };
     int graphable = g->use_graphs && !logits && !tr && nw <= LOGIT_ROWS;
     Graph *gr = NULL;
@@ -612,6 +638,7 @@ int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos
             int crc = cuda_graph_begin();
             if (!crc) {
                 int qrc = queue_layers(&q, NULL) || queue_head(&q, 0, nw);
+                op_close(g);
                 void *exec = NULL;
                 crc = cuda_graph_end(&exec) || qrc;
                 if (!crc) { gr->exec = exec; rc = cuda_graph_launch(exec); }
@@ -635,10 +662,11 @@ int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos
             rc = queue_head(&q, r0, nr);
             if (!rc && logits) rc = cuda_to_host(logits + (int64_t)r0 * c->vocab, g->logits, sizeof(float) * (size_t)nr * c->vocab);
         }
+        op_close(g);                      /* an op a failure left open */
     }
     if (!rc && next) rc = cuda_to_host(next, g->next_d, sizeof(int) * (size_t)nw);
     if (!rc) rc = cuda_sync();
-    if (rc) { free(len); return err_set(e, "GPU: %s", cuda_error()); }
+    if (rc) { undo_blocks(g, len, g->n_seq); free(len); return err_set(e, "GPU: %s", cuda_error()); }
     memcpy(g->len, len, sizeof(int) * (size_t)g->n_seq);
     free(len);
     if (logits) {

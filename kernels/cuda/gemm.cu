@@ -28,10 +28,20 @@ static int blas(void) {
     if (s != CUBLAS_STATUS_SUCCESS) { handle = NULL; return blas_fail("cublasCreate", s); }
     const size_t ws = 32u << 20;
     cudaError_t e = cudaMalloc(&workspace, ws);
-    if (e != cudaSuccess) return cu_fail("cuBLAS workspace", e);
-    cublasSetStream(handle, cu_stream());
-    cublasSetWorkspace(handle, workspace, ws);
-    cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH);
+    if (e != cudaSuccess) { cublasDestroy(handle); handle = NULL; workspace = NULL; return cu_fail("cuBLAS workspace", e); }
+    /* each setting is checked: a handle left on the legacy stream, or allocating its own
+     * workspace, would break graph capture and the one-stream ordering */
+    const char *what = NULL;
+    if ((s = cublasSetStream(handle, cu_stream())) != CUBLAS_STATUS_SUCCESS) what = "cublasSetStream";
+    else if ((s = cublasSetWorkspace(handle, workspace, ws)) != CUBLAS_STATUS_SUCCESS) what = "cublasSetWorkspace";
+    else if ((s = cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) what = "cublasSetMathMode";
+    if (what) {
+        cublasDestroy(handle);
+        handle = NULL;
+        cudaFree(workspace);
+        workspace = NULL;
+        return blas_fail(what, s);
+    }
     return 0;
 }
 

@@ -68,19 +68,21 @@ extern "C" int cuda_moe_permute(int *off, int *order, int *where, const int *ex,
 }
 
 static __global__ void combine_kernel(float *out, const float *y, const float *wt, const int *where, const float *add,
-                                      int K, int D) {
-    int t = blockIdx.y, d = blockIdx.x * blockDim.x + threadIdx.x;
+                                      int T, int K, int D) {
+    int d = blockIdx.x * blockDim.x + threadIdx.x;
     if (d >= D) return;
-    float v = 0.0f;
-    for (int k = 0; k < K; k++) v += wt[t * K + k] * y[(size_t)where[t * K + k] * D + d];
-    if (add) v += add[(size_t)t * D + d];
-    out[(size_t)t * D + d] = v;
+    for (int t = blockIdx.y; t < T; t += gridDim.y) {       /* tokens past the grid's 65535 rows */
+        float v = 0.0f;
+        for (int k = 0; k < K; k++) v += wt[(size_t)t * K + k] * y[(size_t)where[(size_t)t * K + k] * D + d];
+        if (add) v += add[(size_t)t * D + d];
+        out[(size_t)t * D + d] = v;
+    }
 }
 
 extern "C" int cuda_moe_combine(float *out, const float *y, const float *wt, const int *where, const float *add, int T,
                                 int K, int D) {
     if (T <= 0) return 0;
-    LAUNCH(combine_kernel, dim3(cu_blocks(D, 256), (unsigned)T), 256, 0)(out, y, wt, where, add, K, D);
+    LAUNCH(combine_kernel, dim3(cu_blocks(D, 256), cu_grid_y(T)), 256, 0)(out, y, wt, where, add, T, K, D);
     LAUNCHED("moe_combine");
     return 0;
 }

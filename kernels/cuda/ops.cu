@@ -217,20 +217,21 @@ extern "C" int cuda_rope(float *x, int T, int heads, int stride, int d, const in
 }
 
 /* ---- embedding rows ------------------------------------------------------------------ */
-static __global__ void embed_kernel(float *out, const void *table, int bf16, const int *tok, int D) {
-    int t = blockIdx.y;
+static __global__ void embed_kernel(float *out, const void *table, int bf16, const int *tok, int T, int D) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= D) return;
-    size_t at = (size_t)tok[t] * D + i;
-    float v;
-    if (bf16) v = __uint_as_float((unsigned)((const unsigned short *)table)[at] << 16);
-    else v = ((const float *)table)[at];
-    out[(size_t)t * D + i] = v;
+    for (int t = blockIdx.y; t < T; t += gridDim.y) {       /* tokens past the grid's 65535 rows */
+        size_t at = (size_t)tok[t] * D + i;
+        float v;
+        if (bf16) v = __uint_as_float((unsigned)((const unsigned short *)table)[at] << 16);
+        else v = ((const float *)table)[at];
+        out[(size_t)t * D + i] = v;
+    }
 }
 static int embed_launch(float *out, const void *table, int bf16, const int *tok, int T, int D) {
     if (T <= 0 || D <= 0) return 0;
-    dim3 grid((unsigned)((D + 255) / 256), (unsigned)T);
-    LAUNCH(embed_kernel, grid, 256, 0)(out, table, bf16, tok, D);
+    dim3 grid((unsigned)((D + 255) / 256), cu_grid_y(T));
+    LAUNCH(embed_kernel, grid, 256, 0)(out, table, bf16, tok, T, D);
     LAUNCHED("embed");
     return 0;
 }
@@ -280,13 +281,15 @@ extern "C" int cuda_add(float *x, const float *y, int64_t n) {
     return 0;
 }
 
-static __global__ void gather_kernel(float *dst, const float *src, int lds, const int *idx, int div, int n) {
-    int r = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) dst[(size_t)r * n + i] = src[(size_t)(idx[r] / div) * lds + i];
+static __global__ void gather_kernel(float *dst, const float *src, int lds, const int *idx, int div, int rows, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    for (int r = blockIdx.y; r < rows; r += gridDim.y)       /* rows (tokens x top-k) past 65535 */
+        dst[(size_t)r * n + i] = src[(size_t)(idx[r] / div) * lds + i];
 }
 extern "C" int cuda_gather_rows(float *dst, const float *src, int lds, const int *idx, int div, int rows, int n) {
     if (rows <= 0 || n <= 0) return 0;
-    LAUNCH(gather_kernel, dim3(cu_blocks(n, 256), (unsigned)rows), 256, 0)(dst, src, lds, idx, div, n);
+    LAUNCH(gather_kernel, dim3(cu_blocks(n, 256), cu_grid_y(rows)), 256, 0)(dst, src, lds, idx, div, rows, n);
     LAUNCHED("gather_rows");
     return 0;
 }

@@ -173,6 +173,11 @@ void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t 
         fail(cudaErrorInvalidConfiguration);
         return;
     }
+    const char *inject = getenv("EFFBENCH_EMU_FAIL_KERNEL");   /* tests: this kernel's launches fail */
+    if (inject && *inject && strstr(name, inject)) {
+        fail(cudaErrorLaunchFailure);
+        return;
+    }
     if (smem > limit) {
         fprintf(stderr, "emu: kernel %s: %zu bytes of dynamic shared memory over its limit of %zu\n", name, smem, limit);
         fail(cudaErrorInvalidValue);
@@ -205,6 +210,7 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     default: return "cudaErrorUnknown";
     }
 }
@@ -324,6 +330,7 @@ static bool gemm_args_ok(cublasOperation_t ta, cublasOperation_t tb, int m, int 
 }
 
 cublasStatus_t cublasCreate(cublasHandle_t *h) { static EmuBlas one; *h = &one; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasDestroy(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *, size_t) { return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
