@@ -44,6 +44,8 @@ typedef struct {
     const char *task;            /* --task FILE */
     const char *samples;         /* --samples OUT.jsonl */
     const char *ref;             /* --ref LOGITS.f32 */
+    const char *eval_bos;        /* eval --bos auto|on|off: overrides the task's "bos" */
+    int max_length;              /* eval --max-length N: overrides the task's "window" (0: keep) */
     /* text in and out (tokenize, --prompt) */
     const char *text;            /* --prompt / --text: encoded with the model's tokenizer */
     const char *text_file;       /* --file: the same, read from a file */

@@ -81,6 +81,16 @@ int cmd_eval(const Opts *o) {
     Task t;
     Err e = { "" };
     if (task_load(o->task, &t, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
+    if (o->eval_bos) {                  /* lm-eval's add_bos_token: None, True, False */
+        if (!strcmp(o->eval_bos, "auto")) t.bos = TASK_BOS_AUTO;
+        else if (!strcmp(o->eval_bos, "on")) t.bos = TASK_BOS_ON;
+        else if (!strcmp(o->eval_bos, "off")) t.bos = TASK_BOS_OFF;
+        else { fprintf(stderr, "effbench eval: --bos is auto, on or off, got \"%s\"\n", o->eval_bos); task_free(&t); return -2; }
+    }
+    if (o->max_length) {                /* lm-eval's max_length model argument */
+        if (o->max_length < 2) { fprintf(stderr, "effbench eval: --max-length must be at least 2\n"); task_free(&t); return -2; }
+        t.window = o->max_length;
+    }
     if (o->out) {                       /* the output must be writable before measuring */
         mkdir(o->out, 0755);
         char *probe = xasprintf("%s/.effbench-write-test", o->out);
@@ -113,13 +123,14 @@ int cmd_eval(const Opts *o) {
                            r.m[k].value, r.m[k].stderr_, r.m[k].note);
                 printf("]}\n");
             } else {
-                printf("| task | metric | value | stderr (bootstrap) | n | note |\n|---|---|---:|---:|---:|---|\n");
+                printf("| task | metric | value | stderr | n | note |\n|---|---|---:|---:|---:|---|\n");
                 for (int k = 0; k < r.n_metrics; k++) {
                     char se[32] = "";
                     if (r.m[k].stderr_ >= 0) snprintf(se, sizeof se, "%.4f", r.m[k].stderr_);
                     printf("| %s | %s | %.4f | %s | %d | %s |\n", t.name, r.m[k].name, r.m[k].value, se, r.m[k].n, r.m[k].note);
                 }
-                fprintf(stderr, "effbench: %d items, %.0f tokens scored in %.1f s\n", t.n_items, r.tokens_scored, dt);
+                fprintf(stderr, "effbench: %d items, %.0f tokens scored in %.1f s (model length %d, BOS %s)\n", t.n_items, r.tokens_scored, dt,
+                        eval_max_length(&m, &t), t.bos == TASK_BOS_ON ? "on" : t.bos == TASK_BOS_OFF ? "off" : "as the tokenizer adds it");
             }
             if (o->out && write_evals_csv(o->out, o, &m, &t, &r, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
             eval_result_free(&r);

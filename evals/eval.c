@@ -1,11 +1,15 @@
 /*
- * eval.c - see eval.h. The multiple-choice and perplexity conventions are those of
- * EleutherAI lm-evaluation-harness (trailing spaces of a context move to the
- * continuation; continuation tokens = tokens(context + continuation) after
- * tokens(context); an empty context is the BOS; rolling windows with one token of
- * context).
+ * eval.c - see eval.h. Every rule is lm-evaluation-harness 0.4.13's with its Hugging
+ * Face backend (HFLM), named where it is done: api/model.py (loglikelihood,
+ * _encode_pair), models/huggingface.py (tok_encode, prefix_token_id, max_length,
+ * loglikelihood_rolling, _loglikelihood_tokens, generate_until), utils.py
+ * (get_rolling_token_windows, make_disjoint_window), api/samplers.py (few-shot draws),
+ * api/task.py (fewshot_context), api/metrics.py (mean_stderr, weighted_perplexity,
+ * bits_per_byte, exact_match). Log-likelihoods are summed in double where lm-eval
+ * sums float32 values: the two agree to about 1e-5 per request.
  */
 #include "eval.h"
+#include "pyrandom.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -32,6 +36,15 @@ double bootstrap_se(const double *x, int n, int b, uint64_t seed) {
     }
     double mean = s / b;
     return sqrt(fmax(0, (s2 / b - mean * mean) * b / (b - 1)));
+}
+
+double mean_stderr(const double *x, int n) {
+    if (n < 2) return -1;
+    double mu = 0, ss = 0;
+    for (int i = 0; i < n; i++) mu += x[i];
+    mu /= n;
+    for (int i = 0; i < n; i++) ss += (x[i] - mu) * (x[i] - mu);
+    return sqrt(ss / (n - 1)) / sqrt((double)n);
 }
 
 double mcnemar_p(int b, int c) {
@@ -98,21 +111,28 @@ void kl_stats(const float *ref, const float *got, int n, int V, KlStats *out) {
 /* ---- scoring ------------------------------------------------------------------------ */
 typedef struct { int *v; int n, cap; } Vec;
 static void vpush(Vec *a, const int *x, int n) {
+    if (n <= 0) return;
     if (a->n + n > a->cap) { a->cap = (a->n + n) * 2 + 16; a->v = realloc(a->v, sizeof *a->v * (size_t)a->cap); if (!a->v) exit(3); }
     memcpy(a->v + a->n, x, sizeof *x * (size_t)n);
     a->n += n;
 }
 
-static int encode(Tokenizer *tok, const char *s, Vec *out, Err *e) {
-    if (!tok) return err_set(e, "text items need the model's tokenizer.json");
-    int *ids, n;
-    if (tok_encode(tok, s, strlen(s), 0, &ids, &n, e)) return -1;
-    out->n = 0;
-    vpush(out, ids, n);
-    free(ids);
-    return 0;
-}
+/* One run's settings, fixed before the first item. */
+typedef struct {
+    Model *m;
+    Tokenizer *tok;
+    const Task *t;
+    int L;                       /* HFLM.max_length */
+    int prefix;                  /* HFLM.prefix_token_id: the BOS, else the EOS; -1: none */
+    char *prefix_text;           /* tokenizer.decode(prefix), special tokens kept */
+    int has_bos;                 /* the tokenizer has a BOS (tokenizer.bos_token is set) */
+    int eot;                     /* the end-of-sequence id generation stops at; -1: none */
+    char *eot_text;              /* its text, one more stop string as lm-eval adds it */
+    PyRandom rnd;                /* the sampler's random.Random(fewshot_seed), one stream */
+    EvalTraceFn trace; void *arg;
+} Run;
 
+/* the BOS the tokenizer's template puts before a text, or -1 */
 static int bos_of(Tokenizer *tok) {
     if (!tok) return -1;
     int *ids, n;
@@ -123,26 +143,91 @@ static int bos_of(Tokenizer *tok) {
     return b;
 }
 
-/* few-shot prefix for item i: num_fewshot other items, picked by a seeded shuffle */
-static char *fewshot_prefix(const Task *t, int i) {
-    if (t->num_fewshot == 0) return xstrdup("");
-    int n = t->n_items, *perm = xmalloc(sizeof(int) * (size_t)n);
-    for (int k = 0; k < n; k++) perm[k] = k;
-    uint64_t s = t->seed * 1000003u + (uint64_t)i;
-    for (int k = n - 1; k > 0; k--) { int j = (int)(rng_next(&s) % (uint64_t)(k + 1)); int x = perm[k]; perm[k] = perm[j]; perm[j] = x; }
-    size_t cap = 256, len = 0;
-    char *out = xmalloc(cap);
-    out[0] = 0;
-    for (int k = 0, used = 0; k < n && used < t->num_fewshot; k++) {
-        const TaskItem *x = &t->items[perm[k]];
-        if (perm[k] == i || !x->context) continue;
-        const char *ans = t->type == TASK_MC ? (x->choices ? x->choices[x->answer] : "") : (x->target ? x->target : "");
-        size_t need = len + strlen(x->context) + strlen(t->target_delim) + strlen(ans) + strlen(t->fewshot_sep) + 1;
-        if (need > cap) { cap = need * 2; out = realloc(out, cap); if (!out) exit(3); }
-        len += (size_t)sprintf(out + len, "%s%s%s%s", x->context, t->target_delim, ans, t->fewshot_sep);
-        used++;
+/* lm-eval's tok_encode: the tokenizer's own default (a BOS if its template adds one),
+ * forced by add_bos_token (TASK_BOS_ON / OFF), and no special tokens when the text
+ * already starts with the prefix token's text. check_prefix = 0 for tok_batch_encode
+ * on a tokenizer without a BOS token (it checks tokenizer.bos_token only). */
+static int encode_as(Run *R, const char *s, int special, int check_prefix, Vec *out, Err *e) {
+    if (!R->tok) return err_set(e, "text items need the model's tokenizer");
+    if (special < 0) {
+        special = R->t->bos != TASK_BOS_OFF;
+        if (check_prefix && R->prefix_text && *R->prefix_text && !strncmp(s, R->prefix_text, strlen(R->prefix_text))) special = 0;
     }
-    free(perm);
+    int *ids, n;
+    if (tok_encode(R->tok, s, strlen(s), special, &ids, &n, e)) return -1;
+    out->n = 0;
+    vpush(out, ids, n);
+    free(ids);
+    return 0;
+}
+
+/* one UTF-8 code point at s (n bytes left); its length in *len (1 on a bad byte) */
+static uint32_t utf8_at(const unsigned char *s, size_t n, int *len) {
+    static const unsigned char need[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4 };
+    int l = need[s[0] >> 4];
+    if (s[0] >= 0xF8) l = 0;
+    if (l == 0 || (size_t)l > n) { *len = 1; return 0xFFFD; }
+    uint32_t c = l == 1 ? s[0] : s[0] & (0x7F >> l);
+    for (int i = 1; i < l; i++) {
+        if ((s[i] & 0xC0) != 0x80) { *len = 1; return 0xFFFD; }
+        c = c << 6 | (s[i] & 0x3F);
+    }
+    *len = l;
+    return c;
+}
+
+/* Python's str.isspace(), which str.rstrip() and re's \s use */
+static int py_isspace(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* bytes of s left after str.rstrip() */
+static size_t py_rstrip_len(const char *s) {
+    size_t n = strlen(s), keep = 0;
+    for (size_t i = 0; i < n;) {
+        int l;
+        uint32_t c = utf8_at((const unsigned char *)s + i, n - i, &l);
+        i += (size_t)l;
+        if (!py_isspace(c)) keep = i;
+    }
+    return keep;
+}
+
+/* len(re.split(r"\s+", s)): runs of whitespace + 1, empty ends counted */
+static int py_split_words(const char *s) {
+    size_t n = strlen(s);
+    int words = 1, in = 0;
+    for (size_t i = 0; i < n;) {
+        int l;
+        uint32_t c = utf8_at((const unsigned char *)s + i, n - i, &l);
+        i += (size_t)l;
+        int sp = py_isspace(c);
+        if (sp && !in) words++;
+        in = sp;
+    }
+    return words;
+}
+
+/* bytes.decode("utf-8", "replace"): each maximal ill-formed subpart becomes U+FFFD,
+ * as the tokenizers' ByteLevel decoder (String::from_utf8_lossy) does */
+static char *utf8_lossy(const char *s, size_t n) {
+    char *out = xmalloc(n * 3 + 1);
+    size_t k = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char b = u[i];
+        int l = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+        size_t good = 1;                          /* bytes of a valid prefix of the sequence */
+        if (l > 1) {
+            unsigned char lo = 0x80, hi = 0xBF;
+            if (b == 0xE0) lo = 0xA0; else if (b == 0xED) hi = 0x9F; else if (b == 0xF0) lo = 0x90; else if (b == 0xF4) hi = 0x8F;
+            while ((int)good < l && i + good < n && u[i + good] >= (good == 1 ? lo : 0x80) && u[i + good] <= (good == 1 ? hi : 0xBF)) good++;
+        }
+        if (l >= 1 && (int)good == l) { memcpy(out + k, s + i, (size_t)l); k += (size_t)l; i += (size_t)l; }
+        else { memcpy(out + k, "\xEF\xBF\xBD", 3); k += 3; i += l > 1 ? good : 1; }
+    }
+    out[k] = 0;
     return out;
 }
 
@@ -157,16 +242,19 @@ static double logprob(const float *row, int V, int tok, int *greedy) {
 }
 
 /* runs sequences seq[c] (tokens) and returns, per sequence, the log-likelihood of its
- * tokens from index from[c] on, and whether each was greedy */
+ * tokens from index from[c] on, and whether each was greedy (lm-eval: the input is
+ * seq[:-1] and the last n - from logits score the continuation) */
 static int score_seqs(Model *m, Vec *seq, const int *from, int ns, double *ll, int *greedy, Err *e) {
     int maxlen = 0, total = 0, wanted = 0;
     for (int c = 0; c < ns; c++) {
         if (seq[c].n > maxlen) maxlen = seq[c].n;
         total += seq[c].n;
         wanted += seq[c].n - from[c];
-        if (from[c] < 1 || from[c] >= seq[c].n) return err_set(e, "nothing to score (empty continuation or context)");
+        if (from[c] < 1 || from[c] > seq[c].n) return err_set(e, "nothing to condition on (an empty context without a prefix token)");
     }
     if (maxlen > 1 << 20) return err_set(e, "a sequence of %d tokens is longer than the 1M positions supported", maxlen);
+    for (int c = 0; c < ns; c++) { ll[c] = 0; greedy[c] = 1; }
+    if (wanted == 0) return 0;                   /* empty continuations: 0, greedy */
     KVCache kv;
     if (kv_create(&kv, m, ns, maxlen, e)) return -1;
     int *tok = xmalloc(sizeof(int) * (size_t)total), *sq = xmalloc(sizeof(int) * (size_t)total), *ps = xmalloc(sizeof(int) * (size_t)total);
@@ -179,15 +267,12 @@ static int score_seqs(Model *m, Vec *seq, const int *from, int ns, double *ll, i
     int rc = model_forward(m, &kv, total, tok, sq, ps, want, lg, NULL, e);
     if (!rc) {
         int row = 0;
-        for (int c = 0; c < ns; c++) {
-            ll[c] = 0;
-            greedy[c] = 1;
+        for (int c = 0; c < ns; c++)
             for (int i = from[c]; i < seq[c].n; i++, row++) {
                 int g;
                 ll[c] += logprob(lg + (size_t)row * V, V, seq[c].v[i], &g);
                 greedy[c] &= g;
             }
-        }
     }
     free(tok); free(sq); free(ps); free(want); free(lg);
     kv_free(&kv);
@@ -210,46 +295,125 @@ static void put_metric(EvalResult *r, const char *name, double v, double se, int
     snprintf(m->note, sizeof m->note, "%s", note ? note : "");
 }
 
-static int run_mc(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult *r, Err *e) {
-    int n = t->n_items, rc = 0, bos = bos_of(tok);
+/* ---- prompts (api/task.py fewshot_context, api/samplers.py) --------------------------- */
+typedef struct { char *s; size_t n, cap; } Str;
+static void sadd(Str *b, const char *x) {
+    size_t l = strlen(x);
+    if (b->n + l + 1 > b->cap) { b->cap = (b->n + l + 1) * 2; b->s = realloc(b->s, b->cap); if (!b->s) exit(3); }
+    memcpy(b->s + b->n, x, l + 1);
+    b->n += l;
+}
+
+/* the indices of the pool drawn for item i: ContextSampler.sample(n, eval_doc) */
+static int fewshot_draw(Run *R, int i, int *pick, Err *e) {
+    const Task *t = R->t;
+    int n = t->num_fewshot;
+    const TaskItem *pool = t->fewshot_items ? t->fewshot_items : t->items;
+    int np = t->fewshot_items ? t->n_fewshot_items : t->n_items;
+    if (!t->fewshot_same) return pyrandom_sample(&R->rnd, np, n, pick) ? err_set(e, "%d few-shot examples from %d items", n, np) : 0;
+    /* eval_doc given (fewshot_split == test_split): draw n + 1, drop every copy of the doc */
+    const struct cJSON *doc = t->items[i].doc;
+    int *d = xmalloc(sizeof(int) * (size_t)(n + 1)), got = 0;
+    if (pyrandom_sample(&R->rnd, np, n + 1, d)) { free(d); return err_set(e, "%d few-shot examples need %d items, %d given", n, n + 1, np); }
+    for (int k = 0; k < n + 1 && got < n; k++) if (!cJSON_Compare(pool[d[k]].doc, doc, 1)) pick[got++] = d[k];
+    free(d);
+    if (got < n) {                               /* copies of the doc were drawn: redraw without them */
+        int *rest = xmalloc(sizeof(int) * (size_t)np), nr = 0;
+        for (int k = 0; k < np; k++) if (!cJSON_Compare(pool[k].doc, doc, 1)) rest[nr++] = k;
+        int rc = pyrandom_sample(&R->rnd, nr, n, pick);
+        for (int k = 0; !rc && k < n; k++) pick[k] = rest[pick[k]];
+        free(rest);
+        if (rc) return err_set(e, "%d few-shot examples from %d items other than the item itself", n, nr);
+    }
+    return 0;
+}
+
+/* description + the drawn examples (q + target_delimiter + answer + fewshot_separator)
+ * + the item's context, as fewshot_context renders it without a chat template */
+static char *fewshot_context(Run *R, int i, Err *e) {
+    const Task *t = R->t;
+    Str b = { 0 };
+    sadd(&b, t->description);
+    if (t->num_fewshot > 0) {
+        int *pick = xmalloc(sizeof(int) * (size_t)t->num_fewshot);
+        if (fewshot_draw(R, i, pick, e)) { free(pick); free(b.s); return NULL; }
+        const TaskItem *pool = t->fewshot_items ? t->fewshot_items : t->items;
+        for (int k = 0; k < t->num_fewshot; k++) {
+            const TaskItem *x = &pool[pick[k]];
+            const char *ans = t->type == TASK_MC ? (x->choices ? x->choices[x->answer] : NULL) : x->target;
+            if (!x->context || !ans) { free(pick); free(b.s); return err_set(e, "few-shot examples need text (item %d)", pick[k] + 1), NULL; }
+            sadd(&b, x->context);
+            if (*ans) { sadd(&b, t->target_delim); sadd(&b, ans); sadd(&b, t->fewshot_sep); }  /* build_qa_turn: no answer, no delimiters */
+        }
+        free(pick);
+    }
+    sadd(&b, t->items[i].context ? t->items[i].context : "");
+    return b.s;
+}
+
+/* ---- multiple choice (loglikelihood requests) ---------------------------------------- */
+/* lm-eval's loglikelihood + _encode_pair for one (context, continuation) */
+static int encode_request(Run *R, const char *context, const char *cont, char **ctx_out, char **cont_out, Vec *ce, Vec *ke, Err *e) {
+    Vec whole = { 0 };
+    int rc;
+    if (!*context) {                             /* [prefix] + continuation without special tokens */
+        rc = encode_as(R, cont, 0, 0, ke, e);
+        if (!rc && R->prefix < 0) rc = err_set(e, "an empty context needs a BOS or EOS token to condition on");
+        ce->n = 0;
+        if (!rc && ke->n > 0 && ke->v[0] == R->prefix) { vpush(ce, ke->v, 1); memmove(ke->v, ke->v + 1, sizeof(int) * (size_t)--ke->n); }
+        else if (!rc) vpush(ce, &R->prefix, 1);
+        *ctx_out = xstrdup(context); *cont_out = xstrdup(cont);
+        return rc;
+    }
+    size_t keep = py_rstrip_len(context), cl = strlen(context);
+    char *c2 = xmalloc(keep + 1), *k2 = xmalloc(cl - keep + strlen(cont) + 1), *both = xmalloc(cl + strlen(cont) + 1);
+    memcpy(c2, context, keep); c2[keep] = 0;
+    sprintf(k2, "%s%s", context + keep, cont);   /* trailing whitespace moves to the continuation */
+    sprintf(both, "%s%s", c2, k2);
+    rc = encode_as(R, both, -1, 1, &whole, e);
+    if (!rc) rc = encode_as(R, c2, -1, 1, ce, e);
+    ke->n = 0;
+    if (!rc && whole.n > ce->n) vpush(ke, whole.v + ce->n, whole.n - ce->n);
+    free(both); free(whole.v);
+    *ctx_out = c2; *cont_out = k2;
+    return rc;
+}
+
+/* (ctx + cont)[-(L + 1):] into seq, scored from *from (_loglikelihood_tokens) */
+static int truncate_request(Run *R, const Vec *ce, const Vec *ke, Vec *seq, int *from, Err *e) {
+    if (ke->n > R->L) return err_set(e, "a continuation of %d tokens is longer than the model's length %d", ke->n, R->L);
+    int total = ce->n + ke->n, start = total > R->L + 1 ? total - (R->L + 1) : 0;
+    seq->n = 0;
+    for (int k = start; k < total; k++) vpush(seq, k < ce->n ? &ce->v[k] : &ke->v[k - ce->n], 1);
+    *from = seq->n - ke->n;
+    return 0;
+}
+
+static int run_mc(Run *R, FILE *samples, EvalResult *r, Err *e) {
+    const Task *t = R->t;
+    int n = t->n_items, rc = 0;
     double *acc = xcalloc((size_t)n, sizeof(double)), *accn = xcalloc((size_t)n, sizeof(double)), *gr = xcalloc((size_t)n, sizeof(double));
     for (int i = 0; i < n && !rc; i++) {
         const TaskItem *it = &t->items[i];
         int nc = it->n_choices;
-        Vec *seq = xcalloc((size_t)nc, sizeof *seq), ctx = { 0 };
-        int *from = xmalloc(sizeof(int) * (size_t)nc), *greedy = xmalloc(sizeof(int) * (size_t)nc);
+        Vec *seq = xcalloc((size_t)nc, sizeof *seq), *ce = xcalloc((size_t)nc, sizeof *ce), *ke = xcalloc((size_t)nc, sizeof *ke);
+        char **rctx = xcalloc((size_t)nc, sizeof(char *)), **rcont = xcalloc((size_t)nc, sizeof(char *));
+        int *from = xcalloc((size_t)nc, sizeof(int)), *greedy = xmalloc(sizeof(int) * (size_t)nc);
         double *ll = xmalloc(sizeof(double) * (size_t)nc);
+        char *context = NULL;
+        if (it->choices) context = fewshot_context(R, i, e), rc = context ? 0 : -1;
+        else if (!it->context_ids) rc = err_set(e, "choices_ids need context_ids");
         for (int c = 0; c < nc && !rc; c++) {
-            if (it->choice_ids) {                  /* token ids: context then choice */
-                if (it->context_ids) vpush(&seq[c], it->context_ids, it->n_context_ids);
-                else rc = err_set(e, "%s: item %d: choices_ids need context_ids", t->path, i + 1);
-                from[c] = seq[c].n;
-                if (!rc) vpush(&seq[c], it->choice_ids[c], it->n_choice_ids[c]);
-                continue;
+            if (it->choice_ids) { vpush(&ce[c], it->context_ids, it->n_context_ids); vpush(&ke[c], it->choice_ids[c], it->n_choice_ids[c]); }
+            else {
+                char *cont = xmalloc(strlen(t->target_delim) + strlen(it->choices[c]) + 1);
+                sprintf(cont, "%s%s", t->target_delim, it->choices[c]);
+                rc = encode_request(R, context, cont, &rctx[c], &rcont[c], &ce[c], &ke[c], e);
+                free(cont);
             }
-            char *pre = fewshot_prefix(t, i);
-            char *context = xmalloc(strlen(pre) + strlen(it->context ? it->context : "") + 1);
-            sprintf(context, "%s%s", pre, it->context ? it->context : "");
-            char *cont = xmalloc(strlen(t->target_delim) + strlen(it->choices[c]) + strlen(context) + 1);
-            sprintf(cont, "%s%s", t->target_delim, it->choices[c]);
-            size_t cl = strlen(context), sp = 0;          /* trailing spaces move to the continuation */
-            while (sp < cl && context[cl - 1 - sp] == ' ') sp++;
-            if (sp) { memmove(cont + sp, cont, strlen(cont) + 1); memcpy(cont, context + cl - sp, sp); context[cl - sp] = 0; }
-            Vec whole = { 0 };
-            if (!*context) {
-                if (bos < 0) rc = err_set(e, "%s: item %d: empty context and the tokenizer has no BOS", t->path, i + 1);
-                else { vpush(&seq[c], &bos, 1); from[c] = 1; rc = encode(tok, cont, &whole, e); if (!rc) vpush(&seq[c], whole.v, whole.n); }
-            } else {
-                char *both = xmalloc(strlen(context) + strlen(cont) + 1);
-                sprintf(both, "%s%s", context, cont);
-                rc = encode(tok, both, &whole, e);
-                if (!rc) rc = encode(tok, context, &ctx, e);
-                if (!rc) { vpush(&seq[c], whole.v, whole.n); from[c] = ctx.n; }
-                free(both);
-            }
-            free(whole.v); free(pre); free(context); free(cont);
+            if (!rc) rc = truncate_request(R, &ce[c], &ke[c], &seq[c], &from[c], e);
         }
-        if (!rc) rc = score_seqs(m, seq, from, nc, ll, greedy, e);
+        if (!rc) rc = score_seqs(R->m, seq, from, nc, ll, greedy, e);
         if (rc) item_err(e, t->path, i + 1);
         else {
             int best = 0, bestn = 0;
@@ -259,6 +423,10 @@ static int run_mc(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalRe
                 norm[c] = ll[c] / (len > 0 ? len : 1);
                 if (ll[c] > ll[best]) best = c;
                 if (norm[c] > norm[bestn]) bestn = c;
+                if (R->trace) {
+                    EvalRequest q = { i, c, rctx[c], rcont[c], ce[c].v, ce[c].n, ke[c].v, ke[c].n, seq[c].v, seq[c].n - 1, ll[c], greedy[c], NULL };
+                    R->trace(R->arg, &q);
+                }
             }
             acc[i] = best == it->answer; accn[i] = bestn == it->answer; gr[i] = greedy[it->answer];
             for (int c = 0; c < nc; c++) r->tokens_scored += seq[c].n - from[c];
@@ -287,17 +455,17 @@ static int run_mc(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalRe
             }
             free(norm);
         }
-        for (int c = 0; c < nc; c++) free(seq[c].v);
-        free(seq); free(ctx.v); free(from); free(greedy); free(ll);
+        for (int c = 0; c < nc; c++) { free(seq[c].v); free(ce[c].v); free(ke[c].v); free(rctx[c]); free(rcont[c]); }
+        free(seq); free(ce); free(ke); free(rctx); free(rcont); free(from); free(greedy); free(ll); free(context);
     }
     if (!rc) {
         double a = 0, an = 0, g = 0;
         for (int i = 0; i < n; i++) { a += acc[i]; an += accn[i]; g += gr[i]; }
-        put_metric(r, "acc", a / n, bootstrap_se(acc, n, t->bootstrap, t->seed), n, "highest log-likelihood");
-        put_metric(r, "acc_norm", an / n, bootstrap_se(accn, n, t->bootstrap, t->seed + 1), n,
+        put_metric(r, "acc", a / n, mean_stderr(acc, n), n, "highest log-likelihood");
+        put_metric(r, "acc_norm", an / n, mean_stderr(accn, n), n,
                    t->items[0].choices ? "log-likelihood / choice length in characters"
                                        : "log-likelihood / choice length in tokens (token-id items)");
-        put_metric(r, "greedy", g / n, bootstrap_se(gr, n, t->bootstrap, t->seed + 2), n, "the right choice is the greedy continuation");
+        put_metric(r, "greedy", g / n, mean_stderr(gr, n), n, "the right choice is the greedy continuation");
         r->item_score = acc;
         r->n_items = n;
         acc = NULL;
@@ -306,40 +474,49 @@ static int run_mc(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalRe
     return rc;
 }
 
-static int count_words(const char *s) {
-    int n = 0, in = 0;
-    for (; *s; s++) { int sp = isspace((unsigned char)*s); if (!sp && !in) n++; in = !sp; }
-    return n;
-}
-
-static int run_ppl(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult *r, Err *e) {
-    int n = t->n_items, rc = 0, bos = bos_of(tok);
+/* ---- perplexity (loglikelihood_rolling) ----------------------------------------------- */
+static int run_ppl(Run *R, FILE *samples, EvalResult *r, Err *e) {
+    const Task *t = R->t;
+    int n = t->n_items, rc = 0, L = R->L;
     double *dll = xcalloc((size_t)n, sizeof(double)), *dtok = xcalloc((size_t)n, sizeof(double));
     double *dwords = xcalloc((size_t)n, sizeof(double)), *dbytes = xcalloc((size_t)n, sizeof(double));
     for (int i = 0; i < n && !rc; i++) {
         const TaskItem *it = &t->items[i];
-        Vec all = { 0 };
-        if (bos >= 0) vpush(&all, &bos, 1);
-        if (it->text_ids) vpush(&all, it->text_ids, it->n_text_ids);
-        else {
-            Vec x = { 0 };
-            rc = encode(tok, it->text, &x, e);
-            if (!rc) vpush(&all, x.v, x.n);
-            free(x.v);
+        Vec tl = { 0 };
+        int prefix = R->prefix;
+        if (it->text_ids) {
+            vpush(&tl, it->text_ids, it->n_text_ids);
+            if (prefix < 0 && tl.n > 0) { prefix = tl.v[0]; memmove(tl.v, tl.v + 1, sizeof(int) * (size_t)--tl.n); }  /* no tokenizer: the first id is context */
+        } else {
+            rc = encode_as(R, it->text, -1, 1, &tl, e);
+            if (!rc && prefix < 0 && tl.n > 0) rc = err_set(e, "the tokenizer has neither a BOS nor an EOS token to condition on");
         }
-        /* windows: predict all[s .. s+W) from all[s-1 .. s+W-1) */
-        for (int s = 1; s < all.n && !rc; s += t->window) {
-            int np = all.n - s < t->window ? all.n - s : t->window;
-            Vec w = { 0 };
-            vpush(&w, all.v + s - 1, np + 1);
-            int from = 1, g = 0;
+        /* get_rolling_token_windows(context_len=1) + make_disjoint_window: the first window
+         * predicts tl[0..n1) from [prefix] + tl[0..n1-1); each later one predicts up to L
+         * new tokens with the whole L tokens before them as input */
+        int predicted = 0, w = 0;
+        while (!rc && predicted < tl.n) {
+            int np = predicted == 0 ? (tl.n < L ? tl.n : L) : (tl.n - predicted < L ? tl.n - predicted : L);
+            int end = predicted + np;
+            Vec seq = { 0 };
+            if (predicted == 0) { vpush(&seq, &prefix, 1); vpush(&seq, tl.v, np); }
+            else vpush(&seq, tl.v + end - L - 1, L + 1);
+            int from = seq.n - np, g = 0;
             double ll = 0;
-            rc = score_seqs(m, &w, &from, 1, &ll, &g, e);
-            if (!rc) dll[i] += ll;
+            rc = score_seqs(R->m, &seq, &from, 1, &ll, &g, e);
+            if (!rc) {
+                dll[i] += ll;
+                if (R->trace) {
+                    EvalRequest q = { i, w, NULL, NULL, seq.v, from, seq.v + from, np, seq.v, seq.n - 1, ll, g, NULL };
+                    R->trace(R->arg, &q);
+                }
+            }
             dtok[i] += np;
-            free(w.v);
+            predicted = end;
+            w++;
+            free(seq.v);
         }
-        dwords[i] = it->text ? count_words(it->text) : 0;
+        dwords[i] = it->text ? py_split_words(it->text) : 0;
         dbytes[i] = it->text ? strlen(it->text) : 0;
         r->tokens_scored += dtok[i];
         if (rc) rc = item_err(e, t->path, i + 1);
@@ -347,12 +524,13 @@ static int run_ppl(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalR
             fprintf(samples, "{\"index\": %d, \"loglikelihood\": %.17g, \"tokens\": %.0f, \"words\": %.0f, \"bytes\": %.0f}\n",
                     i, dll[i], dtok[i], dwords[i], dbytes[i]);
         }
-        free(all.v);
+        free(tl.v);
     }
     if (!rc) {
-        double L = 0, T = 0, W = 0, B = 0;
-        for (int i = 0; i < n; i++) { L += dll[i]; T += dtok[i]; W += dwords[i]; B += dbytes[i]; }
-        /* bootstrap the corpus-level ratios over documents */
+        double Ls = 0, T = 0, W = 0, B = 0;
+        for (int i = 0; i < n; i++) { Ls += dll[i]; T += dtok[i]; W += dwords[i]; B += dbytes[i]; }
+        /* lm-eval gives weighted_perplexity and bits_per_byte no standard error; with
+         * "bootstrap": N, a seeded bootstrap of bits per byte over documents */
         int b = t->bootstrap;
         double s1 = 0, s2 = 0;
         uint64_t sd = t->seed;
@@ -363,9 +541,10 @@ static int run_ppl(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalR
             s1 += v; s2 += v * v;
         }
         double se = b > 1 && B > 0 ? sqrt(fmax(0, (s2 / b - (s1 / b) * (s1 / b)) * b / (b - 1))) : -1;
-        put_metric(r, "token_perplexity", T > 0 ? exp(-L / T) : NAN, -1, n, "exp(-sum ll / tokens scored)");
-        if (W > 0) put_metric(r, "word_perplexity", exp(-L / W), -1, n, "exp(-sum ll / whitespace-separated words)");
-        if (B > 0) put_metric(r, "bits_per_byte", -L / B / log(2.0), se, n, "-sum ll / UTF-8 bytes / ln 2");
+        put_metric(r, "token_perplexity", T > 0 ? exp(-Ls / T) : NAN, -1, n, "exp(-sum ll / tokens scored)");
+        if (W > 0) put_metric(r, "word_perplexity", exp(-Ls / W), -1, n, "exp(-sum ll / len(re.split(r'\\s+', text)))");
+        if (B > 0) put_metric(r, "byte_perplexity", exp(-Ls / B), -1, n, "exp(-sum ll / UTF-8 bytes)");
+        if (B > 0) put_metric(r, "bits_per_byte", -Ls / B / log(2.0), se, n, "-sum ll / UTF-8 bytes / ln 2");
         r->n_items = n;
         r->item_score = dll;
         dll = NULL;
@@ -374,65 +553,97 @@ static int run_ppl(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalR
     return rc;
 }
 
-static void trim(const char *s, size_t n, const char **o, size_t *on) {
-    while (n && isspace((unsigned char)*s)) { s++; n--; }
-    while (n && isspace((unsigned char)s[n - 1])) n--;
-    *o = s; *on = n;
+/* ---- generation (generate_until) ------------------------------------------------------ */
+/* exact_match_hf_evaluate's options on one string (in place) */
+static void em_normalize(const Task *t, char *s) {
+    char *w = s;
+    for (char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (t->ignore_punct && c < 0x80 && ispunct(c)) continue;   /* string.punctuation */
+        if (t->ignore_numbers && c >= '0' && c <= '9') continue;
+        *w++ = t->ignore_case && c < 0x80 ? (char)tolower(c) : (char)c;
+    }
+    *w = 0;
 }
 
-static int run_gen(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult *r, Err *e) {
-    int n = t->n_items, rc = 0, V = m->cfg.vocab;
+/* the first position in text where one of the stop strings starts, or strlen(text) */
+static size_t first_stop(const char *text, char *const *stop, int ns) {
+    size_t at = strlen(text);
+    for (int u = 0; u < ns; u++) {
+        const char *p = *stop[u] ? strstr(text, stop[u]) : NULL;
+        if (p && (size_t)(p - text) < at) at = (size_t)(p - text);
+    }
+    return at;
+}
+
+static int run_gen(Run *R, FILE *samples, EvalResult *r, Err *e) {
+    const Task *t = R->t;
+    int n = t->n_items, rc = 0, V = R->m->cfg.vocab, max_ctx = R->L - t->max_gen;
+    if (max_ctx <= 0) return err_set(e, "%s: max_gen_tokens %d must be less than the model's length %d", t->path, t->max_gen, R->L);
     double *em = xcalloc((size_t)n, sizeof(double));
     for (int i = 0; i < n && !rc; i++) {
         const TaskItem *it = &t->items[i];
-        char *pre = fewshot_prefix(t, i);
-        char *ctx = xmalloc(strlen(pre) + strlen(it->context) + 1);
-        sprintf(ctx, "%s%s", pre, it->context);
-        Vec in = { 0 };
-        rc = encode(tok, ctx, &in, e);
+        /* stop strings: the task's (lm-eval's generation_kwargs until), else the item's,
+         * else the few-shot separator; then the end-of-sequence token's text */
+        char *stop[72];
+        int ns = 0;
+        char *const *src = t->n_until ? t->until : it->until;
+        int nsrc = t->n_until ? t->n_until : it->n_until;
+        for (int u = 0; u < nsrc && ns < 64; u++) stop[ns++] = src[u];
+        if (!nsrc) stop[ns++] = t->fewshot_sep;
+        if (R->eot_text) { int have = 0; for (int u = 0; u < ns; u++) have |= !strcmp(stop[u], R->eot_text); if (!have) stop[ns++] = R->eot_text; }
+        char *ctx = fewshot_context(R, i, e);
+        Vec in = { 0 }, out = { 0 }, shown = { 0 };
+        rc = ctx ? encode_as(R, ctx, -1, R->has_bos, &in, e) : -1;
+        if (!rc && in.n > max_ctx) { memmove(in.v, in.v + in.n - max_ctx, sizeof(int) * (size_t)max_ctx); in.n = max_ctx; }  /* left truncation */
+        if (!rc && in.n == 0) rc = err_set(e, "an empty prompt");
         KVCache kv;
-        if (!rc) rc = kv_create(&kv, m, 1, in.n + t->max_gen + 1, e);
         char *text = NULL;
+        if (!rc) rc = kv_create(&kv, R->m, 1, in.n + t->max_gen + 1, e);
         if (!rc) {
             float *lg = xmalloc(sizeof(float) * (size_t)V);
             int *seq = xcalloc((size_t)in.n, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)in.n);
             unsigned char *want = xcalloc((size_t)in.n, 1);
             for (int k = 0; k < in.n; k++) pos[k] = k;
             want[in.n - 1] = 1;
-            rc = in.n ? model_forward(m, &kv, in.n, in.v, seq, pos, want, lg, NULL, e) : err_set(e, "empty context");
-            Vec out = { 0 };
+            rc = model_forward(R->m, &kv, in.n, in.v, seq, pos, want, lg, NULL, e);
             for (int g = 0; g < t->max_gen && !rc; g++) {
                 int best = 0;
                 for (int v = 1; v < V; v++) if (lg[v] > lg[best]) best = v;
                 vpush(&out, &best, 1);
+                if (tok_is_eos(R->tok, best)) break;           /* generation_config.eos_token_id */
+                if (!tok_is_special(R->tok, best)) vpush(&shown, &best, 1);   /* skip_special_tokens */
+                size_t len;
+                char *raw = tok_decode(R->tok, shown.v, shown.n, &len, e);
+                if (!raw) { rc = -1; break; }
                 free(text);
-                text = tok_decode(tok, out.v, out.n, NULL, e);
-                if (!text) { rc = -1; break; }
-                int stop = 0;
-                for (int u = 0; u < it->n_until && !stop; u++) {
-                    char *at = strstr(text, it->until[u]);
-                    if (at) { *at = 0; stop = 1; }
-                }
-                if (stop) break;
+                text = utf8_lossy(raw, len);
+                free(raw);
+                if (first_stop(text, stop, ns) < strlen(text)) break;
                 int p = in.n + g, s0 = 0;
-                rc = model_forward(m, &kv, 1, &best, &s0, &p, NULL, lg, NULL, e);
+                rc = model_forward(R->m, &kv, 1, &best, &s0, &p, NULL, lg, NULL, e);
             }
-            free(lg); free(seq); free(pos); free(want); free(out.v);
+            free(lg); free(seq); free(pos); free(want);
             kv_free(&kv);
         }
         if (rc) rc = item_err(e, t->path, i + 1);
         else {
-            const char *a, *b;
-            size_t la, lb;
-            trim(text ? text : "", text ? strlen(text) : 0, &a, &la);
-            trim(it->target, strlen(it->target), &b, &lb);
-            em[i] = la == lb && !memcmp(a, b, la);
+            if (!text) text = xstrdup("");
+            text[first_stop(text, stop, ns)] = 0;
+            char *a = xstrdup(text), *b = xstrdup(it->target);
+            em_normalize(t, a); em_normalize(t, b);
+            em[i] = !strcmp(a, b);
+            free(a); free(b);
+            if (R->trace) {
+                EvalRequest q = { i, 0, ctx, NULL, in.v, in.n, out.v, out.n, in.v, in.n, 0, 0, text };
+                R->trace(R->arg, &q);
+            }
             if (samples) {
                 cJSON *o = cJSON_CreateObject();
                 cJSON_AddNumberToObject(o, "index", i);
                 cJSON_AddStringToObject(o, "context", it->context);
                 cJSON_AddStringToObject(o, "target", it->target);
-                cJSON_AddStringToObject(o, "prediction", text ? text : "");
+                cJSON_AddStringToObject(o, "prediction", text);
                 cJSON_AddBoolToObject(o, "exact_match", em[i] != 0);
                 char *line = cJSON_PrintUnformatted(o);
                 fprintf(samples, "%s\n", line);
@@ -440,12 +651,12 @@ static int run_gen(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalR
                 cJSON_Delete(o);
             }
         }
-        free(text); free(pre); free(ctx); free(in.v);
+        free(text); free(ctx); free(in.v); free(out.v); free(shown.v);
     }
     if (!rc) {
         double s = 0;
         for (int i = 0; i < n; i++) s += em[i];
-        put_metric(r, "exact_match", s / n, bootstrap_se(em, n, t->bootstrap, t->seed), n, "greedy output up to a stop string, trimmed");
+        put_metric(r, "exact_match", s / n, mean_stderr(em, n), n, "greedy output up to a stop string, equal to the target");
         r->item_score = em;
         r->n_items = n;
         em = NULL;
@@ -454,19 +665,36 @@ static int run_gen(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalR
     return rc;
 }
 
-int eval_run(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult *r, Err *e) {
+/* ---- entry ---------------------------------------------------------------------------- */
+int eval_max_length(const Model *m, const Task *t) {
+    if (t->window > 0) return t->window;
+    return m->cfg.max_pos > 0 ? m->cfg.max_pos : 2048;
+}
+
+int eval_run_traced(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult *r, EvalTraceFn trace, void *arg, Err *e) {
     memset(r, 0, sizeof *r);
     if (tok && tok_vocab_size(tok) > m->cfg.vocab)
         return err_set(e, "the tokenizer has %d ids but the model's vocabulary is %d", tok_vocab_size(tok), m->cfg.vocab);
+    if (t->type == TASK_GEN && !tok) return err_set(e, "%s: generation tasks need the model's tokenizer", t->path);
+    Run R = { .m = m, .tok = tok, .t = t, .L = eval_max_length(m, t), .prefix = -1, .eot = -1, .trace = trace, .arg = arg };
+    pyrandom_seed(&R.rnd, t->fewshot_seed);
+    if (tok) {
+        int V = tok_vocab_size(tok);
+        for (int v = 0; v < V && R.eot < 0; v++) if (tok_is_eos(tok, v)) R.eot = v;
+        R.prefix = bos_of(tok);
+        R.has_bos = R.prefix >= 0;
+        if (R.prefix < 0) R.prefix = R.eot;      /* prefix_token_id: the BOS, else the EOS */
+        Err e2;
+        if (R.prefix >= 0) R.prefix_text = tok_decode(tok, &R.prefix, 1, NULL, &e2);
+        if (R.eot >= 0) R.eot_text = tok_decode(tok, &R.eot, 1, NULL, &e2);
+    }
     int rc = -1;
     switch (t->type) {
-    case TASK_MC: rc = run_mc(m, tok, t, samples, r, e); break;
-    case TASK_PPL: rc = run_ppl(m, tok, t, samples, r, e); break;
-    case TASK_GEN:
-        if (!tok) return err_set(e, "%s: generation tasks need the model's tokenizer.json", t->path);
-        rc = run_gen(m, tok, t, samples, r, e);
-        break;
+    case TASK_MC: rc = run_mc(&R, samples, r, e); break;
+    case TASK_PPL: rc = run_ppl(&R, samples, r, e); break;
+    case TASK_GEN: rc = run_gen(&R, samples, r, e); break;
     }
+    free(R.prefix_text); free(R.eot_text);
     if (rc == 0 && t->n_metrics) {          /* keep the definition's metrics, in its order */
         Metric all[8];
         int n = r->n_metrics;
@@ -476,6 +704,10 @@ int eval_run(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult 
             for (int q = 0; q < n; q++) if (!strcmp(all[q].name, t->metrics[k])) r->m[r->n_metrics++] = all[q];
     }
     return rc;
+}
+
+int eval_run(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult *r, Err *e) {
+    return eval_run_traced(m, tok, t, samples, r, NULL, NULL, e);
 }
 
 void eval_result_free(EvalResult *r) { free(r->item_score); memset(r, 0, sizeof *r); }

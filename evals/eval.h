@@ -1,24 +1,24 @@
 /*
- * eval.h - accuracy, measured the way lm-evaluation-harness measures it, on the
- * engine of kernels/.
+ * eval.h - accuracy, measured as lm-evaluation-harness 0.4.13 (lm-eval) measures it
+ * with its Hugging Face backend, on the engine of kernels/.
  *
  * A task is a definition (JSON) naming a JSON Lines file of items; evals/README.md
- * documents both. Items hold text (encoded with the model's tokenizer.json) or token
- * ids directly (`context_ids`, `choices_ids`, `text_ids`, `target_ids`), so tasks can
- * be written for a model without a tokenizer.
+ * documents both, rule by rule against lm-eval. Items hold text (encoded with the
+ * model's tokenizer) or token ids directly (`context_ids`, `choices_ids`, `text_ids`),
+ * so tasks can be written for a model without a tokenizer.
  *
- *   multiple_choice  {"context", "choices": [...], "answer": i}: log-likelihood of
- *                    each choice's tokens after the context (the tokens of
- *                    context + delimiter + choice after those of context); acc, acc_norm
- *                    (log-likelihood / the choice's length in characters), and whether
- *                    the right choice is the greedy continuation.
- *   perplexity       {"text"}: disjoint windows of `window` tokens, each conditioned on
- *                    the last token of the previous one (the first on the BOS when the
- *                    tokenizer has one, else the first token is context only): token
- *                    perplexity, word perplexity, bits per byte.
+ *   multiple_choice  {"context", "choices": [...], "answer": i}: lm-eval's
+ *                    loglikelihood requests (context.rstrip(), _encode_pair, the
+ *                    tokenizer's BOS, left truncation to the model's length); acc,
+ *                    acc_norm (log-likelihood / the choice's length in characters), and
+ *                    whether the right choice is the greedy continuation.
+ *   perplexity       {"text"}: lm-eval's loglikelihood_rolling (get_rolling_token_windows
+ *                    + make_disjoint_window at the model's length, the prefix token
+ *                    first): token, word and byte perplexity, bits per byte.
  *   generation       {"context", "target", "until": [...]}: greedy decoding up to a stop
- *                    string or max_gen_tokens; exact_match after trimming whitespace.
- * Standard errors come from a seeded bootstrap over items.
+ *                    string, the end of sequence or max_gen_tokens; exact_match.
+ * Few-shot examples are drawn by lm-eval's sampler (pyrandom.h). Standard errors of
+ * means are lm-eval's mean_stderr; perplexities have none unless asked (a bootstrap).
  */
 #ifndef EFFBENCH_EVAL_H
 #define EFFBENCH_EVAL_H
@@ -29,6 +29,11 @@
 #include <stdio.h>
 
 typedef enum { TASK_MC, TASK_PPL, TASK_GEN } TaskType;
+/* BOS on encoded text: the tokenizer's own template (lm-eval's add_bos_token None),
+ * always (add_bos_token True) or never (False) */
+typedef enum { TASK_BOS_AUTO, TASK_BOS_ON, TASK_BOS_OFF } TaskBos;
+
+struct cJSON;
 
 typedef struct {
     char *context, *text, *target;   /* text fields (NULL when given as ids) */
@@ -38,7 +43,8 @@ typedef struct {
     char **choices; int n_choices;   /* text choices */
     int **choice_ids; int *n_choice_ids;
     int answer;
-    char **until; int n_until;
+    char **until; int n_until;       /* stop strings of this item (none: the task's) */
+    struct cJSON *doc;               /* the item as read: lm-eval's doc, for equality */
 } TaskItem;
 
 typedef struct {
@@ -46,12 +52,20 @@ typedef struct {
     char path[4096];                 /* the JSONL file */
     TaskType type;
     int num_fewshot;
-    char *fewshot_sep;               /* between few-shot examples, default "\n\n" */
+    char *fewshot_sep;               /* after each few-shot example, default "\n\n" */
     char *target_delim;              /* before a choice or target, default " " */
-    int window;                      /* perplexity window, default 512 */
-    int max_gen;                     /* generation limit, default 64 */
-    int bootstrap;                   /* resamples, default 1000 */
-    uint64_t seed;
+    char *description;               /* before the examples (lm-eval's description), default "" */
+    char fewshot_path[4096];         /* "fewshot_file" (lm-eval's fewshot_split); "": the items */
+    int fewshot_same;                /* the few-shot file is the eval file: the item is left out */
+    TaskItem *fewshot_items; int n_fewshot_items;   /* the pool (fewshot_file), else NULL */
+    uint64_t fewshot_seed;           /* lm-eval's fewshot_random_seed, default 1234 */
+    int window;                      /* the model's length for this task; 0: the model's own */
+    int max_gen;                     /* generation limit (lm-eval's max_gen_toks), default 256 */
+    char **until; int n_until;       /* task-level stop strings; none: the few-shot separator */
+    int ignore_case, ignore_punct, ignore_numbers;  /* exact_match options, default off */
+    TaskBos bos;                     /* "bos": auto, on, off */
+    int bootstrap;                   /* perplexity: bootstrap resamples of bits_per_byte, default 0 */
+    uint64_t seed;                   /* that bootstrap's seed */
     char metrics[8][32]; int n_metrics;   /* the definition's "metrics" (none: all of the type's) */
     TaskItem *items; int n_items;
 } Task;
@@ -78,6 +92,31 @@ typedef struct {
 /* Runs every item; writes one JSON line per item to samples (if not NULL). tok may be
  * NULL when every item is given as ids. */
 int eval_run(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult *r, Err *e);
+
+/* One request as lm-eval would log it, passed to a trace function as it is scored:
+ * a choice of a multiple-choice item, a window of a rolling log-likelihood or a
+ * generation. The pointers are valid during the call only. */
+typedef struct {
+    int item;                        /* 0-based item */
+    int index;                       /* choice or window, from 0 */
+    const char *context;             /* request strings (after rstrip moved spaces); NULL for ids */
+    const char *continuation;        /* NULL for windows and generations */
+    const int *ctx_ids; int n_ctx;   /* context tokens before left truncation */
+    const int *cont_ids; int n_cont; /* scored tokens, or generated ones */
+    const int *input; int n_input;   /* what the model was fed (generation: the prompt) */
+    double ll; int is_greedy;        /* log-likelihood of cont_ids; 0 for generations */
+    const char *generation;          /* the text generated, cut at the first stop string */
+} EvalRequest;
+typedef void (*EvalTraceFn)(void *arg, const EvalRequest *rq);
+
+/* eval_run, and trace(arg, request) for every request (trace may be NULL). */
+int eval_run_traced(Model *m, Tokenizer *tok, const Task *t, FILE *samples, EvalResult *r,
+                    EvalTraceFn trace, void *arg, Err *e);
+/* The model length a task runs at: t->window when set, else the model's
+ * max_position_embeddings (HFLM.max_length), else 2048 as lm-eval. */
+int eval_max_length(const Model *m, const Task *t);
+/* lm-eval's mean_stderr: sample standard deviation (n - 1) / sqrt(n); -1 when n < 2. */
+double mean_stderr(const double *x, int n);
 void eval_result_free(EvalResult *r);
 
 /* Standard error of the mean of x by a seeded bootstrap of b resamples. */

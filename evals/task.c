@@ -45,6 +45,7 @@ static void item_free(TaskItem *it) {
     free(it->choices); free(it->choice_ids); free(it->n_choice_ids);
     for (int i = 0; i < it->n_until; i++) free(it->until[i]);
     free(it->until);
+    cJSON_Delete(it->doc);
 }
 
 static int parse_item(const char *path, int line, const cJSON *j, TaskType type, TaskItem *it, Err *e) {
@@ -104,46 +105,73 @@ static int infer_type(const cJSON *j, TaskType *t) {
     return 0;
 }
 
-static int load_jsonl(Task *t, int infer, Err *e) {
+/* the items of the JSON Lines file path into *items (n), of type *type (inferred from
+ * the first item when infer) */
+static int load_items(const char *path, TaskType *type, int infer, TaskItem **items, int *n_items, Err *e) {
     size_t len;
-    char *buf = read_file(t->path, 1u << 30, &len, e);
+    *items = NULL; *n_items = 0;
+    char *buf = read_file(path, 1u << 30, &len, e);
     if (!buf) return -1;
     int rc = 0, line = 0, cap = 64;
-    t->items = xcalloc((size_t)cap, sizeof *t->items);
+    *items = xcalloc((size_t)cap, sizeof **items);
     char *end = buf + len;
     for (char *p = buf; p < end && !rc;) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) nl = end;
         line++;
         size_t n = (size_t)(nl - p);
-        if (n > MAX_LINE) { rc = err_set(e, "%s: line %d is %zu bytes, more than the %u allowed", t->path, line, n, MAX_LINE); break; }
+        if (n > MAX_LINE) { rc = err_set(e, "%s: line %d is %zu bytes, more than the %u allowed", path, line, n, MAX_LINE); break; }
         int blank = 1;
         for (size_t i = 0; i < n && blank; i++) blank = isspace((unsigned char)p[i]);
         if (!blank) {
             cJSON *j = cJSON_ParseWithLength(p, n);
-            if (!j) { rc = err_set(e, "%s: line %d: invalid JSON", t->path, line); break; }
-            if (infer && t->n_items == 0 && infer_type(j, &t->type)) {
+            if (!j) { rc = err_set(e, "%s: line %d: invalid JSON", path, line); break; }
+            if (infer && *n_items == 0 && infer_type(j, type)) {
                 cJSON_Delete(j);
-                rc = err_set(e, "%s: line %d: cannot tell the task type (needs choices, text or target)", t->path, line);
+                rc = err_set(e, "%s: line %d: cannot tell the task type (needs choices, text or target)", path, line);
                 break;
             }
-            if (t->n_items == cap) { cap *= 2; t->items = realloc(t->items, sizeof *t->items * (size_t)cap); if (!t->items) exit(3); }
-            rc = parse_item(t->path, line, j, t->type, &t->items[t->n_items], e);
-            t->n_items++;
-            cJSON_Delete(j);
+            if (*n_items == cap) { cap *= 2; *items = realloc(*items, sizeof **items * (size_t)cap); if (!*items) exit(3); }
+            TaskItem *it = &(*items)[*n_items];
+            rc = parse_item(path, line, j, *type, it, e);
+            (*n_items)++;
+            it->doc = j;                 /* kept: lm-eval compares docs as dicts */
         }
         p = nl + 1;
     }
     free(buf);
-    if (!rc && t->n_items == 0) rc = err_set(e, "%s: no items", t->path);
+    if (!rc && *n_items == 0) rc = err_set(e, "%s: no items", path);
     return rc;
+}
+
+static int load_jsonl(Task *t, int infer, Err *e) { return load_items(t->path, &t->type, infer, &t->items, &t->n_items, e); }
+
+/* a path relative to the definition's directory */
+static void rel_path(char *out, size_t cap, const char *def, const char *file) {
+    const char *sl = strrchr(def, '/');
+    if (file[0] == '/' || !sl) snprintf(out, cap, "%s", file);
+    else snprintf(out, cap, "%.*s/%s", (int)(sl - def), def, file);
+}
+
+/* a list of non-empty strings (JSON array) into *out, *n; -1 when it is not one */
+static int str_list(const cJSON *a, char ***out, int *n) {
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > 64) return -1;
+    *n = cJSON_GetArraySize(a);
+    *out = xcalloc((size_t)*n + 1, sizeof **out);
+    int i = 0;
+    for (const cJSON *x = a->child; x; x = x->next, i++) {
+        if (!cJSON_IsString(x) || !*x->valuestring) return -1;
+        (*out)[i] = xstrdup(x->valuestring);
+    }
+    return 0;
 }
 
 int task_load(const char *path, Task *t, Err *e) {
     memset(t, 0, sizeof *t);
-    t->window = 512; t->max_gen = 64; t->bootstrap = 1000; t->seed = 1;
+    t->max_gen = 256; t->seed = 1; t->fewshot_seed = 1234;
     t->fewshot_sep = xstrdup("\n\n");
     t->target_delim = xstrdup(" ");
+    t->description = xstrdup("");
     size_t pl = strlen(path);
     int rc = 0;
     if (pl > 6 && !strcmp(path + pl - 6, ".jsonl")) {
@@ -166,9 +194,7 @@ int task_load(const char *path, Task *t, Err *e) {
         else rc = err_set(e, "%s: type \"%s\" (multiple_choice, perplexity, generation)", path, ty->valuestring);
         if (!rc) {
             snprintf(t->name, sizeof t->name, "%s", nm->valuestring);
-            const char *sl = strrchr(path, '/');
-            if (fl->valuestring[0] == '/' || !sl) snprintf(t->path, sizeof t->path, "%s", fl->valuestring);
-            else snprintf(t->path, sizeof t->path, "%.*s/%s", (int)(sl - path), path, fl->valuestring);
+            rel_path(t->path, sizeof t->path, path, fl->valuestring);
             const struct { const char *k; int *v; int lo, hi; } ints[] = {
                 { "num_fewshot", &t->num_fewshot, 0, 64 }, { "window", &t->window, 2, 1 << 20 },
                 { "max_gen_tokens", &t->max_gen, 1, 1 << 16 }, { "bootstrap", &t->bootstrap, 0, 100000 } };
@@ -180,37 +206,75 @@ int task_load(const char *path, Task *t, Err *e) {
                     rc = err_set(e, "%s: \"%s\" must be an integer in %d..%d", path, ints[i].k, ints[i].lo, ints[i].hi);
                 else *ints[i].v = x;
             }
-            const cJSON *sd = cJSON_GetObjectItemCaseSensitive(j, "seed");
-            if (cJSON_IsNumber(sd)) t->seed = (uint64_t)sd->valuedouble;
-            static const char *known[3][4] = { { "acc", "acc_norm", "greedy", NULL },
-                                               { "token_perplexity", "word_perplexity", "bits_per_byte", NULL },
-                                               { "exact_match", NULL, NULL, NULL } };
+            const char *seeds[2] = { "seed", "fewshot_seed" };
+            uint64_t *seedv[2] = { &t->seed, &t->fewshot_seed };
+            for (int k = 0; k < 2 && !rc; k++) {
+                const cJSON *sd = cJSON_GetObjectItemCaseSensitive(j, seeds[k]);
+                if (sd && (!cJSON_IsNumber(sd) || sd->valuedouble < 0 || sd->valuedouble > 9007199254740992.0 || sd->valuedouble != floor(sd->valuedouble)))
+                    rc = err_set(e, "%s: \"%s\" must be a non-negative integer", path, seeds[k]);
+                else if (sd) *seedv[k] = (uint64_t)sd->valuedouble;
+            }
+            const cJSON *bo = cJSON_GetObjectItemCaseSensitive(j, "bos");
+            if (bo && !rc) {
+                if (cJSON_IsString(bo) && !strcmp(bo->valuestring, "auto")) t->bos = TASK_BOS_AUTO;
+                else if (cJSON_IsString(bo) && !strcmp(bo->valuestring, "on")) t->bos = TASK_BOS_ON;
+                else if (cJSON_IsString(bo) && !strcmp(bo->valuestring, "off")) t->bos = TASK_BOS_OFF;
+                else rc = err_set(e, "%s: \"bos\" is \"auto\", \"on\" or \"off\"", path);
+            }
+            const cJSON *un = cJSON_GetObjectItemCaseSensitive(j, "until");
+            if (un && !rc && str_list(un, &t->until, &t->n_until)) rc = err_set(e, "%s: \"until\" must be a list of non-empty strings", path);
+            const char *flags[3] = { "ignore_case", "ignore_punctuation", "ignore_numbers" };
+            int *flagv[3] = { &t->ignore_case, &t->ignore_punct, &t->ignore_numbers };
+            for (int k = 0; k < 3 && !rc; k++) {
+                const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, flags[k]);
+                if (f && !cJSON_IsBool(f)) rc = err_set(e, "%s: \"%s\" must be true or false", path, flags[k]);
+                else *flagv[k] = cJSON_IsTrue(f);
+            }
+            static const char *known[3][5] = { { "acc", "acc_norm", "greedy", NULL, NULL },
+                                               { "token_perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", NULL },
+                                               { "exact_match", NULL, NULL, NULL, NULL } };
             const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "metrics");
             if (ms && (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) > 8)) rc = err_set(e, "%s: \"metrics\" must be a list of names", path);
             for (const cJSON *x = ms ? ms->child : NULL; x && !rc; x = x->next) {
                 int ok = 0;
                 for (int k = 0; k < 4 && known[t->type][k] && cJSON_IsString(x); k++) ok |= !strcmp(known[t->type][k], x->valuestring);
-                if (!ok) rc = err_set(e, "%s: metric \"%s\" is not one of %s's (%s%s%s%s%s)", path, cJSON_IsString(x) ? x->valuestring : "?",
+                if (!ok) rc = err_set(e, "%s: metric \"%s\" is not one of %s's (%s%s%s%s%s%s%s)", path, cJSON_IsString(x) ? x->valuestring : "?",
                                       ty->valuestring, known[t->type][0], known[t->type][1] ? ", " : "", known[t->type][1] ? known[t->type][1] : "",
-                                      known[t->type][2] ? ", " : "", known[t->type][2] ? known[t->type][2] : "");
+                                      known[t->type][2] ? ", " : "", known[t->type][2] ? known[t->type][2] : "",
+                                      known[t->type][3] ? ", " : "", known[t->type][3] ? known[t->type][3] : "");
                 else snprintf(t->metrics[t->n_metrics++], 32, "%s", x->valuestring);
             }
-            char *s1 = opt_str(j, "fewshot_separator"), *s2 = opt_str(j, "target_delimiter");
+            char *s1 = opt_str(j, "fewshot_separator"), *s2 = opt_str(j, "target_delimiter"), *s3 = opt_str(j, "description");
             if (s1) { free(t->fewshot_sep); t->fewshot_sep = s1; }
             if (s2) { free(t->target_delim); t->target_delim = s2; }
+            if (s3) { free(t->description); t->description = s3; }
+            const cJSON *ff = cJSON_GetObjectItemCaseSensitive(j, "fewshot_file");
+            if (ff && !cJSON_IsString(ff)) rc = err_set(e, "%s: \"fewshot_file\" must be a file name", path);
+            else if (ff) rel_path(t->fewshot_path, sizeof t->fewshot_path, path, ff->valuestring);
         }
         cJSON_Delete(j);
         if (!rc) rc = load_jsonl(t, 0, e);
+        if (!rc && t->fewshot_path[0]) {
+            char *a = realpath(t->path, NULL), *b = realpath(t->fewshot_path, NULL);
+            t->fewshot_same = a && b && !strcmp(a, b);
+            free(a); free(b);
+            rc = load_items(t->fewshot_path, &t->type, 0, &t->fewshot_items, &t->n_fewshot_items, e);
+        }
     }
-    if (!rc && t->num_fewshot >= t->n_items && t->num_fewshot > 0)
-        rc = err_set(e, "%s: %d few-shot examples need more than %d items", path, t->num_fewshot, t->n_items);
+    /* lm-eval's random.sample refuses more than the pool (n + 1 when the item is left out) */
+    int pool = t->fewshot_items ? t->n_fewshot_items : t->n_items, need = t->num_fewshot + (t->fewshot_same ? 1 : 0);
+    if (!rc && t->num_fewshot > 0 && need > pool)
+        rc = err_set(e, "%s: %d few-shot examples need %d items to draw from, %s has %d", path, t->num_fewshot, need,
+                     t->fewshot_items ? t->fewshot_path : t->path, pool);
     if (rc) task_free(t);
     return rc;
 }
 
 void task_free(Task *t) {
     for (int i = 0; i < t->n_items; i++) item_free(&t->items[i]);
-    free(t->items); free(t->fewshot_sep); free(t->target_delim);
+    for (int i = 0; i < t->n_fewshot_items; i++) item_free(&t->fewshot_items[i]);
+    for (int i = 0; i < t->n_until; i++) free(t->until[i]);
+    free(t->items); free(t->fewshot_items); free(t->until); free(t->fewshot_sep); free(t->target_delim); free(t->description);
     memset(t, 0, sizeof *t);
 }
 
