@@ -16,6 +16,20 @@ if grep -q 'exact_match' "$tmp/out" && [ "$(grep -c '"prediction"' "$tmp/g.jsonl
 printf '{"context": "a", "choices": ["x", "y"], "answer": 0}\n\n{"context": "b", "choices": ["x", "y"], "answer": 2}\n' > tests/data/.bad-task.jsonl
 expect_err "eval on a bad task file names the line" 1 "line 3: answer 2 is out of range" "$E" eval --model $M --dummy --task tests/data/.bad-task.jsonl
 rm -f tests/data/.bad-task.jsonl
+# lm-eval's rules through the command: the golden llama-tiny with the committed lm-eval tokenizer
+L=tests/data/lmeval
+if [ -f "$G/dense/llama-tiny/model.safetensors" ] && [ -f "$L/tasks/eb_mc_fs.json" ]; then
+  mkdir -p "$tmp/lt"
+  for f in config.json model.safetensors; do ln -sf "$(cd "$G/dense/llama-tiny" && pwd)/$f" "$tmp/lt/$f"; done
+  cp "$L/models/llama-tiny/tokenizer.json" "$tmp/lt/"
+  if "$E" eval --model "$tmp/lt" --task "$L/tasks/eb_mc_fs.json" --samples "$tmp/lt.jsonl" >"$tmp/out" 2>"$tmp/err" \
+     && grep -q 'model length 512, BOS as the tokenizer adds it' "$tmp/err" && grep -q '^| eb_mc_fs | acc | [0-9.]* | [0-9.]* |' "$tmp/out" \
+     && [ "$(grep -c '' "$tmp/lt.jsonl")" -eq 4 ]; then ok "eval: lm-eval's rules on llama-tiny (few-shot file, description, model length, BOS, mean_stderr)"
+  else bad "eval lm-eval task: $(cat "$tmp/err" "$tmp/out")"; fi
+  "$E" eval --model "$tmp/lt" --task "$L/tasks/eb_gen_until.json" --samples "$tmp/lg.jsonl" >"$tmp/out" 2>"$tmp/err"
+  if grep -q '| exact_match |' "$tmp/out" && [ "$(grep -c '"prediction"' "$tmp/lg.jsonl")" -eq "$(grep -c '' "$L/tasks/eb_gen.jsonl")" ]; then
+    ok "eval: generation with the task's until"; else bad "eval gen until: $(cat "$tmp/err")"; fi
+else skp "eval on llama-tiny (no goldens or no tests/data/lmeval)"; fi
 expect_err "text task without a tokenizer" 1 "tokenizer.json" "$E" eval --model suites/configs/llama-3.1-8b.json --dummy --layers 1 --task tests/data/tasks/tiny-mc.json
 if [ -f "$G/deepseek/v3-tiny/case.json" ]; then
   set -- $("$T" case-tokens "$G/deepseek/v3-tiny")

@@ -9,6 +9,7 @@
  */
 #include "test.h"
 #include "eval.h"
+#include "pyrandom.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -288,6 +289,40 @@ static void t_eval_stats(void) {
           k.mean, k.max, k.p99, k.same_top);
 }
 
+/* ---- Python's random, as lm-eval's few-shot sampler uses it ------------------------- */
+/* Values from CPython 3.11.7: random.Random(seed).getrandbits(32) and .sample(range(n), k)
+ * (the pool algorithm for small n, the set algorithm for n = 5000 and n = 100, k = 7). */
+static void t_eval_pyrandom(void) {
+    PyRandom r;
+    pyrandom_seed(&r, 1234);
+    uint32_t w[3];
+    for (int i = 0; i < 3; i++) w[i] = pyrandom_getrandbits(&r, 32);
+    CHECK(w[0] == 4150886329u && w[1] == 3342196574u && w[2] == 1892932127u, "Random(1234) words %u %u %u", w[0], w[1], w[2]);
+    pyrandom_seed(&r, 1234);
+    int o[30];
+    static const int want3[3] = { 7, 1, 0 }, want7[7] = { 11, 74, 4, 85, 88, 10, 12 }, want30[8] = { 2905, 1939, 142, 252, 129, 2835, 3966, 3797 };
+    static const int wantall[3] = { 1, 2, 0 }, want_big[6] = { 17, 42, 1, 33, 2, 10 };
+    CHECK(pyrandom_sample(&r, 10, 3, o) == 0 && !memcmp(o, want3, sizeof want3), "sample(range(10), 3): %d %d %d", o[0], o[1], o[2]);
+    CHECK(pyrandom_sample(&r, 100, 7, o) == 0 && !memcmp(o, want7, sizeof want7), "sample(range(100), 7): %d %d ...", o[0], o[1]);
+    CHECK(pyrandom_sample(&r, 5000, 30, o) == 0 && !memcmp(o, want30, sizeof want30), "sample(range(5000), 30): %d %d ...", o[0], o[1]);
+    CHECK(pyrandom_sample(&r, 3, 3, o) == 0 && !memcmp(o, wantall, sizeof wantall), "sample(range(3), 3): %d %d %d", o[0], o[1], o[2]);
+    CHECK(pyrandom_sample(&r, 3, 4, o) == -1, "a sample larger than the population is refused");
+    pyrandom_seed(&r, 0);
+    w[0] = pyrandom_getrandbits(&r, 32); w[1] = pyrandom_getrandbits(&r, 32);
+    CHECK(w[0] == 1654615998u && w[1] == 3626764237u, "Random(0) words %u %u", w[0], w[1]);
+    pyrandom_seed(&r, (1ull << 40) + 5);                     /* two 32-bit key words */
+    w[0] = pyrandom_getrandbits(&r, 32); w[1] = pyrandom_getrandbits(&r, 32);
+    CHECK(w[0] == 2220160828u && w[1] == 2166296868u, "Random(2**40 + 5) words %u %u", w[0], w[1]);
+    CHECK(pyrandom_sample(&r, 50, 6, o) == 0 && !memcmp(o, want_big, sizeof want_big), "sample(range(50), 6): %d %d ...", o[0], o[1]);
+    /* one stream across calls, as the sampler draws for item after item */
+    pyrandom_seed(&r, 1234);
+    static const int seq[4][3] = { { 6, 3, 0 }, { 0, 6, 4 }, { 0, 5, 6 }, { 0, 2, 1 } };
+    for (int k = 0; k < 4; k++) CHECK(pyrandom_sample(&r, 7, 3, o) == 0 && !memcmp(o, seq[k], sizeof seq[k]), "draw %d: %d %d %d", k, o[0], o[1], o[2]);
+    /* mean_stderr: sample standard deviation (n - 1) over sqrt(n) */
+    double x[4] = { 1, 0, 0, 1 };
+    CHECK(fabs(mean_stderr(x, 4) - sqrt(1.0 / 3.0) / 2) < 1e-15 && mean_stderr(x, 1) < 0, "mean_stderr %.17g", mean_stderr(x, 4));
+}
+
 /* ---- bad task files ----------------------------------------------------------------- */
 static void bad_task(const char *name, const char *content, const char *want) {
     char p[800];
@@ -316,6 +351,21 @@ static void t_eval_bad_tasks(void) {
     bad_task("def.json", "{\"name\": \"x\", \"type\": \"ranking\", \"file\": \"a.jsonl\"}", "type \"ranking\"");
     bad_task("metric.json", "{\"name\": \"x\", \"type\": \"perplexity\", \"file\": \"a.jsonl\", \"metrics\": [\"acc\"]}",
              "metric \"acc\" is not one of perplexity's");
+    bad_task("bos.json", "{\"name\": \"x\", \"type\": \"perplexity\", \"file\": \"a.jsonl\", \"bos\": \"yes\"}", "\"bos\" is \"auto\", \"on\" or \"off\"");
+    bad_task("until.json", "{\"name\": \"x\", \"type\": \"generation\", \"file\": \"a.jsonl\", \"until\": [\"\"]}", "\"until\" must be a list");
+    bad_task("fseed.json", "{\"name\": \"x\", \"type\": \"generation\", \"file\": \"a.jsonl\", \"fewshot_seed\": -1}", "\"fewshot_seed\" must be");
+    bad_task("icase.json", "{\"name\": \"x\", \"type\": \"generation\", \"file\": \"a.jsonl\", \"ignore_case\": 1}", "\"ignore_case\" must be");
+    /* few-shot pools too small for lm-eval's random.sample: n from another file, n + 1 from the items themselves */
+    char fp[800];
+    snprintf(fp, sizeof fp, "%s/two.jsonl", g_tmp);
+    FILE *ff = fopen(fp, "w");
+    fputs("{\"context\": \"a\", \"choices\": [\"x\", \"y\"], \"answer\": 0}\n{\"context\": \"b\", \"choices\": [\"x\", \"y\"], \"answer\": 1}\n", ff);
+    fclose(ff);
+    bad_task("fs3.json", "{\"name\": \"x\", \"type\": \"multiple_choice\", \"file\": \"two.jsonl\", \"num_fewshot\": 3}", "3 few-shot examples need 3 items");
+    bad_task("fsself.json", "{\"name\": \"x\", \"type\": \"multiple_choice\", \"file\": \"two.jsonl\", \"num_fewshot\": 2, \"fewshot_file\": \"two.jsonl\"}",
+             "2 few-shot examples need 3 items");
+    bad_task("fsmissing.json", "{\"name\": \"x\", \"type\": \"multiple_choice\", \"file\": \"two.jsonl\", \"num_fewshot\": 1, \"fewshot_file\": \"nope.jsonl\"}",
+             "nope.jsonl");
     /* a line of several megabytes is read (under the 16 MiB line limit); over it, refused */
     char p[800];
     snprintf(p, sizeof p, "%s/big.jsonl", g_tmp);
@@ -345,6 +395,7 @@ const TestDef eval_tests[] = {
     { "tokenizer hostile files and inputs", t_tok_bad },
     { "eval log-likelihoods vs golden logits", t_eval_golden_ll },
     { "eval bootstrap, McNemar, paired test, KL", t_eval_stats },
+    { "eval Python random.sample and mean_stderr", t_eval_pyrandom },
     { "eval bad task files", t_eval_bad_tasks },
 };
 const int n_eval_tests = sizeof eval_tests / sizeof eval_tests[0];
