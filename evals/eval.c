@@ -11,9 +11,12 @@
 #include "eval.h"
 #include "pyrandom.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <math.h>
+#include <pcre2.h>
+#include <utf8proc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -554,16 +557,39 @@ static int run_ppl(Run *R, FILE *samples, EvalResult *r, Err *e) {
 }
 
 /* ---- generation (generate_until) ------------------------------------------------------ */
-/* exact_match_hf_evaluate's options on one string (in place) */
-static void em_normalize(const Task *t, char *s) {
-    char *w = s;
-    for (char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (t->ignore_punct && c < 0x80 && ispunct(c)) continue;   /* string.punctuation */
-        if (t->ignore_numbers && c >= '0' && c <= '9') continue;
-        *w++ = t->ignore_case && c < 0x80 ? (char)tolower(c) : (char)c;
+/* exact_match_hf_evaluate's options on one string: re.sub(regex, "", s) for each of
+ * regexes_to_ignore (PCRE2 with Unicode classes, as Python's re on str), then
+ * str.lower() (utf8proc's simple lower-case mapping), then string.punctuation and
+ * string.digits removed. Returns a new string, NULL with e set on a bad regex. */
+static char *em_normalize(const Task *t, const char *in, Err *e) {
+    char *s = xstrdup(in);
+    for (int k = 0; k < t->n_regexes; k++) {
+        int ec;
+        PCRE2_SIZE eo, outlen = strlen(s) + 1;
+        pcre2_code *re = pcre2_compile((PCRE2_SPTR)t->regexes[k], PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+        if (!re) { free(s); return err_set(e, "regexes_to_ignore[%d]: not a valid regular expression (at offset %zu)", k, (size_t)eo), NULL; }
+        char *o = xmalloc(outlen);
+        int rc = pcre2_substitute(re, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, PCRE2_SUBSTITUTE_GLOBAL, NULL, NULL, (PCRE2_SPTR)"", 0,
+                                  (PCRE2_UCHAR *)o, &outlen);
+        pcre2_code_free(re);
+        if (rc < 0) { free(o); free(s); return err_set(e, "regexes_to_ignore[%d] failed on a string (PCRE2 error %d)", k, rc), NULL; }
+        free(s);
+        s = o;
+    }
+    size_t n = strlen(s);
+    char *out = xmalloc(n * 4 + 1), *w = out;
+    for (size_t i = 0; i < n;) {
+        int l;
+        uint32_t c = utf8_at((const unsigned char *)s + i, n - i, &l);
+        i += (size_t)l;
+        if (t->ignore_case) c = (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+        if (t->ignore_punct && c < 0x80 && ispunct((int)c)) continue;   /* string.punctuation */
+        if (t->ignore_numbers && c >= '0' && c <= '9') continue;       /* string.digits */
+        w += utf8proc_encode_char((utf8proc_int32_t)c, (utf8proc_uint8_t *)w);
     }
     *w = 0;
+    free(s);
+    return out;
 }
 
 /* the first position in text where one of the stop strings starts, or strlen(text) */
@@ -630,10 +656,12 @@ static int run_gen(Run *R, FILE *samples, EvalResult *r, Err *e) {
         else {
             if (!text) text = xstrdup("");
             text[first_stop(text, stop, ns)] = 0;
-            char *a = xstrdup(text), *b = xstrdup(it->target);
-            em_normalize(t, a); em_normalize(t, b);
-            em[i] = !strcmp(a, b);
+            char *a = em_normalize(t, text, e), *b = a ? em_normalize(t, it->target, e) : NULL;
+            if (!b) rc = item_err(e, t->path, i + 1);
+            else em[i] = !strcmp(a, b);
             free(a); free(b);
+        }
+        if (!rc) {
             if (R->trace) {
                 EvalRequest q = { i, 0, ctx, NULL, in.v, in.n, out.v, out.n, in.v, in.n, 0, 0, text };
                 R->trace(R->arg, &q);

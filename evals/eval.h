@@ -63,6 +63,7 @@ typedef struct {
     int max_gen;                     /* generation limit (lm-eval's max_gen_toks), default 256 */
     char **until; int n_until;       /* task-level stop strings; none: the few-shot separator */
     int ignore_case, ignore_punct, ignore_numbers;  /* exact_match options, default off */
+    char **regexes; int n_regexes;   /* exact_match's regexes_to_ignore (PCRE2 syntax) */
     TaskBos bos;                     /* "bos": auto, on, off */
     int bootstrap;                   /* perplexity: bootstrap resamples of bits_per_byte, default 0 */
     uint64_t seed;                   /* that bootstrap's seed */

@@ -223,6 +223,8 @@ int task_load(const char *path, Task *t, Err *e) {
             }
             const cJSON *un = cJSON_GetObjectItemCaseSensitive(j, "until");
             if (un && !rc && str_list(un, &t->until, &t->n_until)) rc = err_set(e, "%s: \"until\" must be a list of non-empty strings", path);
+            const cJSON *rx = cJSON_GetObjectItemCaseSensitive(j, "regexes_to_ignore");
+            if (rx && !rc && str_list(rx, &t->regexes, &t->n_regexes)) rc = err_set(e, "%s: \"regexes_to_ignore\" must be a list of non-empty strings", path);
             const char *flags[3] = { "ignore_case", "ignore_punctuation", "ignore_numbers" };
             int *flagv[3] = { &t->ignore_case, &t->ignore_punct, &t->ignore_numbers };
             for (int k = 0; k < 3 && !rc; k++) {
@@ -259,6 +261,7 @@ int task_load(const char *path, Task *t, Err *e) {
             t->fewshot_same = a && b && !strcmp(a, b);
             free(a); free(b);
             rc = load_items(t->fewshot_path, &t->type, 0, &t->fewshot_items, &t->n_fewshot_items, e);
+            if (rc) err_prefix(e, "%s: fewshot_file", path);
         }
     }
     /* lm-eval's random.sample refuses more than the pool (n + 1 when the item is left out) */
@@ -274,6 +277,8 @@ void task_free(Task *t) {
     for (int i = 0; i < t->n_items; i++) item_free(&t->items[i]);
     for (int i = 0; i < t->n_fewshot_items; i++) item_free(&t->fewshot_items[i]);
     for (int i = 0; i < t->n_until; i++) free(t->until[i]);
+    for (int i = 0; i < t->n_regexes; i++) free(t->regexes[i]);
+    free(t->regexes);
     free(t->items); free(t->fewshot_items); free(t->until); free(t->fewshot_sep); free(t->target_delim); free(t->description);
     memset(t, 0, sizeof *t);
 }

@@ -372,8 +372,42 @@ static void t_lmeval_wrong_caught(void) {
     if (L.loaded) { model_free(&L.m); tok_free(L.tok); }
 }
 
+/* exact_match's regexes_to_ignore: a regex that removes everything makes every output
+ * equal its target; one that never matches changes nothing; a bad one is an error */
+static void t_lmeval_em_options(void) {
+    Loaded L = { 0 };
+    Task t;
+    Err e = { "" };
+    if (access(REF_DIR "/tasks/eb_gen_until.json", F_OK)) { t_skip("no " REF_DIR "/tasks"); return; }
+    if (load(&L, "llama-tiny")) return;
+    if (task_load(REF_DIR "/tasks/eb_gen_until.json", &t, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); model_free(&L.m); tok_free(L.tok); return; }
+    const char *pats[3] = { "[\\s\\S]+", "(?!)", "(" };
+    double want[2] = { 1.0, -1 };
+    for (int k = 0; k < 3; k++) {
+        char *one = (char *)pats[k];
+        t.regexes = &one; t.n_regexes = 1;
+        EvalResult r;
+        int rc = eval_run(&L.m, L.tok, &t, NULL, &r, &e);
+        if (k == 2) { CHECK(rc != 0 && strstr(e.msg, "regexes_to_ignore[0]"), "a bad regex: %s", rc ? e.msg : "accepted"); if (!rc) eval_result_free(&r); continue; }
+        CHECK(rc == 0, "%s", e.msg);
+        if (rc) continue;
+        if (k == 0) CHECK(r.m[0].value == want[0], "everything removed: exact_match %.3f", r.m[0].value);
+        if (k == 1) want[1] = r.m[0].value;
+        eval_result_free(&r);
+    }
+    t.regexes = NULL; t.n_regexes = 0;
+    EvalResult r;
+    if (eval_run(&L.m, L.tok, &t, NULL, &r, &e) == 0) {
+        CHECK(r.m[0].value == want[1], "a regex that never matches: %.3f, without %.3f", want[1], r.m[0].value);
+        eval_result_free(&r);
+    }
+    task_free(&t);
+    model_free(&L.m); tok_free(L.tok);
+}
+
 const TestDef lmeval_tests[] = {
     { "lmeval requests, ll, predictions, metrics", t_lmeval_refs },
     { "lmeval shifted continuation or window caught", t_lmeval_wrong_caught },
+    { "lmeval exact_match regexes_to_ignore", t_lmeval_em_options },
 };
 const int n_lmeval_tests = sizeof lmeval_tests / sizeof lmeval_tests[0];
