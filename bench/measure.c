@@ -126,7 +126,7 @@ int limits_measure_for(const Model *m, const EngineOpts *eo, int m_prefill, int 
     memset(out, 0, sizeof *out);
     int bf16 = eo->gpu_dtype == DT_BF16 || (eo->gpu_dtype == 0 && m->wdtype == DT_BF16);
     double gbs = 0, tflops = 0;
-    if (cuda_measure_limits(&gbs, &tflops, bf16)) return err_set(e, "GPU limits: %s", cuda_error());
+    if (cuda_measure_limits(&gbs, &tflops, bf16, NULL, NULL)) return err_set(e, "GPU limits: %s", cuda_error());
     out->triad_gbs = out->read_gbs = gbs;
     out->sgemm_gflops = out->peak_gflops = tflops * 1e3;
     out->m_prefill = out->m_peak = 8192;
@@ -241,29 +241,82 @@ static void cell_source(Cell *c, const Engine *g) {
     snprintf(c->dtype, sizeof c->dtype, "%s", engine_dtype(g));
 }
 
+/* ---- the step of a cell --------------------------------------------------------------- */
+static void decode_tokens(int *tok, int b, int vocab) {
+    for (int s = 0; s < b; s++) tok[s] = (7 * s + 3) % vocab;
+}
+
+int cell_step_open(Engine *g, const Cell *c, CellStep *st, Err *e) {
+    Model *m = engine_model(g);
+    memset(st, 0, sizeof *st);
+    int pre = c->kind == 'p';
+    if (pre ? c->p < 1 : c->b < 1 || c->d < 0 || c->n < 1) return err_set(e, "a cell of no step");
+    st->b = pre ? 1 : c->b;
+    st->d = pre ? 0 : c->d;
+    st->n = pre ? c->p : c->b;
+    int chunk = st->d < PREFILL_CHUNK ? st->d : PREFILL_CHUNK;
+    int rc = pre ? engine_reserve(g, 1, c->p, c->p, e) : engine_reserve(g, st->b, st->d + c->n + 1, chunk > st->b ? chunk : st->b, e);
+    if (rc) return rc;
+    if (!pre && st->d > 0) {   /* context: a real prefill (of PREFILL_CHUNK positions at most, then repeated), copied to every sequence */
+        int *tok = xmalloc(sizeof(int) * (size_t)chunk), *seq = xcalloc((size_t)chunk, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)chunk);
+        unsigned char *want = xcalloc((size_t)chunk, 1);
+        fill_prompt(tok, chunk, m->cfg.vocab, 1);
+        for (int j = 0; j < chunk; j++) pos[j] = j;
+        rc = engine_step(g, chunk, tok, seq, pos, want, NULL, NULL, NULL, e);
+        if (!rc && st->d > chunk) rc = engine_repeat_context(g, 0, chunk, st->d, e);
+        free(tok); free(seq); free(pos); free(want);
+        for (int s = 1; s < st->b && !rc; s++) rc = engine_copy_seq(g, s, 0, st->d, e);
+        if (rc) return rc;
+    }
+    st->tok = xmalloc(sizeof(int) * (size_t)st->n);
+    st->seq = xcalloc((size_t)st->n, sizeof(int));
+    st->pos = xmalloc(sizeof(int) * (size_t)st->n);
+    st->next = xmalloc(sizeof(int) * (size_t)st->n);
+    if (pre) {                 /* the prompt; only the last position's logits (time to first token) */
+        fill_prompt(st->tok, st->n, m->cfg.vocab, 0);
+        for (int j = 0; j < st->n; j++) st->pos[j] = j;
+        st->want = xcalloc((size_t)st->n, 1);
+        st->want[st->n - 1] = 1;
+    } else {                   /* the first greedy step of every sequence at depth d */
+        decode_tokens(st->tok, st->b, m->cfg.vocab);
+        for (int s = 0; s < st->b; s++) { st->seq[s] = s; st->pos[s] = st->d; }
+    }
+    return 0;
+}
+
+int cell_step_reset(Engine *g, const CellStep *st, Err *e) {
+    for (int s = 0; s < st->b; s++)
+        if (engine_set_len(g, s, st->d, e)) return -1;
+    return 0;
+}
+
+int cell_step_run(Engine *g, CellStep *st, Err *e) {
+    return engine_step(g, st->n, st->tok, st->seq, st->pos, st->want, NULL, st->next, NULL, e);
+}
+
+void cell_step_close(CellStep *st) {
+    free(st->tok); free(st->seq); free(st->pos); free(st->next); free(st->want);
+    memset(st, 0, sizeof *st);
+}
+
 int measure_prefill(Engine *g, int p, int reps, int warmup, Cell *c, Err *e) {
     Model *m = engine_model(g);
     memset(c, 0, sizeof *c);
     c->kind = 'p';
     c->p = p;
     if (reps < 1 || reps > MAX_REPS) return err_set(e, "repetitions must be 1..%d", MAX_REPS);
-    int rc = engine_reserve(g, 1, p, p, e);
+    CellStep st;
+    int rc = cell_step_open(g, c, &st, e);
     if (rc) return rc;
     cell_source(c, g);
     c->kv_bytes = engine_kv_bytes_per_token(g) * (uint64_t)p;
-    int *tok = xmalloc(sizeof(int) * (size_t)p), *seq = xcalloc((size_t)p, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)p);
-    unsigned char *want = xcalloc((size_t)p, 1);
-    want[p - 1] = 1;
-    fill_prompt(tok, p, m->cfg.vocab, 0);
-    for (int j = 0; j < p; j++) pos[j] = j;
-    int next;
     double *t = xmalloc(sizeof(double) * (size_t)reps);
     for (int r = -warmup; r < reps && !rc; r++) {
         if (measure_stop) { rc = err_set(e, "interrupted"); break; }
-        if ((rc = engine_set_len(g, 0, 0, e))) break;
+        if ((rc = cell_step_reset(g, &st, e))) break;
         if (r >= 0 && measure_hook) measure_hook(1, measure_hook_ctx);
         double s0 = now_sec();
-        rc = engine_step(g, p, tok, seq, pos, want, NULL, &next, NULL, e);
+        rc = cell_step_run(g, &st, e);
         if (r >= 0) t[r] = now_sec() - s0;
         if (r >= 0 && measure_hook) measure_hook(0, measure_hook_ctx);
     }
@@ -275,7 +328,8 @@ int measure_prefill(Engine *g, int p, int reps, int warmup, Cell *c, Err *e) {
         c->tokens_per_s = p / c->med;
         c->p50 = c->p90 = c->p99 = c->med;           /* time to first token */
     }
-    free(tok); free(seq); free(pos); free(want); free(t);
+    cell_step_close(&st);
+    free(t);
     return rc;
 }
 
@@ -286,33 +340,27 @@ int measure_decode(Engine *g, int b, int d, int n, int reps, int warmup, Cell *c
     c->b = b; c->d = d; c->n = n;
     if (reps < 1 || reps > MAX_REPS) return err_set(e, "repetitions must be 1..%d", MAX_REPS);
     int max_pos = d + n + 1;
-    int chunk = d < PREFILL_CHUNK ? d : PREFILL_CHUNK;
-    int rc = engine_reserve(g, b, max_pos, chunk > b ? chunk : b, e);
+    CellStep st;
+    int rc = cell_step_open(g, c, &st, e);
     if (rc) return rc;
     cell_source(c, g);
     c->kv_bytes = engine_kv_bytes_per_token(g) * (uint64_t)b * (uint64_t)max_pos;
-    if (d > 0) {      /* context: a real prefill (of PREFILL_CHUNK positions at most, then repeated), copied to every sequence */
-        int *tok = xmalloc(sizeof(int) * (size_t)chunk), *seq = xcalloc((size_t)chunk, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)chunk);
-        unsigned char *want = xcalloc((size_t)chunk, 1);
-        fill_prompt(tok, chunk, m->cfg.vocab, 1);
-        for (int j = 0; j < chunk; j++) pos[j] = j;
-        rc = engine_step(g, chunk, tok, seq, pos, want, NULL, NULL, NULL, e);
-        if (!rc && d > chunk) rc = engine_repeat_context(g, 0, chunk, d, e);
-        free(tok); free(seq); free(pos); free(want);
-        for (int s = 1; s < b && !rc; s++) rc = engine_copy_seq(g, s, 0, d, e);
-    }
-    int *tok = xmalloc(sizeof(int) * (size_t)b), *seq = xmalloc(sizeof(int) * (size_t)b), *pos = xmalloc(sizeof(int) * (size_t)b);
+    int *tok = st.next;                /* the greedy tokens feed the next step; step 0 is the cell's step (st) */
+    int *pos = xmalloc(sizeof(int) * (size_t)b);
     double *t = xmalloc(sizeof(double) * (size_t)reps), *steps = xmalloc(sizeof(double) * (size_t)reps * n);
     int ns = 0;
     for (int r = -warmup; r < reps && !rc; r++) {
-        for (int s = 0; s < b && !rc; s++) { rc = engine_set_len(g, s, d, e); seq[s] = s; tok[s] = (7 * s + 3) % m->cfg.vocab; }
+        rc = cell_step_reset(g, &st, e);
         if (r >= 0 && measure_hook) measure_hook(1, measure_hook_ctx);
         double s0 = now_sec();
         for (int k = 0; k < n && !rc; k++) {
             if (measure_stop) { rc = err_set(e, "interrupted"); break; }
             double g0 = now_sec();
-            for (int s = 0; s < b; s++) pos[s] = d + k;
-            rc = engine_step(g, b, tok, seq, pos, NULL, NULL, tok, NULL, e);   /* greedy, as a real decode would */
+            if (k == 0) rc = cell_step_run(g, &st, e);
+            else {
+                for (int s = 0; s < b; s++) pos[s] = d + k;
+                rc = engine_step(g, b, tok, st.seq, pos, NULL, NULL, tok, NULL, e);   /* greedy, as a real decode would */
+            }
             if (r >= 0) steps[ns++] = now_sec() - g0;
         }
         if (r >= 0) t[r] = (now_sec() - s0) / n;
@@ -329,6 +377,7 @@ int measure_decode(Engine *g, int b, int d, int n, int reps, int warmup, Cell *c
         c->bytes = model_bytes_per_step(m, engine_kv_bytes_per_token(g), b, ctx);
         c->tokens_per_s = b / c->med;
     }
-    free(tok); free(seq); free(pos); free(t); free(steps);
+    cell_step_close(&st);
+    free(pos); free(t); free(steps);
     return rc;
 }

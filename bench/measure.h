@@ -50,6 +50,25 @@ int measure_prefill(Engine *g, int p, int reps, int warmup, Cell *c, Err *e);
 /* b sequences, each after one real prefill of d tokens (copied), n greedy steps */
 int measure_decode(Engine *g, int b, int d, int n, int reps, int warmup, Cell *c, Err *e);
 
+/* The step a cell times, set up to run again on its own: a prefill cell's whole
+ * prompt with only the last position's logits; a decode cell's first greedy step of
+ * every sequence at depth d (its context prefilled and copied as measure_decode does).
+ * measure_prefill and measure_decode time exactly this step (the decode's first), so a
+ * profiler that replays it (the range profiler) sees the timed work, no more. */
+typedef struct {
+    int n;                       /* tokens of the step */
+    int b, d;                    /* sequences, and the length each is reset to before the step */
+    int *tok, *seq, *pos;        /* (n) the step's inputs, never changed by running it */
+    int *next;                   /* (n) its greedy tokens */
+    unsigned char *want;         /* (n) the rows whose logits it computes; NULL: every row */
+} CellStep;
+/* Reserves the cell's cache (c: kind, p or b, d, n) and builds the step; -2 when the
+ * cache does not fit. cell_step_close frees it (also after a failed open). */
+int cell_step_open(Engine *g, const Cell *c, CellStep *s, Err *e);
+int cell_step_reset(Engine *g, const CellStep *s, Err *e);     /* every sequence back to length d */
+int cell_step_run(Engine *g, CellStep *s, Err *e);             /* one run of the step (after a reset) */
+void cell_step_close(CellStep *s);
+
 /* Called around each timed repetition (profilers); NULL by default. */
 extern void (*measure_hook)(int begin, void *ctx);
 extern void *measure_hook_ctx;

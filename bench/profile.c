@@ -5,8 +5,17 @@
  * Kernels are tied to engine ops through CUPTI's external correlation: the GPU forward
  * pass marks each op (cuda_op_mark), and the hook installed here pushes the op's id
  * on CUSTOM0 while it queues its kernels; runtime and driver API records carry the
- * correlation, so cuBLAS's kernels are attributed too. Traced steps run without CUDA
- * graphs (a graph's kernels would all share the launch's correlation).
+ * correlation, so cuBLAS's kernels are attributed too, and so are the copies and
+ * memsets an op queues itself (MLA's absorb op copies the rotary queries). Traced steps
+ * run without CUDA graphs (a graph's kernels would all share the launch's correlation).
+ *
+ * Counters: the range profiler replays the cell's timed step (CellStep, measure.h)
+ * with a user range per op, the budget of ranges being the step's own count of ops
+ * (counted by running it once); an op whose ranges came back short is marked
+ * incomplete, never summed as if whole. Rates divide by the op's kernel time per step
+ * from the Activity API (the traced run of the same cell), not by the range's
+ * gpu__time_duration, which CUDA 13.0 reports inflated for user ranges
+ * (../shared/CUPTI.md 1.5); the range's duration stays a column.
  *
  * Without a usable GPU nothing here is called: profiler_open fails first with the
  * reason (CUPTI calls that need a driver crash or fail without one; ../shared/CUPTI.md).
@@ -20,11 +29,46 @@
 #include "table.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* ---- the arithmetic of metrics.csv ---------------------------------------------------- */
+int profile_tensor_factor(double counted, double flops, double *measured, char *why, size_t len) {
+    *measured = counted > 0 && isfinite(counted) && flops > 0 ? flops / counted : NAN;
+    if (!isfinite(*measured)) {
+        snprintf(why, len, "the calibration product counted %g tensor ops for %.4g FLOPs", counted, flops);
+        return 0;
+    }
+    for (int f = 1; f <= 2; f++)
+        if (fabs(*measured - f) <= 0.1 * f) { snprintf(why, len, "%d FLOPs per counted tensor op", f); return f; }
+    snprintf(why, len, "the calibration product takes %.3g FLOPs per counted tensor op, neither about 1 nor about 2: "
+             "tensor FLOP figures refused", *measured);
+    return 0;
+}
+
+static double pos0(double v) { return v > 0 ? v : 0; }
+
+void profile_op_rates(const OpCounters *in, OpRates *o) {
+    o->dram_bytes = in->dram_read >= 0 || in->dram_write >= 0 ? pos0(in->dram_read) + pos0(in->dram_write) : NAN;
+    o->fp32_flops = in->ffma >= 0 || in->fadd >= 0 || in->fmul >= 0 ? 2 * pos0(in->ffma) + pos0(in->fadd) + pos0(in->fmul) : NAN;
+    if (in->tensor_ops < 0) o->tensor_flops = NAN;                         /* not measured */
+    else o->tensor_flops = in->factor == 1 || in->factor == 2 ? in->factor * in->tensor_ops : NAN;
+    if (in->tensor_ops >= 0 && !isfinite(o->tensor_flops)) o->flops = NAN; /* counted, but uncalibrated: refused */
+    else if (isfinite(o->fp32_flops) || isfinite(o->tensor_flops))
+        o->flops = (isfinite(o->fp32_flops) ? o->fp32_flops : 0) + (isfinite(o->tensor_flops) ? o->tensor_flops : 0);
+    else o->flops = NAN;
+    double t = in->time_ns > 0 ? in->time_ns * 1e-9 : 0;
+    o->gbs = t > 0 && isfinite(o->dram_bytes) ? o->dram_bytes / t / 1e9 : NAN;
+    o->tflops = t > 0 && isfinite(o->flops) ? o->flops / t / 1e12 : NAN;
+    o->of_read_bw = in->gbs > 0 ? o->gbs / in->gbs : NAN;
+    o->of_gemm_peak = in->tflops > 0 ? o->tflops / in->tflops : NAN;
+    o->of_ds_hbm = in->ds_gbs > 0 ? o->gbs / in->ds_gbs : NAN;
+    o->of_ds_bf16 = in->ds_tflops > 0 ? o->tflops / in->ds_tflops : NAN;
+}
 
 #if defined(EFFBENCH_CUDA) && !defined(EFFBENCH_EMU)
 #include <cuda.h>
@@ -45,15 +89,18 @@ typedef struct {
     int32_t smem_static, smem_dyn;
 } KRec;
 typedef struct { uint32_t corr; uint64_t ext; } XRec;
-typedef struct { int kind; uint64_t start, end, bytes; } MRec;       /* memcpy 0, memset 1 */
+typedef struct { int kind; uint32_t corr; uint64_t start, end, bytes; } MRec;     /* memcpy 0, memset 1 */
 typedef struct { int kind; uint64_t start, end; } ORec;
 
+/* what the buffer callbacks fill (CUPTI's threads) and collect reads, under lock */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static KRec *krec; static size_t nk, capk;
 static XRec *xrec; static size_t nx, capx;
 static MRec *mrec; static size_t nm, capm;
 static ORec *orec; static size_t no, capo;
 static char **names; static int nnames, capnames;
+static size_t ndropped;                          /* records CUPTI dropped (cuptiActivityGetNumDroppedRecords) */
+static size_t nbuf_failed;                       /* buffers we could not give it */
 
 #define PUSH(arr, n, cap, val) do { \
     if ((n) == (cap)) { (cap) = (cap) ? 2 * (cap) : 4096; (arr) = xrealloc((arr), sizeof *(arr) * (cap)); } \
@@ -72,16 +119,22 @@ static int intern(const char *mangled) {
     return nnames++;
 }
 
+#define BUF_BYTES (8u << 20)
+
 static void CUPTIAPI buf_requested(uint8_t **buf, size_t *size, size_t *max_records) {
-    *size = 8u << 20;
-    *buf = aligned_alloc(8, *size);
     *max_records = 0;
+    *buf = aligned_alloc(8, BUF_BYTES);
+    *size = *buf ? BUF_BYTES : 0;               /* none: CUPTI drops the records, and counts them */
+    if (!*buf) { pthread_mutex_lock(&lock); nbuf_failed++; pthread_mutex_unlock(&lock); }
 }
 
 static void CUPTIAPI buf_completed(CUcontext ctx, uint32_t stream, uint8_t *buf, size_t size, size_t valid) {
-    (void)ctx; (void)stream; (void)size;
+    (void)size;
     CUpti_Activity *r = NULL;
+    size_t dropped = 0;
+    if (cuptiActivityGetNumDroppedRecords(ctx, stream, &dropped) != CUPTI_SUCCESS) dropped = 0;
     pthread_mutex_lock(&lock);
+    ndropped += dropped;
     while (buf && cuptiActivityGetNextRecord(buf, valid, &r) == CUPTI_SUCCESS) {
         if (r->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL || r->kind == CUPTI_ACTIVITY_KIND_KERNEL) {
             const CUpti_ActivityKernel10 *k = (const CUpti_ActivityKernel10 *)r;
@@ -94,10 +147,10 @@ static void CUPTIAPI buf_completed(CUcontext ctx, uint32_t stream, uint8_t *buf,
             if (c->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0) PUSH(xrec, nx, capx, ((XRec){ c->correlationId, c->externalId }));
         } else if (r->kind == CUPTI_ACTIVITY_KIND_MEMCPY) {
             const CUpti_ActivityMemcpy6 *m = (const CUpti_ActivityMemcpy6 *)r;
-            PUSH(mrec, nm, capm, ((MRec){ 0, m->start, m->end, m->bytes }));
+            PUSH(mrec, nm, capm, ((MRec){ 0, m->correlationId, m->start, m->end, m->bytes }));
         } else if (r->kind == CUPTI_ACTIVITY_KIND_MEMSET) {
             const CUpti_ActivityMemset4 *m = (const CUpti_ActivityMemset4 *)r;
-            PUSH(mrec, nm, capm, ((MRec){ 1, m->start, m->end, m->bytes }));
+            PUSH(mrec, nm, capm, ((MRec){ 1, m->correlationId, m->start, m->end, m->bytes }));
         } else if (r->kind == CUPTI_ACTIVITY_KIND_OVERHEAD) {
             const CUpti_ActivityOverhead3 *o = (const CUpti_ActivityOverhead3 *)r;
             PUSH(orec, no, capo, ((ORec){ (int)o->overheadKind, o->start, o->end }));
@@ -131,6 +184,9 @@ static int tracing(int on, Err *e) {
 
 /* ---- the profiler ---------------------------------------------------------------- */
 #define MAX_WINDOWS 1024
+#define TENSOR_METRIC "sm__ops_path_tensor_src_bf16_dst_fp32.sum"
+/* what the untraced comparison run still has (overhead.csv says it with each row) */
+#define UNTRACED_RUN "CUPTI attached (callbacks registered), no activity kinds enabled, no op hooks"
 
 struct Profiler {
     char dir[1024];
@@ -139,13 +195,27 @@ struct Profiler {
     uint64_t win[MAX_WINDOWS][2]; int nwin;       /* timed repetitions of the cell (CUPTI clock) */
     char **metric_names; int n_metrics;
     CuptiHost *host;
-    double gbs, tflops;                           /* the device's measured limits (metrics) */
+    double gbs[2], tflops[2];                     /* the device's measured limits (metrics): [0] F32, [1] BF16 products */
     double ds_gbs, ds_tflops;                     /* its datasheet's (suites/hardware.json), 0 if not listed */
+    int chart_bf16;                               /* the roofs of kernel_roofline.png: the first metrics cell's dtype */
+    int tensor_factor;                            /* FLOPs per counted tensor op (1, 2), 0: refused or not calibrated */
+    double tensor_measured;                       /* the calibration's measured factor (NAN: none) */
+    char tensor_why[256];
+    double op_step_ns[OP_COUNT + 1];              /* the cell's GPU time per step by op (Activity API); [OP_COUNT]: unattributed */
+    size_t dropped;                               /* activity records dropped while the cell was traced */
+    int tracing_on;
     /* range profiler state while profiling a step */
     CUpti_RangeProfiler_Object *rp;
     int rp_depth;
     int prof_init;                                /* cuptiProfilerInitialize called */
 };
+
+static int set_tracing(Profiler *p, int on, Err *e) {
+    if (p->tracing_on == on) return 0;
+    int rc = tracing(on, e);
+    if (!rc) p->tracing_on = on;
+    return rc;
+}
 
 static void window_hook(int begin, void *ctx) {
     Profiler *p = ctx;
@@ -166,9 +236,12 @@ static const char *KERNEL_COLS[] = { "cell", "rep", "op", "kernel", "grid", "blo
                                      "dynamic_smem_bytes", "stream", "start_ns", "duration_ns", "backend", "device",
                                      "dtype", "commit", "build_flags" };
 static const char *OP_COLS[] = { "cell", "op", "kernels_per_rep", "gpu_us_per_rep", "share_of_kernel_time",
-                                 "share_of_step", "reps", "step_ms_traced", "device", "commit" };
+                                 "share_of_step", "reps", "step_ms_traced", "dropped_records", "device", "commit" };
 static const char *OVH_COLS[] = { "cell", "step_ms_untraced", "step_ms_traced", "tracing_overhead_pct", "cupti_overhead_us",
-                                  "cupti_overhead_kinds", "reps", "device", "commit" };
+                                  "cupti_overhead_kinds", "dropped_records", "untraced_run", "reps", "device", "commit" };
+static const char *DERIVED_COLS[] = { "kernel_ns_per_step", "dram_bytes", "fp32_flops", "tensor_flops", "flops", "achieved_gbs",
+                                      "achieved_tflops", "of_read_bw", "of_gemm_peak", "of_datasheet_hbm", "of_datasheet_bf16",
+                                      "tensor_flops_per_op", "tensor_factor_measured", "roof_dtype", "device" };
 #define NCOL(a) ((int)(sizeof a / sizeof a[0]))
 
 /* The device's datasheet peaks from the shipped suites/hardware.json: the profile whose
@@ -188,6 +261,172 @@ static void datasheet(Profiler *p) {
         if (first[0] && strstr(dev, first)) { p->ds_gbs = gpus[i].hbm_gbs; p->ds_tflops = gpus[i].bf16_tflops; break; }
     }
     free(gpus);
+}
+
+static int metric_index(const Profiler *p, const char *name) {
+    for (int i = 0; i < p->n_metrics; i++) if (!strcmp(p->metric_names[i], name)) return i;
+    return -1;
+}
+
+/* ---- the range profiler: user ranges, user replay ----------------------------------- */
+static void push_range(Profiler *p, const char *name) {
+    CUpti_RangeProfiler_PushRange_Params pp = { .structSize = CUpti_RangeProfiler_PushRange_Params_STRUCT_SIZE,
+                                                 .pRangeProfilerObject = p->rp, .pRangeName = name };
+    if (cuptiRangeProfilerPushRange(&pp) == CUPTI_SUCCESS) p->rp_depth++;
+}
+static void pop_range(Profiler *p) {
+    if (p->rp_depth <= 0) return;
+    CUpti_RangeProfiler_PopRange_Params pp = { .structSize = CUpti_RangeProfiler_PopRange_Params_STRUCT_SIZE,
+                                                .pRangeProfilerObject = p->rp };
+    cuptiRangeProfilerPopRange(&pp);
+    p->rp_depth--;
+}
+static void range_hook(int op, int begin, void *ctx) {
+    if (begin) push_range(ctx, cuda_op_name(op));
+    else pop_range(ctx);
+}
+
+/* The ranges of a profiled workload: names and values (n x n_metrics). */
+typedef struct { size_t n, dropped, passes; char **name; double *val; } Ranges;
+static void ranges_free(Ranges *r) {
+    for (size_t i = 0; i < r->n; i++) free(r->name[i]);
+    free(r->name); free(r->val);
+    memset(r, 0, sizeof *r);
+}
+
+typedef int (*StepFn)(void *ctx, Err *e);
+typedef CUresult (*CtxGetCurrent)(CUcontext *);
+
+#define CU_TRY(call, what) do { CUptiResult r_ = (call); if (r_ != CUPTI_SUCCESS) { rc = cupti_fail(e, what, r_); goto out; } } while (0)
+
+/* Runs step (with hook as the op hook, when not NULL) under the range profiler until
+ * every pass of the metric schedule is collected, with room for max_ranges ranges;
+ * Activity tracing is off meanwhile. The ranges, and how many CUPTI dropped, in *out. */
+static int range_profile(Profiler *p, size_t max_ranges, StepFn step, void *step_ctx, CudaOpHook hook, Ranges *out, Err *e) {
+    memset(out, 0, sizeof *out);
+    CuptiHost *host = NULL;
+    uint8_t *avail = NULL, *data = NULL;
+    int rc = 0, enabled = 0, traced = p->tracing_on;
+    if (max_ranges < 1) max_ranges = 1;
+    void *fn = NULL;
+    enum cudaDriverEntryPointQueryResult q;
+    CUcontext ctx = NULL;
+    if (cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess || !fn ||
+        ((CtxGetCurrent)fn)(&ctx) != CUDA_SUCCESS || !ctx) return err_set(e, "metrics: no current CUDA context");
+    CUpti_Profiler_GetCounterAvailability_Params ap = { .structSize = CUpti_Profiler_GetCounterAvailability_Params_STRUCT_SIZE, .ctx = ctx };
+    CU_TRY(cuptiProfilerGetCounterAvailability(&ap), "cuptiProfilerGetCounterAvailability");
+    avail = xmalloc(ap.counterAvailabilityImageSize);
+    ap.pCounterAvailabilityImage = avail;
+    CU_TRY(cuptiProfilerGetCounterAvailability(&ap), "cuptiProfilerGetCounterAvailability");
+    CUpti_Device_GetChipName_Params cp = { .structSize = CUpti_Device_GetChipName_Params_STRUCT_SIZE, .deviceIndex = 0 };
+    CU_TRY(cuptiDeviceGetChipName(&cp), "cuptiDeviceGetChipName");
+    if (cupti_host_open(&host, cp.pChipName, avail, (const char *const *)p->metric_names, p->n_metrics, e)) { rc = -1; goto out; }
+    const uint8_t *config;
+    size_t config_size;
+    if (cupti_host_config(host, &config, &config_size, &out->passes, e)) { rc = -1; goto out; }
+    CUpti_RangeProfiler_Enable_Params en = { .structSize = CUpti_RangeProfiler_Enable_Params_STRUCT_SIZE, .ctx = ctx };
+    CU_TRY(cuptiRangeProfilerEnable(&en), "cuptiRangeProfilerEnable");
+    p->rp = en.pRangeProfilerObject;
+    enabled = 1;
+    CUpti_RangeProfiler_GetCounterDataSize_Params ds = {
+        .structSize = CUpti_RangeProfiler_GetCounterDataSize_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp,
+        .pMetricNames = (const char **)p->metric_names, .numMetrics = (size_t)p->n_metrics, .maxNumOfRanges = max_ranges,
+        .maxNumRangeTreeNodes = (uint32_t)max_ranges,
+    };
+    CU_TRY(cuptiRangeProfilerGetCounterDataSize(&ds), "cuptiRangeProfilerGetCounterDataSize");
+    data = xmalloc(ds.counterDataSize);
+    CUpti_RangeProfiler_CounterDataImage_Initialize_Params di = {
+        .structSize = CUpti_RangeProfiler_CounterDataImage_Initialize_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp,
+        .counterDataSize = ds.counterDataSize, .pCounterData = data,
+    };
+    CU_TRY(cuptiRangeProfilerCounterDataImageInitialize(&di), "cuptiRangeProfilerCounterDataImageInitialize");
+    CUpti_RangeProfiler_SetConfig_Params sc = {
+        .structSize = CUpti_RangeProfiler_SetConfig_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp,
+        .configSize = config_size, .pConfig = config, .counterDataImageSize = ds.counterDataSize, .pCounterDataImage = data,
+        .range = CUPTI_UserRange, .replayMode = CUPTI_UserReplay, .maxRangesPerPass = max_ranges, .numNestingLevels = 1,
+        .minNestingLevel = 1, .passIndex = 0, .targetNestingLevel = 1,
+    };
+    CU_TRY(cuptiRangeProfilerSetConfig(&sc), "cuptiRangeProfilerSetConfig");
+    if (set_tracing(p, 0, e)) { rc = -1; goto out; }
+    if (hook) cuda_set_op_hook(hook, p);
+    int all = 0, pass = 0;
+    for (; !all && pass < 64 && !rc; pass++) {
+        CUpti_RangeProfiler_Start_Params st = { .structSize = CUpti_RangeProfiler_Start_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp };
+        CUpti_RangeProfiler_Stop_Params sp = { .structSize = CUpti_RangeProfiler_Stop_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp };
+        CUptiResult r = cuptiRangeProfilerStart(&st);
+        if (r != CUPTI_SUCCESS) { rc = cupti_fail(e, "cuptiRangeProfilerStart", r); break; }
+        rc = step(step_ctx, e);
+        while (p->rp_depth > 0) pop_range(p);    /* a failed step's open range */
+        if ((r = cuptiRangeProfilerStop(&sp)) != CUPTI_SUCCESS && !rc) rc = cupti_fail(e, "cuptiRangeProfilerStop", r);
+        all = sp.isAllPassSubmitted;
+    }
+    if (hook) cuda_set_op_hook(NULL, NULL);
+    if (traced && set_tracing(p, 1, e) && !rc) rc = -1;
+    if (rc) goto out;
+    if (!all) { rc = err_set(e, "metrics: the schedule needs more than %d passes", pass); goto out; }
+    CUpti_RangeProfiler_DecodeData_Params dd = { .structSize = CUpti_RangeProfiler_DecodeData_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp };
+    CU_TRY(cuptiRangeProfilerDecodeData(&dd), "cuptiRangeProfilerDecodeData");
+    out->dropped = dd.numOfRangeDropped;
+    CUpti_RangeProfiler_GetCounterDataInfo_Params ci = {
+        .structSize = CUpti_RangeProfiler_GetCounterDataInfo_Params_STRUCT_SIZE, .pCounterDataImage = data,
+        .counterDataImageSize = ds.counterDataSize,
+    };
+    CU_TRY(cuptiRangeProfilerGetCounterDataInfo(&ci), "cuptiRangeProfilerGetCounterDataInfo");
+    out->name = xcalloc(ci.numTotalRanges + 1, sizeof(char *));
+    out->val = xcalloc((ci.numTotalRanges + 1) * (size_t)p->n_metrics, sizeof(double));
+    for (size_t r = 0; r < ci.numTotalRanges && !rc; r++) {
+        CUpti_RangeProfiler_CounterData_GetRangeInfo_Params ri = {
+            .structSize = CUpti_RangeProfiler_CounterData_GetRangeInfo_Params_STRUCT_SIZE, .pCounterDataImage = data,
+            .counterDataImageSize = ds.counterDataSize, .rangeIndex = r, .rangeDelimiter = "/",
+        };
+        CUptiResult x = cuptiRangeProfilerCounterDataGetRangeInfo(&ri);
+        if (x != CUPTI_SUCCESS) { rc = cupti_fail(e, "cuptiRangeProfilerCounterDataGetRangeInfo", x); break; }
+        if (cupti_host_evaluate(host, data, ds.counterDataSize, r, out->val + r * (size_t)p->n_metrics, e)) { rc = -1; break; }
+        out->name[r] = xstrdup(ri.rangeName ? ri.rangeName : "");
+        out->n = r + 1;
+    }
+out:
+    if (enabled) {
+        CUpti_RangeProfiler_Disable_Params dp = { .structSize = CUpti_RangeProfiler_Disable_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp };
+        cuptiRangeProfilerDisable(&dp);
+    }
+    if (traced && !p->tracing_on) { Err ignore; set_tracing(p, 1, &ignore); }
+    p->rp = NULL;
+    p->rp_depth = 0;
+    cupti_host_close(host);
+    free(avail); free(data);
+    if (rc) ranges_free(out);
+    return rc;
+}
+
+/* ---- calibration of the tensor counter ----------------------------------------------- */
+typedef struct { Profiler *p; CudaWork gemm; void *arg; Err *e; } Calib;
+
+static int calib_step(void *ctx, Err *e) {
+    Calib *c = ctx;
+    push_range(c->p, "calibration 8192^3 BF16 GEMM");
+    int rc = c->gemm(c->arg) ? err_set(e, "tensor counter calibration: %s", cuda_error()) : 0;
+    pop_range(c->p);
+    return rc;
+}
+
+/* called by cuda_measure_limits with its BF16 product: one range around it */
+static int calibrate(CudaWork gemm, void *arg, void *ctx) {
+    Calib *c = ctx;
+    c->gemm = gemm;
+    c->arg = arg;
+    Profiler *p = c->p;
+    Ranges r;
+    if (range_profile(p, 1, calib_step, c, NULL, &r, c->e)) return -1;
+    int it = metric_index(p, TENSOR_METRIC);
+    double counted = 0, flops = 2.0 * CUDA_CALIBRATION_M * (double)CUDA_CALIBRATION_M * CUDA_CALIBRATION_M;
+    for (size_t i = 0; i < r.n; i++) counted += r.val[i * (size_t)p->n_metrics + it];
+    if (r.dropped) counted = 0;
+    p->tensor_factor = profile_tensor_factor(counted, flops, &p->tensor_measured, p->tensor_why, sizeof p->tensor_why);
+    fprintf(stderr, "effbench: tensor counter calibration: %.4g %s for %.4g FLOPs (8192^3 BF16 cuBLAS): %s\n", counted,
+            TENSOR_METRIC, flops, p->tensor_why);
+    ranges_free(&r);
+    return 0;
 }
 
 /* frees what profiler_open made, writing nothing */
@@ -210,6 +449,9 @@ int profiler_open(Profiler **out, const char *dir, const char *metrics, Err *e) 
     if (mkdir(dir, 0777) && errno != EEXIST) return err_set(e, "%s: cannot create the profile directory: %s", dir, strerror(errno));
     Profiler *p = xcalloc(1, sizeof *p);
     snprintf(p->dir, sizeof p->dir, "%s", dir);
+    p->chart_bf16 = -1;
+    p->tensor_measured = NAN;
+    snprintf(p->tensor_why, sizeof p->tensor_why, "not calibrated");
     table_init(&p->kernels, NCOL(KERNEL_COLS), KERNEL_COLS);
     table_init(&p->ops, NCOL(OP_COLS), OP_COLS);
     table_init(&p->overhead, NCOL(OVH_COLS), OVH_COLS);
@@ -231,24 +473,33 @@ int profiler_open(Profiler **out, const char *dir, const char *metrics, Err *e) 
             return -1;
         }
         datasheet(p);
-        const char **cols = xmalloc(sizeof(char *) * (size_t)(p->n_metrics + 14));
+        const char **cols = xmalloc(sizeof(char *) * (size_t)(p->n_metrics + 5 + NCOL(DERIVED_COLS)));
         int k = 0;
-        cols[k++] = "cell"; cols[k++] = "op"; cols[k++] = "ranges";
+        cols[k++] = "cell"; cols[k++] = "op"; cols[k++] = "ranges"; cols[k++] = "ranges_expected"; cols[k++] = "complete";
         for (int i = 0; i < p->n_metrics; i++) cols[k++] = p->metric_names[i];
-        const char *derived[] = { "dram_bytes", "fp32_flops", "tensor_flops", "flops", "achieved_gbs", "achieved_tflops",
-                                  "of_read_bw", "of_gemm_peak", "of_datasheet_hbm", "of_datasheet_bf16", "device" };
-        for (int i = 0; i < 11; i++) cols[k++] = derived[i];
+        for (int i = 0; i < NCOL(DERIVED_COLS); i++) cols[k++] = DERIVED_COLS[i];
         table_init(&p->metrics, k, cols);
         free(cols);
-        if (cuda_measure_limits(&p->gbs, &p->tflops, 1)) {
-            err_set(e, "profiling: %s", cuda_error());
-            profiler_free(p);
-            return -1;
+        /* the limits in both dtypes the cells may run (each cell's roof is its own
+         * dtype's), and with the tensor counter asked for, its calibration on the BF16
+         * product: before any model is on the GPU, so the operands fit */
+        Calib cal = { p, NULL, NULL, e };
+        int calib = metric_index(p, TENSOR_METRIC) >= 0;
+        for (int bf = 0; bf < 2; bf++) {
+            Err ce = { "" };
+            cal.e = &ce;
+            if (cuda_measure_limits(&p->gbs[bf], &p->tflops[bf], bf, bf && calib ? calibrate : NULL, &cal)) {
+                err_set(e, "profiling: %s", ce.msg[0] ? ce.msg : cuda_error());
+                profiler_free(p);
+                return -1;
+            }
         }
+        fprintf(stderr, "effbench: GPU limits for the counters: read %.0f GB/s; cuBLAS 8192^3 %.1f TFLOP/s F32, %.1f BF16\n",
+                p->gbs[1], p->tflops[0], p->tflops[1]);
     }
     CUptiResult r = cuptiActivityRegisterCallbacks(buf_requested, buf_completed);
     if (r != CUPTI_SUCCESS) { profiler_free(p); return cupti_fail(e, "cuptiActivityRegisterCallbacks", r); }
-    if (tracing(1, e)) { Err ignore; tracing(0, &ignore); profiler_free(p); return -1; }
+    if (set_tracing(p, 1, e)) { Err ignore; tracing(0, &ignore); profiler_free(p); return -1; }
     *out = p;
     return 0;
 }
@@ -259,8 +510,11 @@ void profiler_cell(Profiler *p, const char *name) {
     if (!p) return;
     snprintf(p->cell, sizeof p->cell, "%s", name);
     p->nwin = 0;
+    cuda_sync();
+    cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);    /* earlier work's records, and drops, are not the cell's */
     pthread_mutex_lock(&lock);
     nk = nx = nm = no = 0;
+    ndropped = nbuf_failed = 0;
     pthread_mutex_unlock(&lock);
     cuda_set_op_hook(trace_hook, p);
     measure_hook = window_hook;
@@ -289,21 +543,25 @@ static int win_of(const Profiler *p, uint64_t t) {
     for (int w = 0; w < p->nwin; w++) if (t >= p->win[w][0] && t <= p->win[w][1]) return w;
     return -1;
 }
+/* the op whose external correlation id the API call of corr carried; OP_COUNT if none */
+static int op_of(uint32_t corr) {
+    XRec key = { corr, 0 }, *x = nx ? bsearch(&key, xrec, nx, sizeof *xrec, cmp_x) : NULL;
+    return x && x->ext >= 1 && x->ext <= OP_COUNT ? (int)x->ext - 1 : OP_COUNT;
+}
 
 static int collect(Profiler *p, const Cell *traced, const Cell *plain, Err *e) {
     cuda_sync();
     cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     pthread_mutex_lock(&lock);
     if (nx) qsort(xrec, nx, sizeof *xrec, cmp_x);
-    double op_ns[OP_COUNT + 3] = { 0 }, total = 0;     /* + unattributed, memcpy, memset */
+    double op_ns[OP_COUNT + 3] = { 0 }, total = 0;     /* + unattributed, memcpy, memset (outside ops) */
     int64_t op_n[OP_COUNT + 3] = { 0 };
     uint64_t t0 = p->nwin ? p->win[0][0] : 0;
     for (size_t i = 0; i < nk; i++) {
         const KRec *k = &krec[i];
         int w = win_of(p, k->start);
         if (w < 0) continue;                          /* warm-up or set-up work */
-        XRec key = { k->corr, 0 }, *x = nx ? bsearch(&key, xrec, nx, sizeof *xrec, cmp_x) : NULL;
-        int op = x && x->ext >= 1 && x->ext <= OP_COUNT ? (int)x->ext - 1 : OP_COUNT;
+        int op = op_of(k->corr);
         double d = (double)(k->end - k->start);
         op_ns[op] += d;
         op_n[op]++;
@@ -328,8 +586,15 @@ static int collect(Profiler *p, const Cell *traced, const Cell *plain, Err *e) {
         table_add(&p->kernels, (const char *const *)v);
         for (int j = 0; j < c; j++) free(v[j]);
     }
-    for (size_t i = 0; i < nm; i++)
-        if (win_of(p, mrec[i].start) >= 0) { op_ns[OP_COUNT + 1 + mrec[i].kind] += (double)(mrec[i].end - mrec[i].start); op_n[OP_COUNT + 1 + mrec[i].kind]++; }
+    /* copies and memsets: an op's own (MLA's absorb copies the rotary queries) count in
+     * its GPU time; the rest (inputs up, tokens down) are rows of their own */
+    for (size_t i = 0; i < nm; i++) {
+        if (win_of(p, mrec[i].start) < 0) continue;
+        int op = op_of(mrec[i].corr);
+        double d = (double)(mrec[i].end - mrec[i].start);
+        if (op < OP_COUNT) { op_ns[op] += d; total += d; }
+        else { op_ns[OP_COUNT + 1 + mrec[i].kind] += d; op_n[OP_COUNT + 1 + mrec[i].kind]++; }
+    }
     double ovh = 0;
     char kinds[512] = "";
     for (size_t i = 0; i < no; i++)
@@ -339,11 +604,18 @@ static int collect(Profiler *p, const Cell *traced, const Cell *plain, Err *e) {
             snprintf(k, sizeof k, "%s0x%x", kinds[0] ? " " : "", orec[i].kind);
             if (!strstr(kinds, k + (kinds[0] ? 1 : 0)) && strlen(kinds) + strlen(k) < sizeof kinds) strcat(kinds, k);
         }
+    p->dropped = ndropped;
+    size_t buf_failed = nbuf_failed;
+    size_t n_kernels = nk;
     pthread_mutex_unlock(&lock);
-    int reps = p->nwin ? p->nwin : 1;
-    double step_s = traced->med * (traced->kind == 'g' ? traced->n : 1);   /* one timed repetition */
+    int reps = p->nwin ? p->nwin : 1, steps = traced->kind == 'g' && traced->n > 0 ? traced->n : 1;
+    for (int op = 0; op <= OP_COUNT; op++) p->op_step_ns[op] = op_ns[op] / reps / steps;
+    if (p->dropped || buf_failed)
+        fprintf(stderr, "effbench: profiled %s: CUPTI dropped %zu activity records (%zu buffers could not be allocated): "
+                "its kernels.csv, ops.csv and metrics rates are incomplete\n", p->cell, p->dropped, buf_failed);
+    double step_s = traced->med * steps;              /* one timed repetition */
     for (int op = 0; op < OP_COUNT + 3; op++) {
-        if (!op_n[op]) continue;
+        if (!op_n[op] && !(op < OP_COUNT && op_ns[op] > 0)) continue;
         const char *name = op < OP_COUNT ? cuda_op_name(op) : op == OP_COUNT ? "unattributed" : op == OP_COUNT + 1 ? "memcpy" : "memset";
         char *v[NCOL(OP_COLS)];
         int c = 0;
@@ -354,6 +626,7 @@ static int collect(Profiler *p, const Cell *traced, const Cell *plain, Err *e) {
         v[c++] = xasprintf("%.4f", op_ns[op] / reps / 1e9 / step_s);
         v[c++] = xasprintf("%d", reps);
         v[c++] = xasprintf("%.6g", 1e3 * traced->med);
+        v[c++] = xasprintf("%zu", p->dropped);
         v[c++] = xstrdup(traced->device); v[c++] = xstrdup(EFFBENCH_COMMIT);
         table_add(&p->ops, (const char *const *)v);
         for (int j = 0; j < c; j++) free(v[j]);
@@ -366,185 +639,115 @@ static int collect(Profiler *p, const Cell *traced, const Cell *plain, Err *e) {
     v[c++] = xasprintf("%.2f", 100.0 * (traced->med / plain->med - 1));
     v[c++] = xasprintf("%.6g", ovh / reps / 1e3);
     v[c++] = xstrdup(kinds);
+    v[c++] = xasprintf("%zu", p->dropped);
+    v[c++] = xstrdup(UNTRACED_RUN);
     v[c++] = xasprintf("%d", reps);
     v[c++] = xstrdup(traced->device); v[c++] = xstrdup(EFFBENCH_COMMIT);
     table_add(&p->overhead, (const char *const *)v);
     for (int j = 0; j < c; j++) free(v[j]);
-    fprintf(stderr, "effbench: profiled %s: %zu kernels traced, step %.3f ms traced vs %.3f ms untraced (%+.1f%%)\n",
-            p->cell, nk, 1e3 * traced->med, 1e3 * plain->med, 100.0 * (traced->med / plain->med - 1));
+    fprintf(stderr, "effbench: profiled %s: %zu kernels traced, step %.3f ms traced vs %.3f ms with tracing off (%+.1f%%)\n",
+            p->cell, n_kernels, 1e3 * traced->med, 1e3 * plain->med, 100.0 * (traced->med / plain->med - 1));
     return write_tables(p, e);
 }
 
-/* ---- hardware counters of one step (range profiler, user ranges, user replay) ------ */
-static void range_hook(int op, int begin, void *ctx) {
-    Profiler *p = ctx;
-    if (begin) {
-        CUpti_RangeProfiler_PushRange_Params pp = { .structSize = CUpti_RangeProfiler_PushRange_Params_STRUCT_SIZE,
-                                                     .pRangeProfilerObject = p->rp, .pRangeName = cuda_op_name(op) };
-        if (cuptiRangeProfilerPushRange(&pp) == CUPTI_SUCCESS) p->rp_depth++;
-    } else if (p->rp_depth > 0) {
-        CUpti_RangeProfiler_PopRange_Params pp = { .structSize = CUpti_RangeProfiler_PopRange_Params_STRUCT_SIZE,
-                                                    .pRangeProfilerObject = p->rp };
-        cuptiRangeProfilerPopRange(&pp);
-        p->rp_depth--;
-    }
+/* ---- hardware counters of the cell's timed step ------------------------------------- */
+static void count_hook(int op, int begin, void *ctx) {
+    int *n = ctx;
+    if (begin) n[op >= 0 && op < OP_COUNT ? op : OP_COUNT]++;
 }
 
-typedef CUresult (*CtxGetCurrent)(CUcontext *);
-
-#define CU_TRY(call, what) do { CUptiResult r_ = (call); if (r_ != CUPTI_SUCCESS) { rc = cupti_fail(e, what, r_); goto out; } } while (0)
-
-static int metric_index(const Profiler *p, const char *name) {
-    for (int i = 0; i < p->n_metrics; i++) if (!strcmp(p->metric_names[i], name)) return i;
-    return -1;
+typedef struct { Engine *g; CellStep *st; } StepRun;
+static int step_run(void *ctx, Err *e) {
+    StepRun *s = ctx;
+    return cell_step_reset(s->g, s->st, e) || cell_step_run(s->g, s->st, e) ? -1 : 0;
 }
 
-/* One step of the cell (the whole prefill, or one decode step of the batch at its
- * depth), replayed until every pass of the metric schedule is collected. */
+static char *num(double v, const char *fmt) { return isfinite(v) ? xasprintf(fmt, v) : xstrdup(""); }
+
+/* The cell's timed step (CellStep), replayed until every pass of the metric schedule is
+ * collected, one user range per op; the budget of ranges is the step's own count of
+ * ops, counted by running it once first. */
 static int metrics_cell(Profiler *p, const Cell *c, Engine *g, Err *e) {
-    Model *m = engine_model(g);
-    int pre = c->kind == 'p', b = pre ? 1 : c->b, d = pre ? 0 : c->d, n = pre ? c->p : b;
-    int chunk = d < 2048 ? d : 2048, max_tok = pre ? c->p : (chunk > b ? chunk : b);
-    CuptiHost *host = NULL;
-    uint8_t *avail = NULL, *data = NULL;
-    int *tok = xcalloc((size_t)(n > d ? n : d) + 1, sizeof(int)), *seq = xcalloc((size_t)(n > d ? n : d) + 1, sizeof(int));
-    int *pos = xcalloc((size_t)(n > d ? n : d) + 1, sizeof(int));
-    int rc = 0, enabled = 0, R = 64 * m->cfg.n_layers + 64;
+    CellStep st;
+    Ranges r = { 0 };
+    int expect[OP_COUNT + 1] = { 0 }, cnt[OP_COUNT + 1] = { 0 };
     double *sum = NULL;
-    int *cnt = NULL;
-    if (engine_reserve(g, b, pre ? c->p : d + 1, max_tok, e)) { rc = -1; goto out; }
-    for (int i = 0; i < (n > d ? n : d); i++) tok[i] = (int)((2654435761u * (unsigned)(i + 1)) % (unsigned)m->cfg.vocab);
-    if (!pre && d > 0) {
-        for (int i = 0; i < d; i++) pos[i] = i;
-        for (int j = 0; j < d && !rc; j += chunk)
-            rc = engine_step(g, d - j < chunk ? d - j : chunk, tok + j, seq, pos + j, NULL, NULL, NULL, NULL, e);
-        for (int s = 1; s < b && !rc; s++) rc = engine_copy_seq(g, s, 0, d, e);
-        if (rc) goto out;
-    }
-    for (int i = 0; i < n; i++) { seq[i] = pre ? 0 : i; pos[i] = pre ? i : d; }
-    void *fn = NULL;
-    enum cudaDriverEntryPointQueryResult q;
-    CUcontext ctx = NULL;
-    if (cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess || !fn ||
-        ((CtxGetCurrent)fn)(&ctx) != CUDA_SUCCESS || !ctx) { rc = err_set(e, "metrics: no current CUDA context"); goto out; }
-    CUpti_Profiler_GetCounterAvailability_Params ap = { .structSize = CUpti_Profiler_GetCounterAvailability_Params_STRUCT_SIZE, .ctx = ctx };
-    CU_TRY(cuptiProfilerGetCounterAvailability(&ap), "cuptiProfilerGetCounterAvailability");
-    avail = xmalloc(ap.counterAvailabilityImageSize);
-    ap.pCounterAvailabilityImage = avail;
-    CU_TRY(cuptiProfilerGetCounterAvailability(&ap), "cuptiProfilerGetCounterAvailability");
-    CUpti_Device_GetChipName_Params cp = { .structSize = CUpti_Device_GetChipName_Params_STRUCT_SIZE, .deviceIndex = 0 };
-    CU_TRY(cuptiDeviceGetChipName(&cp), "cuptiDeviceGetChipName");
-    if (cupti_host_open(&host, cp.pChipName, avail, (const char *const *)p->metric_names, p->n_metrics, e)) { rc = -1; goto out; }
-    const uint8_t *config;
-    size_t config_size, passes;
-    if (cupti_host_config(host, &config, &config_size, &passes, e)) { rc = -1; goto out; }
-    CUpti_RangeProfiler_Enable_Params en = { .structSize = CUpti_RangeProfiler_Enable_Params_STRUCT_SIZE, .ctx = ctx };
-    CU_TRY(cuptiRangeProfilerEnable(&en), "cuptiRangeProfilerEnable");
-    p->rp = en.pRangeProfilerObject;
-    enabled = 1;
-    CUpti_RangeProfiler_GetCounterDataSize_Params ds = {
-        .structSize = CUpti_RangeProfiler_GetCounterDataSize_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp,
-        .pMetricNames = (const char **)p->metric_names, .numMetrics = (size_t)p->n_metrics, .maxNumOfRanges = (size_t)R,
-        .maxNumRangeTreeNodes = (uint32_t)R,
-    };
-    CU_TRY(cuptiRangeProfilerGetCounterDataSize(&ds), "cuptiRangeProfilerGetCounterDataSize");
-    data = xmalloc(ds.counterDataSize);
-    CUpti_RangeProfiler_CounterDataImage_Initialize_Params di = {
-        .structSize = CUpti_RangeProfiler_CounterDataImage_Initialize_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp,
-        .counterDataSize = ds.counterDataSize, .pCounterData = data,
-    };
-    CU_TRY(cuptiRangeProfilerCounterDataImageInitialize(&di), "cuptiRangeProfilerCounterDataImageInitialize");
-    CUpti_RangeProfiler_SetConfig_Params sc = {
-        .structSize = CUpti_RangeProfiler_SetConfig_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp,
-        .configSize = config_size, .pConfig = config, .counterDataImageSize = ds.counterDataSize, .pCounterDataImage = data,
-        .range = CUPTI_UserRange, .replayMode = CUPTI_UserReplay, .maxRangesPerPass = (size_t)R, .numNestingLevels = 1,
-        .minNestingLevel = 1, .passIndex = 0, .targetNestingLevel = 1,
-    };
-    CU_TRY(cuptiRangeProfilerSetConfig(&sc), "cuptiRangeProfilerSetConfig");
-    if (tracing(0, e)) { rc = -1; goto out; }
-    cuda_set_op_hook(range_hook, p);
-    int all = 0, pass = 0;
-    for (; !all && pass < 64 && !rc; pass++) {
-        for (int s = 0; s < b && !rc; s++) rc = engine_set_len(g, s, d, e);
-        CUpti_RangeProfiler_Start_Params st = { .structSize = CUpti_RangeProfiler_Start_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp };
-        CUpti_RangeProfiler_Stop_Params sp = { .structSize = CUpti_RangeProfiler_Stop_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp };
-        CUptiResult r = rc ? CUPTI_SUCCESS : cuptiRangeProfilerStart(&st);
-        if (r != CUPTI_SUCCESS) { rc = cupti_fail(e, "cuptiRangeProfilerStart", r); break; }
-        if (!rc) rc = engine_step(g, n, tok, seq, pos, NULL, NULL, NULL, NULL, e);
-        if ((r = cuptiRangeProfilerStop(&sp)) != CUPTI_SUCCESS && !rc) rc = cupti_fail(e, "cuptiRangeProfilerStop", r);
-        all = sp.isAllPassSubmitted;
-    }
-    cuda_set_op_hook(NULL, NULL);
-    if (tracing(1, e) && !rc) rc = -1;
+    int rc = cell_step_open(g, c, &st, e);
     if (rc) goto out;
-    if (!all) { rc = err_set(e, "metrics: the schedule needs more than %d passes", pass); goto out; }
-    CUpti_RangeProfiler_DecodeData_Params dd = { .structSize = CUpti_RangeProfiler_DecodeData_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp };
-    CU_TRY(cuptiRangeProfilerDecodeData(&dd), "cuptiRangeProfilerDecodeData");
-    CUpti_RangeProfiler_GetCounterDataInfo_Params ci = {
-        .structSize = CUpti_RangeProfiler_GetCounterDataInfo_Params_STRUCT_SIZE, .pCounterDataImage = data,
-        .counterDataImageSize = ds.counterDataSize,
-    };
-    CU_TRY(cuptiRangeProfilerGetCounterDataInfo(&ci), "cuptiRangeProfilerGetCounterDataInfo");
+    cuda_set_op_hook(count_hook, expect);
+    rc = step_run(&(StepRun){ g, &st }, e);
+    cuda_set_op_hook(NULL, NULL);
+    if (rc) goto out;
+    size_t budget = 0;
+    for (int op = 0; op <= OP_COUNT; op++) budget += (size_t)expect[op];
+    StepRun sr = { g, &st };
+    if ((rc = range_profile(p, budget, step_run, &sr, range_hook, &r, e))) goto out;
     sum = xcalloc((size_t)(OP_COUNT + 1) * p->n_metrics, sizeof(double));
-    cnt = xcalloc(OP_COUNT + 1, sizeof(int));
-    double *val = xmalloc(sizeof(double) * (size_t)p->n_metrics);
-    for (size_t r = 0; r < ci.numTotalRanges && !rc; r++) {
-        CUpti_RangeProfiler_CounterData_GetRangeInfo_Params ri = {
-            .structSize = CUpti_RangeProfiler_CounterData_GetRangeInfo_Params_STRUCT_SIZE, .pCounterDataImage = data,
-            .counterDataImageSize = ds.counterDataSize, .rangeIndex = r, .rangeDelimiter = "/",
-        };
-        CUptiResult x = cuptiRangeProfilerCounterDataGetRangeInfo(&ri);
-        if (x != CUPTI_SUCCESS) { rc = cupti_fail(e, "cuptiRangeProfilerCounterDataGetRangeInfo", x); break; }
-        if (cupti_host_evaluate(host, data, ds.counterDataSize, r, val, e)) { rc = -1; break; }
+    for (size_t i = 0; i < r.n; i++) {
         int op = OP_COUNT;
-        for (int k = 0; k < OP_COUNT; k++) if (ri.rangeName && !strcmp(ri.rangeName, cuda_op_name(k))) op = k;
-        for (int k = 0; k < p->n_metrics; k++) sum[op * p->n_metrics + k] += val[k];
+        for (int k = 0; k < OP_COUNT; k++) if (!strcmp(r.name[i], cuda_op_name(k))) op = k;
+        for (int k = 0; k < p->n_metrics; k++) sum[op * p->n_metrics + k] += r.val[i * (size_t)p->n_metrics + k];
         cnt[op]++;
     }
-    free(val);
-    if (rc) goto out;
-    if (dd.numOfRangeDropped) fprintf(stderr, "effbench: metrics %s: %zu ranges dropped\n", p->cell, dd.numOfRangeDropped);
+    if (r.dropped || r.n != budget)
+        fprintf(stderr, "effbench: metrics %s: %zu of %zu ranges came back (%zu dropped): ops short of ranges are marked "
+                "incomplete in metrics.csv\n", p->cell, r.n, budget, r.dropped);
+    int bf = !strcmp(c->dtype, "BF16");
+    if (p->chart_bf16 < 0) p->chart_bf16 = bf;
     int it = metric_index(p, "gpu__time_duration.sum"), ir = metric_index(p, "dram__bytes_read.sum");
     int iw = metric_index(p, "dram__bytes_write.sum");
     int iffma = metric_index(p, "smsp__sass_thread_inst_executed_op_ffma_pred_on.sum");
     int ifadd = metric_index(p, "smsp__sass_thread_inst_executed_op_fadd_pred_on.sum");
     int ifmul = metric_index(p, "smsp__sass_thread_inst_executed_op_fmul_pred_on.sum");
-    int iten = metric_index(p, "sm__ops_path_tensor_src_bf16_dst_fp32.sum");
+    int iten = metric_index(p, TENSOR_METRIC);
+    (void)it;
     for (int op = 0; op <= OP_COUNT; op++) {
-        if (!cnt[op]) continue;
+        if (!cnt[op] && !expect[op]) continue;
+        int complete = cnt[op] == expect[op];
         const double *v = sum + op * p->n_metrics;
-        char **row = xmalloc(sizeof(char *) * (size_t)(p->n_metrics + 14));
+        char **row = xmalloc(sizeof(char *) * (size_t)(p->n_metrics + 5 + NCOL(DERIVED_COLS)));
         int k = 0;
         row[k++] = xstrdup(p->cell);
         row[k++] = xstrdup(op < OP_COUNT ? cuda_op_name(op) : "outside ops");
         row[k++] = xasprintf("%d", cnt[op]);
+        row[k++] = xasprintf("%d", expect[op]);
+        row[k++] = xstrdup(complete ? "1" : "0");
         for (int j = 0; j < p->n_metrics; j++) {
-            int is_sum = strlen(p->metric_names[j]) > 4 && !strcmp(p->metric_names[j] + strlen(p->metric_names[j]) - 4, ".sum");
-            row[k++] = xasprintf("%.6g", is_sum ? v[j] : v[j] / cnt[op]);     /* rates and percentages: the mean */
+            size_t l = strlen(p->metric_names[j]);
+            int is_sum = l > 4 && !strcmp(p->metric_names[j] + l - 4, ".sum");
+            /* sums, and rates and percentages as the mean; nothing for an op short of ranges */
+            row[k++] = complete && cnt[op] ? xasprintf("%.6g", is_sum ? v[j] : v[j] / cnt[op]) : xstrdup("");
         }
-        double t = it >= 0 ? v[it] * 1e-9 : 0, bytes = (ir >= 0 ? v[ir] : 0) + (iw >= 0 ? v[iw] : 0);
-        double f32 = (iffma >= 0 ? 2 * v[iffma] : 0) + (ifadd >= 0 ? v[ifadd] : 0) + (ifmul >= 0 ? v[ifmul] : 0);
-        double ten = iten >= 0 ? 2 * v[iten] : 0, gbs = t > 0 ? bytes / t / 1e9 : 0, tf = t > 0 ? (f32 + ten) / t / 1e12 : 0;
-        row[k++] = xasprintf("%.6g", bytes); row[k++] = xasprintf("%.6g", f32); row[k++] = xasprintf("%.6g", ten);
-        row[k++] = xasprintf("%.6g", f32 + ten); row[k++] = xasprintf("%.6g", gbs); row[k++] = xasprintf("%.6g", tf);
-        row[k++] = xasprintf("%.4f", p->gbs > 0 ? gbs / p->gbs : 0); row[k++] = xasprintf("%.4f", p->tflops > 0 ? tf / p->tflops : 0);
-        row[k++] = p->ds_gbs > 0 ? xasprintf("%.4f", gbs / p->ds_gbs) : xstrdup("");
-        row[k++] = p->ds_tflops > 0 ? xasprintf("%.4f", tf / p->ds_tflops) : xstrdup("");
+        OpCounters in = {
+            .time_ns = !p->dropped ? p->op_step_ns[op] : 0,
+            .dram_read = ir >= 0 ? v[ir] : -1, .dram_write = iw >= 0 ? v[iw] : -1,
+            .ffma = iffma >= 0 ? v[iffma] : -1, .fadd = ifadd >= 0 ? v[ifadd] : -1, .fmul = ifmul >= 0 ? v[ifmul] : -1,
+            .tensor_ops = iten >= 0 ? v[iten] : -1, .factor = p->tensor_factor,
+            .gbs = p->gbs[bf], .tflops = p->tflops[bf], .ds_gbs = p->ds_gbs, .ds_tflops = p->ds_tflops,
+        };
+        OpRates o;
+        profile_op_rates(&in, &o);
+        if (!complete) o = (OpRates){ NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
+        row[k++] = num(in.time_ns > 0 ? in.time_ns : NAN, "%.6g");
+        row[k++] = num(o.dram_bytes, "%.6g"); row[k++] = num(o.fp32_flops, "%.6g"); row[k++] = num(o.tensor_flops, "%.6g");
+        row[k++] = num(o.flops, "%.6g"); row[k++] = num(o.gbs, "%.6g"); row[k++] = num(o.tflops, "%.6g");
+        row[k++] = num(o.of_read_bw, "%.4f"); row[k++] = num(o.of_gemm_peak, "%.4f");
+        row[k++] = num(o.of_ds_hbm, "%.4f"); row[k++] = num(o.of_ds_bf16, "%.4f");
+        row[k++] = p->tensor_factor ? xasprintf("%d", p->tensor_factor) : xstrdup("");
+        row[k++] = num(p->tensor_measured, "%.4f");
+        row[k++] = xstrdup(bf ? "BF16" : "F32");
         row[k++] = xstrdup(c->device);
         table_add(&p->metrics, (const char *const *)row);
         for (int j = 0; j < k; j++) free(row[j]);
         free(row);
     }
-    fprintf(stderr, "effbench: metrics %s: %zu ranges, %zu passes of %d metrics\n", p->cell, ci.numTotalRanges, passes, p->n_metrics);
+    if (iten >= 0 && !p->tensor_factor)
+        fprintf(stderr, "effbench: metrics %s: no FLOP figures written: %s\n", p->cell, p->tensor_why);
+    fprintf(stderr, "effbench: metrics %s: %zu ranges, %zu passes of %d metrics\n", p->cell, r.n, r.passes, p->n_metrics);
 out:
-    if (enabled) {
-        CUpti_RangeProfiler_Disable_Params dp = { .structSize = CUpti_RangeProfiler_Disable_Params_STRUCT_SIZE, .pRangeProfilerObject = p->rp };
-        cuptiRangeProfilerDisable(&dp);
-    }
-    p->rp = NULL;
-    p->rp_depth = 0;
-    cupti_host_close(host);
-    free(avail); free(data); free(tok); free(seq); free(pos); free(sum); free(cnt);
+    ranges_free(&r);
+    cell_step_close(&st);
+    free(sum);
     return rc;
 }
 
@@ -552,14 +755,14 @@ int profiler_cell_done(Profiler *p, Cell *c, Engine *g, Err *e) {
     if (!p) return 0;
     Cell traced = *c, plain;
     int rc = 0;
-    /* the same cell untraced: tracing off, no hooks; its timings are the results */
+    /* the same cell with tracing off and no hooks (UNTRACED_RUN); its timings are the results */
     measure_hook = NULL;
     cuda_set_op_hook(NULL, NULL);
-    if (tracing(0, e)) return -1;
+    if (set_tracing(p, 0, e)) return -1;
     int reps = traced.reps;
     if (traced.kind == 'p') rc = measure_prefill(g, traced.p, reps, 1, &plain, e);
     else rc = measure_decode(g, traced.b, traced.d, traced.n, reps, 1, &plain, e);
-    if (tracing(1, e) && !rc) rc = -1;
+    if (set_tracing(p, 1, e) && !rc) rc = -1;
     if (!rc) rc = collect(p, &traced, &plain, e);
     if (!rc && p->host) {
         rc = metrics_cell(p, &traced, g, e);
@@ -575,11 +778,12 @@ int profiler_close(Profiler *p, Err *e) {
     if (!e) e = &dummy;
     cuda_sync();
     cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
-    tracing(0, &dummy);
+    set_tracing(p, 0, &dummy);
     cuda_set_op_hook(NULL, NULL);
     measure_hook = NULL;
     int rc = write_tables(p, e);
-    if (!rc && p->host && p->metrics.nrow && chart_kernel_roofline(p->dir, &p->metrics, p->gbs, p->tflops * 1e3, e)) rc = -1;
+    int bf = p->chart_bf16 > 0;
+    if (!rc && p->host && p->metrics.nrow && chart_kernel_roofline(p->dir, &p->metrics, p->gbs[bf], p->tflops[bf] * 1e3, e)) rc = -1;
     if (!rc) fprintf(stderr, "effbench: profile in %s: kernels.csv, ops.csv, overhead.csv%s\n", p->dir, p->host ? ", metrics.csv, kernel_roofline.png" : "");
     profiler_free(p);
     return rc;
@@ -589,7 +793,7 @@ void profiler_discard(Profiler *p) {
     if (!p) return;
     Err ignore;
     cuda_sync();
-    tracing(0, &ignore);
+    set_tracing(p, 0, &ignore);
     cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     cuda_set_op_hook(NULL, NULL);
     measure_hook = NULL;

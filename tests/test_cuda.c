@@ -35,6 +35,7 @@
 #include "cupti_host.h"
 #include "engine.h"
 #include "measure.h"
+#include "profile.h"
 #include "test.h"
 
 #include <math.h>
@@ -868,6 +869,62 @@ static void t_cuda_engine_past_grid_y(void) {
     model_free(&m);
 }
 
+/* ---- the step a profiler replays is the step a cell times ------------------------------ */
+static int step_marks[OP_COUNT], step_counting;
+static void count_ops(int op, int begin, void *ctx) {
+    (void)ctx;
+    if (begin && step_counting && op >= 0 && op < OP_COUNT) step_marks[op]++;
+}
+static void count_window(int begin, void *ctx) { (void)ctx; step_counting = begin; }
+
+/* The ops marked in a cell's timed step and in its CellStep (which the range profiler
+ * replays, and whose op count sizes its range budget) are the same, op by op: a
+ * prefill of 300 tokens computes the logits of its last position only (one LM_HEAD
+ * pass, where all 300 rows would take two of 256), a decode step those of its batch. */
+static void t_cuda_cell_step(void) {
+    if (!need_gpu()) return;
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "%s/deepseek/v2-lite-tiny/config.json", g_golden);
+    if (access(cfg, R_OK)) { t_skip("no golden config at %s", cfg); return; }
+    Model m;
+    LoadOpts lo = { .dtype = DT_F32, .seed = 4, .dummy = 1 };
+    Err e = { "" };
+    if (model_load(&m, cfg, &lo, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); return; }
+    EngineOpts eo = { .backend = BACKEND_CUDA, .gpu_dtype = DT_F32, .no_graphs = 1 };
+    Engine *g = NULL;
+    if (engine_open(&g, &m, &eo, 1, 1, 1, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); model_free(&m); return; }
+    cuda_set_op_hook(count_ops, NULL);
+    for (int k = 0; k < 2; k++) {
+        Cell c;
+        int timed[OP_COUNT];
+        memset(step_marks, 0, sizeof step_marks);
+        measure_hook = count_window;
+        int rc = k == 0 ? measure_prefill(g, 300, 1, 0, &c, &e) : measure_decode(g, 3, 70, 1, 1, 0, &c, &e);
+        measure_hook = NULL;
+        CHECK(rc == 0, "%s", e.msg);
+        memcpy(timed, step_marks, sizeof timed);
+        CellStep st;
+        memset(step_marks, 0, sizeof step_marks);
+        rc = cell_step_open(g, &c, &st, &e);
+        if (!rc) rc = cell_step_reset(g, &st, &e);
+        step_counting = 1;
+        if (!rc) rc = cell_step_run(g, &st, &e);
+        step_counting = 0;
+        CHECK(rc == 0, "%s", e.msg);
+        int total = 0;
+        for (int op = 0; op < OP_COUNT; op++) {
+            total += step_marks[op];
+            CHECK(step_marks[op] == timed[op], "%s: op %s marked %d times in the replayed step, %d in the timed one", k ? "decode" : "prefill",
+                  cuda_op_name(op), step_marks[op], timed[op]);
+        }
+        CHECK(step_marks[OP_LM_HEAD] == 1 && total > 10, "%s: %d LM_HEAD passes, %d ops", k ? "decode" : "prefill", step_marks[OP_LM_HEAD], total);
+        cell_step_close(&st);
+    }
+    cuda_set_op_hook(NULL, NULL);
+    engine_close(g);
+    model_free(&m);
+}
+
 #ifdef EFFBENCH_EMU
 /* ---- op marks on error paths (the emulator fails a kernel when told to) ------------ */
 static int mark_depth, mark_begins, mark_unbalanced;
@@ -978,6 +1035,50 @@ static void t_cupti_host(void) {
     cupti_names_free(names, n);
 }
 
+/* ---- the arithmetic of metrics.csv: no GPU needed ------------------------------------ */
+/* The tensor counter's calibration: 2 x 8192^3 FLOPs counted once per FLOP (factor 1)
+ * or once per multiply-add (2), within 10%; anything else, and nothing counted, refused.
+ * Then the per-op figures: rates on the Activity time base, FLOP figures left out
+ * (NAN) when tensor ops were counted without a factor, ratios only against known roofs. */
+static void t_profile_arithmetic(void) {
+    const double F = 2.0 * 8192.0 * 8192.0 * 8192.0;
+    double m;
+    char why[256];
+    CHECK(profile_tensor_factor(F, F, &m, why, sizeof why) == 1 && fabs(m - 1) < 1e-12, "counting FLOPs: factor 1, measured %g", m);
+    CHECK(profile_tensor_factor(F / 2, F, &m, why, sizeof why) == 2 && fabs(m - 2) < 1e-12, "counting multiply-adds: factor 2");
+    CHECK(profile_tensor_factor(F / 2 * 1.05, F, &m, why, sizeof why) == 2, "5%% more counted (%g): still 2", m);
+    CHECK(profile_tensor_factor(F * 0.93, F, &m, why, sizeof why) == 1, "7%% fewer counted (%g): still 1", m);
+    CHECK(profile_tensor_factor(F / 4, F, &m, why, sizeof why) == 0 && strstr(why, "refused"), "factor 4 refused: %s", why);
+    CHECK(profile_tensor_factor(F / 1.5, F, &m, why, sizeof why) == 0, "factor 1.5 refused (%g)", m);
+    CHECK(profile_tensor_factor(0, F, &m, why, sizeof why) == 0 && isnan(m), "nothing counted refused: %s", why);
+    CHECK(profile_tensor_factor(NAN, F, &m, why, sizeof why) == 0, "a NaN count refused");
+    /* an op of 1 ms: 2 GB of DRAM, 1e9 FFMA + 1e8 FADD, 5e11 tensor ops counted per multiply-add */
+    OpCounters in = { .time_ns = 1e6, .dram_read = 1.5e9, .dram_write = 0.5e9, .ffma = 1e9, .fadd = 1e8, .fmul = 0,
+                      .tensor_ops = 5e11, .factor = 2, .gbs = 4000, .tflops = 800, .ds_gbs = 4800, .ds_tflops = 989.4 };
+    OpRates o;
+    profile_op_rates(&in, &o);
+    CHECK(o.dram_bytes == 2e9 && fabs(o.gbs - 2000) < 1e-9 && fabs(o.of_read_bw - 0.5) < 1e-12, "bytes %g, %g GB/s, %g of read",
+          o.dram_bytes, o.gbs, o.of_read_bw);
+    CHECK(o.fp32_flops == 2.1e9 && o.tensor_flops == 1e12 && o.flops == 1e12 + 2.1e9, "FLOPs %g + %g = %g", o.fp32_flops, o.tensor_flops, o.flops);
+    CHECK(fabs(o.tflops - 1002.1) < 1e-9 && fabs(o.of_gemm_peak - 1002.1 / 800) < 1e-12 && fabs(o.of_ds_hbm - 2000.0 / 4800) < 1e-12,
+          "%g TFLOP/s, %g of the GEMM peak", o.tflops, o.of_gemm_peak);
+    in.factor = 1;
+    profile_op_rates(&in, &o);
+    CHECK(o.tensor_flops == 5e11, "factor 1: %g tensor FLOPs", o.tensor_flops);
+    in.factor = 0;                       /* uncalibrated: no FLOP figure at all, bytes still */
+    profile_op_rates(&in, &o);
+    CHECK(isnan(o.tensor_flops) && isnan(o.flops) && isnan(o.tflops) && isnan(o.of_gemm_peak) && isnan(o.of_ds_bf16) &&
+          fabs(o.gbs - 2000) < 1e-9, "refused factor: FLOPs %g, TFLOP/s %g, GB/s %g", o.flops, o.tflops, o.gbs);
+    in.tensor_ops = -1;                  /* not measured: FP32 FLOPs alone */
+    profile_op_rates(&in, &o);
+    CHECK(isnan(o.tensor_flops) && o.flops == 2.1e9, "no tensor counter: %g FLOPs", o.flops);
+    in.time_ns = 0;                      /* no kernel time: no rates */
+    in.ds_gbs = 0;
+    profile_op_rates(&in, &o);
+    CHECK(isnan(o.gbs) && isnan(o.tflops) && isnan(o.of_read_bw) && isnan(o.of_ds_hbm) && o.dram_bytes == 2e9, "no time: rates %g %g",
+          o.gbs, o.tflops);
+}
+
 #ifndef EFFBENCH_CUDA
 static void t_cuda_none(void) {
     char why[256];
@@ -989,6 +1090,7 @@ static void t_cuda_none(void) {
 const TestDef cuda_tests[] = {
     { "cuda probe: a device or one line why not", t_cuda_probe },
     { "cupti host API: metric names and passes on GH100 (no GPU needed)", t_cupti_host },
+    { "cupti metrics: tensor counter calibration and per-op rates (no GPU needed)", t_profile_arithmetic },
 #ifdef EFFBENCH_CUDA
     { "cuda rmsnorm, swiglu vs CPU twins", t_cuda_rmsnorm_swiglu },
     { "cuda rope (half, interleaved) vs CPU twins", t_cuda_rope },
@@ -1006,6 +1108,7 @@ const TestDef cuda_tests[] = {
     { "cuda engine: MLA 576/512 in BF16 (tensor-core attention) vs CPU", t_cuda_engine_mla576 },
     { "cuda gather, embed, MoE combine, kv_write past 65535 grid rows", t_cuda_rows_past_grid_y },
     { "cuda engine: one step of 8256 tokens x 8 experts (66048 rows) vs CPU", t_cuda_engine_past_grid_y },
+    { "cuda cells: the step a profiler replays marks the timed step's ops", t_cuda_cell_step },
 #ifdef EFFBENCH_EMU
     { "cuda engine: graph capture refused, eager decode", t_cuda_capture_refused },
     { "cuda engine: a kernel failing inside an op leaves no op mark open", t_cuda_marks_on_failure },

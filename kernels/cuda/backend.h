@@ -80,8 +80,15 @@ int cuda_grouped_linear(float *y, const float *x, const void *const *W, int bf16
                         int N, int K);
 
 /* The device's measured limits: a 2 GiB read (GB/s, best of 5) and an 8192^3 cuBLAS
- * product (TFLOP/s, BF16 or F32 in, FP32 accumulate, best of 3). */
-int cuda_measure_limits(double *read_gbs, double *gemm_tflops, int bf16);
+ * product (TFLOP/s, BF16 or F32 in, FP32 accumulate, best of 3). With calibrate, it
+ * then calls calibrate(gemm, gemm_arg, ctx) once, where gemm(gemm_arg) queues one more
+ * 8192^3 product in BF16 (whatever bf16 says; 0 or -1) on the backend's stream: a
+ * profiler counts its tensor ops against the 2 x 8192^3 FLOPs it is known to take.
+ * calibrate's failure is the call's (-1, cuda_error() or the profiler's own report). */
+#define CUDA_CALIBRATION_M 8192
+typedef int (*CudaWork)(void *arg);
+typedef int (*CudaCalibrate)(CudaWork gemm, void *gemm_arg, void *ctx);
+int cuda_measure_limits(double *read_gbs, double *gemm_tflops, int bf16, CudaCalibrate calibrate, void *ctx);
 
 /* ---- attention over a paged cache ------------------------------------------------- */
 /* The cache of one layer is a pool of blocks of CUDA_KV_BLOCK positions, each position

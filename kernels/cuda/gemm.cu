@@ -286,10 +286,20 @@ static __global__ void fill_kernel(void *p, size_t n, int bf16) {
     }
 }
 
-extern "C" int cuda_measure_limits(double *read_gbs, double *gemm_tflops, int bf16) {
+/* the calibration product: c (M, M) = a^T a, a BF16 (M, M) */
+typedef struct { const void *a; float *c; int M; } CalibGemm;
+static int calib_gemm(void *arg) {
+    const CalibGemm *g = (const CalibGemm *)arg;
+    const float one = 1.0f, zero = 0.0f;
+    cublasStatus_t s = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, g->M, g->M, g->M, &one, g->a, CUDA_R_16BF, g->M, g->a,
+                                    CUDA_R_16BF, g->M, &zero, g->c, CUDA_R_32F, g->M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    return s == CUBLAS_STATUS_SUCCESS ? 0 : blas_fail("calibration: cublasGemmEx", s);
+}
+
+extern "C" int cuda_measure_limits(double *read_gbs, double *gemm_tflops, int bf16, CudaCalibrate calibrate, void *ctx) {
     if (blas()) return -1;
     const size_t bytes = (size_t)2 << 30;
-    const int M = 8192;
+    const int M = CUDA_CALIBRATION_M;
     void *buf = NULL, *a = NULL, *c = NULL;
     cudaEvent_t e0, e1;
     cudaEventCreate(&e0);
@@ -333,6 +343,17 @@ extern "C" int cuda_measure_limits(double *read_gbs, double *gemm_tflops, int bf
         if (r && ms < best) best = ms;
     }
     *gemm_tflops = 2.0 * M * M * M / (best * 1e-3) / 1e12;
+    if (calibrate) {                          /* the BF16 product, on BF16 operands */
+        if (!bf16) {
+            cudaFree(a);
+            a = NULL;
+            if ((e = cudaMalloc(&a, (size_t)M * M * 2)) != cudaSuccess) { cu_fail("limits: calibration operands", e); goto out; }
+            LAUNCH(fill_kernel, 8 * sms, 256, 0)(a, (size_t)M * M, 1);
+        }
+        CalibGemm g = { a, (float *)c, M };
+        if (calibrate(calib_gemm, &g, ctx)) goto out;
+        if ((e = cudaStreamSynchronize(cu_stream())) != cudaSuccess) { cu_fail("limits: calibration", e); goto out; }
+    }
     rc = 0;
 out:
     cudaFree(buf);
