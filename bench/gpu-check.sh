@@ -10,8 +10,10 @@
 #      batch 1, 8, 64, 256 after 1K, 8K and 32K of context (cells that do not fit in the
 #      GPU's memory are skipped, saying so);
 #   4. side by side on 8 layers: CUDA graphs on and off, and the two MLA attention
-#      kernels; range-profiler counters per op (4 layers) for the MLA decode at batch 64
-#      after 4K and for a 2048-token prefill;
+#      kernels; a 16384-token prefill on the V2-Lite shape (2 layers: 98304 expert rows,
+#      past a grid's 65535 y-blocks); range-profiler counters per op (4 layers) for the
+#      MLA decode at batch 64 after 4K and for a 2048-token prefill, after the tensor
+#      counter's calibration on a profiled 8192^3 BF16 cuBLAS product;
 #   5. a summary of the figures the goals name.
 # Usage: sh bench/gpu-check.sh [OUT_DIR]    (default gpu-check; everything lands there)
 # Time: aimed at 5 minutes on an H200, not yet timed there; each stage has a `timeout`.
@@ -90,8 +92,15 @@ for v in graphs-on graphs-off wmma-on wmma-off; do
         --dummy --dtype bf16 --layers 8 --backend cuda -p 1 -r 5 --format csv "$@" >"$OUT/$v.csv" 2>>"$OUT/side.err" || fail=1
 done
 
+# a prefill of 16384 tokens: tokens x top-k = 98304 expert rows (V3 crosses 65535 at
+# 8192 tokens, V2-Lite at 10923): the row kernels stride past a grid's y limit
+say "prefill 16384 tokens, V2-Lite shape, 2 layers (grid y-limit)"
+timeout 120 ./effbench bench --model suites/configs/deepseek-v2-lite.json --dummy --dtype bf16 --layers 2 --backend cuda \
+    -p 16384 -b 1 -d 0 -n 1 -r 2 --format csv >"$OUT/pp16384.csv" 2>"$OUT/pp16384.err"
+[ $? -eq 0 ] || { tail -5 "$OUT/pp16384.err"; say "the 16384-token prefill FAILED"; fail=1; }
+
 # ---- 4. counters per op --------------------------------------------------------------------
-say "range profiler: V2-Lite b64 @ d4096 decode, pp2048"
+say "range profiler: tensor counter calibration (8192^3 BF16), V2-Lite b64 @ d4096 decode, pp2048"
 timeout 150 ./effbench bench --model suites/configs/deepseek-v2-lite.json --dummy --dtype bf16 --layers 4 --backend cuda -p 2048 \
     -b 64 -d 4096 -n 4 -r 1 --format csv --metrics roofline --profile "$OUT/metrics" >"$OUT/metrics.csv" 2>"$OUT/metrics.err"
 [ $? -eq 0 ] || { tail -5 "$OUT/metrics.err"; say "range profiler failed (counters may be unavailable on this machine)"; }
@@ -109,11 +118,18 @@ for m in v2lite llama8b; do
     [ -s "$OUT/$m.csv" ] || continue
     echo "-- $m: test, tokens/s, ms/step, of roofline"
     awk -F, 'NR>1{printf "   %-8s p%-5s b%-4s d%-6s %10.1f tok/s %9.3f ms  %5.1f%%\n", $1, $2, $3, $4, $7, $8, 100*$19}' "$OUT/$m.csv"
-    [ -s "$OUT/$m/overhead.csv" ] && echo "   tracing overhead per cell (%): $(col "$OUT/$m/overhead.csv" tracing_overhead_pct | tr '\n' ' ')"
+    [ -s "$OUT/$m/overhead.csv" ] && echo "   tracing overhead per cell (%, against tracing off, CUPTI attached): $(col "$OUT/$m/overhead.csv" tracing_overhead_pct | tr '\n' ' ')"
+    [ -s "$OUT/$m/overhead.csv" ] && echo "   activity records dropped per cell: $(col "$OUT/$m/overhead.csv" dropped_records | tr '\n' ' ')"
 done
 row3() { awk -F, 'NR==3{print $8}' "$1" 2>/dev/null; }
 echo "-- CUDA graphs, b1 @ d1024 decode (8 layers): $(row3 "$OUT/graphs-on.csv") ms/step with, $(row3 "$OUT/graphs-off.csv") ms without"
 echo "-- MLA attention, b64 @ d4096 decode (8 layers): $(row3 "$OUT/wmma-on.csv") ms/step tensor cores, $(row3 "$OUT/wmma-off.csv") ms CUDA cores"
+echo "-- prefill 16384 tokens (V2-Lite shape, 2 layers): $(awk -F, 'NR==2{print $8 " ms, " $7 " tok/s"}' "$OUT/pp16384.csv" 2>/dev/null)"
+echo "-- tensor counter calibration: $(grep -h 'tensor counter calibration' "$OUT/metrics.err" 2>/dev/null | sed 's/^effbench: tensor counter calibration: //')"
+if [ -s "$OUT/metrics/metrics.csv" ]; then
+    echo "   metrics.csv: FLOPs per counted tensor op $(col "$OUT/metrics/metrics.csv" tensor_flops_per_op | sort -u | tr '\n' ' ')(measured $(col "$OUT/metrics/metrics.csv" tensor_factor_measured | sort -u | tr '\n' ' '))"
+    echo "   ops marked incomplete (ranges short): $(awk -F, 'NR==1{for(i=1;i<=NF;i++) h[$i]=i; next} $h["complete"]==0{n++} END{print n+0}' "$OUT/metrics/metrics.csv")"
+fi
 if [ -s "$OUT/metrics/metrics.csv" ]; then
     echo "-- range profiler, per op: achieved GB/s, TFLOP/s; of measured read BW, of measured cuBLAS; of datasheet HBM, BF16"
     awk -F, 'NR==1{for(i=1;i<=NF;i++) h[$i]=i; next} {printf "   %-16s %-14s %7.0f GB/s %7.1f TFLOP/s %5.1f%% %5.1f%% %5.1f%% %5.1f%%\n", $h["cell"], $h["op"], $h["achieved_gbs"], $h["achieved_tflops"], 100*$h["of_read_bw"], 100*$h["of_gemm_peak"], 100*$h["of_datasheet_hbm"], 100*$h["of_datasheet_bf16"]}' "$OUT/metrics/metrics.csv"
