@@ -9,9 +9,12 @@
  * shuffles, which are barriers over the block and over the 32 lanes; __shared__
  * arrays shared by the block's threads; dynamic shared memory of the launch's size,
  * within the per-kernel limit set by cudaFuncSetAttribute (48 KB by default, 227 KB at
- * most); block and grid limits; device memory from the heap, filled with NaN bytes so
- * that reading what was never written shows; one in-order stream; graph capture as a
- * recorded list of the stream's work. What it does not: concurrency between threads
+ * most); block and grid limits (1024 threads a block; grid.x below 2^31, grid.y and
+ * grid.z at most 65535, as a real launch refuses with cudaErrorInvalidConfiguration);
+ * a launch of a kernel named in EFFBENCH_EMU_FAIL_KERNEL fails (tests of error paths);
+ * device memory from the heap, filled with NaN bytes so that reading what was never
+ * written shows; one in-order stream; graph capture as a recorded list of the stream's
+ * work. What it does not: concurrency between threads
  * (so races go unseen), the memory model, timing, and anything of a real GPU's speed.
  * Results from it are correctness results only.
  */

@@ -167,7 +167,7 @@ void emu_stream_work(std::function<void()> work) {
 
 void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, std::function<void()> kbody) {
     size_t threads = (size_t)block.x * block.y * block.z, limit = smem_limit.count(fn) ? std::max(smem_limit[fn], (size_t)48 << 10) : 48 << 10;
-    if (!threads || threads > 1024 || block.z > 64 || !grid.x || !grid.y || !grid.z || grid.y > 65535 || grid.z > 65535) {
+    if (!threads || threads > 1024 || block.z > 64 || !grid.x || !grid.y || !grid.z || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
         fprintf(stderr, "emu: kernel %s: invalid launch: grid (%u,%u,%u), block (%u,%u,%u)\n", name, grid.x, grid.y, grid.z,
                 block.x, block.y, block.z);
         fail(cudaErrorInvalidConfiguration);
