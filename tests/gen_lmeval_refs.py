@@ -16,17 +16,17 @@ and make_disjoint_window, HFLM._loglikelihood_tokens for the per-window sums,
 HFLM._model_generate for the generated ids), not from a re-implementation. The scores come from
 `lm_eval --log_samples` itself, run as a subprocess.
 
-Usage (needs lm-eval[hf]==0.4.13 with torch; runs offline on the CPU in about 3 minutes):
+Usage (needs lm-eval[hf]==0.4.13 with torch; runs offline on the CPU, about 5 minutes on 2 cores):
 
     /work/lmeval/venv/bin/python tests/gen_lmeval_refs.py [--venv /work/lmeval/venv]
 
-With --venv, the script re-runs itself with that environment's python. The tokenizers are built
+With --venv, the script re-runs itself with that environment's python. LMEVAL_REFS_RUNS=ID,...
+redoes only those runs (see RUNS_ALL). The tokenizers are built
 from tests/data/tokenizers/{llama3-style,gpt2-style}/tokenizer.json (see build_tokenizer).
 """
 import argparse
 import glob
 import json
-import math
 import os
 import random
 import shutil
@@ -247,7 +247,7 @@ def parse_model_args(s):
     return out
 
 
-def run_lm_eval(venv_bin, tmp, model_dir, model_args, tasks, out_dir):
+def run_lm_eval(venv_bin, tmp, model_args, tasks, out_dir):
     cmd = [os.path.join(venv_bin, "lm_eval"), "--model", "hf",
            "--model_args", model_args, "--tasks", ",".join(tasks),
            "--include_path", os.path.join(tmp, "tasks"), "--device", "cpu", "--batch_size", "1",
@@ -393,7 +393,11 @@ def check_fewshot(name, samples):
 
 # ---------------------------------------------------------------------------------------------
 def versions():
-    v = {p: metadata.version(p) for p in ("lm-eval", "torch", "transformers", "tokenizers", "datasets")}
+    try:
+        v = {p: metadata.version(p) for p in ("lm-eval", "torch", "transformers", "tokenizers", "datasets")}
+    except metadata.PackageNotFoundError as e:
+        sys.exit("package %s is not installed here: run with the lm-eval environment's python or pass --venv "
+                 "(pip install 'lm-eval[hf]==%s')" % (e.name, LMEVAL_VERSION))
     if v["lm-eval"] != LMEVAL_VERSION:
         sys.exit("lm-eval %s found, %s needed: pip install 'lm-eval[hf]==%s'"
                  % (v["lm-eval"], LMEVAL_VERSION, LMEVAL_VERSION))
@@ -455,7 +459,7 @@ def main():
             model_dir = os.path.join(tmp, "models", model)
             model_args = "pretrained=%s,dtype=float32%s" % (model_dir, extra)
             out_dir = os.path.join(tmp, "out", run_id)
-            cmd = run_lm_eval(venv_bin, tmp, model_dir, model_args, tasks, out_dir)
+            cmd = run_lm_eval(venv_bin, tmp, model_args, tasks, out_dir)
             results, samples = load_outputs(out_dir, tasks)
             margs = parse_model_args(model_args)
             lm = HFLM(pretrained=model_dir, dtype="float32", device="cpu", batch_size=1,
