@@ -79,7 +79,7 @@ static void usage(FILE *f) {
         "run:       effbench run [SUITE.json] [-o DIR] [--resume]\n"
         "report:    effbench report DIR\n"
         "compare:   effbench compare A.csv B.csv\n"
-        "eval:      --model DIR --task FILE [--samples OUT.jsonl] [-o DIR] [--json]\n"
+        "eval:      --model DIR|FILE.gguf --task FILE [--samples OUT.jsonl] [-o DIR] [--json] [--bos auto|on|off] [--max-length N]\n"
         "eval-compare: effbench eval-compare A.samples.jsonl B.samples.jsonl\n"
         "kl:        --model DIR (--tokens LIST | --prompt TEXT) --ref LOGITS.f32 (from effbench logits of a\n"
         "           reference run)\n");
@@ -193,6 +193,8 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "--hardware")) { if (!(o->hardware = VAL())) return -1; }
         else if (!strcmp(a, "--task")) { if (!(o->task = VAL())) return -1; }
         else if (!strcmp(a, "--samples")) { if (!(o->samples = VAL())) return -1; }
+        else if (!strcmp(a, "--bos")) { if (!(o->eval_bos = VAL())) return -1; }
+        else if (!strcmp(a, "--max-length")) { const char *v = VAL(); if (!v || to_int(v, &o->max_length, 2, a, cmd)) return -1; }
         else if (!strcmp(a, "--ref")) { if (!(o->ref = VAL())) return -1; }
         else if (!strcmp(a, "--backend")) { if (!(o->backend = VAL())) return -1; }
         else if (!strcmp(a, "--format")) { if (!(o->format = VAL())) return -1; }

@@ -46,3 +46,6 @@ if [ "$("$T" csv-column "$tmp/r1/evals.csv" key | sort -u | grep -c '')" -eq 3 ]
    && grep -q '## Evals (measured here' "$tmp/r1/summary.md" && "$T" csv-column "$tmp/r1/evals.csv" train_flops | grep -q 'e+' \
    && grep -q ' 2$' "$tmp/r1/chart_accuracy.dat"; then ok "run: suite evals into evals.csv, summary and charts (training compute where tokens are given)"
 else bad "run: suite evals missing"; fi
+expect_err "eval --bos takes auto, on or off" 2 "--bos is auto, on or off" "$E" eval --model $M --dummy --task tests/data/tasks/tiny-mc.json --bos maybe
+if "$E" eval --model $M --dummy --task tests/data/tasks/tiny-mc.json --bos off --max-length 64 >"$tmp/out" 2>"$tmp/err" && grep -q '| tiny-mc | acc |' "$tmp/out"; then
+  ok "eval --bos off --max-length 64"; else bad "eval --bos off --max-length 64: $(cat "$tmp/err")"; fi
