@@ -313,6 +313,11 @@ static int fewshot_draw(Run *R, int i, int *pick, Err *e) {
     int n = t->num_fewshot;
     const TaskItem *pool = t->fewshot_items ? t->fewshot_items : t->items;
     int np = t->fewshot_items ? t->n_fewshot_items : t->n_items;
+    if (t->fewshot_first_n) {                    /* FirstNSampler: the pool's first n (less the doc) */
+        int got = 0;
+        for (int k = 0; k < np && got < n; k++) if (!t->fewshot_same || !cJSON_Compare(pool[k].doc, t->items[i].doc, 1)) pick[got++] = k;
+        return got < n ? err_set(e, "%d few-shot examples from %d items", n, got) : 0;
+    }
     if (!t->fewshot_same) return pyrandom_sample(&R->rnd, np, n, pick) ? err_set(e, "%d few-shot examples from %d items", n, np) : 0;
     /* eval_doc given (fewshot_split == test_split): draw n + 1, drop every copy of the doc */
     const struct cJSON *doc = t->items[i].doc;

@@ -68,12 +68,24 @@ typedef struct {
     int bootstrap;                   /* perplexity: bootstrap resamples of bits_per_byte, default 0 */
     uint64_t seed;                   /* that bootstrap's seed */
     char metrics[8][32]; int n_metrics;   /* the definition's "metrics" (none: all of the type's) */
+    /* rows in a dataset's own fields (suites/tasks/standard/README.md): lm-eval's templates
+     * over each row, after a named preprocessor; NULL: the item fields above */
+    char *doc_to_text, *doc_to_choice, *doc_to_target;
+    char **choice_list; int n_choice_list;    /* "doc_to_choice" given as a list of strings */
+    char preprocess[32];             /* "hellaswag" (its utils.process_docs); "": none */
+    int fewshot_first_n;             /* "fewshot_sampler": "first_n" (lm-eval's FirstNSampler) */
     TaskItem *items; int n_items;
 } Task;
 
 /* Loads a task definition (.json) or a bare JSONL file (type inferred from the first
  * item's fields). Errors name the file and, for items, the line number. */
 int task_load(const char *path, Task *t, Err *e);
+/* Renders template tpl (lm-eval's Jinja subset: literal text and {{expr}}, expr a field
+ * path like choices.text, choices[0], choices[answer], a list [a, b], the methods
+ * .strip() and .index(x), the filters trim and join('sep')) over doc. A template that is
+ * exactly one {{expr}}, or a bare field name of doc, gives the value itself; otherwise a
+ * string. Returns a new cJSON the caller deletes, or NULL with e set. */
+struct cJSON *task_render(const char *tpl, const struct cJSON *doc, Err *e);
 void task_free(Task *t);
 
 typedef struct {

@@ -1,6 +1,12 @@
 /*
  * task.c - task definitions and their JSON Lines items (see eval.h and
  * evals/README.md). Parsing only: no model, so the fuzz target links this alone.
+ *
+ * Items come as effbench's own fields, or as a dataset's own rows turned into them by
+ * the definition's templates (lm-eval's doc_to_text / doc_to_choice / doc_to_target, a
+ * Jinja subset: task_render) after a named preprocessor (lm-eval's process_docs:
+ * "hellaswag"), as suites/tasks/standard/ uses them. Not here: Jinja's control flow,
+ * arithmetic, and Python functions beyond .strip() and .index().
  */
 #include "eval.h"
 
@@ -9,8 +15,371 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MAX_LINE (16u << 20)        /* one task line: 16 MiB */
+
+/* ---- templates (lm-eval's doc_to_text / doc_to_choice / doc_to_target) ----------------
+ * A Jinja subset, enough for the standard tasks' YAMLs: literal text and {{expr}} with
+ *   expr    := primary ('|' filter)*            filter: trim | join('sep')
+ *   primary := '[' expr (',' expr)* ']' | path | 'string'
+ *   path    := name ('.' name | '.strip()' | '.index(' expr ')' | '[' expr ']')*
+ * A dict's key by '.' or ['key'], a list's element by [i] (negative from the end, as
+ * Python). Values are cJSON; text renders strings as they are and integers in decimal.
+ * Bounded: templates of 4 KiB, 16 levels of nesting, lists of 256. */
+#define TPL_MAX 4096
+typedef struct { const char *p; const cJSON *doc; int depth; Err *e; } Tpl;
+
+static void tpl_ws(Tpl *T) { while (*T->p == ' ' || *T->p == '\t' || *T->p == '\n') T->p++; }
+static int tpl_name(Tpl *T, char *out, size_t cap) {
+    size_t n = 0;
+    while (isalnum((unsigned char)T->p[n]) || T->p[n] == '_') n++;
+    if (n == 0 || n >= cap || isdigit((unsigned char)T->p[0])) return err_set(T->e, "expected a name at \"%.12s\"", T->p);
+    memcpy(out, T->p, n); out[n] = 0;
+    T->p += n;
+    return 0;
+}
+/* a quoted string literal ('...' or "...", with \\ escapes of the quote and backslash) */
+static cJSON *tpl_string(Tpl *T) {
+    char q = *T->p++, buf[TPL_MAX];
+    size_t n = 0;
+    for (; *T->p && *T->p != q && n + 1 < sizeof buf; T->p++) {
+        if (*T->p == '\\' && (T->p[1] == q || T->p[1] == '\\')) T->p++;
+        else if (*T->p == '\\' && T->p[1] == 'n') { T->p++; buf[n++] = '\n'; continue; }
+        buf[n++] = *T->p;
+    }
+    if (*T->p != q) return err_set(T->e, "unterminated string"), NULL;
+    T->p++; buf[n] = 0;
+    return cJSON_CreateString(buf);
+}
+/* Python's str.isspace for one UTF-8 character at s (its length in *len), 0 if not */
+static int py_space_at(const unsigned char *s, int *len) {
+    *len = 1;
+    if (*s == ' ' || (*s >= 9 && *s <= 13) || (*s >= 0x1c && *s <= 0x1f)) return 1;
+    uint32_t c = 0;
+    if ((*s & 0xe0) == 0xc0 && (s[1] & 0xc0) == 0x80) { c = (uint32_t)(*s & 0x1f) << 6 | (s[1] & 0x3f); *len = 2; }
+    else if ((*s & 0xf0) == 0xe0 && (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80) { c = (uint32_t)(*s & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f); *len = 3; }
+    else return 0;
+    return c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202f || c == 0x205f || c == 0x3000;
+}
+/* Python's str.strip() (Unicode whitespace); a new string */
+static char *py_strip(const char *s) {
+    const unsigned char *a = (const unsigned char *)s, *b = a + strlen(s);
+    int l;
+    while (a < b && py_space_at(a, &l)) a += l;
+    const unsigned char *end = a;            /* the end of the last non-space character */
+    for (const unsigned char *q = a; q < b;) { int sp = py_space_at(q, &l); q += l; if (!sp) end = q; }
+    char *o = xmalloc((size_t)(end - a) + 1);
+    memcpy(o, a, (size_t)(end - a)); o[end - a] = 0;
+    return o;
+}
+/* a value as text: a string as it is, an integer in decimal (Jinja's str()) */
+static int tpl_text(Tpl *T, const cJSON *v, char **out) {
+    char num[32];
+    if (cJSON_IsString(v)) { *out = xstrdup(v->valuestring); return 0; }
+    if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) && fabs(v->valuedouble) < 1e15) {
+        snprintf(num, sizeof num, "%.0f", v->valuedouble);
+        *out = xstrdup(num);
+        return 0;
+    }
+    if (cJSON_IsBool(v)) { *out = xstrdup(cJSON_IsTrue(v) ? "True" : "False"); return 0; }
+    return err_set(T->e, "a value that is not a string or an integer in text");
+}
+
+static cJSON *tpl_expr(Tpl *T);
+
+static cJSON *tpl_index(Tpl *T, cJSON *base, const cJSON *key) {
+    cJSON *r = NULL;
+    if (cJSON_IsArray(base) && cJSON_IsNumber(key) && key->valuedouble == floor(key->valuedouble)) {
+        int n = cJSON_GetArraySize(base);
+        double k = key->valuedouble < 0 ? key->valuedouble + n : key->valuedouble;
+        if (k >= 0 && k < n) r = cJSON_Duplicate(cJSON_GetArrayItem(base, (int)k), 1);
+        else err_set(T->e, "index %.0f out of range (%d elements)", key->valuedouble, n);
+    } else if (cJSON_IsObject(base) && cJSON_IsString(key)) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(base, key->valuestring);
+        if (v) r = cJSON_Duplicate(v, 1);
+        else err_set(T->e, "no field \"%.64s\"", key->valuestring);
+    } else err_set(T->e, "cannot index a %s", cJSON_IsArray(base) ? "list with that" : cJSON_IsObject(base) ? "dict with that" : "value that is not a list or dict");
+    cJSON_Delete(base);
+    return r;
+}
+
+static cJSON *tpl_primary(Tpl *T) {
+    tpl_ws(T);
+    if (*T->p == '[') {                                  /* a list literal */
+        T->p++;
+        cJSON *a = cJSON_CreateArray();
+        for (int n = 0;; n++) {
+            cJSON *x = n < 256 ? tpl_expr(T) : (err_set(T->e, "a list of more than 256"), NULL);
+            if (!x) { cJSON_Delete(a); return NULL; }
+            cJSON_AddItemToArray(a, x);
+            tpl_ws(T);
+            if (*T->p == ',') { T->p++; continue; }
+            if (*T->p == ']') { T->p++; return a; }
+            cJSON_Delete(a);
+            return err_set(T->e, "expected ',' or ']' at \"%.12s\"", T->p), NULL;
+        }
+    }
+    if (*T->p == '\'' || *T->p == '"') return tpl_string(T);
+    if (isdigit((unsigned char)*T->p) || (*T->p == '-' && isdigit((unsigned char)T->p[1]))) {
+        char *end;
+        long v = strtol(T->p, &end, 10);
+        if (v > 1000000 || v < -1000000) return err_set(T->e, "an integer out of range"), NULL;
+        T->p = end;
+        return cJSON_CreateNumber((double)v);
+    }
+    char name[128];
+    if (tpl_name(T, name, sizeof name)) return NULL;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(T->doc, name);
+    if (!f) return err_set(T->e, "the row has no field \"%s\"", name), NULL;
+    cJSON *v = cJSON_Duplicate(f, 1);
+    for (;;) {
+        if (*T->p == '.') {
+            T->p++;
+            if (tpl_name(T, name, sizeof name)) { cJSON_Delete(v); return NULL; }
+            if (!strcmp(name, "strip") && T->p[0] == '(' && T->p[1] == ')') {
+                T->p += 2;
+                if (!cJSON_IsString(v)) { cJSON_Delete(v); return err_set(T->e, ".strip() of a value that is not a string"), NULL; }
+                char *s = py_strip(v->valuestring);
+                cJSON_Delete(v);
+                v = cJSON_CreateString(s);
+                free(s);
+            } else if (!strcmp(name, "index") && *T->p == '(') {
+                T->p++;
+                cJSON *x = tpl_expr(T);
+                tpl_ws(T);
+                if (!x || *T->p != ')') { cJSON_Delete(x); cJSON_Delete(v); return x ? err_set(T->e, "expected ')'"), NULL : NULL; }
+                T->p++;
+                int at = -1, k = 0;
+                for (const cJSON *c = cJSON_IsArray(v) ? v->child : NULL; c && at < 0; c = c->next, k++) if (cJSON_Compare(c, x, 1)) at = k;
+                if (at < 0) { char *xs = cJSON_PrintUnformatted(x); err_set(T->e, ".index(%.64s): not in the list", xs ? xs : "?"); free(xs); }
+                cJSON_Delete(x); cJSON_Delete(v);
+                if (at < 0) return NULL;
+                v = cJSON_CreateNumber(at);
+            } else {
+                cJSON *key = cJSON_CreateString(name);
+                v = tpl_index(T, v, key);
+                cJSON_Delete(key);
+                if (!v) return NULL;
+            }
+        } else if (*T->p == '[') {
+            T->p++;
+            cJSON *key = tpl_expr(T);
+            tpl_ws(T);
+            if (!key || *T->p != ']') { cJSON_Delete(key); cJSON_Delete(v); return key ? err_set(T->e, "expected ']'"), NULL : NULL; }
+            T->p++;
+            v = tpl_index(T, v, key);
+            cJSON_Delete(key);
+            if (!v) return NULL;
+        } else return v;
+    }
+}
+
+static cJSON *tpl_expr(Tpl *T) {
+    if (++T->depth > 16) return err_set(T->e, "nested more than 16 deep"), NULL;
+    cJSON *v = tpl_primary(T);
+    tpl_ws(T);
+    while (v && *T->p == '|') {
+        T->p++;
+        tpl_ws(T);
+        char name[32];
+        if (tpl_name(T, name, sizeof name)) { cJSON_Delete(v); v = NULL; break; }
+        if (!strcmp(name, "trim")) {                     /* Jinja's trim: str.strip() */
+            char *s = NULL;
+            if (tpl_text(T, v, &s)) { cJSON_Delete(v); v = NULL; break; }
+            char *t = py_strip(s);
+            cJSON_Delete(v);
+            v = cJSON_CreateString(t);
+            free(s); free(t);
+        } else if (!strcmp(name, "join")) {              /* join('sep'): the items as text */
+            tpl_ws(T);
+            cJSON *sep = NULL;
+            if (*T->p == '(') {
+                T->p++; tpl_ws(T);
+                sep = (*T->p == '\'' || *T->p == '"') ? tpl_string(T) : NULL;
+                tpl_ws(T);
+                if (!sep || *T->p != ')') { cJSON_Delete(sep); cJSON_Delete(v); v = NULL; if (!sep) err_set(T->e, "join takes a string"); else err_set(T->e, "expected ')'"); break; }
+                T->p++;
+            }
+            if (!cJSON_IsArray(v)) { cJSON_Delete(sep); cJSON_Delete(v); v = NULL; err_set(T->e, "join of a value that is not a list"); break; }
+            size_t cap = 64, n = 0;
+            char *b = xmalloc(cap);
+            b[0] = 0;
+            int bad = 0;
+            for (const cJSON *c = v->child; c && !bad; c = c->next) {
+                char *s = NULL;
+                if (tpl_text(T, c, &s)) { bad = 1; break; }
+                const char *d = c != v->child && sep ? sep->valuestring : "";
+                size_t need = n + strlen(d) + strlen(s) + 1;
+                if (need > cap) { cap = need * 2; b = realloc(b, cap); if (!b) exit(3); }
+                n += (size_t)sprintf(b + n, "%s%s", d, s);
+                free(s);
+            }
+            cJSON_Delete(sep); cJSON_Delete(v);
+            v = bad ? NULL : cJSON_CreateString(b);
+            free(b);
+        } else { err_set(T->e, "unknown filter \"%s\" (trim, join)", name); cJSON_Delete(v); v = NULL; }
+        tpl_ws(T);
+    }
+    T->depth--;
+    return v;
+}
+
+cJSON *task_render(const char *tpl, const cJSON *doc, Err *e) {
+    if (strlen(tpl) > TPL_MAX) return err_set(e, "a template of more than %d bytes", TPL_MAX), NULL;
+    if (!strstr(tpl, "{{")) {                            /* a field name (lm-eval: in features) */
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(doc, tpl);
+        return f ? cJSON_Duplicate(f, 1) : cJSON_CreateString(tpl);
+    }
+    Tpl T = { tpl, doc, 0, e };
+    size_t cap = 256, n = 0;
+    char *out = xmalloc(cap);
+    out[0] = 0;
+    while (*T.p) {
+        const char *open = strstr(T.p, "{{");
+        size_t lit = open ? (size_t)(open - T.p) : strlen(T.p);
+        if (n + lit + 1 > cap) { cap = (n + lit + 1) * 2; out = realloc(out, cap); if (!out) exit(3); }
+        memcpy(out + n, T.p, lit); n += lit; out[n] = 0;
+        T.p += lit;
+        if (!open) break;
+        int whole = open == tpl;
+        T.p += 2;
+        cJSON *v = tpl_expr(&T);
+        tpl_ws(&T);
+        if (v && (T.p[0] != '}' || T.p[1] != '}')) { cJSON_Delete(v); v = NULL; err_set(e, "expected '}}' at \"%.12s\"", T.p); }
+        if (!v) { free(out); return NULL; }
+        T.p += 2;
+        if (whole && !*T.p) { free(out); return v; }     /* exactly one {{expr}}: its value */
+        char *s = NULL;
+        int rc = tpl_text(&T, v, &s);
+        cJSON_Delete(v);
+        if (rc) { free(out); return NULL; }
+        size_t l = strlen(s);
+        if (n + l + 1 > cap) { cap = (n + l + 1) * 2; out = realloc(out, cap); if (!out) exit(3); }
+        memcpy(out + n, s, l + 1); n += l;
+        free(s);
+    }
+    cJSON *r = cJSON_CreateString(out);
+    free(out);
+    return r;
+}
+
+/* ---- preprocessors (lm-eval's process_docs, by name) ---------------------------------- */
+/* hellaswag/utils.py preprocess(): strip, " [title]" -> ". ", re.sub(r"\[.*?\]", "")
+ * ('.' stops at a newline, as Python's without DOTALL), then "  " -> " " once, left to right */
+static char *hs_preprocess(const char *in) {
+    char *s = py_strip(in);
+    size_t n = strlen(s);
+    char *a = xmalloc(n * 2 + 1), *b = xmalloc(n * 2 + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        if (!strncmp(s + i, " [title]", 8)) { memcpy(a + k, ". ", 2); k += 2; i += 8; }
+        else a[k++] = s[i++];
+    }
+    a[k] = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < k;) {
+        if (a[i] == '[') {
+            size_t j = i + 1;
+            while (j < k && a[j] != ']' && a[j] != '\n') j++;
+            if (j < k && a[j] == ']') { i = j + 1; continue; }
+        }
+        b[m++] = a[i++];
+    }
+    b[m] = 0;
+    k = 0;
+    for (size_t i = 0; i < m;) {
+        if (b[i] == ' ' && b[i + 1] == ' ') { a[k++] = ' '; i += 2; }
+        else a[k++] = b[i++];
+    }
+    a[k] = 0;
+    free(s); free(b);
+    return a;
+}
+
+/* Python's str.capitalize() for ASCII letters (other bytes kept as they are) */
+static char *py_capitalize(const char *in) {
+    char *s = xstrdup(in);
+    for (size_t i = 0; s[i]; i++) s[i] = (char)(i == 0 ? toupper((unsigned char)s[i]) : tolower((unsigned char)s[i]));
+    return s;
+}
+
+/* hellaswag/utils.py process_docs: query, choices and gold added to the row */
+static int pre_hellaswag(cJSON *doc, Err *e) {
+    const char *need[4] = { "activity_label", "ctx_a", "ctx_b", "label" };
+    for (int k = 0; k < 4; k++)
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, need[k]))) return err_set(e, "hellaswag: \"%s\" must be a string", need[k]);
+    const cJSON *end = cJSON_GetObjectItemCaseSensitive(doc, "endings");
+    if (!cJSON_IsArray(end) || cJSON_GetArraySize(end) > 256) return err_set(e, "hellaswag: \"endings\" must be a list of strings");
+    for (const cJSON *x = end->child; x; x = x->next) if (!cJSON_IsString(x)) return err_set(e, "hellaswag: \"endings\" must be a list of strings");
+    const char *lab = cJSON_GetObjectItemCaseSensitive(doc, "label")->valuestring;
+    int gold = 0;
+    if (!*lab || strlen(lab) > 6 || strspn(lab, "0123456789") != strlen(lab)) return err_set(e, "hellaswag: \"label\" \"%.16s\" is not a number", lab);
+    gold = atoi(lab);
+    char *cb = py_capitalize(cJSON_GetObjectItemCaseSensitive(doc, "ctx_b")->valuestring);
+    const char *al = cJSON_GetObjectItemCaseSensitive(doc, "activity_label")->valuestring, *ca = cJSON_GetObjectItemCaseSensitive(doc, "ctx_a")->valuestring;
+    char *q = xmalloc(strlen(al) + strlen(ca) + strlen(cb) + 4);
+    sprintf(q, "%s: %s %s", al, ca, cb);
+    char *qp = hs_preprocess(q);
+    cJSON *ch = cJSON_CreateArray();
+    for (const cJSON *x = end->child; x; x = x->next) { char *p = hs_preprocess(x->valuestring); cJSON_AddItemToArray(ch, cJSON_CreateString(p)); free(p); }
+    const char *keys[3] = { "query", "choices", "gold" };
+    for (int k = 0; k < 3; k++) cJSON_DeleteItemFromObjectCaseSensitive(doc, keys[k]);
+    cJSON_AddStringToObject(doc, "query", qp);
+    cJSON_AddItemToObject(doc, "choices", ch);
+    cJSON_AddNumberToObject(doc, "gold", gold);
+    free(cb); free(q); free(qp);
+    return 0;
+}
+
+/* The row as an item of the task's type: the templates rendered over it (after the
+ * preprocessor) into {context, choices, answer} / {text} / {context, target}. */
+static cJSON *row_to_item(const Task *t, cJSON *doc, Err *e) {
+    if (!cJSON_IsObject(doc)) return err_set(e, "expected a JSON object"), NULL;
+    if (!strcmp(t->preprocess, "hellaswag") && pre_hellaswag(doc, e)) return NULL;
+    cJSON *it = cJSON_CreateObject(), *v;
+    if (t->doc_to_text && t->type != TASK_PPL) {
+        if (!(v = task_render(t->doc_to_text, doc, e))) { err_prefix(e, "doc_to_text"); goto fail; }
+        if (!cJSON_IsString(v)) { cJSON_Delete(v); err_set(e, "doc_to_text: not a string"); goto fail; }
+        cJSON_AddItemToObject(it, t->type == TASK_PPL ? "text" : "context", v);
+    }
+    if (t->type == TASK_MC) {
+        cJSON *ch = NULL;
+        if (t->choice_list) ch = cJSON_CreateStringArray((const char *const *)t->choice_list, t->n_choice_list);
+        else if (t->doc_to_choice && !(ch = task_render(t->doc_to_choice, doc, e))) { err_prefix(e, "doc_to_choice"); goto fail; }
+        if (ch && !cJSON_IsArray(ch)) { cJSON_Delete(ch); err_set(e, "doc_to_choice: not a list"); goto fail; }
+        if (ch) cJSON_AddItemToObject(it, "choices", ch);
+        else ch = cJSON_GetObjectItemCaseSensitive(doc, "choices");
+        if (t->doc_to_target) {
+            if (!(v = task_render(t->doc_to_target, doc, e))) { err_prefix(e, "doc_to_target"); goto fail; }
+            /* lm-eval: a rendered string of digits is the index, another string the choice's */
+            if (cJSON_IsString(v)) {
+                const char *s = v->valuestring;
+                int at = -1, k = 0;
+                if (*s && strlen(s) < 7 && strspn(s, "0123456789") == strlen(s)) at = atoi(s);
+                else for (const cJSON *c = cJSON_IsArray(ch) ? ch->child : NULL; c && at < 0; c = c->next, k++) if (cJSON_IsString(c) && !strcmp(c->valuestring, s)) at = k;
+                if (at < 0) { err_set(e, "doc_to_target: \"%.64s\" is not a choice", s); cJSON_Delete(v); goto fail; }
+                cJSON_Delete(v);
+                v = cJSON_CreateNumber(at);
+            }
+            cJSON_AddItemToObject(it, "answer", v);
+        }
+    } else if (t->doc_to_target) {
+        if (!(v = task_render(t->doc_to_target, doc, e))) { err_prefix(e, "doc_to_target"); goto fail; }
+        if (!cJSON_IsString(v)) { char *s = NULL; Tpl T = { "", doc, 0, e }; if (tpl_text(&T, v, &s)) { cJSON_Delete(v); goto fail; } cJSON_Delete(v); v = cJSON_CreateString(s); free(s); }
+        cJSON_AddItemToObject(it, t->type == TASK_PPL ? "text" : "target", v);
+    }
+    const char *keep[6] = { "context", "choices", "answer", "text", "target", "until" };   /* the rest as the row has them */
+    for (int k = 0; k < 6; k++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(doc, keep[k]);
+        if (f && !cJSON_GetObjectItemCaseSensitive(it, keep[k])) cJSON_AddItemToObject(it, keep[k], cJSON_Duplicate(f, 1));
+    }
+    return it;
+fail:
+    cJSON_Delete(it);
+    return NULL;
+}
 
 /* ---- loading ------------------------------------------------------------------------ */
 static char *opt_str(const cJSON *o, const char *k) {
@@ -107,7 +476,8 @@ static int infer_type(const cJSON *j, TaskType *t) {
 
 /* the items of the JSON Lines file path into *items (n), of type *type (inferred from
  * the first item when infer) */
-static int load_items(const char *path, TaskType *type, int infer, TaskItem **items, int *n_items, Err *e) {
+static int load_items(const Task *t, const char *path, TaskType *type, int infer, TaskItem **items, int *n_items, Err *e) {
+    int templated = t->doc_to_text || t->doc_to_choice || t->choice_list || t->doc_to_target || t->preprocess[0];
     size_t len;
     *items = NULL; *n_items = 0;
     char *buf = read_file(path, 1u << 30, &len, e);
@@ -133,7 +503,12 @@ static int load_items(const char *path, TaskType *type, int infer, TaskItem **it
             }
             if (*n_items == cap) { cap *= 2; *items = realloc(*items, sizeof **items * (size_t)cap); if (!*items) exit(3); }
             TaskItem *it = &(*items)[*n_items];
-            rc = parse_item(path, line, j, *type, it, e);
+            if (templated) {
+                cJSON *row = row_to_item(t, j, e);
+                if (!row) { memset(it, 0, sizeof *it); rc = err_prefix(e, "%s: line %d", path, line); }
+                else rc = parse_item(path, line, row, *type, it, e);
+                cJSON_Delete(row);
+            } else rc = parse_item(path, line, j, *type, it, e);
             (*n_items)++;
             it->doc = j;                 /* kept: lm-eval compares docs as dicts */
         }
@@ -144,7 +519,7 @@ static int load_items(const char *path, TaskType *type, int infer, TaskItem **it
     return rc;
 }
 
-static int load_jsonl(Task *t, int infer, Err *e) { return load_items(t->path, &t->type, infer, &t->items, &t->n_items, e); }
+static int load_jsonl(Task *t, int infer, Err *e) { return load_items(t, t->path, &t->type, infer, &t->items, &t->n_items, e); }
 
 /* a path relative to the definition's directory */
 static void rel_path(char *out, size_t cap, const char *def, const char *file) {
@@ -250,6 +625,30 @@ int task_load(const char *path, Task *t, Err *e) {
             if (s1) { free(t->fewshot_sep); t->fewshot_sep = s1; }
             if (s2) { free(t->target_delim); t->target_delim = s2; }
             if (s3) { free(t->description); t->description = s3; }
+            t->doc_to_text = opt_str(j, "doc_to_text");
+            t->doc_to_target = opt_str(j, "doc_to_target");
+            const struct { const char *k; const cJSON *v; } strs[3] = {
+                { "doc_to_text", cJSON_GetObjectItemCaseSensitive(j, "doc_to_text") },
+                { "doc_to_target", cJSON_GetObjectItemCaseSensitive(j, "doc_to_target") },
+                { "preprocess", cJSON_GetObjectItemCaseSensitive(j, "preprocess") } };
+            for (int k = 0; k < 3 && !rc; k++)
+                if (strs[k].v && (!cJSON_IsString(strs[k].v) || strlen(strs[k].v->valuestring) > TPL_MAX))
+                    rc = err_set(e, "%s: \"%s\" must be a string (a template of at most %d bytes)", path, strs[k].k, TPL_MAX);
+            const cJSON *dc = cJSON_GetObjectItemCaseSensitive(j, "doc_to_choice");
+            if (dc && !rc) {
+                if (cJSON_IsString(dc) && strlen(dc->valuestring) <= TPL_MAX) t->doc_to_choice = xstrdup(dc->valuestring);
+                else if (str_list(dc, &t->choice_list, &t->n_choice_list) || t->n_choice_list == 0)
+                    rc = err_set(e, "%s: \"doc_to_choice\" must be a template or a list of non-empty strings", path);
+            }
+            if (strs[2].v && !rc) {
+                if (strcmp(strs[2].v->valuestring, "hellaswag")) rc = err_set(e, "%s: preprocess \"%.32s\" is not known (hellaswag)", path, strs[2].v->valuestring);
+                else snprintf(t->preprocess, sizeof t->preprocess, "%s", strs[2].v->valuestring);
+            }
+            const cJSON *fs = cJSON_GetObjectItemCaseSensitive(j, "fewshot_sampler");
+            if (fs && !rc) {
+                if (cJSON_IsString(fs) && !strcmp(fs->valuestring, "first_n")) t->fewshot_first_n = 1;
+                else if (!cJSON_IsString(fs) || strcmp(fs->valuestring, "default")) rc = err_set(e, "%s: \"fewshot_sampler\" is \"default\" or \"first_n\"", path);
+            }
             const cJSON *ff = cJSON_GetObjectItemCaseSensitive(j, "fewshot_file");
             if (ff && !cJSON_IsString(ff)) rc = err_set(e, "%s: \"fewshot_file\" must be a file name", path);
             else if (ff) rel_path(t->fewshot_path, sizeof t->fewshot_path, path, ff->valuestring);
@@ -260,7 +659,7 @@ int task_load(const char *path, Task *t, Err *e) {
             char *a = realpath(t->path, NULL), *b = realpath(t->fewshot_path, NULL);
             t->fewshot_same = a && b && !strcmp(a, b);
             free(a); free(b);
-            rc = load_items(t->fewshot_path, &t->type, 0, &t->fewshot_items, &t->n_fewshot_items, e);
+            rc = load_items(t, t->fewshot_path, &t->type, 0, &t->fewshot_items, &t->n_fewshot_items, e);
             if (rc) err_prefix(e, "%s: fewshot_file", path);
         }
     }
@@ -279,6 +678,8 @@ void task_free(Task *t) {
     for (int i = 0; i < t->n_until; i++) free(t->until[i]);
     for (int i = 0; i < t->n_regexes; i++) free(t->regexes[i]);
     free(t->regexes);
+    for (int i = 0; i < t->n_choice_list; i++) free(t->choice_list[i]);
+    free(t->choice_list); free(t->doc_to_text); free(t->doc_to_choice); free(t->doc_to_target);
     free(t->items); free(t->fewshot_items); free(t->until); free(t->fewshot_sep); free(t->target_delim); free(t->description);
     memset(t, 0, sizeof *t);
 }

@@ -46,5 +46,6 @@ extern const int n_gguf_tests, n_quant_tests, n_ggtok_tests, n_task_tests, n_rea
 /* scores against lm-evaluation-harness's own per-item outputs (test_lmeval.c) */
 extern const TestDef lmeval_tests[];
 extern const int n_lmeval_tests;
+extern const TestDef stdtask_tests[]; extern const int n_stdtask_tests;   /* test_stdtasks.c */
 
 #endif
