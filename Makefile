@@ -134,6 +134,7 @@ test: deps
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan EFFBENCH=build-asan/effbench TESTS=build-asan/effbench-tests \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	-@sh scripts/fetch-model.sh
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh build-asan/effbench-tests build-asan/effbench
 
 # libFuzzer targets (clang): one per parser of outside input. fuzz-smoke runs each
