@@ -348,9 +348,11 @@ static char *fewshot_context(Run *R, int i, Err *e) {
         const TaskItem *pool = t->fewshot_items ? t->fewshot_items : t->items;
         for (int k = 0; k < t->num_fewshot; k++) {
             const TaskItem *x = &pool[pick[k]];
-            const char *ans = t->type == TASK_MC ? (x->choices ? x->choices[x->answer] : NULL) : x->target;
-            if (!x->context || !ans) { free(pick); free(b.s); return err_set(e, "few-shot examples need text (item %d)", pick[k] + 1), NULL; }
-            sadd(&b, x->context);
+            /* multiple inputs (partial_scoring): q is the gold context, a the continuation */
+            const char *q = t->partial ? (x->choices ? x->choices[x->answer] : NULL) : x->context;
+            const char *ans = t->partial ? x->target : t->type == TASK_MC ? (x->choices ? x->choices[x->answer] : NULL) : x->target;
+            if (!q || !ans) { int bad = pick[k] + 1; free(pick); free(b.s); return err_set(e, "few-shot examples need text (item %d)", bad), NULL; }
+            sadd(&b, q);
             if (*ans) { sadd(&b, t->target_delim); sadd(&b, ans); sadd(&b, t->fewshot_sep); }  /* build_qa_turn: no answer, no delimiters */
         }
         free(pick);
@@ -414,9 +416,14 @@ static int run_mc(Run *R, FILE *samples, EvalResult *r, Err *e) {
         for (int c = 0; c < nc && !rc; c++) {
             if (it->choice_ids) { vpush(&ce[c], it->context_ids, it->n_context_ids); vpush(&ke[c], it->choice_ids[c], it->n_choice_ids[c]); }
             else {
-                char *cont = xmalloc(strlen(t->target_delim) + strlen(it->choices[c]) + 1);
-                sprintf(cont, "%s%s", t->target_delim, it->choices[c]);
-                rc = encode_request(R, context, cont, &rctx[c], &rcont[c], &ce[c], &ke[c], e);
+                /* partial_scoring (lm-eval's multiple inputs): the choice ends the context and
+                 * the item's target is every request's continuation */
+                const char *ch = t->partial ? it->target : it->choices[c];
+                char *cont = xmalloc(strlen(t->target_delim) + strlen(ch ? ch : "") + 1), *cx = context;
+                sprintf(cont, "%s%s", t->target_delim, ch ? ch : "");
+                if (t->partial) { cx = xmalloc(strlen(context) + strlen(it->choices[c]) + 1); sprintf(cx, "%s%s", context, it->choices[c]); }
+                rc = encode_request(R, cx, cont, &rctx[c], &rcont[c], &ce[c], &ke[c], e);
+                if (cx != context) free(cx);
                 free(cont);
             }
             if (!rc) rc = truncate_request(R, &ce[c], &ke[c], &seq[c], &from[c], e);

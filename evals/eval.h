@@ -36,7 +36,8 @@ typedef enum { TASK_BOS_AUTO, TASK_BOS_ON, TASK_BOS_OFF } TaskBos;
 struct cJSON;
 
 typedef struct {
-    char *context, *text, *target;   /* text fields (NULL when given as ids) */
+    char *context, *text, *target;   /* text fields (NULL when given as ids); target: also the
+                                      * shared continuation of a partial_scoring item */
     int *context_ids, n_context_ids;
     int *text_ids, n_text_ids;
     int *target_ids, n_target_ids;
@@ -74,6 +75,9 @@ typedef struct {
     char **choice_list; int n_choice_list;    /* "doc_to_choice" given as a list of strings */
     char preprocess[32];             /* "hellaswag" (its utils.process_docs); "": none */
     int fewshot_first_n;             /* "fewshot_sampler": "first_n" (lm-eval's FirstNSampler) */
+    int partial;                     /* "partial_scoring": lm-eval's multiple inputs (WinoGrande): item
+                                      * choices are contexts, each scored with one continuation,
+                                      * the item's target; doc_to_text gives the gold index */
     TaskItem *items; int n_items;
 } Task;
 

@@ -333,12 +333,55 @@ static int pre_hellaswag(cJSON *doc, Err *e) {
     return 0;
 }
 
+/* winogrande/preprocess_winogrande.py: the sentence up to its first "_" followed by each
+ * option (the contexts), the rest after the "_" stripped (the continuation), and the
+ * answer "1" / "2" as 0 / 1; added as "contexts", "continuation" and "gold" */
+static int pre_winogrande(cJSON *doc, Err *e) {
+    const char *need[4] = { "sentence", "option1", "option2", "answer" };
+    for (int k = 0; k < 4; k++)
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, need[k]))) return err_set(e, "winogrande: \"%s\" must be a string", need[k]);
+    const char *sn = cJSON_GetObjectItemCaseSensitive(doc, "sentence")->valuestring, *ans = cJSON_GetObjectItemCaseSensitive(doc, "answer")->valuestring;
+    const char *us = strchr(sn, '_');
+    if (!us) return err_set(e, "winogrande: the sentence has no \"_\"");
+    if (strcmp(ans, "1") && strcmp(ans, "2")) return err_set(e, "winogrande: \"answer\" \"%.16s\" is not \"1\" or \"2\"", ans);
+    cJSON *ctx = cJSON_CreateArray();
+    for (int k = 1; k <= 2; k++) {
+        const char *op = cJSON_GetObjectItemCaseSensitive(doc, need[k])->valuestring;
+        char *c = xmalloc((size_t)(us - sn) + strlen(op) + 1);
+        sprintf(c, "%.*s%s", (int)(us - sn), sn, op);
+        cJSON_AddItemToArray(ctx, cJSON_CreateString(c));
+        free(c);
+    }
+    char *cont = py_strip(us + 1);
+    const char *keys[3] = { "contexts", "continuation", "gold" };
+    for (int k = 0; k < 3; k++) cJSON_DeleteItemFromObjectCaseSensitive(doc, keys[k]);
+    cJSON_AddItemToObject(doc, "contexts", ctx);
+    cJSON_AddStringToObject(doc, "continuation", cont);
+    cJSON_AddNumberToObject(doc, "gold", ans[0] == '1' ? 0 : 1);
+    free(cont);
+    return 0;
+}
+
 /* The row as an item of the task's type: the templates rendered over it (after the
  * preprocessor) into {context, choices, answer} / {text} / {context, target}. */
 static cJSON *row_to_item(const Task *t, cJSON *doc, Err *e) {
     if (!cJSON_IsObject(doc)) return err_set(e, "expected a JSON object"), NULL;
     if (!strcmp(t->preprocess, "hellaswag") && pre_hellaswag(doc, e)) return NULL;
+    if (!strcmp(t->preprocess, "winogrande") && pre_winogrande(doc, e)) return NULL;
     cJSON *it = cJSON_CreateObject(), *v;
+    if (t->partial) {                /* doc_to_text: the gold index; choices: contexts; target: the continuation */
+        cJSON *ch = NULL, *tg = NULL;
+        if (!t->doc_to_text || !t->doc_to_choice || !t->doc_to_target) { err_set(e, "partial_scoring needs doc_to_text, doc_to_choice and doc_to_target"); goto fail; }
+        if (!(v = task_render(t->doc_to_text, doc, e))) { err_prefix(e, "doc_to_text"); goto fail; }
+        cJSON_AddItemToObject(it, "answer", v);
+        if (!(ch = task_render(t->doc_to_choice, doc, e))) { err_prefix(e, "doc_to_choice"); goto fail; }
+        cJSON_AddItemToObject(it, "choices", ch);
+        if (!(tg = task_render(t->doc_to_target, doc, e))) { err_prefix(e, "doc_to_target"); goto fail; }
+        cJSON_AddItemToObject(it, "target", tg);
+        if (!cJSON_IsString(tg)) { err_set(e, "doc_to_target: not a string"); goto fail; }
+        cJSON_AddStringToObject(it, "context", "");
+        return it;
+    }
     if (t->doc_to_text && t->type != TASK_PPL) {
         if (!(v = task_render(t->doc_to_text, doc, e))) { err_prefix(e, "doc_to_text"); goto fail; }
         if (!cJSON_IsString(v)) { cJSON_Delete(v); err_set(e, "doc_to_text: not a string"); goto fail; }
@@ -426,6 +469,7 @@ static int parse_item(const char *path, int line, const cJSON *j, TaskType type,
     if (type == TASK_MC) {
         const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices"), *chi = cJSON_GetObjectItemCaseSensitive(j, "choices_ids");
         const cJSON *ans = cJSON_GetObjectItemCaseSensitive(j, "answer");
+        it->target = opt_str(j, "target");           /* a partial_scoring item's continuation */
         if (!it->context && !cids) return err_set(e, "%s: line %d: missing \"context\"", path, line);
         const cJSON *use = ch ? ch : chi;
         if (!cJSON_IsArray(use) || cJSON_GetArraySize(use) == 0) return err_set(e, "%s: line %d: \"choices\" must be a non-empty list", path, line);
@@ -477,7 +521,7 @@ static int infer_type(const cJSON *j, TaskType *t) {
 /* the items of the JSON Lines file path into *items (n), of type *type (inferred from
  * the first item when infer) */
 static int load_items(const Task *t, const char *path, TaskType *type, int infer, TaskItem **items, int *n_items, Err *e) {
-    int templated = t->doc_to_text || t->doc_to_choice || t->choice_list || t->doc_to_target || t->preprocess[0];
+    int templated = t->doc_to_text || t->doc_to_choice || t->choice_list || t->doc_to_target || t->preprocess[0] || t->partial;
     size_t len;
     *items = NULL; *n_items = 0;
     char *buf = read_file(path, 1u << 30, &len, e);
@@ -641,8 +685,14 @@ int task_load(const char *path, Task *t, Err *e) {
                     rc = err_set(e, "%s: \"doc_to_choice\" must be a template or a list of non-empty strings", path);
             }
             if (strs[2].v && !rc) {
-                if (strcmp(strs[2].v->valuestring, "hellaswag")) rc = err_set(e, "%s: preprocess \"%.32s\" is not known (hellaswag)", path, strs[2].v->valuestring);
+                if (strcmp(strs[2].v->valuestring, "hellaswag") && strcmp(strs[2].v->valuestring, "winogrande"))
+                    rc = err_set(e, "%s: preprocess \"%.32s\" is not known (hellaswag, winogrande)", path, strs[2].v->valuestring);
                 else snprintf(t->preprocess, sizeof t->preprocess, "%s", strs[2].v->valuestring);
+            }
+            const cJSON *ps = cJSON_GetObjectItemCaseSensitive(j, "partial_scoring");
+            if (ps && !rc) {
+                if (!cJSON_IsBool(ps) || (cJSON_IsTrue(ps) && t->type != TASK_MC)) rc = err_set(e, "%s: \"partial_scoring\" is true or false (multiple_choice only)", path);
+                else t->partial = cJSON_IsTrue(ps);
             }
             const cJSON *fs = cJSON_GetObjectItemCaseSensitive(j, "fewshot_sampler");
             if (fs && !rc) {

@@ -29,6 +29,7 @@ TASKS = {
     "arc_challenge": ("arc_challenge", {"test": "arc_challenge.jsonl"}, None),
     "piqa": ("piqa", {"validation": "piqa.jsonl"}, None),
     "hellaswag": ("hellaswag", {"validation": "hellaswag.jsonl"}, None),
+    "winogrande": ("winogrande", {"validation": "winogrande.jsonl"}, None),
     "mmlu_anatomy": ("mmlu_anatomy", {"test": "mmlu_anatomy_test.jsonl", "dev": "mmlu_anatomy_dev.jsonl"}, 5),
 }
 
@@ -61,7 +62,8 @@ def main():
         docs = {}
         for inst in task.instances:
             d = docs.setdefault(inst.doc_id, {"doc_id": inst.doc_id, "requests": []})
-            d["target"] = task.doc_to_target(inst.doc)
+            # the gold index (lm-eval's multiple inputs, WinoGrande: doc_to_text gives it)
+            d["target"] = task.doc_to_text(inst.doc) if task.multiple_input else task.doc_to_target(inst.doc)
             ctx, cont = inst.arguments[0], inst.arguments[1]
             # HFLM._encode_pair: the context's trailing whitespace moves to the continuation
             d["requests"].append({"context": ctx, "continuation": cont,

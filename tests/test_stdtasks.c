@@ -149,7 +149,7 @@ static int std_compare(Model *m, Tokenizer *tok, const char *name, const char *b
     return diffs;
 }
 
-static const char *STD_TASKS[] = { "arc_easy", "arc_challenge", "piqa", "hellaswag", "mmlu_anatomy" };
+static const char *STD_TASKS[] = { "arc_easy", "arc_challenge", "piqa", "hellaswag", "winogrande", "mmlu_anatomy" };
 
 static void test_stdtask_requests(void) {
     Model m;
@@ -165,10 +165,12 @@ static void test_stdtask_requests(void) {
     int d1 = std_compare(&m, tok, "arc_easy", "Question: {{question}}\nAnswer: ", 1);
     int d2 = std_compare(&m, tok, "mmlu_anatomy", "{{question}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:", 1);
     int d3 = std_compare(&m, tok, "piqa", "Question: {{goal}}\nanswer:", 1);
+    int d4 = std_compare(&m, tok, "winogrande", "{{contexts.index(contexts[1])}}", 1);    /* the gold always the second context */
+    CHECK(d4 > 0, "winogrande with the gold fixed at 1 matched lm-eval (%d differences)", d4);
     CHECK(d1 > 0, "arc_easy with a space after \"Answer:\" matched lm-eval (%d differences)", d1);
     CHECK(d2 > 0, "mmlu_anatomy without .strip() of the question matched lm-eval (%d differences)", d2);
     CHECK(d3 > 0, "piqa with \"answer:\" matched lm-eval (%d differences)", d3);
-    printf("    broken templates caught: trailing space %d, no strip %d, changed word %d differences\n", d1, d2, d3);
+    printf("    broken templates caught: trailing space %d, no strip %d, changed word %d, fixed gold %d differences\n", d1, d2, d3, d4);
     model_free(&m);
     tok_free(tok);
 }
@@ -209,6 +211,21 @@ static void test_stdtask_bad_rows(void) {
         int rc = task_load(def, &t, &e);
         CHECK(rc != 0 && strstr(e.msg, cases[k].want) && strstr(e.msg, rows) && !strchr(e.msg, '\n'),
               "case %zu: got \"%s\", want one line with \"%s\"", k, rc ? e.msg : "(loaded)", cases[k].want);
+        if (!rc) task_free(&t);
+    }
+    /* WinoGrande's preprocessor on a sentence without its blank */
+    {
+        FILE *f = fopen(rows, "w");
+        fputs("{\"sentence\":\"no blank here\",\"option1\":\"a\",\"option2\":\"b\",\"answer\":\"1\"}\n", f);
+        fclose(f);
+        f = fopen(def, "w");
+        fprintf(f, "{\"name\":\"w\",\"type\":\"multiple_choice\",\"file\":\"%s\",\"preprocess\":\"winogrande\",\"partial_scoring\":true,"
+                   "\"doc_to_text\":\"{{gold}}\",\"doc_to_choice\":\"{{contexts}}\",\"doc_to_target\":\"{{continuation}}\"}", rows);
+        fclose(f);
+        Task t;
+        Err e = { "" };
+        int rc = task_load(def, &t, &e);
+        CHECK(rc != 0 && strstr(e.msg, "line 1: winogrande: the sentence has no \"_\""), "winogrande without a blank: got \"%s\"", rc ? e.msg : "(loaded)");
         if (!rc) task_free(&t);
     }
     /* definition-level errors name the definition */
