@@ -403,6 +403,7 @@ static int run_mc(Run *R, FILE *samples, EvalResult *r, Err *e) {
     const Task *t = R->t;
     int n = t->n_items, rc = 0;
     double *acc = xcalloc((size_t)n, sizeof(double)), *accn = xcalloc((size_t)n, sizeof(double)), *gr = xcalloc((size_t)n, sizeof(double));
+    double *ll1 = xcalloc((size_t)n, sizeof(double));   /* the answer's log-likelihood */
     for (int i = 0; i < n && !rc; i++) {
         const TaskItem *it = &t->items[i];
         int nc = it->n_choices;
@@ -419,8 +420,9 @@ static int run_mc(Run *R, FILE *samples, EvalResult *r, Err *e) {
                 /* partial_scoring (lm-eval's multiple inputs): the choice ends the context and
                  * the item's target is every request's continuation */
                 const char *ch = t->partial ? it->target : it->choices[c];
-                char *cont = xmalloc(strlen(t->target_delim) + strlen(ch ? ch : "") + 1), *cx = context;
-                sprintf(cont, "%s%s", t->target_delim, ch ? ch : "");
+                const char *dl = t->loglikelihood ? "" : t->target_delim;   /* loglikelihood: (ctx, target) as they are */
+                char *cont = xmalloc(strlen(dl) + strlen(ch ? ch : "") + 1), *cx = context;
+                sprintf(cont, "%s%s", dl, ch ? ch : "");
                 if (t->partial) { cx = xmalloc(strlen(context) + strlen(it->choices[c]) + 1); sprintf(cx, "%s%s", context, it->choices[c]); }
                 rc = encode_request(R, cx, cont, &rctx[c], &rcont[c], &ce[c], &ke[c], e);
                 if (cx != context) free(cx);
@@ -443,7 +445,7 @@ static int run_mc(Run *R, FILE *samples, EvalResult *r, Err *e) {
                     R->trace(R->arg, &q);
                 }
             }
-            acc[i] = best == it->answer; accn[i] = bestn == it->answer; gr[i] = greedy[it->answer];
+            acc[i] = best == it->answer; accn[i] = bestn == it->answer; gr[i] = greedy[it->answer]; ll1[i] = ll[it->answer];
             for (int c = 0; c < nc; c++) r->tokens_scored += seq[c].n - from[c];
             if (samples) {
                 cJSON *o = cJSON_CreateObject();
@@ -473,7 +475,16 @@ static int run_mc(Run *R, FILE *samples, EvalResult *r, Err *e) {
         for (int c = 0; c < nc; c++) { free(seq[c].v); free(ce[c].v); free(ke[c].v); free(rctx[c]); free(rcont[c]); }
         free(seq); free(ce); free(ke); free(rctx); free(rcont); free(from); free(greedy); free(ll); free(context);
     }
-    if (!rc) {
+    if (!rc && t->loglikelihood) {      /* lm-eval's loglikelihood: acc = is_greedy, perplexity = exp(-mean ll) */
+        double g = 0, sl = 0;
+        for (int i = 0; i < n; i++) { g += gr[i]; sl += ll1[i]; }
+        put_metric(r, "perplexity", exp(-sl / n), -1, n, "exp(-mean log-likelihood of the target)");
+        put_metric(r, "acc", g / n, mean_stderr(gr, n), n, "the target is the greedy continuation");
+        memcpy(acc, gr, sizeof(double) * (size_t)n);
+        r->item_score = acc;
+        r->n_items = n;
+        acc = NULL;
+    } else if (!rc) {
         double a = 0, an = 0, g = 0;
         for (int i = 0; i < n; i++) { a += acc[i]; an += accn[i]; g += gr[i]; }
         put_metric(r, "acc", a / n, mean_stderr(acc, n), n, "highest log-likelihood");
@@ -485,7 +496,7 @@ static int run_mc(Run *R, FILE *samples, EvalResult *r, Err *e) {
         r->n_items = n;
         acc = NULL;
     }
-    free(acc); free(accn); free(gr);
+    free(acc); free(accn); free(gr); free(ll1);
     return rc;
 }
 

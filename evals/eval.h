@@ -75,6 +75,9 @@ typedef struct {
     char **choice_list; int n_choice_list;    /* "doc_to_choice" given as a list of strings */
     char preprocess[32];             /* "hellaswag" (its utils.process_docs); "": none */
     int fewshot_first_n;             /* "fewshot_sampler": "first_n" (lm-eval's FirstNSampler) */
+    int loglikelihood;               /* "type": "loglikelihood" (lm-eval's output_type), run as
+                                      * TASK_MC with one choice, the target, after no delimiter:
+                                      * acc = its greedy match, perplexity = exp(-mean ll) */
     int partial;                     /* "partial_scoring": lm-eval's multiple inputs (WinoGrande): item
                                       * choices are contexts, each scored with one continuation,
                                       * the item's target; doc_to_text gives the gold index */

@@ -21,9 +21,11 @@
 
 /* ---- templates (lm-eval's doc_to_text / doc_to_choice / doc_to_target) ----------------
  * A Jinja subset, enough for the standard tasks' YAMLs: literal text and {{expr}} with
- *   expr    := primary ('|' filter)*            filter: trim | join('sep')
+ *   expr    := unary ('+' unary)*               strings joined, lists concatenated
+ *   unary   := primary ('|' filter)*            filter: trim | join('sep')
  *   primary := '[' expr (',' expr)* ']' | path | 'string'
- *   path    := name ('.' name | '.strip()' | '.index(' expr ')' | '[' expr ']')*
+ *   path    := name ('.' name | '.strip()' | '.split(' sep ')' | '.index(' expr ')'
+ *                    | '[' expr ']' | '[' [expr] ':' [expr] ']')*
  * A dict's key by '.' or ['key'], a list's element by [i] (negative from the end, as
  * Python). Values are cJSON; text renders strings as they are and integers in decimal.
  * Bounded: templates of 4 KiB, 16 levels of nesting, lists of 256. */
@@ -105,6 +107,31 @@ static cJSON *tpl_index(Tpl *T, cJSON *base, const cJSON *key) {
     return r;
 }
 
+/* base[lo:hi] with Python's bounds (negative from the end, clamped); null: open end */
+static cJSON *tpl_slice(Tpl *T, cJSON *base, const cJSON *lo, const cJSON *hi) {
+    int n = cJSON_IsArray(base) ? cJSON_GetArraySize(base) : cJSON_IsString(base) ? (int)strlen(base->valuestring) : -1;
+    if (n < 0 || (!cJSON_IsNull(lo) && !cJSON_IsNumber(lo)) || (!cJSON_IsNull(hi) && !cJSON_IsNumber(hi))) {
+        cJSON_Delete(base);
+        return err_set(T->e, "a slice of a value that is not a list or string, or with bounds that are not integers"), NULL;
+    }
+    double b[2] = { cJSON_IsNull(lo) ? 0 : lo->valuedouble, cJSON_IsNull(hi) ? n : hi->valuedouble };
+    for (int k = 0; k < 2; k++) { if (b[k] < 0) b[k] += n; if (b[k] < 0) b[k] = 0; if (b[k] > n) b[k] = n; }
+    int a = (int)b[0], z = (int)b[1] > a ? (int)b[1] : a;
+    cJSON *r;
+    if (cJSON_IsString(base)) {
+        for (int k = 0; k < n; k++) if ((unsigned char)base->valuestring[k] >= 0x80) { cJSON_Delete(base); return err_set(T->e, "a slice of a string that is not ASCII"), NULL; }
+        char *s = xmalloc((size_t)(z - a) + 1);
+        memcpy(s, base->valuestring + a, (size_t)(z - a)); s[z - a] = 0;
+        r = cJSON_CreateString(s);
+        free(s);
+    } else {
+        r = cJSON_CreateArray();
+        for (int k = a; k < z; k++) cJSON_AddItemToArray(r, cJSON_Duplicate(cJSON_GetArrayItem(base, k), 1));
+    }
+    cJSON_Delete(base);
+    return r;
+}
+
 static cJSON *tpl_primary(Tpl *T) {
     tpl_ws(T);
     if (*T->p == '[') {                                  /* a list literal */
@@ -145,6 +172,30 @@ static cJSON *tpl_primary(Tpl *T) {
                 cJSON_Delete(v);
                 v = cJSON_CreateString(s);
                 free(s);
+            } else if (!strcmp(name, "split") && *T->p == '(') {   /* str.split(sep): every piece, empty ones too */
+                T->p++; tpl_ws(T);
+                cJSON *sep = (*T->p == '\'' || *T->p == '"') ? tpl_string(T) : NULL;
+                tpl_ws(T);
+                if (!sep || *T->p != ')' || !*sep->valuestring || !cJSON_IsString(v)) {
+                    err_set(T->e, !sep || *T->p != ')' ? ".split takes one string (a separator)" : !cJSON_IsString(v) ? ".split() of a value that is not a string" : ".split(''): an empty separator");
+                    cJSON_Delete(sep); cJSON_Delete(v); return NULL;
+                }
+                T->p++;
+                cJSON *a = cJSON_CreateArray();
+                const char *q = v->valuestring, *sp = sep->valuestring;
+                size_t sl = strlen(sp);
+                for (;;) {
+                    const char *h = strstr(q, sp);
+                    size_t n = h ? (size_t)(h - q) : strlen(q);
+                    char *piece = xmalloc(n + 1);
+                    memcpy(piece, q, n); piece[n] = 0;
+                    cJSON_AddItemToArray(a, cJSON_CreateString(piece));
+                    free(piece);
+                    if (!h) break;
+                    q = h + sl;
+                }
+                cJSON_Delete(sep); cJSON_Delete(v);
+                v = a;
             } else if (!strcmp(name, "index") && *T->p == '(') {
                 T->p++;
                 cJSON *x = tpl_expr(T);
@@ -165,8 +216,20 @@ static cJSON *tpl_primary(Tpl *T) {
             }
         } else if (*T->p == '[') {
             T->p++;
-            cJSON *key = tpl_expr(T);
             tpl_ws(T);
+            cJSON *key = *T->p == ':' ? cJSON_CreateNull() : tpl_expr(T);
+            tpl_ws(T);
+            if (key && *T->p == ':') {                   /* a slice [a:b] of a list or string, as Python's */
+                T->p++; tpl_ws(T);
+                cJSON *hi = *T->p == ']' ? cJSON_CreateNull() : tpl_expr(T);
+                tpl_ws(T);
+                if (!hi || *T->p != ']') { cJSON_Delete(key); cJSON_Delete(hi); cJSON_Delete(v); return hi ? err_set(T->e, "expected ']'"), NULL : NULL; }
+                T->p++;
+                v = tpl_slice(T, v, key, hi);
+                cJSON_Delete(key); cJSON_Delete(hi);
+                if (!v) return NULL;
+                continue;
+            }
             if (!key || *T->p != ']') { cJSON_Delete(key); cJSON_Delete(v); return key ? err_set(T->e, "expected ']'"), NULL : NULL; }
             T->p++;
             v = tpl_index(T, v, key);
@@ -176,7 +239,7 @@ static cJSON *tpl_primary(Tpl *T) {
     }
 }
 
-static cJSON *tpl_expr(Tpl *T) {
+static cJSON *tpl_unary(Tpl *T) {
     if (++T->depth > 16) return err_set(T->e, "nested more than 16 deep"), NULL;
     cJSON *v = tpl_primary(T);
     tpl_ws(T);
@@ -223,6 +286,29 @@ static cJSON *tpl_expr(Tpl *T) {
         tpl_ws(T);
     }
     T->depth--;
+    return v;
+}
+
+/* expr ('+' expr)*: strings joined, lists concatenated (Jinja's +; filters bind first) */
+static cJSON *tpl_expr(Tpl *T) {
+    cJSON *v = tpl_unary(T);
+    tpl_ws(T);
+    while (v && *T->p == '+') {
+        T->p++;
+        cJSON *w = tpl_unary(T);
+        tpl_ws(T);
+        if (!w) { cJSON_Delete(v); return NULL; }
+        if (cJSON_IsString(v) && cJSON_IsString(w)) {
+            char *s = xmalloc(strlen(v->valuestring) + strlen(w->valuestring) + 1);
+            sprintf(s, "%s%s", v->valuestring, w->valuestring);
+            cJSON_Delete(v);
+            v = cJSON_CreateString(s);
+            free(s);
+        } else if (cJSON_IsArray(v) && cJSON_IsArray(w) && cJSON_GetArraySize(v) + cJSON_GetArraySize(w) <= 256) {
+            for (const cJSON *c = w->child; c; c = c->next) cJSON_AddItemToArray(v, cJSON_Duplicate(c, 1));
+        } else { err_set(T->e, "'+' of values that are not both strings or both lists"); cJSON_Delete(v); v = NULL; }
+        cJSON_Delete(w);
+    }
     return v;
 }
 
@@ -369,6 +455,19 @@ static cJSON *row_to_item(const Task *t, cJSON *doc, Err *e) {
     if (!strcmp(t->preprocess, "hellaswag") && pre_hellaswag(doc, e)) return NULL;
     if (!strcmp(t->preprocess, "winogrande") && pre_winogrande(doc, e)) return NULL;
     cJSON *it = cJSON_CreateObject(), *v;
+    if (t->loglikelihood) {          /* one request: (doc_to_text, doc_to_target) */
+        const char *tp[2] = { t->doc_to_text, t->doc_to_target }, *fk[2] = { "context", "target" }, *nm[2] = { "doc_to_text", "doc_to_target" };
+        for (int k = 0; k < 2; k++) {
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive(doc, fk[k]);
+            v = tp[k] ? task_render(tp[k], doc, e) : f ? cJSON_Duplicate(f, 1) : (err_set(e, "missing \"%s\"", fk[k]), NULL);
+            if (!v) { if (tp[k]) err_prefix(e, "%s", nm[k]); goto fail; }
+            if (!cJSON_IsString(v) || (k == 1 && !*v->valuestring)) { cJSON_Delete(v); err_set(e, "%s: not a %sstring", nm[k], k ? "non-empty " : ""); goto fail; }
+            if (k == 0) cJSON_AddItemToObject(it, "context", v);
+            else { cJSON *a = cJSON_AddArrayToObject(it, "choices"); cJSON_AddItemToArray(a, v); }
+        }
+        cJSON_AddNumberToObject(it, "answer", 0);
+        return it;
+    }
     if (t->partial) {                /* doc_to_text: the gold index; choices: contexts; target: the continuation */
         cJSON *ch = NULL, *tg = NULL;
         if (!t->doc_to_text || !t->doc_to_choice || !t->doc_to_target) { err_set(e, "partial_scoring needs doc_to_text, doc_to_choice and doc_to_target"); goto fail; }
@@ -521,7 +620,7 @@ static int infer_type(const cJSON *j, TaskType *t) {
 /* the items of the JSON Lines file path into *items (n), of type *type (inferred from
  * the first item when infer) */
 static int load_items(const Task *t, const char *path, TaskType *type, int infer, TaskItem **items, int *n_items, Err *e) {
-    int templated = t->doc_to_text || t->doc_to_choice || t->choice_list || t->doc_to_target || t->preprocess[0] || t->partial;
+    int templated = t->doc_to_text || t->doc_to_choice || t->choice_list || t->doc_to_target || t->preprocess[0] || t->partial || t->loglikelihood;
     size_t len;
     *items = NULL; *n_items = 0;
     char *buf = read_file(path, 1u << 30, &len, e);
@@ -608,9 +707,10 @@ int task_load(const char *path, Task *t, Err *e) {
         const cJSON *fl = cJSON_GetObjectItemCaseSensitive(j, "file");
         if (!cJSON_IsString(nm) || !cJSON_IsString(fl) || !cJSON_IsString(ty)) rc = err_set(e, "%s: a task needs \"name\", \"type\" and \"file\"", path);
         else if (!strcmp(ty->valuestring, "multiple_choice")) t->type = TASK_MC;
+        else if (!strcmp(ty->valuestring, "loglikelihood")) t->type = TASK_MC, t->loglikelihood = 1;
         else if (!strcmp(ty->valuestring, "perplexity")) t->type = TASK_PPL;
         else if (!strcmp(ty->valuestring, "generation")) t->type = TASK_GEN;
-        else rc = err_set(e, "%s: type \"%s\" (multiple_choice, perplexity, generation)", path, ty->valuestring);
+        else rc = err_set(e, "%s: type \"%s\" (multiple_choice, loglikelihood, perplexity, generation)", path, ty->valuestring);
         if (!rc) {
             snprintf(t->name, sizeof t->name, "%s", nm->valuestring);
             rel_path(t->path, sizeof t->path, path, fl->valuestring);
@@ -656,7 +756,12 @@ int task_load(const char *path, Task *t, Err *e) {
                                                { "exact_match", NULL, NULL, NULL, NULL } };
             const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "metrics");
             if (ms && (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) > 8)) rc = err_set(e, "%s: \"metrics\" must be a list of names", path);
-            for (const cJSON *x = ms ? ms->child : NULL; x && !rc; x = x->next) {
+            for (const cJSON *x = ms ? ms->child : NULL; x && !rc && t->loglikelihood; x = x->next) {
+                if (!cJSON_IsString(x) || (strcmp(x->valuestring, "acc") && strcmp(x->valuestring, "perplexity")))
+                    rc = err_set(e, "%s: metric \"%s\" is not one of loglikelihood's (perplexity, acc)", path, cJSON_IsString(x) ? x->valuestring : "?");
+                else snprintf(t->metrics[t->n_metrics++], 32, "%s", x->valuestring);
+            }
+            for (const cJSON *x = ms && !t->loglikelihood ? ms->child : NULL; x && !rc; x = x->next) {
                 int ok = 0;
                 for (int k = 0; k < 4 && known[t->type][k] && cJSON_IsString(x); k++) ok |= !strcmp(known[t->type][k], x->valuestring);
                 if (!ok) rc = err_set(e, "%s: metric \"%s\" is not one of %s's (%s%s%s%s%s%s%s)", path, cJSON_IsString(x) ? x->valuestring : "?",

@@ -30,6 +30,7 @@ TASKS = {
     "piqa": ("piqa", {"validation": "piqa.jsonl"}, None),
     "hellaswag": ("hellaswag", {"validation": "hellaswag.jsonl"}, None),
     "winogrande": ("winogrande", {"validation": "winogrande.jsonl"}, None),
+    "lambada_openai": ("lambada_openai", {"test": "lambada_openai.jsonl"}, None),
     "mmlu_anatomy": ("mmlu_anatomy", {"test": "mmlu_anatomy_test.jsonl", "dev": "mmlu_anatomy_dev.jsonl"}, 5),
 }
 

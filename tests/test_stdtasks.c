@@ -120,8 +120,14 @@ static int std_compare(Model *m, Tokenizer *tok, const char *name, const char *b
         if (nd != t.n_items) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s: %d rows, lm-eval %d docs", name, t.n_items, nd); }
         for (int i = 0; i < nd && i < t.n_items; i++) {
             const cJSON *doc = cJSON_GetArrayItem(docs, i), *rq = cJSON_GetObjectItem(doc, "requests");
-            int target = cJSON_GetObjectItem(doc, "target")->valueint;
-            if (t.items[i].answer != target) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s doc %d: gold %d, lm-eval %d", name, i, t.items[i].answer, target); }
+            const cJSON *tg = cJSON_GetObjectItem(doc, "target");
+            if (cJSON_IsString(tg)) {            /* loglikelihood: the one continuation */
+                const char *mine = t.items[i].n_choices == 1 ? t.items[i].choices[0] : "";
+                if (strcmp(mine, tg->valuestring)) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s doc %d: target \"%s\", lm-eval \"%s\"", name, i, mine, tg->valuestring); }
+            } else if (t.items[i].answer != tg->valueint) {
+                diffs++;
+                if (!quiet) t_fail(__FILE__, __LINE__, "%s doc %d: gold %d, lm-eval %d", name, i, t.items[i].answer, tg->valueint);
+            }
             int nq = cJSON_GetArraySize(rq);
             if (nq != t.items[i].n_choices) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s doc %d: %d requests, lm-eval %d", name, i, t.items[i].n_choices, nq); }
             for (int c = 0; c < nq; c++, total++) {
@@ -149,7 +155,7 @@ static int std_compare(Model *m, Tokenizer *tok, const char *name, const char *b
     return diffs;
 }
 
-static const char *STD_TASKS[] = { "arc_easy", "arc_challenge", "piqa", "hellaswag", "winogrande", "mmlu_anatomy" };
+static const char *STD_TASKS[] = { "arc_easy", "arc_challenge", "piqa", "hellaswag", "winogrande", "lambada_openai", "mmlu_anatomy" };
 
 static void test_stdtask_requests(void) {
     Model m;
@@ -167,10 +173,12 @@ static void test_stdtask_requests(void) {
     int d3 = std_compare(&m, tok, "piqa", "Question: {{goal}}\nanswer:", 1);
     int d4 = std_compare(&m, tok, "winogrande", "{{contexts.index(contexts[1])}}", 1);    /* the gold always the second context */
     CHECK(d4 > 0, "winogrande with the gold fixed at 1 matched lm-eval (%d differences)", d4);
+    int d5 = std_compare(&m, tok, "lambada_openai", "{{text.split(' ')[:-1]|join(' ')}} ", 1);
+    CHECK(d5 > 0, "lambada_openai with a space after the context matched lm-eval (%d differences)", d5);
     CHECK(d1 > 0, "arc_easy with a space after \"Answer:\" matched lm-eval (%d differences)", d1);
     CHECK(d2 > 0, "mmlu_anatomy without .strip() of the question matched lm-eval (%d differences)", d2);
     CHECK(d3 > 0, "piqa with \"answer:\" matched lm-eval (%d differences)", d3);
-    printf("    broken templates caught: trailing space %d, no strip %d, changed word %d, fixed gold %d differences\n", d1, d2, d3, d4);
+    printf("    broken templates caught: trailing space %d, no strip %d, changed word %d, fixed gold %d, lambada space %d differences\n", d1, d2, d3, d4, d5);
     model_free(&m);
     tok_free(tok);
 }
@@ -246,12 +254,15 @@ static void test_stdtask_bad_rows(void) {
 
 /* the template language on its own: values, text, methods, filters */
 static void test_stdtask_render(void) {
-    cJSON *doc = cJSON_Parse("{\"q\":\"  Hi \\u00a0\",\"n\":3,\"l\":[\"x\",\"y\",\"z\"],\"d\":{\"t\":[\"a\",\"b\"],\"k\":[\"1\",\"2\"]},\"key\":\"2\"}");
+    cJSON *doc = cJSON_Parse("{\"q\":\"  Hi \\u00a0\",\"n\":3,\"l\":[\"x\",\"y\",\"z\"],\"d\":{\"t\":[\"a\",\"b\"],\"k\":[\"1\",\"2\"]},\"key\":\"2\",\"s\":\"a b  c\"}");
     const struct { const char *tpl, *want; } cases[] = {
         { "{{q.strip()}}!", "\"Hi!\"" }, { "{{q|trim}}", "\"Hi\"" }, { "{{l|join(', ')}}", "\"x, y, z\"" },
         { "{{d.t}}", "[\"a\",\"b\"]" }, { "{{l[n - 1]}}", NULL }, { "{{l[-1]}}", "\"z\"" },
         { "{{d.k.index(key)}}", "1" }, { "{{[l[0], d.t[1]]}}", "[\"x\",\"b\"]" }, { "n={{n}}", "\"n=3\"" },
-        { "l", "[\"x\",\"y\",\"z\"]" }, { "{{l[d.k.index(key)]}}", "\"y\"" }, { "{{ d['t'][0] }}", "\"a\"" },
+        { "l", "[\"x\",\"y\",\"z\"]" }, { "{{s.split(' ')}}", "[\"a\",\"b\",\"\",\"c\"]" },
+        { "{{s.split(' ')[:-1]|join('-')}}", "\"a-b-\"" }, { "{{' '+s.split(' ')[-1]}}", "\" c\"" }, { "{{l[1:]}}", "[\"y\",\"z\"]" },
+        { "{{s[2:-1]}}", "\"b  \"" }, { "{{l[-9:1]}}", "[\"x\"]" }, { "{{l + d.t}}", "[\"x\",\"y\",\"z\",\"a\",\"b\"]" }, { "{{n + s}}", NULL },
+        { "{{s.split('')}}", NULL }, { "{{l[d.k.index(key)]}}", "\"y\"" }, { "{{ d['t'][0] }}", "\"a\"" },
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         Err e = { "" };
