@@ -542,8 +542,9 @@ static int run_ppl(Run *R, FILE *samples, EvalResult *r, Err *e) {
             w++;
             free(seq.v);
         }
-        dwords[i] = it->text ? py_split_words(it->text) : 0;
-        dbytes[i] = it->text ? strlen(it->text) : 0;
+        const char *ct = it->count_text ? it->count_text : it->text;   /* wikitext: the page before detokenizing */
+        dwords[i] = ct ? py_split_words(ct) : 0;
+        dbytes[i] = ct ? strlen(ct) : 0;
         r->tokens_scored += dtok[i];
         if (rc) rc = item_err(e, t->path, i + 1);
         else if (samples) {

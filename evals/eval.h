@@ -45,6 +45,9 @@ typedef struct {
     int **choice_ids; int *n_choice_ids;
     int answer;
     char **until; int n_until;       /* stop strings of this item (none: the task's) */
+    char *count_text;                /* perplexity: words and bytes counted on this text, not on
+                                      * text (wikitext's process_results: the page before
+                                      * detokenizing); NULL: text */
     struct cJSON *doc;               /* the item as read: lm-eval's doc, for equality */
 } TaskItem;
 
@@ -73,7 +76,9 @@ typedef struct {
      * over each row, after a named preprocessor; NULL: the item fields above */
     char *doc_to_text, *doc_to_choice, *doc_to_target;
     char **choice_list; int n_choice_list;    /* "doc_to_choice" given as a list of strings */
-    char preprocess[32];             /* "hellaswag" (its utils.process_docs); "": none */
+    char preprocess[32];             /* "hellaswag", "winogrande", "wikitext" (lm-eval's process_docs
+                                      * or Python doc_to_* of that task); "": none */
+    char count_field[64];            /* perplexity: the row field words and bytes are counted on */
     int fewshot_first_n;             /* "fewshot_sampler": "first_n" (lm-eval's FirstNSampler) */
     int loglikelihood;               /* "type": "loglikelihood" (lm-eval's output_type), run as
                                       * TASK_MC with one choice, the target, after no delimiter:

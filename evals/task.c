@@ -10,7 +10,9 @@
  */
 #include "eval.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <cjson/cJSON.h>
+#include <pcre2.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -448,12 +450,76 @@ static int pre_winogrande(cJSON *doc, Err *e) {
     return 0;
 }
 
+/* Python's s.replace(from, to): every non-overlapping occurrence, left to right; frees s */
+static char *py_replace(char *s, const char *from, const char *to) {
+    size_t fl = strlen(from), tl = strlen(to), n = 0;
+    for (const char *q = strstr(s, from); q; q = strstr(q + fl, from)) n++;
+    if (!n) return s;
+    char *o = xmalloc(strlen(s) + n * (tl > fl ? tl - fl : 0) + 1), *w = o;
+    const char *q = s;
+    for (const char *h = strstr(q, from); h; h = strstr(q, from)) {
+        memcpy(w, q, (size_t)(h - q)); w += h - q;
+        memcpy(w, to, tl); w += tl;
+        q = h + fl;
+    }
+    strcpy(w, q);
+    free(s);
+    return o;
+}
+
+/* re.sub(pattern, repl, s) on PCRE2 (UTF, Unicode classes; repl in PCRE2's $1 syntax);
+ * frees s; NULL with e set when PCRE2 fails (invalid UTF-8, its limits) */
+static char *re_sub(char *s, const char *pattern, const char *repl, Err *e) {
+    int ec;
+    PCRE2_SIZE eo, len = strlen(s) * 2 + 64;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    if (!re) { free(s); return err_set(e, "internal regex %s does not compile", pattern), NULL; }
+    char *o = NULL;
+    int rc = PCRE2_ERROR_NOMEMORY;
+    for (int tries = 0; tries < 2 && rc == PCRE2_ERROR_NOMEMORY; tries++) {
+        free(o);
+        o = xmalloc(len);
+        rc = pcre2_substitute(re, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH,
+                              NULL, NULL, (PCRE2_SPTR)repl, PCRE2_ZERO_TERMINATED, (PCRE2_UCHAR *)o, &len);
+    }
+    pcre2_code_free(re);
+    free(s);
+    if (rc < 0) { free(o); return err_set(e, "the text is not valid UTF-8 or too hard for the regex (PCRE2 error %d)", rc), NULL; }
+    return o;
+}
+
+/* wikitext/preprocess_wikitext.py wikitext_detokenizer(doc["page"]), step by step;
+ * added as "detokenized" */
+static int pre_wikitext(cJSON *doc, Err *e) {
+    const cJSON *pg = cJSON_GetObjectItemCaseSensitive(doc, "page");
+    if (!cJSON_IsString(pg)) return err_set(e, "wikitext: \"page\" must be a string");
+    static const char *rep1[][2] = { { "s '", "s'" } };
+    static const char *rep2[][2] = { { " @-@ ", "-" }, { " @,@ ", "," }, { " @.@ ", "." }, { " : ", ": " }, { " ; ", "; " },
+                                     { " . ", ". " }, { " ! ", "! " }, { " ? ", "? " }, { " , ", ", " } };
+    static const char *subs[][2] = { { "\\(\\s*([^\\)]*?)\\s*\\)", "($1)" }, { "\\[\\s*([^\\]]*?)\\s*\\]", "[$1]" },
+                                     { "\\{\\s*([^}]*?)\\s*\\}", "{$1}" }, { "\"\\s*([^\"]*?)\\s*\"", "\"$1\"" },
+                                     { "'\\s*([^']*?)\\s*'", "'$1'" } };
+    static const char *rep3[][2] = { { "= = = =", "====" }, { "= = =", "===" }, { "= =", "==" }, { " \u00b0 ", "\u00b0" },
+                                     { " \n", "\n" }, { "\n ", "\n" }, { " N ", " 1 " }, { " 's", "'s" } };
+    char *s = py_replace(xstrdup(pg->valuestring), rep1[0][0], rep1[0][1]);
+    s = re_sub(s, "/' [0-9]/", "/'[0-9]/", e);
+    for (size_t k = 0; s && k < sizeof rep2 / sizeof *rep2; k++) s = py_replace(s, rep2[k][0], rep2[k][1]);
+    for (size_t k = 0; s && k < sizeof subs / sizeof *subs; k++) s = re_sub(s, subs[k][0], subs[k][1], e);
+    for (size_t k = 0; s && k < sizeof rep3 / sizeof *rep3; k++) s = py_replace(s, rep3[k][0], rep3[k][1]);
+    if (!s) return err_prefix(e, "wikitext");
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, "detokenized");
+    cJSON_AddStringToObject(doc, "detokenized", s);
+    free(s);
+    return 0;
+}
+
 /* The row as an item of the task's type: the templates rendered over it (after the
  * preprocessor) into {context, choices, answer} / {text} / {context, target}. */
 static cJSON *row_to_item(const Task *t, cJSON *doc, Err *e) {
     if (!cJSON_IsObject(doc)) return err_set(e, "expected a JSON object"), NULL;
     if (!strcmp(t->preprocess, "hellaswag") && pre_hellaswag(doc, e)) return NULL;
     if (!strcmp(t->preprocess, "winogrande") && pre_winogrande(doc, e)) return NULL;
+    if (!strcmp(t->preprocess, "wikitext") && pre_wikitext(doc, e)) return NULL;
     cJSON *it = cJSON_CreateObject(), *v;
     if (t->loglikelihood) {          /* one request: (doc_to_text, doc_to_target) */
         const char *tp[2] = { t->doc_to_text, t->doc_to_target }, *fk[2] = { "context", "target" }, *nm[2] = { "doc_to_text", "doc_to_target" };
@@ -512,6 +578,11 @@ static cJSON *row_to_item(const Task *t, cJSON *doc, Err *e) {
         if (!cJSON_IsString(v)) { char *s = NULL; Tpl T = { "", doc, 0, e }; if (tpl_text(&T, v, &s)) { cJSON_Delete(v); goto fail; } cJSON_Delete(v); v = cJSON_CreateString(s); free(s); }
         cJSON_AddItemToObject(it, t->type == TASK_PPL ? "text" : "target", v);
     }
+    if (t->count_field[0]) {         /* words and bytes of this field (wikitext's process_results) */
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(doc, t->count_field);
+        if (!cJSON_IsString(f)) { err_set(e, "count_field \"%s\" is not a string of the row", t->count_field); goto fail; }
+        cJSON_AddStringToObject(it, "count_text", f->valuestring);
+    }
     const char *keep[6] = { "context", "choices", "answer", "text", "target", "until" };   /* the rest as the row has them */
     for (int k = 0; k < 6; k++) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(doc, keep[k]);
@@ -550,7 +621,7 @@ static int json_int(const cJSON *v, int *out) {
 }
 
 static void item_free(TaskItem *it) {
-    free(it->context); free(it->text); free(it->target);
+    free(it->context); free(it->text); free(it->target); free(it->count_text);
     free(it->context_ids); free(it->text_ids); free(it->target_ids);
     for (int i = 0; i < it->n_choices; i++) { if (it->choices) free(it->choices[i]); if (it->choice_ids) free(it->choice_ids[i]); }
     free(it->choices); free(it->choice_ids); free(it->n_choice_ids);
@@ -590,6 +661,7 @@ static int parse_item(const char *path, int line, const cJSON *j, TaskType type,
             return err_set(e, "%s: line %d: answer %d is out of range (%d choices)", path, line, it->answer, it->n_choices);
     } else if (type == TASK_PPL) {
         it->text = opt_str(j, "text");
+        it->count_text = opt_str(j, "count_text");
         const cJSON *tid = cJSON_GetObjectItemCaseSensitive(j, "text_ids");
         if (tid && ids_of(tid, &it->text_ids, &it->n_text_ids)) return err_set(e, "%s: line %d: text_ids must be token ids", path, line);
         if (!it->text && !tid) return err_set(e, "%s: line %d: missing \"text\"", path, line);
@@ -620,7 +692,7 @@ static int infer_type(const cJSON *j, TaskType *t) {
 /* the items of the JSON Lines file path into *items (n), of type *type (inferred from
  * the first item when infer) */
 static int load_items(const Task *t, const char *path, TaskType *type, int infer, TaskItem **items, int *n_items, Err *e) {
-    int templated = t->doc_to_text || t->doc_to_choice || t->choice_list || t->doc_to_target || t->preprocess[0] || t->partial || t->loglikelihood;
+    int templated = t->doc_to_text || t->doc_to_choice || t->choice_list || t->doc_to_target || t->preprocess[0] || t->partial || t->loglikelihood || t->count_field[0];
     size_t len;
     *items = NULL; *n_items = 0;
     char *buf = read_file(path, 1u << 30, &len, e);
@@ -790,9 +862,15 @@ int task_load(const char *path, Task *t, Err *e) {
                     rc = err_set(e, "%s: \"doc_to_choice\" must be a template or a list of non-empty strings", path);
             }
             if (strs[2].v && !rc) {
-                if (strcmp(strs[2].v->valuestring, "hellaswag") && strcmp(strs[2].v->valuestring, "winogrande"))
-                    rc = err_set(e, "%s: preprocess \"%.32s\" is not known (hellaswag, winogrande)", path, strs[2].v->valuestring);
+                if (strcmp(strs[2].v->valuestring, "hellaswag") && strcmp(strs[2].v->valuestring, "winogrande") && strcmp(strs[2].v->valuestring, "wikitext"))
+                    rc = err_set(e, "%s: preprocess \"%.32s\" is not known (hellaswag, winogrande, wikitext)", path, strs[2].v->valuestring);
                 else snprintf(t->preprocess, sizeof t->preprocess, "%s", strs[2].v->valuestring);
+            }
+            const cJSON *cf = cJSON_GetObjectItemCaseSensitive(j, "count_field");
+            if (cf && !rc) {
+                if (!cJSON_IsString(cf) || !*cf->valuestring || strlen(cf->valuestring) >= sizeof t->count_field || t->type != TASK_PPL)
+                    rc = err_set(e, "%s: \"count_field\" must be a field name (perplexity only)", path);
+                else snprintf(t->count_field, sizeof t->count_field, "%s", cf->valuestring);
             }
             const cJSON *ps = cJSON_GetObjectItemCaseSensitive(j, "partial_scoring");
             if (ps && !rc) {

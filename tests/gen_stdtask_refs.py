@@ -31,6 +31,7 @@ TASKS = {
     "hellaswag": ("hellaswag", {"validation": "hellaswag.jsonl"}, None),
     "winogrande": ("winogrande", {"validation": "winogrande.jsonl"}, None),
     "lambada_openai": ("lambada_openai", {"test": "lambada_openai.jsonl"}, None),
+    "wikitext": ("wikitext", {"test": "wikitext.jsonl"}, None),
     "mmlu_anatomy": ("mmlu_anatomy", {"test": "mmlu_anatomy_test.jsonl", "dev": "mmlu_anatomy_dev.jsonl"}, 5),
 }
 
@@ -64,7 +65,14 @@ def main():
         for inst in task.instances:
             d = docs.setdefault(inst.doc_id, {"doc_id": inst.doc_id, "requests": []})
             # the gold index (lm-eval's multiple inputs, WinoGrande: doc_to_text gives it)
+            if task.OUTPUT_TYPE == "loglikelihood_rolling":
+                d.setdefault("requests", [])
             d["target"] = task.doc_to_text(inst.doc) if task.multiple_input else task.doc_to_target(inst.doc)
+            if task.OUTPUT_TYPE == "loglikelihood_rolling":  # the text, and the words and bytes counted
+                r = task.process_results(inst.doc, [0.0])
+                d["requests"].append({"text": inst.arguments[0], "words": r["word_perplexity"][1],
+                                      "bytes": r["byte_perplexity"][1]})
+                continue
             ctx, cont = inst.arguments[0], inst.arguments[1]
             # HFLM._encode_pair: the context's trailing whitespace moves to the continuation
             d["requests"].append({"context": ctx, "continuation": cont,

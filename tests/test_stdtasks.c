@@ -9,8 +9,10 @@
  * at the test rows and run on the golden llama-tiny (eval_run_traced); every request
  * must match lm-eval's exactly: the context and continuation after HFLM._encode_pair
  * moved the context's trailing whitespace, their concatenation equal to lm-eval's
- * Instance arguments, the number of requests per doc, and the gold index. Then a
- * definition with one template changed (a space after "Answer:") must fail.
+ * Instance arguments, the number of requests per doc, and the gold index (LAMBADA:
+ * the target string); for perplexity (WikiText) the text scored and the words and bytes
+ * counted. Then definitions with one thing changed (a space after "Answer:", no
+ * .strip(), a changed word, a fixed gold, words counted on the detokenized text) must fail.
  */
 #include "test.h"
 #include "eval.h"
@@ -74,8 +76,8 @@ static int std_model(Model *m, Tokenizer **tok) {
     return 0;
 }
 
-/* the shipped definition NAME.json with its files in DATA_DIR (and doc_to_text replaced
- * when broken is set), written to g_tmp; 0 on success */
+/* the shipped definition NAME.json with its files in DATA_DIR (broken: doc_to_text
+ * replaced by it, or "-KEY": KEY left out), written to g_tmp; 0 on success */
 static int std_def(const char *name, const char *broken, char *out, size_t cap) {
     char p[1024], *cwd = getcwd(NULL, 0);
     snprintf(p, sizeof p, STD_DIR "/%s.json", name);
@@ -88,7 +90,8 @@ static int std_def(const char *name, const char *broken, char *out, size_t cap) 
         snprintf(p, sizeof p, "%s/" DATA_DIR "/%s", cwd, f->valuestring);
         cJSON_ReplaceItemInObject(d, keys[k], cJSON_CreateString(p));
     }
-    if (broken) cJSON_ReplaceItemInObject(d, "doc_to_text", cJSON_CreateString(broken));
+    if (broken && broken[0] == '-') cJSON_DeleteItemFromObject(d, broken + 1);   /* "-KEY": KEY left out */
+    else if (broken) cJSON_ReplaceItemInObject(d, "doc_to_text", cJSON_CreateString(broken));
     snprintf(out, cap, "%s/stdtask-%s%s.json", g_tmp, name, broken ? "-broken" : "");
     char *txt = cJSON_Print(d);
     FILE *f = fopen(out, "w");
@@ -113,8 +116,29 @@ static int std_compare(Model *m, Tokenizer *tok, const char *name, const char *b
     SReqs rs = { 0 };
     EvalResult r;
     int diffs = 0;
-    if (eval_run_traced(m, tok, &t, NULL, &r, strace, &rs, &e)) { t_fail(__FILE__, __LINE__, "%s: %s", name, e.msg); diffs = -1; }
-    else {
+    FILE *smp = t.type == TASK_PPL ? tmpfile() : NULL;   /* perplexity: words and bytes per document */
+    if (eval_run_traced(m, tok, &t, smp, &r, strace, &rs, &e)) { t_fail(__FILE__, __LINE__, "%s: %s", name, e.msg); diffs = -1; }
+    else if (t.type == TASK_PPL) {
+        const cJSON *docs = cJSON_GetObjectItem(ref, "docs");
+        int nd = cJSON_GetArraySize(docs);
+        char line[4096];
+        rewind(smp);
+        if (nd != t.n_items) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s: %d rows, lm-eval %d docs", name, t.n_items, nd); }
+        for (int i = 0; i < nd && i < t.n_items; i++) {
+            const cJSON *q = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(docs, i), "requests"), 0);
+            const char *want = cJSON_GetObjectItem(q, "text")->valuestring;
+            if (strcmp(t.items[i].text ? t.items[i].text : "", want)) {
+                diffs++;
+                if (!quiet) t_fail(__FILE__, __LINE__, "%s doc %d: text\n  effbench \"%s\"\n  lm-eval  \"%s\"", name, i, t.items[i].text, want);
+            }
+            cJSON *sj = fgets(line, sizeof line, smp) ? cJSON_Parse(line) : NULL;
+            double w = sj ? cJSON_GetObjectItem(sj, "words")->valuedouble : -1, b = sj ? cJSON_GetObjectItem(sj, "bytes")->valuedouble : -1;
+            double ww = cJSON_GetObjectItem(q, "words")->valuedouble, wb = cJSON_GetObjectItem(q, "bytes")->valuedouble;
+            if (w != ww || b != wb) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s doc %d: %.0f words %.0f bytes, lm-eval %.0f and %.0f", name, i, w, b, ww, wb); }
+            cJSON_Delete(sj);
+        }
+        eval_result_free(&r);
+    } else {
         const cJSON *docs = cJSON_GetObjectItem(ref, "docs");
         int nd = cJSON_GetArraySize(docs), total = 0;
         if (nd != t.n_items) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s: %d rows, lm-eval %d docs", name, t.n_items, nd); }
@@ -149,13 +173,14 @@ static int std_compare(Model *m, Tokenizer *tok, const char *name, const char *b
         if (total != rs.n) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s: %d requests, lm-eval %d", name, rs.n, total); }
         eval_result_free(&r);
     }
+    if (smp) fclose(smp);
     sreqs_free(&rs);
     task_free(&t);
     cJSON_Delete(ref);
     return diffs;
 }
 
-static const char *STD_TASKS[] = { "arc_easy", "arc_challenge", "piqa", "hellaswag", "winogrande", "lambada_openai", "mmlu_anatomy" };
+static const char *STD_TASKS[] = { "arc_easy", "arc_challenge", "piqa", "hellaswag", "winogrande", "lambada_openai", "wikitext", "mmlu_anatomy" };
 
 static void test_stdtask_requests(void) {
     Model m;
@@ -175,10 +200,12 @@ static void test_stdtask_requests(void) {
     CHECK(d4 > 0, "winogrande with the gold fixed at 1 matched lm-eval (%d differences)", d4);
     int d5 = std_compare(&m, tok, "lambada_openai", "{{text.split(' ')[:-1]|join(' ')}} ", 1);
     CHECK(d5 > 0, "lambada_openai with a space after the context matched lm-eval (%d differences)", d5);
+    int d6 = std_compare(&m, tok, "wikitext", "-count_field", 1);   /* words counted on the detokenized text */
+    CHECK(d6 > 0, "wikitext counting words of the detokenized text matched lm-eval (%d differences)", d6);
     CHECK(d1 > 0, "arc_easy with a space after \"Answer:\" matched lm-eval (%d differences)", d1);
     CHECK(d2 > 0, "mmlu_anatomy without .strip() of the question matched lm-eval (%d differences)", d2);
     CHECK(d3 > 0, "piqa with \"answer:\" matched lm-eval (%d differences)", d3);
-    printf("    broken templates caught: trailing space %d, no strip %d, changed word %d, fixed gold %d, lambada space %d differences\n", d1, d2, d3, d4, d5);
+    printf("    broken templates caught: trailing space %d, no strip %d, changed word %d, fixed gold %d, lambada space %d, wikitext words of the detokenized text %d differences\n", d1, d2, d3, d4, d5, d6);
     model_free(&m);
     tok_free(tok);
 }
