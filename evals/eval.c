@@ -617,6 +617,54 @@ static char *em_normalize(const Task *t, const char *in, Err *e) {
 }
 
 /* the first position in text where one of the stop strings starts, or strlen(text) */
+char *eval_regex_filter(const char *regex, int group_select, const char *resp, Err *e) {
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    if (!re) return err_set(e, "filter regex %s: not a valid regular expression (at offset %zu)", regex, (size_t)eo), NULL;
+    uint32_t ng = 0;
+    pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &ng);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    size_t n = strlen(resp), at = 0, cap = 16, nm = 0;
+    PCRE2_SIZE *mv = xmalloc(sizeof(PCRE2_SIZE) * 2 * cap);   /* (start, end) of each findall value; SIZE_MAX: the fallback */
+    int rc = 0;
+    while (at <= n) {
+        int m = pcre2_match(re, (PCRE2_SPTR)resp, n, at, 0, md, NULL);
+        if (m == PCRE2_ERROR_NOMATCH) break;
+        if (m < 0) { rc = err_set(e, "filter regex %s failed on a response (PCRE2 error %d)", regex, m); break; }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md), s0 = PCRE2_UNSET, s1 = PCRE2_UNSET;
+        if (ng == 0) { s0 = ov[0]; s1 = ov[1]; }
+        else if (ng == 1) { s0 = ov[2] == PCRE2_UNSET ? ov[0] : ov[2]; s1 = ov[2] == PCRE2_UNSET ? ov[0] : ov[3]; }   /* unset: "" */
+        else for (uint32_t g = 1; g <= ng && s0 == PCRE2_UNSET && (int)g < m; g++)
+            if (ov[2 * g] != PCRE2_UNSET && ov[2 * g + 1] > ov[2 * g]) { s0 = ov[2 * g]; s1 = ov[2 * g + 1]; }
+        if (nm == cap) { cap *= 2; mv = realloc(mv, sizeof(PCRE2_SIZE) * 2 * cap); if (!mv) exit(3); }
+        mv[2 * nm] = s0; mv[2 * nm + 1] = s1; nm++;
+        at = ov[1] > ov[0] ? ov[1] : ov[1] + 1;          /* an empty match moves on one byte */
+        while (at < n && ((unsigned char)resp[at] & 0xc0) == 0x80) at++;
+    }
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    char *out = NULL;
+    if (!rc) {
+        long k = group_select < 0 ? (long)nm + group_select : group_select;
+        if (nm == 0) out = xstrdup("[invalid]");
+        else if (k < 0 || k >= (long)nm) rc = err_set(e, "filter regex %s: group_select %d of %zu matches", regex, group_select, nm);
+        else if (mv[2 * k] == PCRE2_UNSET) out = xstrdup("[invalid]");   /* a tuple of empty groups: the fallback */
+        else {
+            size_t a = mv[2 * k], z = mv[2 * k + 1];
+            char *raw = xmalloc(z - a + 1);
+            memcpy(raw, resp + a, z - a); raw[z - a] = 0;
+            size_t lo = 0, hi = py_rstrip_len(raw);          /* str.strip(), on characters */
+            for (int l; lo < hi && py_isspace(utf8_at((const unsigned char *)raw + lo, hi - lo, &l)); ) lo += (size_t)l;
+            out = xmalloc(hi - lo + 1);
+            memcpy(out, raw + lo, hi - lo); out[hi - lo] = 0;
+            free(raw);
+        }
+    }
+    free(mv);
+    return out;
+}
+
 static size_t first_stop(const char *text, char *const *stop, int ns) {
     size_t at = strlen(text);
     for (int u = 0; u < ns; u++) {
@@ -630,7 +678,7 @@ static int run_gen(Run *R, FILE *samples, EvalResult *r, Err *e) {
     const Task *t = R->t;
     int n = t->n_items, rc = 0, V = R->m->cfg.vocab, max_ctx = R->L - t->max_gen;
     if (max_ctx <= 0) return err_set(e, "%s: max_gen_tokens %d must be less than the model's length %d", t->path, t->max_gen, R->L);
-    double *em = xcalloc((size_t)n, sizeof(double));
+    double *em = xcalloc((size_t)n * (size_t)(t->n_filters ? t->n_filters : 1), sizeof(double));   /* (filters, n) */
     for (int i = 0; i < n && !rc; i++) {
         const TaskItem *it = &t->items[i];
         /* stop strings: the task's (lm-eval's generation_kwargs until), else the item's,
@@ -680,10 +728,14 @@ static int run_gen(Run *R, FILE *samples, EvalResult *r, Err *e) {
         else {
             if (!text) text = xstrdup("");
             text[first_stop(text, stop, ns)] = 0;
-            char *a = em_normalize(t, text, e), *b = a ? em_normalize(t, it->target, e) : NULL;
-            if (!b) rc = item_err(e, t->path, i + 1);
-            else em[i] = !strcmp(a, b);
-            free(a); free(b);
+            /* lm-eval's filter_list: each filter's output scored apart; none: the response */
+            for (int f = 0; f < (t->n_filters ? t->n_filters : 1) && !rc; f++) {
+                char *got = t->n_filters ? eval_regex_filter(t->filters[f].regex, t->filters[f].group, text, e) : xstrdup(text);
+                char *a = got ? em_normalize(t, got, e) : NULL, *b = a ? em_normalize(t, it->target, e) : NULL;
+                if (!b) rc = item_err(e, t->path, i + 1);
+                else em[(size_t)f * (size_t)n + (size_t)i] = !strcmp(a, b);
+                free(a); free(b); free(got);
+            }
         }
         if (!rc) {
             if (R->trace) {
@@ -706,9 +758,15 @@ static int run_gen(Run *R, FILE *samples, EvalResult *r, Err *e) {
         free(text); free(ctx); free(in.v); free(out.v); free(shown.v);
     }
     if (!rc) {
-        double s = 0;
-        for (int i = 0; i < n; i++) s += em[i];
-        put_metric(r, "exact_match", s / n, mean_stderr(em, n), n, "greedy output up to a stop string, equal to the target");
+        for (int f = 0; f < (t->n_filters ? t->n_filters : 1); f++) {
+            double s = 0;
+            char nm[32];
+            for (int i = 0; i < n; i++) s += em[(size_t)f * (size_t)n + (size_t)i];
+            if (t->n_filters) snprintf(nm, sizeof nm, "exact_match,%s", t->filters[f].name);
+            else snprintf(nm, sizeof nm, "exact_match");
+            put_metric(r, nm, s / n, mean_stderr(em + (size_t)f * (size_t)n, n), n,
+                       t->n_filters ? "the filter's match in the output, equal to the target" : "greedy output up to a stop string, equal to the target");
+        }
         r->item_score = em;
         r->n_items = n;
         em = NULL;

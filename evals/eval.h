@@ -83,6 +83,9 @@ typedef struct {
     int loglikelihood;               /* "type": "loglikelihood" (lm-eval's output_type), run as
                                       * TASK_MC with one choice, the target, after no delimiter:
                                       * acc = its greedy match, perplexity = exp(-mean ll) */
+    struct { char name[20]; char *regex; int group; } filters[4];   /* generation: lm-eval's regex
+                                      * filter + take_first, each scored apart as exact_match,NAME */
+    int n_filters;
     int partial;                     /* "partial_scoring": lm-eval's multiple inputs (WinoGrande): item
                                       * choices are contexts, each scored with one continuation,
                                       * the item's target; doc_to_text gives the gold index */
@@ -140,6 +143,11 @@ int eval_run_traced(Model *m, Tokenizer *tok, const Task *t, FILE *samples, Eval
 /* The model length a task runs at: t->window when set, else the model's
  * max_position_embeddings (HFLM.max_length), else 2048 as lm-eval. */
 int eval_max_length(const Model *m, const Task *t);
+/* lm-eval's RegexFilter on one response: findall(regex) (the group's text with one
+ * group, the first non-empty group with several, the match without), the one at
+ * group_select (negative from the end), str.strip()ped; "[invalid]" when nothing
+ * matches. A new string, or NULL with e set (a bad pattern, PCRE2's limits). */
+char *eval_regex_filter(const char *regex, int group_select, const char *resp, Err *e);
 /* lm-eval's mean_stderr: sample standard deviation (n - 1) / sqrt(n); -1 when n < 2. */
 double mean_stderr(const double *x, int n);
 void eval_result_free(EvalResult *r);

@@ -872,6 +872,22 @@ int task_load(const char *path, Task *t, Err *e) {
                     rc = err_set(e, "%s: \"count_field\" must be a field name (perplexity only)", path);
                 else snprintf(t->count_field, sizeof t->count_field, "%s", cf->valuestring);
             }
+            const cJSON *fl2 = cJSON_GetObjectItemCaseSensitive(j, "filters");
+            if (fl2 && !rc && (t->type != TASK_GEN || !cJSON_IsArray(fl2) || cJSON_GetArraySize(fl2) > 4))
+                rc = err_set(e, "%s: \"filters\" must be a list of at most 4 (generation only)", path);
+            for (const cJSON *x = fl2 && !rc ? fl2->child : NULL; x && !rc; x = x->next) {
+                const cJSON *fn = cJSON_GetObjectItemCaseSensitive(x, "name"), *fr = cJSON_GetObjectItemCaseSensitive(x, "regex");
+                const cJSON *fg = cJSON_GetObjectItemCaseSensitive(x, "group_select");
+                int g = 0;
+                if (!cJSON_IsString(fn) || !*fn->valuestring || strlen(fn->valuestring) >= sizeof t->filters[0].name ||
+                    !cJSON_IsString(fr) || !*fr->valuestring || strlen(fr->valuestring) > TPL_MAX || (fg && (json_int(fg, &g) || g < -64 || g > 64)))
+                    rc = err_set(e, "%s: filter %d needs \"name\" (under 20 bytes), \"regex\" and an integer \"group_select\"", path, t->n_filters);
+                else {
+                    snprintf(t->filters[t->n_filters].name, sizeof t->filters[0].name, "%s", fn->valuestring);
+                    t->filters[t->n_filters].regex = xstrdup(fr->valuestring);
+                    t->filters[t->n_filters++].group = g;
+                }
+            }
             const cJSON *ps = cJSON_GetObjectItemCaseSensitive(j, "partial_scoring");
             if (ps && !rc) {
                 if (!cJSON_IsBool(ps) || (cJSON_IsTrue(ps) && t->type != TASK_MC)) rc = err_set(e, "%s: \"partial_scoring\" is true or false (multiple_choice only)", path);
@@ -912,6 +928,7 @@ void task_free(Task *t) {
     for (int i = 0; i < t->n_regexes; i++) free(t->regexes[i]);
     free(t->regexes);
     for (int i = 0; i < t->n_choice_list; i++) free(t->choice_list[i]);
+    for (int i = 0; i < t->n_filters; i++) free(t->filters[i].regex);
     free(t->choice_list); free(t->doc_to_text); free(t->doc_to_choice); free(t->doc_to_target);
     free(t->items); free(t->fewshot_items); free(t->until); free(t->fewshot_sep); free(t->target_delim); free(t->description);
     memset(t, 0, sizeof *t);

@@ -23,6 +23,8 @@ DATA = os.path.join(HERE, "data", "stdtasks")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
+
 # name: (lm-eval task, {split: rows file}, num_fewshot or None for the YAML's)
 TASKS = {
     "arc_easy": ("arc_easy", {"test": "arc_easy.jsonl"}, None),
@@ -32,9 +34,24 @@ TASKS = {
     "winogrande": ("winogrande", {"validation": "winogrande.jsonl"}, None),
     "lambada_openai": ("lambada_openai", {"test": "lambada_openai.jsonl"}, None),
     "wikitext": ("wikitext", {"test": "wikitext.jsonl"}, None),
+    "gsm8k": ("gsm8k", {"test": "gsm8k_test.jsonl", "train": "gsm8k_train.jsonl"}, None),
     "mmlu_anatomy": ("mmlu_anatomy", {"test": "mmlu_anatomy_test.jsonl", "dev": "mmlu_anatomy_dev.jsonl"}, 5),
 }
 
+# model responses for the generation filters: a strict answer, none, several numbers, money,
+# negative and decimal numbers, trailing dots, spaces, non-ASCII text
+RESPONSES = [
+    " She sells 9 eggs at $2 each, so 9 * 2 = 18.\n#### 18",
+    " I do not know.",
+    " 12 + 30 = 42, then 42 - 2 = 40 and 1,000 more.",
+    " The answer is $1,234.50.",
+    " #### -7.5, final",
+    " 3 apples and 4 pears: 7",
+    "#### 5\n#### 6",
+    " café costs €3 and 45 cents ",
+    "",
+    " x 1 y 22 z",
+]
 
 def main():
     if metadata.version("lm_eval") != "0.4.13":
@@ -60,6 +77,7 @@ def main():
         for key in ("tag", "group", "task_list"):
             cfg.pop(key, None)
         task = ConfigurableTask(config=cfg)
+        task.set_fewshot_seed(seed=FEWSHOT_SEED)  # as evaluator.simple_evaluate does (--seed's 4th value)
         task.build_all_requests(rank=0, world_size=1)
         docs = {}
         for inst in task.instances:
@@ -73,12 +91,27 @@ def main():
                 d["requests"].append({"text": inst.arguments[0], "words": r["word_perplexity"][1],
                                       "bytes": r["byte_perplexity"][1]})
                 continue
+            if task.OUTPUT_TYPE == "generate_until":  # the prompt and the stop strings
+                d["requests"].append({"context": inst.arguments[0], "until": inst.arguments[1]["until"],
+                                      "max_gen_toks": inst.arguments[1].get("max_gen_toks", 256)})
+                continue
             ctx, cont = inst.arguments[0], inst.arguments[1]
             # HFLM._encode_pair: the context's trailing whitespace moves to the continuation
             d["requests"].append({"context": ctx, "continuation": cont,
                                   "encoded_context": ctx.rstrip(), "encoded_continuation": ctx[len(ctx.rstrip()):] + cont})
+        if task.OUTPUT_TYPE == "generate_until":  # each filter (lm-eval's own objects) on sample responses
+            filt = []
+            for ens in task._filters:
+                outs = [r for r in RESPONSES]
+                for f in ens.filters:
+                    f = f if hasattr(f, "apply") else f()  # FilterEnsemble keeps factories
+                    outs = [x[0] if isinstance(x, list) else x for x in f.apply([[r] for r in outs], [None] * len(outs))]
+                filt.append({"name": ens.name, "outputs": outs})
+            extra = {"responses": RESPONSES, "filters": filt}
+        else:
+            extra = {}
         out = {"lm_eval": metadata.version("lm_eval"), "task": lm_name, "num_fewshot": task.config.num_fewshot,
-               "docs": [docs[k] for k in sorted(docs)]}
+               "docs": [docs[k] for k in sorted(docs)], **extra}
         with open(os.path.join(DATA, "refs", name + ".json"), "w") as f:
             json.dump(out, f, indent=1, ensure_ascii=False)
             f.write("\n")

@@ -118,7 +118,42 @@ static int std_compare(Model *m, Tokenizer *tok, const char *name, const char *b
     int diffs = 0;
     FILE *smp = t.type == TASK_PPL ? tmpfile() : NULL;   /* perplexity: words and bytes per document */
     if (eval_run_traced(m, tok, &t, smp, &r, strace, &rs, &e)) { t_fail(__FILE__, __LINE__, "%s: %s", name, e.msg); diffs = -1; }
-    else if (t.type == TASK_PPL) {
+    else if (t.type == TASK_GEN) {
+        const cJSON *docs = cJSON_GetObjectItem(ref, "docs");
+        int nd = cJSON_GetArraySize(docs);
+        if (nd != t.n_items || rs.n != nd) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s: %d rows, %d requests, lm-eval %d docs", name, t.n_items, rs.n, nd); }
+        for (int i = 0; i < nd && i < rs.n; i++) {
+            const cJSON *q = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(docs, i), "requests"), 0);
+            const char *want = cJSON_GetObjectItem(q, "context")->valuestring;
+            if (strcmp(rs.r[i].ctx, want)) {
+                diffs++;
+                if (!quiet) t_fail(__FILE__, __LINE__, "%s doc %d: prompt\n  effbench \"%s\"\n  lm-eval  \"%s\"", name, i, rs.r[i].ctx, want);
+            }
+            const cJSON *un = cJSON_GetObjectItem(q, "until");
+            int same = cJSON_GetArraySize(un) == t.n_until, k = 0;
+            for (const cJSON *u = un->child; u && same; u = u->next, k++) same = !strcmp(u->valuestring, t.until[k]);
+            if (!same) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s doc %d: stop strings differ from lm-eval's", name, i); }
+            if (t.max_gen != cJSON_GetObjectItem(q, "max_gen_toks")->valueint) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s: max_gen_tokens %d", name, t.max_gen); }
+        }
+        /* each filter against lm-eval's RegexFilter on the same responses */
+        const cJSON *resp = cJSON_GetObjectItem(ref, "responses"), *fl = cJSON_GetObjectItem(ref, "filters");
+        if (cJSON_GetArraySize(fl) != t.n_filters) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s: %d filters, lm-eval %d", name, t.n_filters, cJSON_GetArraySize(fl)); }
+        for (int f = 0; f < t.n_filters && f < cJSON_GetArraySize(fl); f++) {
+            const cJSON *lf = cJSON_GetArrayItem(fl, f), *outs = cJSON_GetObjectItem(lf, "outputs");
+            if (strcmp(t.filters[f].name, cJSON_GetObjectItem(lf, "name")->valuestring)) { diffs++; if (!quiet) t_fail(__FILE__, __LINE__, "%s: filter %d is %s", name, f, t.filters[f].name); }
+            for (int k = 0; k < cJSON_GetArraySize(resp); k++) {
+                char *got = eval_regex_filter(t.filters[f].regex, t.filters[f].group, cJSON_GetArrayItem(resp, k)->valuestring, &e);
+                const char *want = cJSON_GetArrayItem(outs, k)->valuestring;
+                if (!got || strcmp(got, want)) {
+                    diffs++;
+                    if (!quiet) t_fail(__FILE__, __LINE__, "%s filter %s on response %d: \"%s\", lm-eval \"%s\"", name, t.filters[f].name, k, got ? got : e.msg, want);
+                }
+                free(got);
+            }
+        }
+        CHECK(r.n_metrics == t.n_filters && (!t.n_filters || !strcmp(r.m[0].name, "exact_match,strict-match")), "%s: %d metrics", name, r.n_metrics);
+        eval_result_free(&r);
+    } else if (t.type == TASK_PPL) {
         const cJSON *docs = cJSON_GetObjectItem(ref, "docs");
         int nd = cJSON_GetArraySize(docs);
         char line[4096];
@@ -180,7 +215,7 @@ static int std_compare(Model *m, Tokenizer *tok, const char *name, const char *b
     return diffs;
 }
 
-static const char *STD_TASKS[] = { "arc_easy", "arc_challenge", "piqa", "hellaswag", "winogrande", "lambada_openai", "wikitext", "mmlu_anatomy" };
+static const char *STD_TASKS[] = { "arc_easy", "arc_challenge", "piqa", "hellaswag", "winogrande", "lambada_openai", "wikitext", "gsm8k", "mmlu_anatomy" };
 
 static void test_stdtask_requests(void) {
     Model m;
@@ -202,10 +237,16 @@ static void test_stdtask_requests(void) {
     CHECK(d5 > 0, "lambada_openai with a space after the context matched lm-eval (%d differences)", d5);
     int d6 = std_compare(&m, tok, "wikitext", "-count_field", 1);   /* words counted on the detokenized text */
     CHECK(d6 > 0, "wikitext counting words of the detokenized text matched lm-eval (%d differences)", d6);
+    int d7 = std_compare(&m, tok, "gsm8k", "Question: {{question}}\nAnswer: ", 1);
+    CHECK(d7 > 0, "gsm8k with a space after \"Answer:\" matched lm-eval (%d differences)", d7);
+    Err fe = { "" };
+    char *bad = eval_regex_filter("(unclosed", 0, "x", &fe);
+    CHECK(!bad && strstr(fe.msg, "not a valid regular expression") && !strchr(fe.msg, '\n'), "a bad filter regex: \"%s\"", bad ? bad : fe.msg);
+    free(bad);
     CHECK(d1 > 0, "arc_easy with a space after \"Answer:\" matched lm-eval (%d differences)", d1);
     CHECK(d2 > 0, "mmlu_anatomy without .strip() of the question matched lm-eval (%d differences)", d2);
     CHECK(d3 > 0, "piqa with \"answer:\" matched lm-eval (%d differences)", d3);
-    printf("    broken templates caught: trailing space %d, no strip %d, changed word %d, fixed gold %d, lambada space %d, wikitext words of the detokenized text %d differences\n", d1, d2, d3, d4, d5, d6);
+    printf("    broken templates caught: trailing space %d, no strip %d, changed word %d, fixed gold %d, lambada space %d, wikitext words of the detokenized text %d, gsm8k space %d differences\n", d1, d2, d3, d4, d5, d6, d7);
     model_free(&m);
     tok_free(tok);
 }
@@ -266,7 +307,11 @@ static void test_stdtask_bad_rows(void) {
     /* definition-level errors name the definition */
     const char *defs[] = { "{\"name\":\"b\",\"type\":\"multiple_choice\",\"file\":\"x.jsonl\",\"preprocess\":\"nope\"}",
                            "{\"name\":\"b\",\"type\":\"multiple_choice\",\"file\":\"x.jsonl\",\"doc_to_choice\":[]}",
-                           "{\"name\":\"b\",\"type\":\"multiple_choice\",\"file\":\"x.jsonl\",\"fewshot_sampler\":\"random\"}" };
+                           "{\"name\":\"b\",\"type\":\"multiple_choice\",\"file\":\"x.jsonl\",\"fewshot_sampler\":\"random\"}",
+                           "{\"name\":\"b\",\"type\":\"multiple_choice\",\"file\":\"x.jsonl\",\"filters\":[]}",
+                           "{\"name\":\"b\",\"type\":\"generation\",\"file\":\"x.jsonl\",\"filters\":[{\"name\":\"f\"}]}",
+                           "{\"name\":\"b\",\"type\":\"perplexity\",\"file\":\"x.jsonl\",\"partial_scoring\":true}",
+                           "{\"name\":\"b\",\"type\":\"multiple_choice\",\"file\":\"x.jsonl\",\"count_field\":\"page\"}" };
     for (size_t k = 0; k < sizeof defs / sizeof *defs; k++) {
         FILE *f = fopen(def, "w");
         fputs(defs[k], f);
