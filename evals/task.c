@@ -13,6 +13,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <cjson/cJSON.h>
 #include <pcre2.h>
+#include <utf8proc.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -386,11 +387,22 @@ static char *hs_preprocess(const char *in) {
     return a;
 }
 
-/* Python's str.capitalize() for ASCII letters (other bytes kept as they are) */
+/* Python's str.capitalize(): the first character in title case, the rest in lower case
+ * (utf8proc's simple mappings; Python's special multi-character cases such as U+0130 are
+ * not reproduced); invalid UTF-8 bytes kept as they are */
 static char *py_capitalize(const char *in) {
-    char *s = xstrdup(in);
-    for (size_t i = 0; s[i]; i++) s[i] = (char)(i == 0 ? toupper((unsigned char)s[i]) : tolower((unsigned char)s[i]));
-    return s;
+    size_t n = strlen(in), k = 0;
+    char *o = xmalloc(n * 4 + 1);
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)in + i, (utf8proc_ssize_t)(n - i), &c);
+        if (l <= 0) { o[k++] = in[i++]; continue; }
+        c = i == 0 ? utf8proc_totitle(c) : utf8proc_tolower(c);
+        k += (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)o + k);
+        i += (size_t)l;
+    }
+    o[k] = 0;
+    return o;
 }
 
 /* hellaswag/utils.py process_docs: query, choices and gold added to the row */
