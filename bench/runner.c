@@ -28,6 +28,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -526,6 +527,54 @@ static int write_accuracy(const char *dir, const Table *ev, Err *e) {
     return put_table(dir, "accuracy.csv", &t, e);
 }
 
+/* ---- comparison.csv: measured scores beside published ones ---------------------------- */
+/* A benchmark name compared as letters and digits only, case ignored ("ARC-Challenge"
+ * = "arc_challenge", "MMLU" = "mmlu") */
+static int same_benchmark(const char *a, const char *b) {
+    for (;;) {
+        while (*a && !isalnum((unsigned char)*a)) a++;
+        while (*b && !isalnum((unsigned char)*b)) b++;
+        if (!*a || !*b) return !*a && !*b;
+        if (tolower((unsigned char)*a++) != tolower((unsigned char)*b++)) return 0;
+    }
+}
+
+/* For every measured score (evals.csv: a model, a task, its first metric when that is a proportion) whose
+ * model and task have a published score (published.csv: the same model, a benchmark of
+ * the task's name), one row: both in percent, the difference, and whether it lies within
+ * the measured standard error. Written even when empty (the header alone). */
+static int write_comparison(const char *dir, const Table *ev, Err *e) {
+    static const char *cols[] = { "model", "task", "metric", "measured_pct", "stderr_pct", "n", "published_benchmark",
+                                  "published_metric", "shots", "published_pct", "difference_pct", "within_stderr", "source" };
+    enum { NC = sizeof cols / sizeof cols[0] };
+    static const char *const proportions[] = { "acc", "acc_norm", "exact_match", "greedy" };
+    Table pu, t;
+    if (csv_table_read_opt(dir, "published.csv", &pu, e)) return -1;
+    table_init(&t, NC, cols);
+    for (int r = 0; r < ev->nrow; r++) {
+        if (r > 0 && !strcmp(table_get(ev, r, "key"), table_get(ev, r - 1, "key"))) continue;     /* the task's first metric */
+        const char *metric = table_get(ev, r, "metric");
+        int prop = 0;
+        for (size_t k = 0; k < sizeof proportions / sizeof *proportions; k++)
+            prop |= !strcmp(metric, proportions[k]) || !strncmp(metric, "exact_match,", 12);
+        if (!prop) continue;
+        for (int q = 0; q < pu.nrow; q++) {
+            if (strcmp(table_get(&pu, q, "kind"), "score") || strcmp(table_get(&pu, q, "model"), table_get(ev, r, "model")) ||
+                !same_benchmark(table_get(&pu, q, "benchmark"), table_get(ev, r, "task")))
+                continue;
+            double m = 100 * table_num(ev, r, "value"), se = 100 * table_num(ev, r, "stderr"), p = table_num(&pu, q, "value");
+            char *v[NC] = { xstrdup(table_get(ev, r, "model")), xstrdup(table_get(ev, r, "task")), xstrdup(metric),
+                            xasprintf("%.6g", m), isfinite(se) ? xasprintf("%.6g", se) : xstrdup(""), xstrdup(table_get(ev, r, "n")),
+                            xstrdup(table_get(&pu, q, "benchmark")), xstrdup(table_get(&pu, q, "metric")),
+                            xstrdup(table_get(&pu, q, "shots")), xasprintf("%.6g", p), xasprintf("%.6g", m - p),
+                            xstrdup(!isfinite(se) ? "" : fabs(m - p) <= se ? "yes" : "no"), xstrdup(table_get(&pu, q, "source")) };
+            add_owned(&t, v, NC);
+        }
+    }
+    table_free(&pu);
+    return put_table(dir, "comparison.csv", &t, e);
+}
+
 /* ---- the command -------------------------------------------------------------------- */
 static int probe_dir(const char *dir, Err *e) {
     char p[4096];
@@ -756,7 +805,7 @@ int cmd_run(const Opts *o) {
         fprintf(stderr, "effbench: interrupted: %s holds %d of %d cells; run again with --resume to finish\n", rpath, kept, nc);
         rc = -3;
     } else if (rc == 0) {
-        if (write_accuracy(dir, &evt, &e) || report_render(dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
+        if (write_accuracy(dir, &evt, &e) || write_comparison(dir, &evt, &e) || report_render(dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
         else fprintf(stderr, "effbench: %d of %d cells in %s; %d failed; report in %s/summary.md\n", kept, nc, rpath, nfail, dir);
         if (nfail && rc == 0) rc = -1;
     }

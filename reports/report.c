@@ -152,8 +152,33 @@ static void sec_published(FILE *f, const Table *pu) {
     fputc('\n', f);
 }
 
-enum { T_RES, T_EV, T_AN, T_CO, T_PU, T_SK, T_N };
-static const char *const TABLE_FILES[T_N] = { "results.csv", "evals.csv", "analytic.csv", "cost.csv", "published.csv", "skipped.csv" };
+/* measured scores beside published ones for the same model and benchmark (comparison.csv) */
+static void sec_comparison(FILE *f, const Table *cm) {
+    if (!cm->nrow) return;
+    fprintf(f, "## Measured beside published (same model and benchmark)\n\n"
+               "| model | task | metric | measured | stderr | published | difference | within stderr | source |\n"
+               "|---|---|---|---:|---:|---|---:|---|---|\n");
+    for (int r = 0; r < cm->nrow; r++) {
+        static const char *cols[] = { "model", "task", "metric" };
+        put_cells(f, cm, r, cols, 3);
+        fputs(" | ", f); put_num(f, "%.1f", num(cm, r, "measured_pct"));
+        fputs(" | ", f); put_num(f, "%.1f", num(cm, r, "stderr_pct"));
+        fputs(" | ", f); put_num(f, "%.1f", num(cm, r, "published_pct"));
+        fputc(' ', f); report_md(f, table_get(cm, r, "published_benchmark"));
+        fputc(' ', f); report_md(f, table_get(cm, r, "published_metric"));
+        fputs(", ", f); put_num(f, "%.0f", num(cm, r, "shots")); fputs("-shot", f);
+        fputs(" | ", f); put_num(f, "%+.1f", num(cm, r, "difference_pct"));
+        fputs(" | ", f); report_md(f, table_get(cm, r, "within_stderr"));
+        fputs(" | ", f); report_md(f, table_get(cm, r, "source"));
+        fputs(" |\n", f);
+    }
+    fprintf(f, "\nPublished scores may come from other prompts, shots or harnesses; the difference is measured minus "
+               "published, in points.\n\n");
+}
+
+enum { T_RES, T_EV, T_AN, T_CO, T_PU, T_SK, T_CM, T_N };
+static const char *const TABLE_FILES[T_N] = { "results.csv", "evals.csv", "analytic.csv", "cost.csv", "published.csv", "skipped.csv",
+                                              "comparison.csv" };
 
 int report_render(const char *dir, Err *e) {
     Table t[T_N];
@@ -172,6 +197,7 @@ int report_render(const char *dir, Err *e) {
         sec_skipped(f, &t[T_SK]);
         sec_measured(f, &t[T_RES]);
         sec_evals(f, &t[T_EV]);
+        sec_comparison(f, &t[T_CM]);
         sec_analytic(f, &t[T_AN]);
         sec_cost(f, &t[T_CO]);
         sec_published(f, &t[T_PU]);
