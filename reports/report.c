@@ -80,7 +80,7 @@ static void sec_measured(FILE *f, const Table *res) {
 static void sec_evals(FILE *f, const Table *ev) {
     if (!ev->nrow) return;
     fprintf(f, "## Evals (measured here; dummy weights score as random weights do)\n\n"
-               "| model | task | metric | value | stderr (bootstrap) | n | FLOPs/token (ctx 512) | training FLOPs (estimated) | weights |\n"
+               "| model | task | metric | value | stderr | n | FLOPs/token (ctx 512) | training FLOPs (estimated) | weights |\n"
                "|---|---|---|---:|---:|---:|---:|---:|---|\n");
     for (int r = 0; r < ev->nrow; r++) {
         static const char *cols[] = { "model", "task", "metric" };
