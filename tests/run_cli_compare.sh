@@ -16,13 +16,13 @@ cat > tests/data/.compare-suite.json <<'J'
   "workloads": [ { "name": "pp", "prefill": 8, "reps": 3, "warmup": 0 } ],
   "evals": [ { "task": "tasks/tiny-mc.json" } ] }
 J
-if "$E" run tests/data/.compare-suite.json -o "$tmp/cmp" >"$tmp/out" 2>"$tmp/err"; then
-  acc=$("$T" csv-column "$tmp/cmp/evals.csv" value | head -n 1)
-  rows=$("$T" csv-column "$tmp/cmp/comparison.csv" published_benchmark | tr '\n' ' ')
-  diff=$("$T" csv-column "$tmp/cmp/comparison.csv" difference_pct | head -n 1)
+if "$E" run tests/data/.compare-suite.json -o "$tmp/vspub" >"$tmp/out" 2>"$tmp/err"; then
+  acc=$("$T" csv-column "$tmp/vspub/evals.csv" value | head -n 1)
+  rows=$("$T" csv-column "$tmp/vspub/comparison.csv" published_benchmark | tr '\n' ' ')
+  diff=$("$T" csv-column "$tmp/vspub/comparison.csv" difference_pct | head -n 1)
   want=$(awk "BEGIN{printf \"%.6g\", 100 * $acc - 42.5}")
-  if [ "$rows" = "Tiny-MC " ] && [ "$diff" = "$want" ] && grep -q '^## Measured beside published' "$tmp/cmp/summary.md" \
-     && grep -q '| llama-cmp | tiny-mc | acc ' "$tmp/cmp/summary.md"; then
+  if [ "$rows" = "Tiny-MC " ] && [ "$diff" = "$want" ] && grep -q '^## Measured beside published' "$tmp/vspub/summary.md" \
+     && grep -q '| llama-cmp | tiny-mc | acc ' "$tmp/vspub/summary.md"; then
     ok "comparison.csv: the measured acc beside the published Tiny-MC score (difference $diff points), summary table"
   else bad "comparison: rows '$rows' diff '$diff' want '$want' $(cat "$tmp/err")"; fi
 else bad "comparison run: $(cat "$tmp/err")"; fi
