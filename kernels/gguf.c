@@ -24,7 +24,7 @@ static const char *type_names[GGUF_NTYPES] = {
 };
 static const uint8_t type_size[GGUF_NTYPES] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 };
 
-const char *gguf_type_name(GgufType t) { return (unsigned)t < GGUF_NTYPES ? type_names[t] : "?"; }
+static const char *gguf_type_name(GgufType t) { return (unsigned)t < GGUF_NTYPES ? type_names[t] : "?"; }
 
 typedef struct {
     const uint8_t *p;
@@ -390,13 +390,6 @@ int64_t gguf_arr_int(const GgufKV *kv, uint64_t i) {
     case GGUF_I32: { int32_t x; memcpy(&x, p, 4); return x; }
     case GGUF_U64: { uint64_t x; memcpy(&x, p, 8); return x > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)x; }
     case GGUF_I64: { int64_t x; memcpy(&x, p, 8); return x; }
-    default: return 0;                     /* floats: read with gguf_arr_float */
+    default: return 0;                     /* float arrays are not read as integers */
     }
-}
-
-double gguf_arr_float(const GgufKV *kv, uint64_t i) {
-    const uint8_t *p = kv->arr_data + i * type_size[kv->arr_type];
-    if (kv->arr_type == GGUF_F32) { float x; memcpy(&x, p, 4); return x; }
-    if (kv->arr_type == GGUF_F64) { double x; memcpy(&x, p, 8); return x; }
-    return (double)gguf_arr_int(kv, i);
 }

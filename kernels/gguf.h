@@ -82,10 +82,8 @@ int gguf_get_bool(const Gguf *g, const char *key, int *out, Err *e);
 int gguf_get_str(const Gguf *g, const char *key, char *out, size_t cap, Err *e);
 /* Array of given element type (STRING, or a numeric type): 1 found, 0 absent, -1 other type. */
 int gguf_get_arr(const Gguf *g, const char *key, GgufType elem, const GgufKV **kv, Err *e);
-/* Element i of a numeric array as int64 / double. */
+/* Element i of an integer (or bool) array as int64. */
 int64_t gguf_arr_int(const GgufKV *kv, uint64_t i);
-double gguf_arr_float(const GgufKV *kv, uint64_t i);
 
-const char *gguf_type_name(GgufType t);
 
 #endif

@@ -13,7 +13,7 @@
  *     {Dn, Dc, H}) and attn_v_b ({Dc, Dv, H}); they are put back together.
  *   llama3 RoPE scaling: stored as rope_freqs.weight, one divisor per frequency.
  * F32, F16 and BF16 tensors stay in the mapping (copied only when rows are permuted);
- * quantized types are widened to float32 at load (gguf_model_tensors says how many bytes).
+ * quantized types are widened to float32 at load.
  */
 #include "gguf_model.h"
 #include "quant.h"
@@ -311,7 +311,6 @@ typedef struct {
     Err *e;
     StSet *s;
     int cap;
-    uint64_t widened;            /* bytes of float32 made from quantized tensors */
 } Out;
 
 static StTensor *add(Out *o, const char *name, const GgufTensor *src) {
@@ -374,7 +373,6 @@ static int put(Out *o, const char *name, const GgufTensor *src, const uint8_t *b
         rows_f32(src, base, cols, rows, perm, d);
         t->dtype = DT_F32;
         t->nbytes = sizeof(float) * (uint64_t)(rows * cols);
-        o->widened += t->nbytes;
     }
     free(perm);
     model_own(o->m, d);
@@ -419,7 +417,6 @@ static int join_kv_b(Out *o, int l, const GgufTensor *kb, const GgufTensor *vb) 
     t->dtype = DT_F32;
     t->data = kv;
     t->nbytes = sizeof(float) * (uint64_t)(H * (Dn + Dv) * Dc);
-    o->widened += t->nbytes;
     return 0;
 }
 
@@ -428,10 +425,10 @@ static const char *tname(const GgufTensor *t, char *buf, size_t cap) {
     return buf;
 }
 
-int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, uint64_t *widened, Err *e) {
+int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, Err *e) {
     const ModelConfig *c = &m->cfg;
     int mixtral = c->arch == ARCH_MIXTRAL, llama = c->arch == ARCH_LLAMA || mixtral;
-    Out o = { m, e, s, 0, 0 };
+    Out o = { m, e, s, 0 };
     memset(s, 0, sizeof *s);
     /* what widening will allocate, against what the machine has, before any of it */
     uint64_t need = 0;
@@ -510,7 +507,6 @@ int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, uint64_t *widened, Err
         err_set(e, "%s: unexpected tensor \"%s\" (not part of a %s model with this metadata)", m->path, gn, c->model_type);
         goto fail;
     }
-    *widened = o.widened;
     return st_finalize(s, e);
 fail:
     return -1;

@@ -13,8 +13,8 @@
 int gguf_model_config(const Gguf *g, ModelConfig *c, Err *e);
 /* Every tensor of g under its Hugging Face name into s (m->cfg set): plain types
  * mapped, permuted rows copied, quantized types widened to float32 (buffers owned by
- * m; *widened = their bytes). Unknown tensors and unsupported types are refused. */
-int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, uint64_t *widened, Err *e);
+ * m). Unknown tensors and unsupported types are refused. */
+int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, Err *e);
 /* llama3 scaling: divides inv_freq by rope_freqs.weight when the file has it. */
 int gguf_rope_factors(const Gguf *g, const ModelConfig *c, const char *path, float *inv_freq, Err *e);
 /* The ggml type holding most of the matrix bytes ("Q4_1", "BF16", ...). */

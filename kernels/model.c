@@ -381,8 +381,7 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
         m->weight_bytes = d.bytes;
         m->wdtype = o->dtype;
     } else {
-        uint64_t widened = 0;
-        if (m->from_gguf ? gguf_model_tensors(m, &m->gguf, &m->st, &widened, e) : st_open_dir(path, &m->st, e)) {
+        if (m->from_gguf ? gguf_model_tensors(m, &m->gguf, &m->st, e) : st_open_dir(path, &m->st, e)) {
             model_free(m);
             return -1;
         }

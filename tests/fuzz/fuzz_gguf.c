@@ -26,8 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     snprintf(m.path, sizeof m.path, "%s", p);
     if (gguf_model_config(&g, &m.cfg, &e) == 0) {
         StSet s;
-        uint64_t widened = 0;
-        if (gguf_model_tensors(&m, &g, &s, &widened, &e) == 0) {
+        if (gguf_model_tensors(&m, &g, &s, &e) == 0) {
             volatile uint8_t acc = 0;
             for (int i = 0; i < s.n; i++)
                 if (s.t[i].nbytes) acc ^= ((const uint8_t *)s.t[i].data)[s.t[i].nbytes - 1];
