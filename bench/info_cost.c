@@ -24,7 +24,7 @@ int cmd_info(const Opts *o) {
     if (load_config(o->model, &c)) return -1;
     Analytic a;
     analytic_compute(&c, &a);
-    double wb = (double)dtype_size(o->weight_dtype), kb = (double)dtype_size(o->kv_dtype);
+    double wb = dtype_bits(o->weight_dtype) / 8, kb = dtype_bits(o->kv_dtype) / 8;   /* Q4_K: 0.5625 */
     double kvt = a.kv_elems_per_token * kb, fl = analytic_flops_per_token(&a, o->ctx);
     double by = analytic_bytes_per_decode_token(&a, &c, o->ctx, wb, kb);
     if (o->json) {

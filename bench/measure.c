@@ -162,7 +162,7 @@ double cell_roofline_s(const Cell *c, const Limits *l, int *memory_bound) {
 /* ---- what a token costs ------------------------------------------------------------- */
 static uint64_t mat_bytes(const Mat *w) {
     if (!w->rows) return 0;
-    uint64_t b = (uint64_t)w->rows * (uint64_t)w->cols * dtype_size(w->dt);
+    uint64_t b = (uint64_t)w->rows * dtype_bytes(w->dt, w->cols);
     if (w->scale) b += sizeof(float) * (uint64_t)((w->rows + 127) / 128) * (uint64_t)((w->cols + 127) / 128);
     return b;
 }
@@ -204,7 +204,7 @@ static double experts_touched(int E, int K, int b) {
 
 double model_bytes_per_step(const Model *m, uint64_t kv_bytes_per_token, int b, double ctx) {
     const ModelConfig *c = &m->cfg;
-    double by = (double)mat_bytes(&m->lm_head) + b * (double)c->dim * dtype_size(m->embed.dt);
+    double by = (double)mat_bytes(&m->lm_head) + b * (double)dtype_bytes(m->embed.dt, c->dim);
     for (int l = 0; l < c->n_layers; l++) {
         const Layer *ly = &m->layers[l];
         const Attn *a = &ly->attn;

@@ -188,16 +188,32 @@ double now_sec(void) {
 }
 
 /* ---- number formats ---------------------------------------------------------------- */
-static const char *dtype_names[DT_COUNT] = { "F32", "BF16", "F16", "F8_E4M3" };
-static const size_t dtype_sizes[DT_COUNT] = { 4, 2, 2, 1 };
+/* name, elements per block, bytes per block, ggml type number */
+static const struct { const char *name; int block, bytes, ggml; } dtypes[DT_COUNT] = {
+    [DT_F32] = { "F32", 1, 4, 0 },         [DT_BF16] = { "BF16", 1, 2, 30 },   [DT_F16] = { "F16", 1, 2, 1 },
+    [DT_F8_E4M3] = { "F8_E4M3", 1, 1, -1 },
+    [DT_Q8_0] = { "Q8_0", 32, 34, 8 },     [DT_Q4_0] = { "Q4_0", 32, 18, 2 },  [DT_Q4_1] = { "Q4_1", 32, 20, 3 },
+    [DT_Q4_K] = { "Q4_K", 256, 144, 12 },  [DT_Q5_K] = { "Q5_K", 256, 176, 13 }, [DT_Q6_K] = { "Q6_K", 256, 210, 14 },
+};
 
-const char *dtype_name(DType t) { return t < DT_COUNT ? dtype_names[t] : "?"; }
-size_t dtype_size(DType t) { return t < DT_COUNT ? dtype_sizes[t] : 0; }
+const char *dtype_name(DType t) { return t < DT_COUNT ? dtypes[t].name : "?"; }
+size_t dtype_size(DType t) { return t < DT_COUNT && dtypes[t].block == 1 ? (size_t)dtypes[t].bytes : 0; }
+int dtype_block(DType t) { return t < DT_COUNT ? dtypes[t].block : 1; }
+uint64_t dtype_bytes(DType t, int64_t n) {
+    return t < DT_COUNT ? (uint64_t)n / (uint64_t)dtypes[t].block * (uint64_t)dtypes[t].bytes : 0;
+}
+double dtype_bits(DType t) { return t < DT_COUNT ? 8.0 * dtypes[t].bytes / dtypes[t].block : 0; }
+int dtype_ggml(DType t) { return t < DT_COUNT ? dtypes[t].ggml : -1; }
+int dtype_from_ggml(int ggml_type, DType *t) {
+    for (int i = 0; i < DT_COUNT; i++)
+        if (dtypes[i].ggml == ggml_type) { *t = (DType)i; return 0; }
+    return -1;
+}
 
 int dtype_parse(const char *s, DType *t) {
-    static const char *alias[DT_COUNT] = { "f32", "bf16", "f16", "fp8" };
     for (int i = 0; i < DT_COUNT; i++)
-        if (!strcmp(s, dtype_names[i]) || !strcasecmp(s, alias[i])) { *t = (DType)i; return 0; }
+        if (!strcasecmp(s, dtypes[i].name)) { *t = (DType)i; return 0; }
+    if (!strcasecmp(s, "fp8")) { *t = DT_F8_E4M3; return 0; }
     if (!strcasecmp(s, "float32")) { *t = DT_F32; return 0; }
     if (!strcasecmp(s, "bfloat16")) { *t = DT_BF16; return 0; }
     if (!strcasecmp(s, "float16")) { *t = DT_F16; return 0; }

@@ -60,12 +60,23 @@ typedef enum {
     DT_BF16,
     DT_F16,
     DT_F8_E4M3,
+    DT_Q8_0,                         /* ggml block types (quant.h): kept in their blocks in memory */
+    DT_Q4_0,
+    DT_Q4_1,
+    DT_Q4_K,
+    DT_Q5_K,
+    DT_Q6_K,
     DT_COUNT
 } DType;
 
-const char *dtype_name(DType t);     /* safetensors spelling: "F32", "BF16", ... */
-int dtype_parse(const char *s, DType *t);   /* accepts safetensors and lower-case names */
-size_t dtype_size(DType t);
+const char *dtype_name(DType t);     /* safetensors / ggml spelling: "F32", "BF16", "Q4_K", ... */
+int dtype_parse(const char *s, DType *t);   /* accepts those names in any case, and fp8, float32, ... */
+size_t dtype_size(DType t);          /* bytes per element of a plain type; 0 for a block type */
+int dtype_block(DType t);            /* elements per block: 1 (plain), 32 or 256 */
+uint64_t dtype_bytes(DType t, int64_t n);   /* bytes of n elements (a whole number of blocks) */
+double dtype_bits(DType t);          /* bits per weight, block scales included (Q4_K: 4.5) */
+int dtype_ggml(DType t);             /* the ggml type number (quant.h); -1 for F8_E4M3 */
+int dtype_from_ggml(int ggml_type, DType *t);   /* 0, or -1 when no DType holds it */
 
 static inline float bf16_to_f32(uint16_t h) {
     union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
