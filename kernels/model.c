@@ -39,6 +39,13 @@ void model_own(Model *m, void *p) {
 }
 #define own model_own
 
+static void record(Model *m, const char *name, Mat w) {
+    if ((m->n_mats & (m->n_mats - 1)) == 0) m->mats = xrealloc(m->mats, sizeof *m->mats * (size_t)(m->n_mats ? 2 * m->n_mats : 64));
+    NamedMat *nm = &m->mats[m->n_mats++];
+    snprintf(nm->name, sizeof nm->name, "%s", name);
+    nm->w = w;
+}
+
 /* Dummy weights: 2 MiB-aligned and advised as huge pages where the kernel allows,
  * since decode streams them and 4 KiB pages cost TLB misses. */
 static void *alloc_weights(uint64_t nb) {
@@ -122,6 +129,7 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
             for (int64_t i = 0; i < ns; i++) s[i] = amp;
             w.scale = s;
         }
+        record(m, name, w);
         return w;
     }
     StTensor *t = st_find(&m->st, name);
@@ -166,6 +174,7 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
         w.scale = s->data;
         b->bytes += s->nbytes;
     }
+    record(m, name, w);
     return w;
 }
 
@@ -182,6 +191,7 @@ static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) {
         b->bytes += (uint64_t)n * dtype_size(m->opts.dtype);
         for (int64_t i = 0; i < n; i++)
             v[i] = isnan(fill) ? 0.05f * uniform_pm1(m->opts.seed + b->tensor_idx, (uint64_t)i) : fill;
+        record(m, name, (Mat){ DT_F32, v, NULL, 1, n });
         return v;
     }
     StTensor *t = st_find(&m->st, name);
@@ -206,6 +216,7 @@ static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) {
     b->bytes += t->nbytes;
     Mat tmp = { t->dtype, t->data, NULL, 1, n };
     mat_rows_f32(&tmp, 0, 1, v);
+    record(m, name, (Mat){ DT_F32, v, NULL, 1, n });
     return v;
 }
 
@@ -441,6 +452,7 @@ void model_free(Model *m) {
     free(m->layers);
     free(m->inv_freq);
     free(m->scratch);
+    free(m->mats);
     st_close(&m->st);
     gguf_close(&m->gguf);
     memset(m, 0, sizeof *m);

@@ -60,6 +60,12 @@ typedef struct {
     const char *config_text;     /* dummy: this config.json text instead of the file at path */
 } LoadOpts;
 
+/* A bound weight under its Hugging Face name (vectors: rows 1, F32, owned by the model). */
+typedef struct {
+    char name[96];
+    Mat w;
+} NamedMat;
+
 typedef struct {
     ModelConfig cfg;
     LoadOpts opts;
@@ -81,6 +87,7 @@ typedef struct {
     float *scratch;              /* linear() scratch for the widest weight; one forward at a time */
     uint64_t n_params;           /* all weights (main model) */
     DType wdtype;                /* dtype of the largest weights (for reports) */
+    NamedMat *mats; int n_mats;  /* every weight bound, in binding order (export, tests) */
 } Model;
 
 /* Loads path: a checkpoint dir, a .gguf file, or (dummy) a config or .gguf whose shapes are used. Refuses, before allocating, a
