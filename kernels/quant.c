@@ -1,5 +1,6 @@
 /*
- * quant.c - ggml weight types: names, block sizes, and decoding to float32.
+ * quant.c - ggml weight types: names, block sizes, decoding to float32, and encoding
+ * Q8_0, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K from it.
  *
  * The decoders reproduce gguf.quants of the gguf Python package (0.19.0): NumPy float32
  * arithmetic, the same operations in the same order, each product and sum rounded to
@@ -19,7 +20,14 @@
  * Contraction of a*b+c into one fused multiply-add is switched off for this file (the
  * pragmas below): NumPy rounds the product before the sum. With finite f16 scales every
  * product here is exact in float32 (at most 11 + 7 + 6 significant bits) so a fused
- * form would give the same values, but the file does not rely on that.
+ * form would give the same values, but the file does not rely on that. The encoders do
+ * rely on it: their sums of products (make_qkx2_quants, make_qx_quants) would round
+ * differently fused, and ggml's reference quantizers are matched as built unfused.
+ *
+ * The encoders (section "encoders" below) port llama.cpp's reference quantizers,
+ * quantize_row_*_ref in ggml-quants.c, with the same float32 operations in the same
+ * order, so they write the same bytes (tests/gen_quant_encode_refs.c made the blocks they
+ * are tested against); ggml's importance-matrix quantizers are not ported.
  *
  * Block layouts follow ggml (ggml-common.h); sizes of every type ggml defines are in the
  * table below (gguf's GGML_QUANT_SIZES, plus Q2_0 from ggml.h). Not done here: the
@@ -35,6 +43,7 @@
 #include "quant.h"
 #include "common.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -222,6 +231,334 @@ static void dequant_q6_k(const uint8_t *b, float *y) {
             y[l + 96] = s[k + 6] * (float)q3;
         }
     }
+}
+
+/* ---- encoders: llama.cpp's reference quantizers ------------------------------------------
+ * Ports of quantize_row_{q8_0,q4_0,q4_1,q4_K,q5_K,q6_K}_ref and their helpers
+ * (nearest_int, make_qkx2_quants, make_qx_quants) from ggml-quants.c: the same float32
+ * operations in the same order, so the bytes match. Each encoder takes one block of x and
+ * writes one packed block at b; all scratch is on the stack. */
+
+/* Round to the nearest integer, ties to even, by adding 1.5 * 2^23 and reading the low
+ * mantissa bits (ggml's trick; exact for |v| <= 2^22, and for anything else it returns
+ * whatever those bits say, as ggml does with assertions off, NaN giving 0). */
+static inline int nearest_int(float v) {
+    float t = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static inline void wr_f16(uint8_t *p, float f) {
+    uint16_t h = f32_to_f16(f);                    /* round to nearest even, as ggml */
+    p[0] = (uint8_t)(h & 0xFF);
+    p[1] = (uint8_t)(h >> 8);
+}
+
+#define GROUP_MAX_EPS 1e-15f                        /* ggml: below this a group is all zero */
+
+/* Q8_0: d = max|x| / 127, q = round(x / d) (half away from zero) */
+static void quant_q8_0(const float *x, uint8_t *b) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);   /* ggml's MAX */
+    const float d = amax / 127;
+    const float id = d ? 1.0f / d : 0.0f;
+    wr_f16(b, d);
+    int8_t *q = (int8_t *)(b + 2);
+    for (int j = 0; j < 32; j++) q[j] = (int8_t)roundf(x[j] * id);
+}
+
+/* Q4_0: d = -m / 8 where m is the element of largest magnitude (the first one, on a tie),
+ * q = min(15, trunc(x / d + 8.5)), so m itself maps to q = 0 exactly */
+static void quant_q4_0(const float *x, uint8_t *b) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; j++)
+        if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+    const float d = max / -8;
+    const float id = d ? 1.0f / d : 0.0f;
+    wr_f16(b, d);
+    for (int j = 0; j < 16; j++) {
+        const float x0 = x[j] * id, x1 = x[16 + j] * id;
+        const int8_t t0 = (int8_t)(x0 + 8.5f), t1 = (int8_t)(x1 + 8.5f);
+        const uint8_t q0 = (uint8_t)(t0 < 15 ? t0 : 15), q1 = (uint8_t)(t1 < 15 ? t1 : 15);
+        b[2 + j] = (uint8_t)(q0 | q1 << 4);
+    }
+}
+
+/* Q4_1: m = min x, d = (max x - min x) / 15, q = min(15, trunc((x - m) / d + 0.5)) */
+static void quant_q4_1(const float *x, uint8_t *b) {
+    float min = FLT_MAX, max = -FLT_MAX;
+    for (int j = 0; j < 32; j++) {
+        if (x[j] < min) min = x[j];
+        if (x[j] > max) max = x[j];
+    }
+    const float d = (max - min) / 15;
+    const float id = d ? 1.0f / d : 0.0f;
+    wr_f16(b, d);
+    wr_f16(b + 2, min);
+    for (int j = 0; j < 16; j++) {
+        const float x0 = (x[j] - min) * id, x1 = (x[16 + j] - min) * id;
+        const int8_t t0 = (int8_t)(x0 + 0.5f), t1 = (int8_t)(x1 + 0.5f);
+        const uint8_t q0 = (uint8_t)(t0 < 15 ? t0 : 15), q1 = (uint8_t)(t1 < 15 ? t1 : 15);
+        b[4 + j] = (uint8_t)(q0 | q1 << 4);
+    }
+}
+
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* ggml's make_qkx2_quants (use_mad false): fits x[n] ~ scale * L - min with L in 0..nmax,
+ * minimising the weighted squared error. Starts from the min/max fit, then tries
+ * nstep + 1 scales (nmax + rmin + rdelta*is) / (max - min), each refined by weighted least
+ * squares for scale and min, keeping the best. Returns the scale, *the_min the (non-negative)
+ * min; L gets the levels. */
+static float make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L,
+                              float *the_min, float rmin, float rdelta, int nstep) {
+    uint8_t Laux[32];
+    float min = x[0], max = x[0];
+    float sum_w = weights[0];
+    float sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        float w = weights[i];
+        sum_w += w;
+        sum_x += w * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        *the_min = -min;
+        return 0.f;
+    }
+    float iscale = nmax / (max - min);
+    float scale = 1 / iscale;
+    float best_error = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest_int(iscale * (x[i] - min));
+        L[i] = (uint8_t)clampi(l, 0, nmax);
+        float diff = scale * L[i] + min - x[i];
+        diff = diff * diff;
+        best_error += weights[i] * diff;
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
+            Laux[i] = (uint8_t)l;
+            float w = weights[i];
+            sum_l += w * l;
+            sum_l2 += w * l * l;
+            sum_xl += w * l * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float cur_error = 0;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * Laux[i] + this_min - x[i];
+                diff = diff * diff;
+                cur_error += weights[i] * diff;
+            }
+            if (cur_error < best_error) {
+                for (int i = 0; i < n; i++) L[i] = Laux[i];
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    return scale;
+}
+
+/* ggml's make_qx_quants with rmse_type 1 and no importance weights (the only use, Q6_K):
+ * fits x[n] ~ scale * l with l in -nmax..nmax-1, weighting each element by x^2. Tries
+ * iscale = -(nmax + 0.1*is) / m for is = -9..9 (m the element of largest magnitude), each
+ * refined by least squares, keeping the best. Returns the scale; L gets l + nmax. */
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) { amax = ax; max = x[i]; }
+    }
+    if (amax < GROUP_MAX_EPS) {                     /* all zero */
+        for (int i = 0; i < n; i++) L[i] = 0;
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)(l + nmax);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++)
+                L[i] = (int8_t)(nmax + clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* Q4_K and Q5_K (nmax 15 or 31): each sub-block j of 32 gets a scale and min from
+ * make_qkx2_quants, weighted by sqrt(mean x^2) + |x|; the 8 scales and 8 mins are then
+ * quantized to 6 bits against their largest (d = max_scale / 63, dmin = max_min / 63),
+ * and the elements requantized with the rounded d*sc and dmin*mn (a sub-block whose d*sc
+ * is 0 keeps its first levels). L gets the 256 levels; scales (12 bytes, the packing
+ * k_scales reads) and d, dmin are written into b. */
+static void quant_k_levels(const float *x, int nmax, float rmin, int nstep, uint8_t *b, uint8_t L[QK_K]) {
+    float mins[8], scales[8], weights[32];
+    float max_scale = 0, max_min = 0;             /* as the min is subtracted, scales are >= 0 */
+    for (int j = 0; j < 8; j++) {
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+        float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
+        scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], rmin, 0.1f, nstep);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    uint8_t *s = b + 4;
+    float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < 8; j++) {
+        uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
+        uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
+        if (ls > 63) ls = 63;
+        if (lm > 63) lm = 63;
+        if (j < 4) {
+            s[j] = ls;
+            s[j + 4] = lm;
+        } else {
+            s[j + 4] = (uint8_t)((ls & 0xF) | (lm & 0xF) << 4);
+            s[j - 4] |= (uint8_t)((ls >> 4) << 6);
+            s[j] |= (uint8_t)((lm >> 4) << 6);
+        }
+    }
+    wr_f16(b, max_scale / 63.f);
+    wr_f16(b + 2, max_min / 63.f);
+    const float d_all = rd_f16(b), dmin_all = rd_f16(b + 2);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;                                  /* get_scale_min_k4 */
+        if (j < 4) { sc = s[j] & 63; m = s[j + 4] & 63; }
+        else { sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4); m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4); }
+        const float d = d_all * sc;
+        if (!d) continue;
+        const float dm = dmin_all * m;
+        for (int ii = 0; ii < 32; ii++)
+            L[32 * j + ii] = (uint8_t)clampi(nearest_int((x[32 * j + ii] + dm) / d), 0, nmax);
+    }
+}
+
+/* Q4_K: levels as above (rmin -1, 21 steps); group g of 64 packs sub-block 2g in the low
+ * nibbles of qs[32g..32g+31] and sub-block 2g+1 in the high ones */
+static void quant_q4_k(const float *x, uint8_t *b) {
+    uint8_t L[QK_K];
+    memset(b, 0, 144);
+    quant_k_levels(x, 15, -1.f, 20, b, L);
+    uint8_t *q = b + 16;
+    for (int j = 0; j < QK_K; j += 64, q += 32)
+        for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | L[j + l + 32] << 4);
+}
+
+/* Q5_K: levels as above (rmin -0.5, 16 steps); the low 4 bits pack as Q4_K, bit 4 of
+ * element l of sub-block j goes to bit j of qh[l] */
+static void quant_q5_k(const float *x, uint8_t *b) {
+    uint8_t L[QK_K];
+    memset(b, 0, 176);
+    quant_k_levels(x, 31, -0.5f, 15, b, L);
+    uint8_t *qh = b + 16, *ql = b + 48;
+    uint8_t m1 = 1, m2 = 2;
+    for (int n = 0; n < QK_K; n += 64, ql += 32, m1 <<= 2, m2 <<= 2) {
+        for (int j = 0; j < 32; j++) {
+            int l1 = L[n + j], l2 = L[n + j + 32];
+            if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
+            if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
+            ql[j] = (uint8_t)(l1 | l2 << 4);
+        }
+    }
+}
+
+/* Q6_K: each sub-block of 16 gets a scale from make_qx_quants(nmax 32); the 16 scales are
+ * quantized to int8 against the one of largest magnitude (d = -that / 128, so it maps to
+ * -128 and the rest clip at 127), then the elements requantized to -32..31 with the
+ * rounded d*sc (a sub-block whose d*sc is 0 keeps its first levels). A block whose scales
+ * are all below GROUP_MAX_EPS is all zero bytes. Packing as dequant_q6_k reads it. */
+static void quant_q6_k(const float *x, uint8_t *b) {
+    int8_t L[QK_K];
+    float scales[16];
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < 16; ib++) {
+        const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+        scales[ib] = scale;
+        const float abs_scale = fabsf(scale);
+        if (abs_scale > max_abs_scale) { max_abs_scale = abs_scale; max_scale = scale; }
+    }
+    memset(b, 0, 210);
+    if (max_abs_scale < GROUP_MAX_EPS) return;      /* d = +0 too */
+    uint8_t *ql = b, *qh = b + 128, *sc = b + 192;
+    float iscale = -128.f / max_scale;
+    wr_f16(b + 208, 1 / iscale);
+    for (int ib = 0; ib < 16; ib++) {
+        int v = nearest_int(iscale * scales[ib]);
+        sc[ib] = (uint8_t)(int8_t)(v < 127 ? v : 127);
+    }
+    const float d_all = rd_f16(b + 208);
+    for (int j = 0; j < 16; j++) {
+        float d = d_all * (int8_t)sc[j];
+        if (!d) continue;
+        for (int ii = 0; ii < 16; ii++)
+            L[16 * j + ii] = (int8_t)(clampi(nearest_int(x[16 * j + ii] / d), -32, 31) + 32);
+    }
+    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
+        for (int l = 0; l < 32; l++) {
+            const uint8_t q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF;
+            const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+            ql[l] = (uint8_t)(q1 | q3 << 4);
+            ql[l + 32] = (uint8_t)(q2 | q4 << 4);
+            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                              ((L[j + l + 96] >> 4) << 6));
+        }
+    }
+}
+
+int ggml_type_encodable(int type) {
+    switch (type) {
+    case GGML_Q8_0: case GGML_Q4_0: case GGML_Q4_1: case GGML_Q4_K: case GGML_Q5_K: case GGML_Q6_K: return 1;
+    default: return 0;
+    }
+}
+
+void ggml_quant(int type, const float *src, void *dst, int64_t n) {
+    uint8_t *p = dst;
+    if (!ggml_type_encodable(type) || ggml_row_bytes(type, n) < 0) return;   /* misuse: nothing written */
+    const int be = types[type].block_elems, bb = types[type].block_bytes;
+    void (*enc)(const float *, uint8_t *) =
+        type == GGML_Q8_0 ? quant_q8_0 : type == GGML_Q4_0 ? quant_q4_0 : type == GGML_Q4_1 ? quant_q4_1 :
+        type == GGML_Q4_K ? quant_q4_k : type == GGML_Q5_K ? quant_q5_k : quant_q6_k;
+    for (int64_t i = 0; i < n / be; i++) enc(src + i * be, p + i * bb);
 }
 
 /* ---- entry ----------------------------------------------------------------------------- */

@@ -1,11 +1,13 @@
 /*
- * quant.h - ggml weight types: sizes and decoding to float32.
+ * quant.h - ggml weight types: sizes, decoding to float32, and encoding from it.
  *
  * Decoded bit-exactly as the gguf package's gguf.quants does it (NumPy float32 math,
  * the same operations in the same order), tested against blocks it decoded
  * (tests/gen_quant_refs.py, tests/data/quants/).
  * Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K; the others ggml
  * defines are named and sized (so a file using one is refused by name) but not decoded.
+ * Encoded bit-exactly as llama.cpp's reference quantizers do it: Q8_0, Q4_0, Q4_1, Q4_K,
+ * Q5_K, Q6_K, tested against blocks they made (tests/gen_quant_encode_refs.c).
  */
 #ifndef EFFBENCH_QUANT_H
 #define EFFBENCH_QUANT_H
@@ -33,5 +35,16 @@ int64_t ggml_row_bytes(int type, int64_t n);
  * caller's error (check ggml_type_supported and ggml_row_bytes first): dst[n] is then
  * filled with NaN. */
 void ggml_dequant(int type, const void *src, float *dst, int64_t n);
+
+/* 1 when this engine encodes the type: Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K. */
+int ggml_type_encodable(int type);
+/* Encodes n float32 values src[n] (a whole number of blocks) as packed blocks of an
+ * encodable type into dst (ggml_row_bytes(type, n) bytes, caller's buffer, any alignment),
+ * byte for byte as llama.cpp's reference quantizers (quantize_row_*_ref in ggml-quants.c)
+ * do. Inputs should be finite: infinities and NaNs give whatever ggml's arithmetic gives.
+ * Threads may encode disjoint rows at once: no state is kept. An unencodable type or a
+ * part block is the caller's error (check ggml_type_encodable and ggml_row_bytes first):
+ * nothing is written then. */
+void ggml_quant(int type, const float *src, void *dst, int64_t n);
 
 #endif
