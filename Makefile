@@ -16,7 +16,7 @@ LDLIBS  = $(shell pkg-config --libs libcjson openblas 2>/dev/null || echo -lcjso
 BUILD   ?= build
 
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
-              kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c
+              kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c kernels/qdot.c
 # everything but the command-line front end; the tests link it too
 CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c bench/profile.c bench/cupti_host.c \
               evals/tokenizer.c evals/tok_gguf.c evals/task.c evals/eval.c evals/pyrandom.c \
@@ -26,7 +26,7 @@ BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c bench/info_cos
 TEST_SRC   := tests/test_main.c tests/test_units.c tests/test_golden.c tests/test_badinput.c \
               tests/st_write.c tests/test_runner.c tests/test_evals.c tests/test_cuda.c \
               tests/gguf_write.c tests/test_gguf.c tests/test_quant.c tests/test_gguf_tok.c tests/test_tasks.c tests/test_real.c \
-              tests/test_lmeval.c tests/test_stdtasks.c
+              tests/test_lmeval.c tests/test_stdtasks.c tests/test_qdot.c
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 

@@ -6,6 +6,7 @@
  * thread: waking a worker costs more, and on a loaded machine far more.
  */
 #include "ops.h"
+#include "qdot.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -13,55 +14,22 @@
 #include <stdlib.h>
 
 /* ---- widening ----------------------------------------------------------------------- */
-static float f8_table[256];
-static int f8_ready;
-
-static void f8_init(void) {
-    if (f8_ready) return;
-    for (int i = 0; i < 256; i++) f8_table[i] = f8e4m3_to_f32((uint8_t)i);
-    f8_ready = 1;
+/* F8_E4M3: the block scales of row r (one per 128 columns), else NULL */
+static inline const float *row_scales(const Mat *w, int64_t r) {
+    return w->dt == DT_F8_E4M3 ? w->scale + (r / F8_BLOCK) * ((w->cols + F8_BLOCK - 1) / F8_BLOCK) : NULL;
 }
-
-/* row r, columns [c0, c0+n) of w widened into dst */
-static inline void widen(const Mat *w, int64_t r, int64_t c0, int64_t n, float *restrict dst) {
-    switch (w->dt) {
-    case DT_F32: {
-        const float *s = (const float *)w->data + r * w->cols + c0;
-        for (int64_t i = 0; i < n; i++) dst[i] = s[i];
-        break;
-    }
-    case DT_BF16: {
-        const uint16_t *s = (const uint16_t *)w->data + r * w->cols + c0;
-        uint32_t *d = (uint32_t *)dst;
-        for (int64_t i = 0; i < n; i++) d[i] = (uint32_t)s[i] << 16;
-        break;
-    }
-    case DT_F16: {
-        const _Float16 *s = (const _Float16 *)w->data + r * w->cols + c0;
-        for (int64_t i = 0; i < n; i++) dst[i] = (float)s[i];
-        break;
-    }
-    case DT_F8_E4M3: {
-        const uint8_t *s = (const uint8_t *)w->data + r * w->cols + c0;
-        int64_t sc = (w->cols + F8_BLOCK - 1) / F8_BLOCK;
-        const float *srow = w->scale + (r / F8_BLOCK) * sc;
-        for (int64_t i = 0; i < n; i++) dst[i] = f8_table[s[i]] * srow[(c0 + i) / F8_BLOCK];
-        break;
-    }
-    default: break;
-    }
+static inline const void *row_ptr(const Mat *w, int64_t r) {
+    return (const uint8_t *)w->data + (uint64_t)r * dtype_bytes(w->dt, w->cols);
 }
 
 void mat_rows_f32(const Mat *w, int64_t r0, int64_t n, float *dst) {
-    if (w->dt == DT_F8_E4M3) f8_init();
     #pragma omp parallel for schedule(static) if (n * w->cols > 262144)
-    for (int64_t r = 0; r < n; r++) widen(w, r0 + r, 0, w->cols, dst + r * w->cols);
+    for (int64_t r = 0; r < n; r++) qdot_widen(w->dt, row_ptr(w, r0 + r), row_scales(w, r0 + r), w->cols, dst + r * w->cols);
 }
 
 /* ---- linear ------------------------------------------------------------------------- */
 #define ROW_PATH_MAX_T 6       /* up to this many tokens: widen each row in registers (measured
                                   crossover with the block path on 2 Zen cores: 6-8) */
-#define CHUNK 512              /* columns widened at a time on the row path (non-BF16) */
 #define BLOCK_ROWS 256         /* rows widened per BLAS call on the block path, per thread
                                   (measured best of 32..1024 at T = 8..512) */
 
@@ -74,38 +42,6 @@ static void blas_single_thread(void) {
 
 size_t linear_scratch_floats(int64_t cols) {
     return (size_t)omp_get_max_threads() * BLOCK_ROWS * (size_t)cols;
-}
-
-/* dot products of one weight row with T inputs; BF16 widened in registers */
-static inline void row_dots(const Mat *W, int64_t r, const float *x, int ldx, int T, float *acc) {
-    int64_t cols = W->cols;
-    if (W->dt == DT_BF16) {          /* the row stays in L1 across the T passes */
-        const uint16_t *w = (const uint16_t *)W->data + r * cols;
-        for (int t = 0; t < T; t++) {
-            const float *xt = x + (int64_t)t * ldx;
-            float s = 0;
-            #pragma omp simd reduction(+:s)
-            for (int64_t i = 0; i < cols; i++) {
-                union { uint32_t u; float f; } v = { (uint32_t)w[i] << 16 };
-                s += v.f * xt[i];
-            }
-            acc[t] = s;
-        }
-        return;
-    }
-    float buf[CHUNK];
-    for (int t = 0; t < T; t++) acc[t] = 0;
-    for (int64_t c0 = 0; c0 < cols; c0 += CHUNK) {
-        int64_t n = cols - c0 < CHUNK ? cols - c0 : CHUNK;
-        widen(W, r, c0, n, buf);
-        for (int t = 0; t < T; t++) {
-            const float *xt = x + (int64_t)t * ldx + c0;
-            float s = 0;
-            #pragma omp simd reduction(+:s)
-            for (int64_t i = 0; i < n; i++) s += buf[i] * xt[i];
-            acc[t] += s;
-        }
-    }
 }
 
 /* rows [lo, hi) of this thread's share of nr rows, in whole blocks of `align` rows */
@@ -122,7 +58,6 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
     if (T <= 0 || nr <= 0) return;
     int64_t cols = W->cols;
     blas_single_thread();
-    if (W->dt == DT_F8_E4M3) f8_init();
     int small = nr * cols * T < 262144;        /* not worth waking the threads (~10 us of work) */
     if (W->dt == DT_F32) {
         #pragma omp parallel if (!small)
@@ -142,7 +77,7 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
         #pragma omp parallel for schedule(static) if (!small)
         for (int64_t r = 0; r < nr; r++) {
             float acc[ROW_PATH_MAX_T];
-            row_dots(W, r0 + r, x, ldx, T, acc);
+            qdot_row(W->dt, row_ptr(W, r0 + r), row_scales(W, r0 + r), cols, x, ldx, T, acc);
             for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
         }
     } else {
@@ -153,7 +88,8 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             share(nr, BLOCK_ROWS, &lo, &hi);
             for (int64_t b = lo; b < hi; b += BLOCK_ROWS) {
                 int64_t n = hi - b < BLOCK_ROWS ? hi - b : BLOCK_ROWS;
-                for (int64_t r = 0; r < n; r++) widen(W, r0 + b + r, 0, cols, wf + r * cols);
+                for (int64_t r = 0; r < n; r++)
+                    qdot_widen(W->dt, row_ptr(W, r0 + b + r), row_scales(W, r0 + b + r), cols, wf + r * cols);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)n, (int)cols, 1.0f,
                             x, ldx, wf, (int)cols, 0.0f, y + b, ldy);
             }

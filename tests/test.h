@@ -47,5 +47,6 @@ extern const int n_gguf_tests, n_quant_tests, n_ggtok_tests, n_task_tests, n_rea
 extern const TestDef lmeval_tests[];
 extern const int n_lmeval_tests;
 extern const TestDef stdtask_tests[]; extern const int n_stdtask_tests;   /* test_stdtasks.c */
+extern const TestDef qdot_tests[]; extern const int n_qdot_tests;         /* test_qdot.c: stored-type products */
 
 #endif

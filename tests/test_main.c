@@ -154,6 +154,7 @@ int main(int argc, char **argv) {
     run_group(real_tests, n_real_tests, filter, &pass, &fail, &skip);
     run_group(lmeval_tests, n_lmeval_tests, filter, &pass, &fail, &skip);
     run_group(stdtask_tests, n_stdtask_tests, filter, &pass, &fail, &skip);
+    run_group(qdot_tests, n_qdot_tests, filter, &pass, &fail, &skip);
     run_group(cuda_tests, n_cuda_tests, filter, &pass, &fail, &skip);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);

@@ -1,0 +1,43 @@
+/*
+ * qdot.h - products of weight rows in their stored type with float32 activations.
+ *
+ * Decode (batch 1 to QDOT_MAX_T tokens) reads each weight once per step, so its speed
+ * is the speed at which weights stream from memory. These kernels read every stored
+ * type directly: BF16 and F16 widened in registers (F16 by the F16C / AVX-512
+ * conversion), F8_E4M3 with its 128x128 block scales, and the ggml block types Q8_0,
+ * Q4_0, Q4_1, Q4_K, Q5_K and Q6_K decoded block by block in registers, never widened
+ * to a float32 copy in memory. Activations stay float32: a product equals the exact
+ * product of the decoded weights with the activations up to float32 summation order,
+ * so quantized weights cost only what their own rounding costs (no second rounding of
+ * the activations to 8 bits, as integer dot products would add).
+ *
+ * Each kernel has a plain C twin (decode a block with quant.c's decoder, then a scalar
+ * dot) that tests/test_qdot.c compares it with. Which one runs is fixed when the file
+ * is compiled: AVX-512F where the compiler targets it, else AVX2 + FMA + F16C, else
+ * the plain C twin (qdot_isa() names it).
+ */
+#ifndef EFFBENCH_QDOT_H
+#define EFFBENCH_QDOT_H
+
+#include "common.h"
+
+#define QDOT_MAX_T 8
+
+/* acc[t] = sum_i w[i] * x[t*ldx + i] for t < T (T <= QDOT_MAX_T), where w is one row
+ * of cols elements stored in type dt at row (F8_E4M3: srow holds the row's block
+ * scales, one per 128 columns; NULL otherwise). Block types need cols to be a whole
+ * number of blocks. */
+void qdot_row(DType dt, const void *row, const float *srow, int64_t cols, const float *x, int64_t ldx, int T,
+              float *acc);
+/* dst[0..cols) = the row decoded to float32 (prefill: rows widened for a GEMM) */
+void qdot_widen(DType dt, const void *row, const float *srow, int64_t cols, float *dst);
+
+/* The plain C twins: the same results up to float32 summation order. */
+void qdot_row_ref(DType dt, const void *row, const float *srow, int64_t cols, const float *x, int64_t ldx, int T,
+                  float *acc);
+void qdot_widen_ref(DType dt, const void *row, const float *srow, int64_t cols, float *dst);
+
+/* "avx512", "avx2" or "c": the kernels this build runs */
+const char *qdot_isa(void);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * test_qdot.c - the stored-type row products (kernels/qdot.h) against their plain C
+ * twins, on awkward sizes, and the engine's linear() on every type against a float64
+ * product of the decoded weights.
+ *
+ * Widening is bit-exact: every decoded value is one rounding of the same exact product
+ * in both (the SIMD kernels fuse q*d + m, but d*q is exact in float32 for every type
+ * whose decode adds: 11-bit f16 scales times 6-bit integers at most), so the vectors
+ * must be identical. Products differ only in float32 summation order; the bound is
+ * 1e-5 of sum |w_i x_i| (float32 rounding, 6e-8 per add, over vector lanes and
+ * two accumulators: the error grows far slower than the worst case n * 6e-8).
+ */
+#include "test.h"
+
+#include "qdot.h"
+#include "quant.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+static float frnd(void) { return (float)rnd() / 4294967296.0f * 2.0f - 1.0f; }   /* about [-1, 1) */
+
+static void put_f16(uint8_t *p, float f) { uint16_t h = f32_to_f16(f); p[0] = (uint8_t)h; p[1] = (uint8_t)(h >> 8); }
+
+/* A row of cols elements of type dt: random codes, sane scales (block types: d, dmin
+ * written as f16 of a small magnitude, everything else random bytes). */
+static uint8_t *make_row(DType dt, int64_t cols, float **srow) {
+    uint64_t nb = dtype_bytes(dt, cols);
+    uint8_t *r = malloc(nb + 64);
+    for (uint64_t i = 0; i < nb; i++) r[i] = (uint8_t)rnd();
+    *srow = NULL;
+    switch (dt) {
+    case DT_F32: for (int64_t i = 0; i < cols; i++) { float f = frnd(); memcpy(r + 4 * i, &f, 4); } break;
+    case DT_BF16: for (int64_t i = 0; i < cols; i++) { uint16_t h = f32_to_bf16(frnd()); memcpy(r + 2 * i, &h, 2); } break;
+    case DT_F16: for (int64_t i = 0; i < cols; i++) put_f16(r + 2 * i, frnd()); break;
+    case DT_F8_E4M3: {
+        for (int64_t i = 0; i < cols; i++) if ((r[i] & 0x7f) == 0x7f) r[i] &= 0xfe;    /* no NaN codes */
+        *srow = malloc(sizeof(float) * (size_t)((cols + 127) / 128));
+        for (int64_t i = 0; i < (cols + 127) / 128; i++) (*srow)[i] = 0.01f * (1 + (float)i);
+        break;
+    }
+    case DT_Q8_0: for (int64_t b = 0; b < cols / 32; b++) put_f16(r + 34 * b, 0.01f * frnd()); break;
+    case DT_Q4_0: for (int64_t b = 0; b < cols / 32; b++) put_f16(r + 18 * b, 0.1f * frnd()); break;
+    case DT_Q4_1: for (int64_t b = 0; b < cols / 32; b++) { put_f16(r + 20 * b, 0.1f * frnd()); put_f16(r + 20 * b + 2, frnd()); } break;
+    case DT_Q4_K: for (int64_t b = 0; b < cols / 256; b++) { put_f16(r + 144 * b, 0.01f * frnd()); put_f16(r + 144 * b + 2, 0.01f * frnd()); } break;
+    case DT_Q5_K: for (int64_t b = 0; b < cols / 256; b++) { put_f16(r + 176 * b, 0.01f * frnd()); put_f16(r + 176 * b + 2, 0.01f * frnd()); } break;
+    case DT_Q6_K: for (int64_t b = 0; b < cols / 256; b++) put_f16(r + 210 * b + 208, 0.001f * frnd()); break;
+    default: break;
+    }
+    return r;
+}
+
+static const DType all_types[] = { DT_F32, DT_BF16, DT_F16, DT_F8_E4M3, DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q4_K, DT_Q5_K, DT_Q6_K };
+#define N_TYPES (int)(sizeof all_types / sizeof all_types[0])
+
+/* column counts: plain types any, block types whole blocks (1, 3, 5, 17 of them) */
+static int sizes(DType dt, int64_t *out) {
+    int blk = dtype_block(dt), n = 0;
+    if (blk == 1) {
+        static const int64_t plain[] = { 1, 7, 15, 16, 17, 31, 33, 100, 129, 257, 1000, 4099 };
+        for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) out[n++] = plain[i];
+    } else {
+        static const int64_t mult[] = { 1, 3, 5, 17 };
+        for (size_t i = 0; i < sizeof mult / sizeof mult[0]; i++) out[n++] = mult[i] * blk;
+    }
+    return n;
+}
+
+static void test_widen_exact(void) {
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        DType dt = all_types[ti];
+        int64_t cs[16];
+        int ns = sizes(dt, cs);
+        for (int si = 0; si < ns; si++) {
+            int64_t cols = cs[si];
+            float *srow, *a = malloc(sizeof(float) * (size_t)cols), *b = malloc(sizeof(float) * (size_t)cols);
+            uint8_t *r = make_row(dt, cols, &srow);
+            qdot_widen(dt, r, srow, cols, a);
+            qdot_widen_ref(dt, r, srow, cols, b);
+            int64_t bad = -1;
+            for (int64_t i = 0; i < cols && bad < 0; i++) if (memcmp(&a[i], &b[i], 4)) bad = i;
+            CHECK(bad < 0, "%s cols %lld (%s): element %lld widened to %.9g, the C twin gives %.9g", dtype_name(dt),
+                  (long long)cols, qdot_isa(), (long long)bad, bad < 0 ? 0.0 : a[bad], bad < 0 ? 0.0 : b[bad]);
+            free(a); free(b); free(r); free(srow);
+        }
+    }
+}
+
+/* |got - want| within 1e-5 of sum |w x| (see the top) */
+static int close_enough(float got, float want, double mag) { return fabs((double)got - want) <= 1e-5 * mag + 1e-30; }
+
+static void test_dot_twin(void) {
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        DType dt = all_types[ti];
+        int64_t cs[16];
+        int ns = sizes(dt, cs);
+        for (int si = 0; si < ns; si++) {
+            int64_t cols = cs[si], ldx = cols + 3;
+            float *srow, *w = malloc(sizeof(float) * (size_t)cols), *x = malloc(sizeof(float) * (size_t)(ldx * QDOT_MAX_T));
+            uint8_t *r = make_row(dt, cols, &srow);
+            qdot_widen_ref(dt, r, srow, cols, w);
+            for (int64_t i = 0; i < ldx * QDOT_MAX_T; i++) x[i] = frnd();
+            for (int T = 1; T <= QDOT_MAX_T; T++) {
+                float got[QDOT_MAX_T], want[QDOT_MAX_T];
+                qdot_row(dt, r, srow, cols, x, ldx, T, got);
+                qdot_row_ref(dt, r, srow, cols, x, ldx, T, want);
+                for (int t = 0; t < T; t++) {
+                    double mag = 0, exact = 0;
+                    for (int64_t i = 0; i < cols; i++) {
+                        mag += fabs((double)w[i] * x[t * ldx + i]);
+                        exact += (double)w[i] * x[t * ldx + i];
+                    }
+                    CHECK(close_enough(got[t], want[t], mag), "%s cols %lld T %d row %d (%s): %.9g, the C twin gives %.9g (sum |wx| %.3g)",
+                          dtype_name(dt), (long long)cols, T, t, qdot_isa(), got[t], want[t], mag);
+                    CHECK(close_enough(want[t], (float)exact, mag), "%s cols %lld T %d row %d: the C twin gives %.9g, float64 %.9g",
+                          dtype_name(dt), (long long)cols, T, t, want[t], exact);
+                }
+            }
+            free(w); free(x); free(r); free(srow);
+        }
+    }
+}
+
+/* the comparison must catch a wrong kernel: one changed scale moves the product */
+static void test_dot_detects_error(void) {
+    int caught = 0, tried = 0;
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        DType dt = all_types[ti];
+        if (dtype_block(dt) == 1) continue;
+        int64_t cols = 3 * dtype_block(dt);
+        float *srow, *x = malloc(sizeof(float) * (size_t)cols), got, want, w[768];
+        uint8_t *r = make_row(dt, cols, &srow);
+        for (int64_t i = 0; i < cols; i++) x[i] = 1.0f + 0.5f * frnd();      /* same sign: no cancellation */
+        qdot_row(dt, r, srow, cols, x, cols, 1, &got);
+        size_t off = dt == DT_Q6_K ? 208 : 0;                          /* the block's d */
+        put_f16(r + off, 2.0f * f16_to_f32((uint16_t)(r[off] | r[off + 1] << 8)) + 0.25f);
+        qdot_row_ref(dt, r, srow, cols, x, cols, 1, &want);
+        qdot_widen_ref(dt, r, srow, cols, w);
+        double mag = 0;
+        for (int64_t i = 0; i < cols; i++) mag += fabs((double)w[i] * x[i]);
+        tried++;
+        caught += !close_enough(got, want, mag);
+        free(x); free(r); free(srow);
+    }
+    CHECK(caught == tried, "a changed block scale went unnoticed in %d of %d types", tried - caught, tried);
+}
+
+/* linear(): rows split among threads, any row count, T on both sides of the row path */
+static void test_linear_types(void) {
+    int64_t rows_list[] = { 1, 5, 37 };
+    int Ts[] = { 1, 3, 6, 7, 19 };
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        DType dt = all_types[ti];
+        int64_t cols = dtype_block(dt) == 1 ? 300 : 2 * dtype_block(dt) * (dt == DT_Q8_0 ? 5 : 1);
+        for (size_t ri = 0; ri < 3; ri++) {
+            int64_t rows = rows_list[ri], rb = (int64_t)dtype_bytes(dt, cols);
+            uint8_t *data = malloc((size_t)(rb * rows));
+            float *sc = NULL, *wf = malloc(sizeof(float) * (size_t)(rows * cols));
+            if (dt == DT_F8_E4M3) {
+                sc = malloc(sizeof(float) * (size_t)(((rows + 127) / 128) * ((cols + 127) / 128)));
+                for (int64_t i = 0; i < ((rows + 127) / 128) * ((cols + 127) / 128); i++) sc[i] = 0.02f;
+            }
+            for (int64_t r = 0; r < rows; r++) {
+                float *srow;
+                uint8_t *one = make_row(dt, cols, &srow);
+                memcpy(data + r * rb, one, (size_t)rb);
+                qdot_widen_ref(dt, one, sc ? sc + (r / 128) * ((cols + 127) / 128) : NULL, cols, wf + r * cols);
+                free(one); free(srow);
+            }
+            Mat W = { dt, data, sc, rows, cols };
+            float *scratch = malloc(sizeof(float) * linear_scratch_floats(cols));
+            for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
+                int T = Ts[k];
+                float *x = malloc(sizeof(float) * (size_t)(T * cols)), *y = malloc(sizeof(float) * (size_t)(T * rows));
+                for (int64_t i = 0; i < T * cols; i++) x[i] = frnd();
+                linear(y, (int)rows, x, (int)cols, T, &W, 0, rows, NULL, scratch);
+                double worst = 0;
+                for (int t = 0; t < T; t++)
+                    for (int64_t r = 0; r < rows; r++) {
+                        double exact = 0, mag = 0;
+                        for (int64_t i = 0; i < cols; i++) {
+                            exact += (double)wf[r * cols + i] * x[t * cols + i];
+                            mag += fabs((double)wf[r * cols + i] * x[t * cols + i]);
+                        }
+                        double d = fabs(y[t * rows + r] - exact) / (mag + 1e-30);
+                        if (d > worst) worst = d;
+                    }
+                CHECK(worst <= 1e-5, "linear %s rows %lld cols %lld T %d: error %.3g of sum |wx|", dtype_name(dt),
+                      (long long)rows, (long long)cols, T, worst);
+                free(x); free(y);
+            }
+            free(scratch); free(data); free(sc); free(wf);
+        }
+    }
+}
+
+const TestDef qdot_tests[] = {
+    { "qdot widening is bit-exact against the C twin, every type", test_widen_exact },
+    { "qdot products match the C twin and float64, every type, T 1-8", test_dot_twin },
+    { "qdot comparison catches a changed block scale", test_dot_detects_error },
+    { "linear() on every stored type against float64", test_linear_types },
+};
+const int n_qdot_tests = (int)(sizeof qdot_tests / sizeof qdot_tests[0]);
