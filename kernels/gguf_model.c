@@ -12,8 +12,9 @@
  *   deepseek2: kv_b_proj may be split into attn_k_b (per head W_UK transposed,
  *     {Dn, Dc, H}) and attn_v_b ({Dc, Dv, H}); they are put back together.
  *   llama3 RoPE scaling: stored as rope_freqs.weight, one divisor per frequency.
- * F32, F16 and BF16 tensors stay in the mapping (copied only when rows are permuted);
- * quantized types are widened to float32 at load.
+ * Tensors stay in the mapping in their own type, F32 to Q6_K (copied only when rows are
+ * permuted); the products read them as stored (qdot.h). Only attn_k_b / attn_v_b are
+ * decoded, to float32, when they are joined back into kv_b_proj.
  */
 #include "gguf_model.h"
 #include "quant.h"
@@ -297,15 +298,6 @@ int gguf_model_config(const Gguf *g, ModelConfig *c, Err *e) {
 }
 
 /* ---- tensors ------------------------------------------------------------------------ */
-static DType plain_dtype(int type, int *ok) {
-    *ok = 1;
-    if (type == GGML_F32) return DT_F32;
-    if (type == GGML_F16) return DT_F16;
-    if (type == GGML_BF16) return DT_BF16;
-    *ok = 0;
-    return DT_F32;
-}
-
 typedef struct {
     Model *m;
     Err *e;
@@ -328,12 +320,10 @@ static StTensor *add(Out *o, const char *name, const GgufTensor *src) {
     return t;
 }
 
-/* rows [r0, r0+nr) of a 2-D slab (row length cols) as float32 into dst; perm (or NULL)
- * gives, for each output row, the source row */
-static void rows_f32(const GgufTensor *src, const uint8_t *base, int64_t cols, int64_t nr, const int64_t *perm, float *dst) {
+/* nr rows of a 2-D slab (row length cols) as float32 into dst */
+static void rows_f32(const GgufTensor *src, const uint8_t *base, int64_t cols, int64_t nr, float *dst) {
     int64_t rb = ggml_row_bytes(src->type, cols);
-    for (int64_t r = 0; r < nr; r++)
-        ggml_dequant(src->type, base + (perm ? perm[r] : r) * rb, dst + r * cols, cols);
+    for (int64_t r = 0; r < nr; r++) ggml_dequant(src->type, base + r * rb, dst + r * cols, cols);
 }
 
 /* llama's Q/K: output row h*hd + s*hd/2 + j comes from stored row h*hd + 2j + s */
@@ -346,34 +336,27 @@ static int64_t *unpermute(int64_t rows, int heads) {
     return p;
 }
 
-/* One matrix (or vector): mapped as is when its type is plain and no rows move;
- * else copied (plain types, rows permuted) or widened to float32 (quantized). */
+/* One matrix (or vector) in its own type: mapped as is when no rows move and the data
+ * is aligned to its element size; else its rows are copied in the order the engine wants. */
 static int put(Out *o, const char *name, const GgufTensor *src, const uint8_t *base, int64_t rows, int64_t cols, int heads) {
     StTensor *t = add(o, name, src);
     if (src->n_dims == 1) { t->shape[0] = cols; }
     else { t->shape[0] = rows; t->shape[1] = cols; }
-    int plain;
-    DType dt = plain_dtype(src->type, &plain);
+    DType dt;
+    if (dtype_from_ggml(src->type, &dt))
+        return err_set(o->e, "%s: tensor \"%s\" has weight type %s, which is not supported", o->m->path, name,
+                       ggml_type_name(src->type));
     int64_t rb = ggml_row_bytes(src->type, cols);
-    if (plain && !heads && (uintptr_t)base % dtype_size(dt) == 0) {
-        t->dtype = dt;
+    t->dtype = dt;
+    t->nbytes = (uint64_t)(rb * rows);
+    size_t es = dtype_size(dt);
+    if (!heads && (es <= 1 || (uintptr_t)base % es == 0)) {
         t->data = base;
-        t->nbytes = (uint64_t)(rb * rows);
         return 0;
     }
     int64_t *perm = heads ? unpermute(rows, heads) : NULL;
-    void *d;
-    if (plain) {                  /* rows permuted, or data not aligned to its element size (alignment 1 or 2) */
-        d = xmalloc((size_t)(rb * rows));
-        for (int64_t r = 0; r < rows; r++) memcpy((uint8_t *)d + r * rb, base + (perm ? perm[r] : r) * rb, (size_t)rb);
-        t->dtype = dt;
-        t->nbytes = (uint64_t)(rb * rows);
-    } else {
-        d = xmalloc(sizeof(float) * (size_t)(rows * cols));
-        rows_f32(src, base, cols, rows, perm, d);
-        t->dtype = DT_F32;
-        t->nbytes = sizeof(float) * (uint64_t)(rows * cols);
-    }
+    uint8_t *d = xmalloc((size_t)(rb * rows));   /* rows permuted, or data not aligned to its element size */
+    for (int64_t r = 0; r < rows; r++) memcpy(d + r * rb, base + (perm ? perm[r] : r) * rb, (size_t)rb);
     free(perm);
     model_own(o->m, d);
     t->data = d;
@@ -402,10 +385,10 @@ static int join_kv_b(Out *o, int l, const GgufTensor *kb, const GgufTensor *vb) 
     float *tmp = xmalloc(sizeof(float) * (size_t)(Dc * Dn));
     int64_t krb = ggml_row_bytes(kb->type, Dn), vrb = ggml_row_bytes(vb->type, Dc);
     for (int64_t h = 0; h < H; h++) {
-        rows_f32(kb, kb->data + h * Dc * krb, Dn, Dc, NULL, tmp);                /* (Dc, Dn) = W_UK^T */
+        rows_f32(kb, kb->data + h * Dc * krb, Dn, Dc, tmp);                /* (Dc, Dn) = W_UK^T */
         for (int64_t n = 0; n < Dn; n++)
             for (int64_t x = 0; x < Dc; x++) kv[(h * (Dn + Dv) + n) * Dc + x] = tmp[x * Dn + n];
-        rows_f32(vb, vb->data + h * Dv * vrb, Dc, Dv, NULL, kv + (h * (Dn + Dv) + Dn) * Dc);
+        rows_f32(vb, vb->data + h * Dv * vrb, Dc, Dv, kv + (h * (Dn + Dv) + Dn) * Dc);
     }
     free(tmp);
     model_own(o->m, kv);
@@ -430,19 +413,19 @@ int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, Err *e) {
     int mixtral = c->arch == ARCH_MIXTRAL, llama = c->arch == ARCH_LLAMA || mixtral;
     Out o = { m, e, s, 0 };
     memset(s, 0, sizeof *s);
-    /* what widening will allocate, against what the machine has, before any of it */
+    /* what joining attn_k_b / attn_v_b into a float32 kv_b_proj will allocate, before any of it */
     uint64_t need = 0;
     for (int64_t i = 0; i < g->n_t; i++) {
-        int plain;
-        plain_dtype(g->t[i].type, &plain);
-        int be, bb;
-        ggml_block(g->t[i].type, &be, &bb);
-        if (!plain && bb > 0) need += g->t[i].nbytes / (uint64_t)bb * (uint64_t)be * sizeof(float);
+        char nm[96];
+        tname(&g->t[i], nm, sizeof nm);
+        size_t len = strlen(nm);
+        if (len > 15 && (!strcmp(nm + len - 15, "attn_k_b.weight") || !strcmp(nm + len - 15, "attn_v_b.weight")))
+            need += (uint64_t)(g->t[i].ne[0] * g->t[i].ne[1] * g->t[i].ne[2]) * sizeof(float);
     }
     if (need > mem_available()) {
         char x[32], y[32];
-        return err_set(e, "%s: widening the quantized weights to float32 needs %s but only %s of memory is available", m->path,
-                       fmt_bytes(need, x, sizeof x), fmt_bytes(mem_available(), y, sizeof y));
+        return err_set(e, "%s: kv_b_proj in float32 (joined from attn_k_b and attn_v_b) needs %s but only %s of memory is available",
+                       m->path, fmt_bytes(need, x, sizeof x), fmt_bytes(mem_available(), y, sizeof y));
     }
     s->files = xcalloc(1, sizeof *s->files);
     s->files[0].path = xstrdup(m->path);          /* no mapping of its own: the Gguf holds it */

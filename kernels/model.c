@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "qdot.h"
 #include "gguf_model.h"
 
 #include <math.h>
@@ -332,8 +333,8 @@ static int check_finite(Model *m, Err *e) {
     for (int i = 0; i < m->st.n; i++) {
         StTensor *t = &m->st.t[i];
         if (!t->used) continue;
-        int64_t n = (int64_t)(t->nbytes / dtype_size(t->dtype));
-        int64_t bad = count_nonfinite(t->dtype, t->data, n);
+        int64_t n = (int64_t)(t->nbytes / dtype_bytes(t->dtype, dtype_block(t->dtype))) * dtype_block(t->dtype);
+        int64_t bad = dtype_block(t->dtype) > 1 ? qdot_block_nonfinite(t->dtype, t->data, n) : count_nonfinite(t->dtype, t->data, n);
         if (bad)
             return err_set(e, "%s: tensor \"%s\" holds %lld NaN/Inf values", m->st.files[t->file].path, file_name(m, t->name),
                            (long long)bad);

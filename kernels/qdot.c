@@ -306,6 +306,21 @@ void qdot_widen(DType dt, const void *row, const float *srow, int64_t cols, floa
 #endif
 }
 
+int64_t qdot_block_nonfinite(DType dt, const void *data, int64_t n) {
+    int blk = dtype_block(dt);
+    if (blk == 1) return 0;
+    int64_t bb = (int64_t)dtype_bytes(dt, blk), bad = 0;
+    int off0 = dt == DT_Q6_K ? 208 : 0, two = dt == DT_Q4_1 || dt == DT_Q4_K || dt == DT_Q5_K;
+    const uint8_t *p = data;
+    #pragma omp parallel for reduction(+:bad) if (n > 1 << 22)
+    for (int64_t b = 0; b < n / blk; b++) {
+        const uint8_t *s = p + b * bb + off0;
+        int inf = (s[1] & 0x7c) == 0x7c || (two && (s[3] & 0x7c) == 0x7c);
+        bad += inf ? blk : 0;
+    }
+    return bad;
+}
+
 const char *qdot_isa(void) {
 #ifdef VL
     return ISA;

@@ -37,6 +37,10 @@ void qdot_row_ref(DType dt, const void *row, const float *srow, int64_t cols, co
                   float *acc);
 void qdot_widen_ref(DType dt, const void *row, const float *srow, int64_t cols, float *dst);
 
+/* Elements of n (whole blocks of a block type) that decode to NaN or Inf: those of
+ * every block whose f16 scale (d, or d and m / dmin) is not finite. */
+int64_t qdot_block_nonfinite(DType dt, const void *data, int64_t n);
+
 /* "avx512", "avx2" or "c": the kernels this build runs */
 const char *qdot_isa(void);
 

@@ -184,8 +184,10 @@ static void t_q8_0_both_ways(void) {
         if (!run(&g, c.prompt, n, lg, 4, gen) && !run(&s, c.prompt, n, ls, 4, gs)) {
             size_t w, nref;
             float d = max_abs_diff(lg, ls, (size_t)n * V, &w);
-            /* exact, but llama-tiny's export computes its llama3 frequencies from the config, not from rope_freqs */
-            CHECK(d <= (i == 0 ? 1e-5f : 0.0f), "%s: Q8_0 GGUF vs its safetensors export differ by %.3g", cases[i], d);
+            /* the same weights; the Q8_0 model's products read the blocks (qdot.h), the export's go
+             * to BLAS in float32: summation order only (and llama-tiny's export computes its llama3
+             * frequencies from the config, not from rope_freqs) */
+            CHECK(d <= 1e-5f, "%s: Q8_0 GGUF vs its safetensors export differ by %.3g", cases[i], d);
             snprintf(p, sizeof p, "%s/logits.f32", c.dir);
             float *ref = read_f32(p, &nref);
             if (ref && nref == (size_t)n * V) {
