@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -38,7 +39,12 @@ int err_prefix(Err *e, const char *fmt, ...) {
     return -1;
 }
 
+static _Atomic uint64_t n_alloc;     /* calls of the x*alloc wrappers (alloc_count) */
+
+uint64_t alloc_count(void) { return atomic_load_explicit(&n_alloc, memory_order_relaxed); }
+
 void *xmalloc(size_t n) {
+    atomic_fetch_add_explicit(&n_alloc, 1, memory_order_relaxed);
     void *p = malloc(n ? n : 1);
     if (!p) {
         char b[32];
@@ -49,6 +55,7 @@ void *xmalloc(size_t n) {
 }
 
 void *xrealloc(void *p, size_t n) {
+    atomic_fetch_add_explicit(&n_alloc, 1, memory_order_relaxed);
     void *q = realloc(p, n ? n : 1);
     if (!q) {
         char b[32];
@@ -59,6 +66,7 @@ void *xrealloc(void *p, size_t n) {
 }
 
 void *xcalloc(size_t n, size_t sz) {
+    atomic_fetch_add_explicit(&n_alloc, 1, memory_order_relaxed);
     void *p = calloc(n ? n : 1, sz ? sz : 1);
     if (!p) {
         char b[32];

@@ -28,6 +28,9 @@ int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 void *xmalloc(size_t n);             /* dies with the size on failure */
 void *xcalloc(size_t n, size_t sz);
 void *xrealloc(void *p, size_t n);
+/* Calls of xmalloc, xcalloc and xrealloc so far, all threads (a relaxed atomic count):
+ * tests take the difference around a step to show it allocates nothing. */
+uint64_t alloc_count(void);
 /* The CPU's model name from /proc/cpuinfo, or "unknown CPU" */
 void cpu_model_name(char *out, size_t len);
 /* Directory of the running executable, or "." */
