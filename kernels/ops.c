@@ -155,6 +155,20 @@ void swiglu(float *g, const float *u, int64_t n) {
 }
 
 /* ---- attention ---------------------------------------------------------------------- */
+/* positions of each (token, KV head) are split into this many chunks: enough items
+ * for two per thread, at most 64 chunks */
+static int attn_chunks(int T, int Hkv, int threads) {
+    int nchunk = 1;
+    while ((int64_t)T * Hkv * nchunk < 2 * threads && nchunk < 64) nchunk *= 2;
+    return nchunk;
+}
+
+size_t attention_work_floats(int T, int H, int Hkv, int dv, int max_pos) {
+    int group = H / Hkv, threads = omp_get_max_threads();
+    size_t items = (size_t)T * Hkv * attn_chunks(T, Hkv, threads);
+    return items * group * ((size_t)dv + 2) + (size_t)threads * group * ((size_t)max_pos + 1);
+}
+
 /* Work item: token t, KV head g, and a chunk of its positions. All query heads that
  * share g go through one GEMM, S (group, len) = Q (group, dk) K^T, and the
  * unnormalised output through another, O (group, dv) = exp(S - m) V, so each cached
@@ -164,18 +178,21 @@ void swiglu(float *g, const float *u, int64_t n) {
 void attention(const AttnArgs *a) {
     blas_single_thread();
     int group = a->H / a->Hkv, threads = omp_get_max_threads();
-    int nchunk = 1;
-    while ((int64_t)a->T * a->Hkv * nchunk < 2 * threads && nchunk < 64) nchunk *= 2;
+    int nchunk = attn_chunks(a->T, a->Hkv, threads);
     int64_t items = (int64_t)a->T * a->Hkv * nchunk;
     int64_t work = 0;                          /* multiply-adds, to decide on threads */
     for (int t = 0; t < a->T; t++) work += (int64_t)(a->pos[t] + 1) * a->H * (a->dk + a->dv);
-    /* partial results per item: O (group, dv), max (group), sum (group) */
-    float *po = xmalloc(sizeof(float) * (size_t)items * group * a->dv);
-    float *pm = xmalloc(sizeof(float) * (size_t)items * group);
-    float *pl = xmalloc(sizeof(float) * (size_t)items * group);
+    float *own = a->work ? NULL : xmalloc(sizeof(float) * attention_work_floats(a->T, a->H, a->Hkv, a->dv, a->max_pos));
+    float *ws = a->work ? a->work : own;
+    /* partial results per item: O (group, dv), max (group), sum (group); then the
+     * threads' score rows (group, max_pos+1) */
+    float *po = ws;
+    float *pm = po + (size_t)items * group * a->dv;
+    float *pl = pm + (size_t)items * group;
+    float *scores = pl + (size_t)items * group;
     #pragma omp parallel if (items > 1 && work > 262144)
     {
-        float *sc = xmalloc(sizeof(float) * (size_t)group * (size_t)(a->max_pos + 1));
+        float *sc = scores + (size_t)omp_get_thread_num() * group * (size_t)(a->max_pos + 1);
         #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             int c = (int)(it % nchunk), g = (int)((it / nchunk) % a->Hkv), t = (int)(it / nchunk / a->Hkv);
@@ -202,7 +219,6 @@ void attention(const AttnArgs *a) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, a->dv, len, 1.0f, sc, len, v, a->row,
                         0.0f, o, a->dv);
         }
-        free(sc);
     }
     /* merge the chunks of each (token, KV head) */
     #pragma omp parallel for schedule(static) if ((int64_t)a->T * a->H * a->dv * nchunk > 262144)
@@ -224,7 +240,7 @@ void attention(const AttnArgs *a) {
         float inv = 1.0f / sum;
         for (int i = 0; i < a->dv; i++) out[i] *= inv;
     }
-    free(po); free(pm); free(pl);
+    free(own);
 }
 
 /* ---- checks ------------------------------------------------------------------------- */
@@ -261,25 +277,37 @@ int64_t count_nonfinite(DType dt, const void *data, int64_t n) {
 }
 
 /* ---- MoE ------------------------------------------------------------------------------ */
-void moe_route(const RouteParams *p, const float *bias, float *logits, int T, int *ex, float *wt) {
-    float *sel = xmalloc(sizeof(float) * (size_t)p->E), *gs = xmalloc(sizeof(float) * (size_t)(p->n_group + 1));
-    unsigned char *keep = xmalloc((size_t)p->n_group + 1);
-    for (int t = 0; t < T; t++)
-        route_token(p, bias, logits + (int64_t)t * p->E, sel, gs, keep, ex + (int64_t)t * p->K, wt + (int64_t)t * p->K);
-    free(sel); free(gs); free(keep);
+size_t moe_route_scratch_floats(const RouteParams *p) {
+    return (size_t)p->E + 2 * ((size_t)p->n_group + 1);     /* sel (E), gs and keep (n_group+1 each) */
 }
 
+void moe_route_with_scratch(const RouteParams *p, const float *bias, float *logits, int T, int *ex, float *wt,
+                            float *scratch) {
+    float *sel = scratch, *gs = sel + p->E;
+    unsigned char *keep = (unsigned char *)(gs + p->n_group + 1);
+    for (int t = 0; t < T; t++)
+        route_token(p, bias, logits + (int64_t)t * p->E, sel, gs, keep, ex + (int64_t)t * p->K, wt + (int64_t)t * p->K);
+}
+
+void moe_route(const RouteParams *p, const float *bias, float *logits, int T, int *ex, float *wt) {
+    float *scratch = xmalloc(sizeof(float) * moe_route_scratch_floats(p));
+    moe_route_with_scratch(p, bias, logits, T, ex, wt, scratch);
+    free(scratch);
+}
+
+/* Counts shifted by two, summed, leave off[x+1] at the first row of expert x; placing
+ * each slot advances it to the end of x, which is where expert x+1 begins: no cursor
+ * array. Slots are placed in order, so the sort is stable. */
 void moe_permute(int *off, int *order, int *where, const int *ex, int TK, int E) {
     memset(off, 0, sizeof(int) * ((size_t)E + 1));
-    for (int i = 0; i < TK; i++) off[ex[i] + 1]++;
+    for (int i = 0; i < TK; i++)
+        if (ex[i] + 2 <= E) off[ex[i] + 2]++;    /* the last expert's count is never needed */
     for (int x = 0; x < E; x++) off[x + 1] += off[x];
-    int *fill = xcalloc((size_t)E, sizeof(int));
     for (int i = 0; i < TK; i++) {
-        int j = off[ex[i]] + fill[ex[i]]++;
+        int j = off[ex[i] + 1]++;
         order[j] = i;
         where[i] = j;
     }
-    free(fill);
 }
 
 void moe_combine(float *out, const float *y, const float *wt, const int *where, const float *add, int T, int K, int D) {

@@ -67,17 +67,29 @@ typedef struct {
     int dk, dv, H, Hkv;
     float scale;
     float *out; int ldo;         /* (T, H*dv) */
-    int max_pos;
+    int max_pos;                 /* positions the cache holds: bounds a score row */
+    float *work;                 /* attention_work_floats(T, H, Hkv, dv, max_pos) floats, or NULL:
+                                    attention then allocates and frees its own (one-off callers) */
 } AttnArgs;
 void attention(const AttnArgs *a);
+/* Scratch floats attention() needs: split-K partials (outputs, maxima, sums) of every
+ * work item and a score row of max_pos+1 per query head of a group, per OpenMP thread
+ * (omp_get_max_threads() now: size it for the step, not once for all time). */
+size_t attention_work_floats(int T, int H, int Hkv, int dv, int max_pos);
 
 /* SwiGLU in place: g[i] = silu(g[i]) * u[i], n elements. */
 void swiglu(float *g, const float *u, int64_t n);
 
-/* MoE: routing of T tokens (logits (T, E), overwritten with scores) into ex, wt (T, K) */
+/* MoE: routing of T tokens (logits (T, E), overwritten with scores) into ex, wt (T, K).
+ * moe_route_with_scratch takes moe_route_scratch_floats(p) floats from the caller and
+ * allocates nothing; moe_route allocates them itself (one-off callers, tests). */
 void moe_route(const RouteParams *p, const float *bias, float *logits, int T, int *ex, float *wt);
+void moe_route_with_scratch(const RouteParams *p, const float *bias, float *logits, int T, int *ex, float *wt,
+                            float *scratch);
+size_t moe_route_scratch_floats(const RouteParams *p);
 /* Stable counting sort of TK (token, slot) pairs by expert ex[i]: off (E+1) row offsets
- * per expert, order (TK) the slots grouped by expert, where[i] the row of slot i. */
+ * per expert, order (TK) the slots grouped by expert, where[i] the row of slot i.
+ * Needs no scratch. */
 void moe_permute(int *off, int *order, int *where, const int *ex, int TK, int E);
 /* out (T, D) = sum_k wt[t*K+k] * y[where[t*K+k]] (+ add (T, D) when not NULL) */
 void moe_combine(float *out, const float *y, const float *wt, const int *where, const float *add, int T, int K, int D);
