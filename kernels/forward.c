@@ -15,6 +15,11 @@
  *   norm_topk_prob; times routed_scaling_factor (V2: only when not renormalised).
  * Dense: GQA with rotate-half RoPE, qwen2 q/k/v biases; Mixtral: softmax top-K,
  *   renormalised.
+ *
+ * Memory: a step allocates nothing once the model's work area holds its shape. Every
+ * buffer of a step lives in one allocation (StepWork below) sized for the largest step
+ * so far and grown only when a step needs more (more tokens, a longer cache, more
+ * threads), as llm.c sizes its activations once.
  */
 #include "model.h"
 
@@ -22,12 +27,139 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* ---- work area ---------------------------------------------------------------------- */
+/* The buffers of one step. T tokens in the step, S sequences in the cache; floats
+ * unless said. The area lives in the Model rather than in an engine: model_forward is
+ * called on a bare Model by the evals and the bench as well as through engines, and a
+ * Model already runs one forward at a time (its linear() scratch). */
+enum {
+    W_X, W_H, W_O,               /* (T, D): residual, normed input, block output */
+    W_Q,                         /* (T, H*(Dn+Dr)) MLA or (T, H*hd) dense queries */
+    W_QA,                        /* (T, q_lora_rank) */
+    W_K, W_V,                    /* (T, Hkv*hd) dense keys and values */
+    W_KV,                        /* (T, Dc+Dr) MLA: latent and rotary key */
+    W_KVB,                       /* (T, H*(Dn+Dv)) naive MLA: expanded keys and values */
+    W_QC,                        /* (T, H*(Dc+Dr)) absorbed MLA: queries in latent space */
+    W_LAT,                       /* (T, H*Dc) absorbed MLA: outputs in latent space */
+    W_ATT,                       /* (T, H*Dv) or (T, H*hd): attention outputs */
+    W_ATTN,                      /* attention_work_floats(T, ...): split-K partials, score rows */
+    W_G, W_U,                    /* (T, I) MLP intermediates, I the widest MLP; an expert gets
+                                    at most T rows (a token's K experts are distinct) */
+    W_SC,                        /* (T, E) router logits, then scores */
+    W_WT,                        /* (T, K) routing weights */
+    W_ROUTE,                     /* moe_route_scratch_floats() */
+    W_XIN, W_Y,                  /* (T*K, D) expert inputs and outputs, grouped by expert */
+    W_Z,                         /* (T, D) shared experts' output */
+    W_EX,                        /* (T, K) ints: routed experts */
+    W_OFF,                       /* (E+1) ints: first row of each expert */
+    W_ORDER, W_WHERE,            /* (T*K) ints: slots grouped by expert; row of each slot */
+    W_LEN,                       /* (S) ints: the cache's fill after the step */
+    W_COUNT
+};
+
+struct StepWork {
+    void *mem;                   /* one allocation holding every buffer */
+    size_t bytes;
+    size_t cap[W_COUNT];         /* bytes each buffer holds */
+    void *buf[W_COUNT];          /* W_* -> its place in mem */
+};
+
+/* Bytes of each buffer for a step of T tokens over kv. */
+static void work_sizes(const Model *m, const KVCache *kv, int T, size_t *sz) {
+    const ModelConfig *c = &m->cfg;
+    size_t t = (size_t)T, D = (size_t)c->dim, H = (size_t)c->n_heads, F = sizeof(float), I = 0;
+    size_t E = c->n_routed > 0 ? (size_t)c->n_routed : 0, K = E ? (size_t)c->top_k : 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const Layer *ly = &m->layers[l];
+        size_t r = ly->is_moe ? (size_t)ly->moe.experts[0].gate.rows : (size_t)ly->mlp.gate.rows;
+        if (ly->is_moe && ly->moe.has_shared && (size_t)ly->moe.shared.gate.rows > r) r = (size_t)ly->moe.shared.gate.rows;
+        if (r > I) I = r;
+    }
+    memset(sz, 0, sizeof(size_t) * W_COUNT);
+    sz[W_X] = sz[W_H] = sz[W_O] = F * t * D;
+    if (c->is_mla) {
+        size_t Dn = (size_t)c->qk_nope, Dr = (size_t)c->qk_rope, Dv = (size_t)c->v_head, Dc = (size_t)c->kv_lora_rank;
+        sz[W_Q] = F * t * H * (Dn + Dr);
+        sz[W_QA] = F * t * (size_t)c->q_lora_rank;
+        sz[W_KV] = F * t * (Dc + Dr);
+        sz[W_ATT] = F * t * H * Dv;
+        if (m->opts.naive_mla) {
+            sz[W_KVB] = F * t * H * (Dn + Dv);
+            sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, c->n_heads, c->v_head, kv->max_pos);
+        } else {
+            sz[W_QC] = F * t * H * (Dc + Dr);
+            sz[W_LAT] = F * t * H * Dc;
+            sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, 1, c->kv_lora_rank, kv->max_pos);
+        }
+    } else {
+        size_t hd = (size_t)c->head_dim;
+        sz[W_Q] = sz[W_ATT] = F * t * H * hd;
+        sz[W_K] = sz[W_V] = F * t * (size_t)c->n_kv_heads * hd;
+        sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, c->n_kv_heads, c->head_dim, kv->max_pos);
+    }
+    sz[W_G] = sz[W_U] = F * t * I;
+    if (E) {
+        RouteParams rp;
+        route_params(c, &rp);
+        sz[W_SC] = F * t * E;
+        sz[W_WT] = F * t * K;
+        sz[W_ROUTE] = F * moe_route_scratch_floats(&rp);
+        sz[W_XIN] = sz[W_Y] = F * t * K * D;
+        sz[W_Z] = F * t * D;
+        sz[W_EX] = sz[W_ORDER] = sz[W_WHERE] = sizeof(int) * t * K;
+        sz[W_OFF] = sizeof(int) * (E + 1);
+    }
+    sz[W_LEN] = sizeof(int) * (size_t)kv->n_seq;
+}
+
+/* Makes m's work area hold a step of T tokens over kv: when some buffer needs more than
+ * it holds, all are laid out again in one allocation, each at the larger of its old and
+ * new size; otherwise nothing is allocated. 0, or -1 with e set when the area would not
+ * fit in available memory. */
+static int work_reserve(Model *m, const KVCache *kv, int T, Err *e) {
+    size_t need[W_COUNT];
+    work_sizes(m, kv, T, need);
+    if (!m->work) m->work = xcalloc(1, sizeof *m->work);
+    StepWork *w = m->work;
+    int grow = 0;
+    for (int i = 0; i < W_COUNT; i++) grow |= need[i] > w->cap[i];
+    if (!grow) return 0;
+    size_t bytes = 0;
+    for (int i = 0; i < W_COUNT; i++) {
+        if (w->cap[i] > need[i]) need[i] = w->cap[i];
+        bytes += (need[i] + 63) & ~(size_t)63;          /* each buffer 64-byte aligned in mem */
+    }
+    uint64_t avail = mem_available();
+    if (bytes > avail) {
+        char x[32], y[32];
+        return err_set(e, "a step of %d tokens needs %s of work buffers but only %s of memory is available (use shorter chunks)",
+                       T, fmt_bytes(bytes, x, sizeof x), fmt_bytes(avail, y, sizeof y));
+    }
+    free(w->mem);
+    w->mem = xmalloc(bytes);
+    w->bytes = bytes;
+    char *p = w->mem;
+    for (int i = 0; i < W_COUNT; i++) {
+        w->cap[i] = need[i];
+        w->buf[i] = p;
+        p += (need[i] + 63) & ~(size_t)63;
+    }
+    return 0;
+}
+
+void model_work_free(Model *m) {
+    if (m->work) free(m->work->mem);
+    free(m->work);
+    m->work = NULL;
+}
+
 typedef struct {
     Model *m;
     KVCache *kv;
     int n;
     const int *seq, *pos;
     float *scratch;              /* linear() scratch */
+    void **w;                    /* the work area's buffers, by W_* */
 } Step;
 
 static void lin(Step *s, float *y, int ldy, const float *x, int ldx, int T, const Mat *W) {
@@ -44,10 +176,7 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
     const ModelConfig *c = &s->m->cfg;
     const Attn *a = &s->m->layers[l].attn;
     int n = s->n, H = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, kvd = Hkv * hd;
-    float *q = xmalloc(sizeof(float) * (size_t)n * H * hd);
-    float *k = xmalloc(sizeof(float) * (size_t)n * kvd);
-    float *v = xmalloc(sizeof(float) * (size_t)n * kvd);
-    float *o = xmalloc(sizeof(float) * (size_t)n * H * hd);
+    float *q = s->w[W_Q], *k = s->w[W_K], *v = s->w[W_V], *o = s->w[W_ATT];
     linear(q, H * hd, h, c->dim, n, &a->q, 0, a->q.rows, a->bq, s->scratch);
     linear(k, kvd, h, c->dim, n, &a->k, 0, a->k.rows, a->bk, s->scratch);
     linear(v, kvd, h, c->dim, n, &a->v, 0, a->v.rows, a->bv, s->scratch);
@@ -63,11 +192,10 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
         .cache = cache_row(s, l, 0, 0), .seq_stride = (int64_t)s->kv->max_pos * s->kv->row, .row = s->kv->row,
         .k_off = 0, .k_head_stride = hd, .v_off = kvd, .v_head_stride = hd,
         .dk = hd, .dv = hd, .H = H, .Hkv = Hkv, .scale = s->m->attn_scale, .out = o, .ldo = H * hd,
-        .max_pos = s->kv->max_pos,
+        .max_pos = s->kv->max_pos, .work = s->w[W_ATTN],
     };
     attention(&aa);
     lin(s, out, c->dim, o, H * hd, n, &a->o);
-    free(q); free(k); free(v); free(o);
 }
 
 static void attn_mla(Step *s, int l, const float *h, float *out) {
@@ -76,18 +204,17 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
     const Attn *a = &m->layers[l].attn;
     int n = s->n, H = c->n_heads, Dn = c->qk_nope, Dr = c->qk_rope, Dv = c->v_head, Dc = c->kv_lora_rank;
     int qk = Dn + Dr;
-    float *q = xmalloc(sizeof(float) * (size_t)n * H * qk);
+    float *q = s->w[W_Q];
     if (c->q_lora_rank) {
         int R = c->q_lora_rank;
-        float *qa = xmalloc(sizeof(float) * (size_t)n * R);
+        float *qa = s->w[W_QA];
         lin(s, qa, R, h, c->dim, n, &a->q_a);
         rmsnorm(qa, R, qa, R, n, R, a->q_a_norm, c->rms_eps);
         lin(s, q, H * qk, qa, R, n, &a->q_b);
-        free(qa);
     } else {
         lin(s, q, H * qk, h, c->dim, n, &a->q);
     }
-    float *kv = xmalloc(sizeof(float) * (size_t)n * (Dc + Dr));
+    float *kv = s->w[W_KV];
     lin(s, kv, Dc + Dr, h, c->dim, n, &a->kv_a);
     rmsnorm(kv, Dc + Dr, kv, Dc + Dr, n, Dc, a->kv_a_norm, c->rms_eps);   /* latent only */
     for (int t = 0; t < n; t++) {
@@ -95,16 +222,16 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
             rope_interleaved(q + ((int64_t)t * H + x) * qk + Dn, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
         rope_interleaved(kv + (int64_t)t * (Dc + Dr) + Dc, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
     }
-    float *o = xmalloc(sizeof(float) * (size_t)n * H * Dv);
+    float *o = s->w[W_ATT];
     AttnArgs aa = {
         .T = n, .seq = s->seq, .pos = s->pos,
         .cache = cache_row(s, l, 0, 0), .seq_stride = (int64_t)s->kv->max_pos * s->kv->row, .row = s->kv->row,
-        .H = H, .scale = m->attn_scale, .max_pos = s->kv->max_pos,
+        .H = H, .scale = m->attn_scale, .max_pos = s->kv->max_pos, .work = s->w[W_ATTN],
     };
     const float *wkvb = a->kv_b_f32;                 /* (H*(Dn+Dv), Dc) */
     if (m->opts.naive_mla) {
         /* cache row: K per head [k_nope | k_pe] (H*qk), then V per head (H*Dv) */
-        float *kvb = xmalloc(sizeof(float) * (size_t)n * H * (Dn + Dv));
+        float *kvb = s->w[W_KVB];
         Mat wf = { DT_F32, wkvb, NULL, a->kv_b.rows, Dc };
         lin(s, kvb, H * (Dn + Dv), kv, Dc + Dr, n, &wf);
         for (int t = 0; t < n; t++) {
@@ -117,7 +244,6 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
                 memcpy(row + (int64_t)H * qk + (int64_t)x * Dv, src + Dn, sizeof(float) * (size_t)Dv);
             }
         }
-        free(kvb);
         aa.q = q; aa.ldq = H * qk;
         aa.k_off = 0; aa.k_head_stride = qk; aa.v_off = H * qk; aa.v_head_stride = Dv;
         aa.dk = qk; aa.dv = Dv; aa.Hkv = H;
@@ -128,8 +254,7 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
             memcpy(cache_row(s, l, s->seq[t], s->pos[t]), kv + (int64_t)t * (Dc + Dr), sizeof(float) * (size_t)(Dc + Dr));
         /* qc (n, H, Dc+Dr) = [q_nope W_UK | q_pe] per head */
         int qd = Dc + Dr;
-        float *qc = xmalloc(sizeof(float) * (size_t)n * H * qd);
-        float *lat = xmalloc(sizeof(float) * (size_t)n * H * Dc);
+        float *qc = s->w[W_QC], *lat = s->w[W_LAT];
         for (int x = 0; x < H; x++) {
             const float *wuk = wkvb + (int64_t)x * (Dn + Dv) * Dc;            /* (Dn, Dc) */
             matmul_nn(qc + (int64_t)x * qd, H * qd, q + (int64_t)x * qk, H * qk, n, wuk, Dn, Dc);
@@ -145,11 +270,8 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
             Mat wuv = { DT_F32, wkvb + ((int64_t)x * (Dn + Dv) + Dn) * Dc, NULL, Dv, Dc };   /* (Dv, Dc) */
             linear(o + (int64_t)x * Dv, H * Dv, lat + (int64_t)x * Dc, H * Dc, n, &wuv, 0, Dv, NULL, s->scratch);
         }
-        free(qc);
-        free(lat);
     }
     lin(s, out, c->dim, o, H * Dv, n, &a->o);
-    free(q); free(kv); free(o);
 }
 
 /* ---- feed-forward ------------------------------------------------------------------- */
@@ -157,13 +279,11 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
 static void mlp(Step *s, const Mlp *p, const float *x, int n, float *y) {
     int D = s->m->cfg.dim;
     int64_t ni = p->gate.rows;      /* intermediate width */
-    float *g = xmalloc(sizeof(float) * (size_t)(n * ni));
-    float *u = xmalloc(sizeof(float) * (size_t)(n * ni));
+    float *g = s->w[W_G], *u = s->w[W_U];
     lin(s, g, (int)ni, x, D, n, &p->gate);
     lin(s, u, (int)ni, x, D, n, &p->up);
     swiglu(g, u, n * ni);
     lin(s, y, D, g, (int)ni, n, &p->down);
-    free(g); free(u);
 }
 
 void route_params(const ModelConfig *c, RouteParams *p) {
@@ -179,32 +299,29 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
     const ModelConfig *c = &s->m->cfg;
     const Moe *mo = &s->m->layers[l].moe;
     int n = s->n, E = c->n_routed, K = c->top_k, D = c->dim;
-    float *sc = xmalloc(sizeof(float) * (size_t)n * E);
+    float *sc = s->w[W_SC], *wt = s->w[W_WT];
+    int *ex = s->w[W_EX];
     lin(s, sc, E, h, D, n, &mo->router);
-    int *ex = xmalloc(sizeof(int) * (size_t)n * K);
-    float *wt = xmalloc(sizeof(float) * (size_t)n * K);
     RouteParams rp;
     route_params(c, &rp);
-    moe_route(&rp, mo->bias, sc, n, ex, wt);
+    moe_route_with_scratch(&rp, mo->bias, sc, n, ex, wt, s->w[W_ROUTE]);
     if (tr && tr->experts) {
         memcpy(tr->experts + (int64_t)l * n * K, ex, sizeof(int) * (size_t)n * K);
         memcpy(tr->weights + (int64_t)l * n * K, wt, sizeof(float) * (size_t)n * K);
     }
     /* group the (token, slot) pairs by expert, run each expert once over its rows */
-    int *off = xmalloc(sizeof(int) * ((size_t)E + 1)), *order = xmalloc(sizeof(int) * (size_t)n * K);
-    int *where = xmalloc(sizeof(int) * (size_t)n * K);
+    int *off = s->w[W_OFF], *order = s->w[W_ORDER], *where = s->w[W_WHERE];
     moe_permute(off, order, where, ex, n * K, E);
-    float *xin = xmalloc(sizeof(float) * (size_t)n * K * D), *y = xmalloc(sizeof(float) * (size_t)n * K * D);
+    float *xin = s->w[W_XIN], *y = s->w[W_Y];
     for (int j = 0; j < n * K; j++) memcpy(xin + (int64_t)j * D, h + (int64_t)(order[j] / K) * D, sizeof(float) * (size_t)D);
     for (int x = 0; x < E; x++)
         if (off[x + 1] > off[x]) mlp(s, &mo->experts[x], xin + (int64_t)off[x] * D, off[x + 1] - off[x], y + (int64_t)off[x] * D);
     float *z = NULL;
     if (mo->has_shared) {
-        z = xmalloc(sizeof(float) * (size_t)n * D);
+        z = s->w[W_Z];
         mlp(s, &mo->shared, h, n, z);
     }
     moe_combine(out, y, wt, where, z, n, K, D);
-    free(z); free(sc); free(ex); free(wt); free(off); free(order); free(where); free(xin); free(y);
 }
 
 /* ---- step --------------------------------------------------------------------------- */
@@ -229,32 +346,16 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
     const ModelConfig *c = &m->cfg;
     int D = c->dim;
     if (n <= 0) return 0;
+    if (!m->embed.data) return err_set(e, "%s: model was loaded for its shapes only", m->path);
+    /* the work area first (it holds the copy of the fill the check updates); refuses,
+     * before allocating, a step whose buffers exceed the memory available */
+    if (work_reserve(m, kv, n, e)) return -1;
+    Step s = { m, kv, n, seq, pos, m->scratch, m->work->buf };
     /* validate the batch against the cache before touching anything */
-    int *len = xmalloc(sizeof(int) * (size_t)kv->n_seq);
+    int *len = s.w[W_LEN];
     memcpy(len, kv->len, sizeof(int) * (size_t)kv->n_seq);
-    int bad = forward_check_batch(c, kv->n_seq, kv->max_pos, len, n, tok, seq, pos, e);
-    if (!bad && !m->embed.data) bad = err_set(e, "%s: model was loaded for its shapes only", m->path);
-    if (bad) { free(len); return -1; }
-    /* the step's largest buffers live at once: residual, norm and output (3 D), the
-     * attention's queries, keys/values and outputs, the MLP's two intermediates, and
-     * MoE routing; refuse before allocating when that exceeds what is available */
-    {
-        int64_t H = c->n_heads, att = c->is_mla ? H * (c->qk_nope + c->qk_rope + 2 * (int64_t)(c->kv_lora_rank + c->qk_rope) + c->v_head + c->qk_nope + c->v_head)
-                                                : H * c->head_dim * 2 + 2 * (int64_t)c->n_kv_heads * c->head_dim;
-        int64_t ffn = 2 * (int64_t)(c->inter > c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1) ? c->inter : c->moe_inter * (c->n_shared > 1 ? c->n_shared : 1));
-        uint64_t need = (uint64_t)n * sizeof(float) * (uint64_t)(3 * c->dim + att + ffn + 2 * c->n_routed + 2 * c->dim + 2 * (int64_t)c->top_k * c->dim);
-        uint64_t avail = mem_available();
-        if (need > avail) {
-            char x[32], y[32];
-            free(len);
-            return err_set(e, "a step of %d tokens needs %s of work buffers but only %s of memory is available (use shorter chunks)",
-                           n, fmt_bytes(need, x, sizeof x), fmt_bytes(avail, y, sizeof y));
-        }
-    }
-    Step s = { m, kv, n, seq, pos, m->scratch };
-    float *x = xmalloc(sizeof(float) * (size_t)n * D);
-    float *h = xmalloc(sizeof(float) * (size_t)n * D);
-    float *o = xmalloc(sizeof(float) * (size_t)n * D);
+    if (forward_check_batch(c, kv->n_seq, kv->max_pos, len, n, tok, seq, pos, e)) return -1;
+    float *x = s.w[W_X], *h = s.w[W_H], *o = s.w[W_O];
     for (int i = 0; i < n; i++) mat_rows_f32(&m->embed, tok[i], 1, x + (int64_t)i * D);
     if (tr && tr->hidden) memcpy(tr->hidden, x, sizeof(float) * (size_t)n * D);
     if (tr && tr->experts)
@@ -283,6 +384,5 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
         for (int64_t i = 0; i < (int64_t)nw * c->vocab; i++) nonfinite += !isfinite(logits[i]);
         if (nonfinite) rc = err_set(e, "%s: forward pass produced %lld NaN/Inf logits", m->path, (long long)nonfinite);
     }
-    free(len); free(x); free(h); free(o);
     return rc;
 }

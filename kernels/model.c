@@ -453,6 +453,7 @@ void model_free(Model *m) {
     free(m->layers);
     free(m->inv_freq);
     free(m->scratch);
+    model_work_free(m);
     free(m->mats);
     st_close(&m->st);
     gguf_close(&m->gguf);

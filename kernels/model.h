@@ -66,6 +66,9 @@ typedef struct {
     Mat w;
 } NamedMat;
 
+/* Every buffer of a forward step in one allocation, kept between steps (forward.c). */
+typedef struct StepWork StepWork;
+
 typedef struct {
     ModelConfig cfg;
     LoadOpts opts;
@@ -85,6 +88,8 @@ typedef struct {
     uint64_t derived_bytes;      /* float32 copies made at load (kv_b_f32) */
     uint64_t file_bytes;         /* a GGUF's tensor bytes as stored (0 otherwise) */
     float *scratch;              /* linear() scratch for the widest weight; one forward at a time */
+    StepWork *work;              /* the forward step's buffers (forward.c), made by the first step,
+                                    grown by a larger one; NULL before */
     uint64_t n_params;           /* all weights (main model) */
     DType wdtype;                /* dtype of the largest weights (for reports) */
     NamedMat *mats; int n_mats;  /* every weight bound, in binding order (export, tests) */
@@ -136,7 +141,13 @@ int forward_check_batch(const ModelConfig *c, int n_seq, int max_pos, int *len, 
 /* The routing parameters of the model's MoE layers (route.h) */
 void route_params(const ModelConfig *c, RouteParams *p);
 
+/* A step allocates nothing when the model's work area already holds its shape (no more
+ * tokens, cache positions and sequences, threads than an earlier step); otherwise it
+ * grows the area once, refusing with e set when that exceeds the memory available. */
 int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, const int *pos,
                   const unsigned char *want, float *logits, Trace *trace, Err *e);
+/* Releases the forward step's work area; the next step makes a fresh one. model_free
+ * calls it. */
+void model_work_free(Model *m);
 
 #endif
