@@ -1,7 +1,7 @@
 /*
  * test_units.c - unit tests against closed forms and second algorithms: number
  * formats, config parsing and RoPE tables, the matrix product in every dtype and
- * path, RMSNorm, and cache sizes.
+ * path, RMSNorm, and cache sizes; the forward step's reuse of its work area.
  */
 #include "test.h"
 
@@ -235,6 +235,97 @@ static void t_dummy_models(void) {
     }
 }
 
+/* ---- the step's work area ----------------------------------------------------------- */
+/* a deepseek_v3-style model (MLA with q_lora, sigmoid noaux_tc routing in groups, a
+ * shared expert, a dense first layer) and a llama-style one (GQA, 8 heads on 2) */
+static const char WORK_MLA[] =
+    "{\"model_type\": \"deepseek_v3\", \"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 96,"
+    " \"moe_intermediate_size\": 32, \"num_hidden_layers\": 2, \"first_k_dense_replace\": 1, \"num_attention_heads\": 4,"
+    " \"num_key_value_heads\": 4, \"kv_lora_rank\": 32, \"q_lora_rank\": 48, \"qk_nope_head_dim\": 16,"
+    " \"qk_rope_head_dim\": 8, \"v_head_dim\": 16, \"n_routed_experts\": 8, \"n_shared_experts\": 1,"
+    " \"num_experts_per_tok\": 2, \"moe_layer_freq\": 1, \"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-06,"
+    " \"max_position_embeddings\": 4096, \"n_group\": 4, \"topk_group\": 2, \"scoring_func\": \"sigmoid\","
+    " \"topk_method\": \"noaux_tc\", \"norm_topk_prob\": true, \"routed_scaling_factor\": 2.5,"
+    " \"rope_scaling\": null, \"tie_word_embeddings\": false}";
+static const char WORK_GQA[] =
+    "{\"model_type\": \"llama\", \"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 128,"
+    " \"num_hidden_layers\": 2, \"num_attention_heads\": 8, \"num_key_value_heads\": 2, \"head_dim\": 8,"
+    " \"max_position_embeddings\": 512, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, \"tie_word_embeddings\": false}";
+
+/* one step of both models: a (its work area kept) and b (its work area made afresh);
+ * returns the allocations a made, or -1 on an error; the logits must agree bit for bit:
+ * the same code on the same inputs, so any difference is stale data read from a reused
+ * buffer */
+static int64_t step_pair(const char *name, const char *what, Model *a, KVCache *ka, Model *b, KVCache *kb, int n,
+                         const int *tok, const int *seq, const int *pos, float *la, float *lb) {
+    Err e = { "" };
+    model_work_free(b);
+    uint64_t before = alloc_count();
+    int rc = model_forward(a, ka, n, tok, seq, pos, NULL, la, NULL, &e);
+    int64_t made = (int64_t)(alloc_count() - before);
+    before = alloc_count();
+    if (!rc) rc = model_forward(b, kb, n, tok, seq, pos, NULL, lb, NULL, &e);
+    if (rc) { t_fail(__FILE__, __LINE__, "%s, %s: %s", name, what, e.msg); return -1; }
+    CHECK(alloc_count() > before, "%s, %s: a fresh work area was made without an allocation counted", name, what);
+    size_t nv = (size_t)n * (size_t)a->cfg.vocab, at = 0;
+    if (memcmp(la, lb, sizeof(float) * nv)) {
+        float d = max_abs_diff(la, lb, nv, &at);
+        t_fail(__FILE__, __LINE__, "%s, %s: logits differ from a fresh work area's: max |diff| %g at %zu (%g vs %g)", name,
+               what, d, at, la[at], lb[at]);
+        return -1;
+    }
+    return made;
+}
+
+static void t_step_work_reused(void) {
+    /* the counter itself: one known allocation of each kind, and nothing else */
+    uint64_t c0 = alloc_count();
+    void *p = xmalloc(8);
+    p = xrealloc(p, 16);
+    free(p);
+    free(xcalloc(2, 4));
+    CHECK(alloc_count() - c0 == 3, "xmalloc, xrealloc, xcalloc counted as %llu allocations, want 3",
+          (unsigned long long)(alloc_count() - c0));
+    struct { const char *name, *cfg; int naive; } cases[] = {
+        { "deepseek_v3 MLA+MoE", WORK_MLA, 0 }, { "deepseek_v3 naive MLA+MoE", WORK_MLA, 1 }, { "llama GQA", WORK_GQA, 0 },
+    };
+    for (int k = 0; k < 3; k++) {
+        const char *name = cases[k].name;
+        LoadOpts o = { .dtype = DT_BF16, .seed = 11, .dummy = 1, .config_text = cases[k].cfg, .naive_mla = cases[k].naive };
+        Err e = { "" };
+        Model a, b;
+        KVCache ka, kb;
+        if (model_load(&a, "work.json", &o, &e)) { t_fail(__FILE__, __LINE__, "%s: %s", name, e.msg); continue; }
+        if (model_load(&b, "work.json", &o, &e)) { t_fail(__FILE__, __LINE__, "%s: %s", name, e.msg); model_free(&a); continue; }
+        if (kv_create(&ka, &a, 2, 64, &e) || kv_create(&kb, &b, 2, 64, &e)) {
+            t_fail(__FILE__, __LINE__, "%s: %s", name, e.msg);
+            model_free(&a); model_free(&b);
+            continue;
+        }
+        int V = a.cfg.vocab;
+        float *la = xmalloc(sizeof(float) * 7 * (size_t)V), *lb = xmalloc(sizeof(float) * 7 * (size_t)V);
+        /* prefill of two sequences (4 and 3 tokens), then 40 decode steps of both: the
+         * first may grow the area (another shape); none after it, as the context grows
+         * from 5 to 44 positions, may allocate */
+        int tok[7] = { 3, 17, 29, 41, 5, 7, 11 }, seq[7] = { 0, 0, 0, 0, 1, 1, 1 }, pos[7] = { 0, 1, 2, 3, 0, 1, 2 };
+        int64_t made = step_pair(name, "prefill", &a, &ka, &b, &kb, 7, tok, seq, pos, la, lb);
+        for (int i = 0; i < 40 && made >= 0; i++) {
+            int dt[2] = { (i * 7 + 1) % V, (i * 13 + 2) % V }, ds[2] = { 0, 1 }, dp[2] = { 4 + i, 3 + i };
+            char what[64];
+            snprintf(what, sizeof what, "decode step %d (positions %d, %d)", i + 1, dp[0], dp[1]);
+            made = step_pair(name, what, &a, &ka, &b, &kb, 2, dt, ds, dp, la, lb);
+            if (i > 0 && made > 0) {
+                t_fail(__FILE__, __LINE__, "%s, %s: %lld allocations, want none after the first decode step", name, what,
+                       (long long)made);
+                break;
+            }
+        }
+        free(la); free(lb);
+        kv_free(&ka); kv_free(&kb);
+        model_free(&a); model_free(&b);
+    }
+}
+
 const TestDef unit_tests[] = {
     { "unit F8_E4M3 codes vs closed form", t_fp8_codes },
     { "unit F16/BF16 conversions", t_half_formats },
@@ -245,5 +336,6 @@ const TestDef unit_tests[] = {
     { "unit rmsnorm closed form", t_rmsnorm_closed_form },
     { "unit KV bytes/token = closed form", t_kv_bytes_closed_form },
     { "unit dummy weights, every family", t_dummy_models },
+    { "unit decode steps reuse the work area: no allocation, same logits", t_step_work_reused },
 };
 const int n_unit_tests = sizeof unit_tests / sizeof unit_tests[0];
