@@ -40,7 +40,9 @@ static void usage(FILE *f) {
         "  --model PATH      checkpoint directory (config.json + safetensors), a .gguf\n"
         "                    file, or with --dummy a config.json (or a directory holding one)\n"
         "  --dummy           seeded random weights instead of a checkpoint\n"
-        "  --dtype T         dummy weight dtype: f32, bf16, f16, fp8 (default bf16)\n"
+        "  --dtype T         dummy weight dtype: f32, bf16, f16, fp8, q8_0, q4_0, q4_1,\n"
+        "                    q4_k, q5_k, q6_k (default bf16); with a checkpoint, its\n"
+        "                    matrices re-encoded at load in T (not fp8)\n"
         "  --layers N        dummy: keep the first N layers\n"
         "  --seed S          dummy: seed (default 1)\n"
         "  --naive-mla       MLA with expanded K/V instead of the absorbed latent path\n"
@@ -168,7 +170,8 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "--dtype")) {
             const char *v = VAL();
             if (!v) return -1;
-            if (dtype_parse(v, &o->load.dtype)) { fprintf(stderr, "effbench %s: unknown dtype \"%s\" (f32, bf16, f16, fp8)\n", cmd, v); return -1; }
+            if (dtype_parse(v, &o->load.dtype)) { fprintf(stderr, "effbench %s: unknown dtype \"%s\" (f32, bf16, f16, fp8, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k)\n", cmd, v); return -1; }
+            o->load.recode = 1;       /* with a checkpoint: re-encode its matrices (not with --dummy, below) */
         }
         else if (!strcmp(a, "--layers")) { const char *v = VAL(); if (!v || to_int(v, &o->load.layers, 1, a, cmd)) return -1; }
         else if (!strcmp(a, "--seed")) { const char *v = VAL(); int s; if (!v || to_int(v, &s, 0, a, cmd)) return -1; o->load.seed = (uint64_t)s; }
@@ -220,7 +223,7 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
             const char *v = VAL();
             if (!v) return -1;
             if (dtype_parse(v, !strcmp(a, "--kv-dtype") ? &o->kv_dtype : &o->weight_dtype)) {
-                fprintf(stderr, "effbench %s: unknown dtype \"%s\" (f32, bf16, f16, fp8)\n", cmd, v);
+                fprintf(stderr, "effbench %s: unknown dtype \"%s\" (f32, bf16, f16, fp8, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k)\n", cmd, v);
                 return -1;
             }
         }
@@ -237,6 +240,11 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
 
 int engine_opts_for(const char *b, const Opts *o, EngineOpts *eo, Err *e) {
     char why[256];
+    if (o->load.dummy) o->load.recode = 0;
+    if (o->load.recode && o->load.dtype == DT_F8_E4M3) {
+        fprintf(stderr, "effbench %s: --dtype fp8 applies to dummy weights only (re-encoding a checkpoint: f32, bf16, f16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k)\n", cmd);
+        return -1;
+    }
     memset(eo, 0, sizeof *eo);
     eo->backend = BACKEND_CPU;
     eo->gpu_dtype = o && o->gpu_dtype_set ? (int)o->gpu_dtype : 0;

@@ -167,7 +167,7 @@ static void parse_models(Ctx *c, const cJSON *arr, Suite *s) {
         sm->measure = me ? cJSON_IsTrue(me) : 0;
         const char *dt = get_str(c, m, "dtype", at, 0);
         sm->dtype = DT_BF16;
-        if (dt && dtype_parse(dt, &sm->dtype)) { char p[80]; snprintf(p, sizeof p, "%s.dtype", at); fail(c, p, "unknown dtype \"%s\" (f32, bf16, f16, fp8)", dt); }
+        if (dt && dtype_parse(dt, &sm->dtype)) { char p[80]; snprintf(p, sizeof p, "%s.dtype", at); fail(c, p, "unknown dtype \"%s\" (f32, bf16, f16, fp8, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k)", dt); }
         sm->layers = get_posint(c, m, "layers", at, 0, 0, 1);
         sm->seed = (uint64_t)get_posint(c, m, "seed", at, 1, 0, 1);
         const char *sf = get_str(c, m, "scaled_from", at, 0);

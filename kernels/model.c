@@ -10,6 +10,7 @@
 #include "model.h"
 #include "qdot.h"
 #include "gguf_model.h"
+#include "quant.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -91,6 +92,57 @@ static void fill_dummy(void *dst, DType dt, int64_t n, float amp, uint64_t seed)
     }
 }
 
+/* Block types: each row of the seeded float32 values above (the same values an F32
+ * dummy holds) encoded as llama.cpp's reference quantizer encodes it. */
+static void fill_dummy_blocks(uint8_t *dst, DType dt, int64_t rows, int64_t cols, float amp, uint64_t seed) {
+    uint64_t rb = dtype_bytes(dt, cols);
+    #pragma omp parallel if (rows * cols > 262144)
+    {
+        float *row = xmalloc(sizeof(float) * (size_t)cols);
+        #pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t i = 0; i < cols; i++) row[i] = amp * uniform_pm1(seed, (uint64_t)(r * cols + i));
+            ggml_quant(dtype_ggml(dt), row, dst + (uint64_t)r * rb, cols);
+        }
+        free(row);
+    }
+}
+
+/* The type a dummy matrix of `cols` columns is stored in: a block type needs whole
+ * blocks, so as llama.cpp's quantizer does, K types fall back to a 32-element type
+ * (Q4_K to Q4_1, Q5_K and Q6_K to Q8_0) and a row of no whole 32-blocks to F16. */
+static DType dummy_dtype(DType want, int64_t cols) {
+    int blk = dtype_block(want);
+    if (cols % blk == 0) return want;
+    if (blk == 256 && cols % 32 == 0) return want == DT_Q4_K ? DT_Q4_1 : DT_Q8_0;
+    return DT_F16;
+}
+
+/* A checkpoint's matrix re-encoded in the type a dummy of its shape gets (dummy_dtype);
+ * rows decoded to float32 first, then encoded as the dummy fill encodes. */
+static Mat recode(Model *m, Mat w) {
+    DType dt = dummy_dtype(m->opts.dtype, w.cols);
+    if (dt == w.dt) return w;
+    uint64_t rb = dtype_bytes(dt, w.cols);
+    uint8_t *d = alloc_weights(rb * (uint64_t)w.rows);
+    own(m, d);
+    #pragma omp parallel if (w.rows * w.cols > 262144)
+    {
+        float *row = xmalloc(sizeof(float) * (size_t)w.cols);
+        #pragma omp for schedule(static)
+        for (int64_t r = 0; r < w.rows; r++) {
+            mat_rows_f32(&w, r, 1, row);
+            uint8_t *o = d + (uint64_t)r * rb;
+            if (dtype_block(dt) > 1) ggml_quant(dtype_ggml(dt), row, o, w.cols);
+            else if (dt == DT_F32) memcpy(o, row, sizeof(float) * (size_t)w.cols);
+            else if (dt == DT_BF16) for (int64_t i = 0; i < w.cols; i++) ((uint16_t *)(void *)o)[i] = f32_to_bf16(row[i]);
+            else if (dt == DT_F16) for (int64_t i = 0; i < w.cols; i++) ((uint16_t *)(void *)o)[i] = f32_to_f16(row[i]);
+        }
+        free(row);
+    }
+    return (Mat){ dt, d, NULL, w.rows, w.cols };
+}
+
 /* the name a user knows a tensor by: the file's own (GGUF names for a GGUF file) */
 static const char *shown(Binder *b, const char *name, char *buf, size_t cap) {
     buf[0] = 0;
@@ -110,8 +162,8 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
     b->tensor_idx++;
     Model *m = b->m;
     if (b->mode == BIND_COUNT || b->mode == BIND_DUMMY) {
-        DType dt = m->opts.dtype;
-        uint64_t nb = (uint64_t)rows * (uint64_t)cols * dtype_size(dt);
+        DType dt = dummy_dtype(m->opts.dtype, cols);
+        uint64_t nb = (uint64_t)rows * dtype_bytes(dt, cols);
         uint64_t sb = dt == DT_F8_E4M3 ? sizeof(float) * (uint64_t)((rows + 127) / 128) * (uint64_t)((cols + 127) / 128) : 0;
         b->bytes += nb + sb;
         b->owned_bytes += nb + sb;
@@ -121,7 +173,8 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
         own(m, d);
         float amp = (float)(1.0 / sqrt((double)cols));  /* keeps activations O(1) */
         uint64_t seed = splitmix(m->opts.seed * 0x100000001b3ull + b->tensor_idx);
-        fill_dummy(d, dt, rows * cols, amp, seed);
+        if (dtype_block(dt) > 1) fill_dummy_blocks(d, dt, rows, cols, amp, seed);
+        else fill_dummy(d, dt, rows * cols, amp, seed);
         w.data = d;
         if (dt == DT_F8_E4M3) {
             int64_t ns = ((rows + 127) / 128) * ((cols + 127) / 128);
@@ -175,9 +228,19 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
         w.scale = s->data;
         b->bytes += s->nbytes;
     }
+    if (m->opts.recode) {
+        b->bytes -= t->nbytes;
+        if (w.scale) b->bytes -= sizeof(float) * (uint64_t)((rows + 127) / 128) * (uint64_t)((cols + 127) / 128);
+        w = recode(m, w);
+        b->bytes += (uint64_t)rows * dtype_bytes(w.dt, cols);
+    }
     record(m, name, w);
     return w;
 }
+
+/* bytes a dummy vector counts per element: its dtype's, or float32 beside block types
+ * (GGUF files keep norms and biases in F32) */
+static uint64_t vec_elem_bytes(DType dt) { return dtype_block(dt) > 1 ? 4 : dtype_size(dt); }
 
 /* A vector (norm weight, bias) as owned float32; fill is the dummy value (NAN = random). */
 static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) {
@@ -185,11 +248,11 @@ static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) {
     b->params += (uint64_t)n;
     b->tensor_idx++;
     Model *m = b->m;
-    if (b->mode == BIND_COUNT) { b->bytes += (uint64_t)n * dtype_size(m->opts.dtype); return NULL; }
+    if (b->mode == BIND_COUNT) { b->bytes += (uint64_t)n * vec_elem_bytes(m->opts.dtype); return NULL; }
     float *v = xmalloc(sizeof(float) * (size_t)n);
     own(m, v);
     if (b->mode == BIND_DUMMY) {
-        b->bytes += (uint64_t)n * dtype_size(m->opts.dtype);
+        b->bytes += (uint64_t)n * vec_elem_bytes(m->opts.dtype);
         for (int64_t i = 0; i < n; i++)
             v[i] = isnan(fill) ? 0.05f * uniform_pm1(m->opts.seed + b->tensor_idx, (uint64_t)i) : fill;
         record(m, name, (Mat){ DT_F32, v, NULL, 1, n });

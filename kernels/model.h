@@ -55,6 +55,7 @@ typedef struct {
     int layers;                  /* dummy weights: keep only the first N layers (0 = all) */
     uint64_t seed;               /* dummy weights: seed */
     int dummy;                   /* path is a config.json (or a dir holding one); no weights read */
+    int recode;                  /* a checkpoint's matrices re-encoded to dtype at load (as dummies are) */
     int naive_mla;               /* expanded-K/V MLA instead of the absorbed latent path */
     int shapes_only;             /* dummy: shapes and counts only, no weights (no forward) */
     const char *config_text;     /* dummy: this config.json text instead of the file at path */
