@@ -257,6 +257,15 @@ static inline void wr_f16(uint8_t *p, float f) {
 
 #define GROUP_MAX_EPS 1e-15f                        /* ggml: below this a group is all zero */
 
+/* ggml's (int8_t)v for a float v: truncation toward zero. Out of int32 range (and NaN)
+ * that is undefined in C; ggml's bytes there are what x86-64 does (cvttss2si gives
+ * INT32_MIN, whose low byte is 0), and this does the same on purpose. Reached when a
+ * block's scale is a float32 subnormal so 1/d overflows to infinity (|x| near 1e-43). */
+static inline int8_t trunc_i8(float v) {
+    int32_t i = v > -2147483904.f && v < 2147483648.f ? (int32_t)v : INT32_MIN;
+    return (int8_t)(uint8_t)(i & 0xFF);
+}
+
 /* Q8_0: d = max|x| / 127, q = round(x / d) (half away from zero) */
 static void quant_q8_0(const float *x, uint8_t *b) {
     float amax = 0.0f;
@@ -265,7 +274,7 @@ static void quant_q8_0(const float *x, uint8_t *b) {
     const float id = d ? 1.0f / d : 0.0f;
     wr_f16(b, d);
     int8_t *q = (int8_t *)(b + 2);
-    for (int j = 0; j < 32; j++) q[j] = (int8_t)roundf(x[j] * id);
+    for (int j = 0; j < 32; j++) q[j] = trunc_i8(roundf(x[j] * id));
 }
 
 /* Q4_0: d = -m / 8 where m is the element of largest magnitude (the first one, on a tie),
@@ -279,7 +288,7 @@ static void quant_q4_0(const float *x, uint8_t *b) {
     wr_f16(b, d);
     for (int j = 0; j < 16; j++) {
         const float x0 = x[j] * id, x1 = x[16 + j] * id;
-        const int8_t t0 = (int8_t)(x0 + 8.5f), t1 = (int8_t)(x1 + 8.5f);
+        const int8_t t0 = trunc_i8(x0 + 8.5f), t1 = trunc_i8(x1 + 8.5f);
         const uint8_t q0 = (uint8_t)(t0 < 15 ? t0 : 15), q1 = (uint8_t)(t1 < 15 ? t1 : 15);
         b[2 + j] = (uint8_t)(q0 | q1 << 4);
     }
@@ -298,7 +307,7 @@ static void quant_q4_1(const float *x, uint8_t *b) {
     wr_f16(b + 2, min);
     for (int j = 0; j < 16; j++) {
         const float x0 = (x[j] - min) * id, x1 = (x[16 + j] - min) * id;
-        const int8_t t0 = (int8_t)(x0 + 0.5f), t1 = (int8_t)(x1 + 0.5f);
+        const int8_t t0 = trunc_i8(x0 + 0.5f), t1 = trunc_i8(x1 + 0.5f);
         const uint8_t q0 = (uint8_t)(t0 < 15 ? t0 : 15), q1 = (uint8_t)(t1 < 15 ? t1 : 15);
         b[4 + j] = (uint8_t)(q0 | q1 << 4);
     }

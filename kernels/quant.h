@@ -41,7 +41,9 @@ int ggml_type_encodable(int type);
 /* Encodes n float32 values src[n] (a whole number of blocks) as packed blocks of an
  * encodable type into dst (ggml_row_bytes(type, n) bytes, caller's buffer, any alignment),
  * byte for byte as llama.cpp's reference quantizers (quantize_row_*_ref in ggml-quants.c)
- * do. Inputs should be finite: infinities and NaNs give whatever ggml's arithmetic gives.
+ * do. Inputs should be finite: infinities and NaNs give whatever ggml's arithmetic gives;
+ * where ggml's result depends on the machine (blocks of |x| near 1e-43, whose scale's
+ * inverse overflows) this gives ggml's x86-64 bytes.
  * Threads may encode disjoint rows at once: no state is kept. An unencodable type or a
  * part block is the caller's error (check ggml_type_encodable and ggml_row_bytes first):
  * nothing is written then. */
