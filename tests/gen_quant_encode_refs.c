@@ -13,6 +13,8 @@
  * -ffp-contract=off: no fused multiply-adds (kernels/quant.c switches them off too; a
  * build that fuses would give other bytes now and then). -DNDEBUG: as in release builds,
  * where nearest_int's range assertion is off (the huge inputs below pass NaN through it).
+ * Run on x86-64: for the 1e-44 sub-block a scale's inverse overflows and ggml's float to
+ * int8 conversion is then the machine's (x86-64 gives 0; kernels/quant.c does the same).
  *
  * Writes into DIR:
  *   enc_input.f32  N_SB * 256 float32 values, little-endian (the input of every type)
