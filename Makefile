@@ -19,6 +19,7 @@ KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/op
               kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c kernels/qdot.c
 # everything but the command-line front end; the tests link it too
 CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c bench/profile.c bench/cupti_host.c \
+              bench/gguf_export.c \
               evals/tokenizer.c evals/tok_gguf.c evals/task.c evals/eval.c evals/pyrandom.c \
               reports/table.c reports/report.c reports/charts.c
 BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c bench/info_cost.c bench/runner.c \

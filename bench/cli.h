@@ -87,5 +87,6 @@ int cmd_eval(const Opts *o);
 int cmd_eval_compare(const Opts *o);
 int cmd_kl(const Opts *o);
 int cmd_profile(const Opts *o);
+int cmd_export_gguf(const Opts *o);
 
 #endif

@@ -6,12 +6,14 @@
  *   effbench generate --model M --prompt TEXT -n N     (the continuation as text)
  *   effbench tokenize --model M --text TEXT | --decode 1,2,3
  *   effbench bench    --model CONFIG|DIR [--dummy] [-p 512] [-n 32] [-b 1,16] [-d 1024] [-r 3]
+ *   effbench export-gguf --model CONFIG|DIR [--dummy --dtype T --layers N] -o OUT.gguf
  * Data goes to stdout and files; messages to stderr. Exit 0 on success, 1 on a
  * user-visible error (one line on stderr), 2 on bad usage. Subcommands return 0, -1
  * (error) or -2 (usage).
  */
 #include "cli.h"
 #include "backend.h"
+#include "gguf_export.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -36,6 +38,7 @@ static void usage(FILE *f) {
         "  eval-compare  paired test of two models' samples on one task\n"
         "  kl        next-token KL divergence against a reference run's logits\n"
         "  profile   bench with --backend cuda --profile DIR (default DIR: profile)\n"
+        "  export-gguf  write the loaded model's weights as GGUF (-o OUT.gguf) for llama.cpp\n"
         "model options:\n"
         "  --model PATH      checkpoint directory (config.json + safetensors), a .gguf\n"
         "                    file, or with --dummy a config.json (or a directory holding one)\n"
@@ -82,6 +85,8 @@ static void usage(FILE *f) {
         "report:    effbench report DIR\n"
         "compare:   effbench compare A.csv B.csv\n"
         "eval:      --model DIR|FILE.gguf --task FILE [--samples OUT.jsonl] [-o DIR] [--json] [--bos auto|on|off] [--max-length N]\n"
+        "export-gguf: --model M [--dummy --dtype T --layers N --seed S] -o OUT.gguf  (weights in\n"
+        "           their stored types; names and layout of llama.cpp's convert_hf_to_gguf.py)\n"
         "eval-compare: effbench eval-compare A.samples.jsonl B.samples.jsonl\n"
         "kl:        --model DIR (--tokens LIST | --prompt TEXT) --ref LOGITS.f32 (from effbench logits of a\n"
         "           reference run)\n");
@@ -280,6 +285,24 @@ int cli_load_model(const Opts *o, Model *m) {
     return 0;
 }
 
+/* export-gguf: the model as loaded (dummy or read), written for llama.cpp */
+int cmd_export_gguf(const Opts *o) {
+    if (!o->out) { fprintf(stderr, "effbench export-gguf: -o OUT.gguf is required\n"); return -2; }
+    Model m;
+    if (cli_load_model(o, &m)) return -1;
+    Err e = { "" };
+    double t0 = now_sec();
+    int rc = gguf_export(&m, o->out, &e);
+    if (rc) fprintf(stderr, "effbench export-gguf: %s\n", e.msg);
+    else {
+        char b[32];
+        fprintf(stderr, "effbench export-gguf: %s (%d tensors from %s, %s weights) in %.1f s\n", o->out, m.n_mats,
+                m.stored[0] ? m.stored : dtype_name(m.wdtype), fmt_bytes(m.weight_bytes, b, sizeof b), now_sec() - t0);
+    }
+    model_free(&m);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
@@ -299,6 +322,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "eval-compare")) fn = cmd_eval_compare;
     else if (!strcmp(cmd, "kl")) fn = cmd_kl;
     else if (!strcmp(cmd, "profile")) fn = cmd_profile;
+    else if (!strcmp(cmd, "export-gguf")) fn = cmd_export_gguf;
     else { fprintf(stderr, "effbench: unknown command \"%s\" (see effbench --help)\n", cmd); return 2; }
     if (cli_parse(argc, argv, 2, &o, cmd)) { free(o.args); return 2; }
     if (o.threads > 0) omp_set_num_threads(o.threads);

@@ -2,8 +2,8 @@
  * gguf_write.h - writes GGUF files for the tests: checkpoints converted the way the
  * Hugging Face to GGUF converter converts them, tokenizers, and broken files.
  *
- * A writer collects metadata and tensors in the order given, then writes version 3
- * (or 2) with the given alignment. Strings are NUL-terminated C strings here.
+ * The writer itself is product code (bench/gguf_export.h); this adds the conversion
+ * of a checkpoint directory that the tests build files with.
  */
 #ifndef EFFBENCH_GGUF_WRITE_H
 #define EFFBENCH_GGUF_WRITE_H
@@ -11,24 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct GgufW GgufW;
-
-GgufW *gw_new(void);
-void gw_free(GgufW *w);
-void gw_str(GgufW *w, const char *key, const char *val);
-void gw_u32(GgufW *w, const char *key, uint32_t val);
-void gw_i32(GgufW *w, const char *key, int32_t val);
-void gw_u64(GgufW *w, const char *key, uint64_t val);
-void gw_f32(GgufW *w, const char *key, float val);
-void gw_bool(GgufW *w, const char *key, int val);
-void gw_arr_str(GgufW *w, const char *key, const char *const *val, int64_t n);
-void gw_arr_i32(GgufW *w, const char *key, const int32_t *val, int64_t n);
-void gw_arr_f32(GgufW *w, const char *key, const float *val, int64_t n);
-/* A tensor of ggml type `type` with ne[0] innermost; data (nbytes) is copied. */
-void gw_tensor(GgufW *w, const char *name, int type, int n_dims, const int64_t *ne, const void *data, size_t nbytes);
-/* Writes the file; 0 or -1. version 2 or 3; alignment 0 means the default 32 (no key
- * written); another value is written as general.alignment. */
-int gw_write(GgufW *w, const char *path, uint32_t version, uint32_t alignment);
+#include "gguf_export.h"   /* the writer: gw_new, gw_str, ..., gw_tensor, gw_write */
 
 #endif
 

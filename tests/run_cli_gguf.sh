@@ -39,3 +39,30 @@ if [ -f "$g" ]; then
   expect_err "neither a directory nor GGUF" 1 "neither a checkpoint directory nor a GGUF file" "$E" logits --model "$tmp/plain.bin" --tokens 1 -o "$tmp/x.f32"
   expect_err "--layers on a GGUF checkpoint" 1 "applies to dummy weights only" "$E" generate --model "$g" --layers 1 --tokens 1 -n 1
 fi
+
+# export-gguf: a dummy model written as GGUF and read back gives the same logits, bit
+# for bit (the weights keep their stored type; layouts are undone exactly on load), for
+# every family, in f32 and bf16, and q8_0 where it landed; a bad -o is one line, exit 1,
+# and leaves no file.
+for c in dense/llama-tiny dense/qwen2-tiny dense/mixtral-tiny deepseek/v3-tiny deepseek/v2-lite-tiny; do
+  d="$G/$c"
+  if [ ! -f "$d/config.json" ]; then skp "cli export-gguf $c (no goldens)"; continue; fi
+  for dt in f32 bf16 q8_0; do
+    [ "$dt" = q8_0 ] && [ "$c" != dense/llama-tiny ] && continue
+    g="$tmp/export-$(basename "$c")-$dt.gguf"
+    if ! "$E" export-gguf --model "$d" --dummy --dtype "$dt" --seed 7 -o "$g" 2>"$tmp/err"; then
+      bad "cli export-gguf $c $dt: $(cat "$tmp/err")"; continue; fi
+    "$E" logits --model "$d" --dummy --dtype "$dt" --seed 7 --tokens 1,2,3,4,5 -o "$tmp/la.f32" 2>/dev/null
+    if "$E" logits --model "$g" --tokens 1,2,3,4,5 -o "$tmp/lb.f32" 2>"$tmp/err" && cmp -s "$tmp/la.f32" "$tmp/lb.f32"; then
+      ok "cli export-gguf $c $dt: the same logits from the GGUF"
+    else bad "cli export-gguf $c $dt: max diff $("$T" maxdiff "$tmp/la.f32" "$tmp/lb.f32" 2>&1) $(cat "$tmp/err")"; fi
+    rm -f "$g"
+  done
+done
+if [ -f "$G/dense/llama-tiny/config.json" ]; then
+  mkdir -p "$tmp/ro"
+  expect_err "export-gguf to a missing directory" 1 "nodir/x.gguf: cannot create" "$E" export-gguf --model "$G/dense/llama-tiny" --dummy -o "$tmp/nodir/x.gguf"
+  expect_err "export-gguf without -o" 2 "-o OUT.gguf is required" "$E" export-gguf --model "$G/dense/llama-tiny" --dummy
+  expect_err "export-gguf onto a directory" 1 "ro: cannot rename into place" "$E" export-gguf --model "$G/dense/llama-tiny" --dummy -o "$tmp/ro"
+  if ls "$tmp" | grep -q '^ro\.tmp'; then bad "export-gguf left a partial file"; else ok "export-gguf leaves no partial file"; fi
+fi
