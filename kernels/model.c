@@ -93,7 +93,8 @@ static void fill_dummy(void *dst, DType dt, int64_t n, float amp, uint64_t seed)
 }
 
 /* Block types: each row of the seeded float32 values above (the same values an F32
- * dummy holds) encoded as llama.cpp's reference quantizer encodes it. */
+ * dummy holds) encoded with ggml_quant_fast (llama.cpp's reference quantizers with the
+ * K types' scale searches cut short: load time, for random values). */
 static void fill_dummy_blocks(uint8_t *dst, DType dt, int64_t rows, int64_t cols, float amp, uint64_t seed) {
     uint64_t rb = dtype_bytes(dt, cols);
     #pragma omp parallel if (rows * cols > 262144)
@@ -102,7 +103,7 @@ static void fill_dummy_blocks(uint8_t *dst, DType dt, int64_t rows, int64_t cols
         #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             for (int64_t i = 0; i < cols; i++) row[i] = amp * uniform_pm1(seed, (uint64_t)(r * cols + i));
-            ggml_quant(dtype_ggml(dt), row, dst + (uint64_t)r * rb, cols);
+            ggml_quant_fast(dtype_ggml(dt), row, dst + (uint64_t)r * rb, cols);
         }
         free(row);
     }

@@ -390,7 +390,7 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
  * fits x[n] ~ scale * l with l in -nmax..nmax-1, weighting each element by x^2. Tries
  * iscale = -(nmax + 0.1*is) / m for is = -9..9 (m the element of largest magnitude), each
  * refined by least squares, keeping the best. Returns the scale; L gets l + nmax. */
-static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, int sweep) {
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++) {
         float ax = fabsf(x[i]);
@@ -411,7 +411,7 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
     }
     float scale = suml2 ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
-    for (int is = -9; is <= 9; is++) {
+    for (int is = -9; is <= 9 && sweep; is++) {
         if (is == 0) continue;
         iscale = -(nmax + 0.1f * is) / max;
         sumlx = suml2 = 0;
@@ -483,10 +483,10 @@ static void quant_k_levels(const float *x, int nmax, float rmin, int nstep, uint
 
 /* Q4_K: levels as above (rmin -1, 21 steps); group g of 64 packs sub-block 2g in the low
  * nibbles of qs[32g..32g+31] and sub-block 2g+1 in the high ones */
-static void quant_q4_k(const float *x, uint8_t *b) {
+static void quant_q4_k(const float *x, uint8_t *b, int fast) {
     uint8_t L[QK_K];
     memset(b, 0, 144);
-    quant_k_levels(x, 15, -1.f, 20, b, L);
+    quant_k_levels(x, 15, -1.f, fast ? 0 : 20, b, L);
     uint8_t *q = b + 16;
     for (int j = 0; j < QK_K; j += 64, q += 32)
         for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | L[j + l + 32] << 4);
@@ -494,10 +494,10 @@ static void quant_q4_k(const float *x, uint8_t *b) {
 
 /* Q5_K: levels as above (rmin -0.5, 16 steps); the low 4 bits pack as Q4_K, bit 4 of
  * element l of sub-block j goes to bit j of qh[l] */
-static void quant_q5_k(const float *x, uint8_t *b) {
+static void quant_q5_k(const float *x, uint8_t *b, int fast) {
     uint8_t L[QK_K];
     memset(b, 0, 176);
-    quant_k_levels(x, 31, -0.5f, 15, b, L);
+    quant_k_levels(x, 31, -0.5f, fast ? 0 : 15, b, L);
     uint8_t *qh = b + 16, *ql = b + 48;
     uint8_t m1 = 1, m2 = 2;
     for (int n = 0; n < QK_K; n += 64, ql += 32, m1 <<= 2, m2 <<= 2) {
@@ -515,12 +515,12 @@ static void quant_q5_k(const float *x, uint8_t *b) {
  * -128 and the rest clip at 127), then the elements requantized to -32..31 with the
  * rounded d*sc (a sub-block whose d*sc is 0 keeps its first levels). A block whose scales
  * are all below GROUP_MAX_EPS is all zero bytes. Packing as dequant_q6_k reads it. */
-static void quant_q6_k(const float *x, uint8_t *b) {
+static void quant_q6_k(const float *x, uint8_t *b, int fast) {
     int8_t L[QK_K];
     float scales[16];
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < 16; ib++) {
-        const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+        const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, !fast);
         scales[ib] = scale;
         const float abs_scale = fabsf(scale);
         if (abs_scale > max_abs_scale) { max_abs_scale = abs_scale; max_scale = scale; }
@@ -560,15 +560,26 @@ int ggml_type_encodable(int type) {
     }
 }
 
-void ggml_quant(int type, const float *src, void *dst, int64_t n) {
+static void quant_blocks(int type, const float *src, void *dst, int64_t n, int fast) {
     uint8_t *p = dst;
     if (!ggml_type_encodable(type) || ggml_row_bytes(type, n) < 0) return;   /* misuse: nothing written */
     const int be = types[type].block_elems, bb = types[type].block_bytes;
-    void (*enc)(const float *, uint8_t *) =
-        type == GGML_Q8_0 ? quant_q8_0 : type == GGML_Q4_0 ? quant_q4_0 : type == GGML_Q4_1 ? quant_q4_1 :
-        type == GGML_Q4_K ? quant_q4_k : type == GGML_Q5_K ? quant_q5_k : quant_q6_k;
-    for (int64_t i = 0; i < n / be; i++) enc(src + i * be, p + i * bb);
+    for (int64_t i = 0; i < n / be; i++) {
+        const float *x = src + i * be;
+        uint8_t *b = p + i * bb;
+        switch (type) {
+        case GGML_Q8_0: quant_q8_0(x, b); break;
+        case GGML_Q4_0: quant_q4_0(x, b); break;
+        case GGML_Q4_1: quant_q4_1(x, b); break;
+        case GGML_Q4_K: quant_q4_k(x, b, fast); break;
+        case GGML_Q5_K: quant_q5_k(x, b, fast); break;
+        default: quant_q6_k(x, b, fast); break;
+        }
+    }
 }
+
+void ggml_quant(int type, const float *src, void *dst, int64_t n) { quant_blocks(type, src, dst, n, 0); }
+void ggml_quant_fast(int type, const float *src, void *dst, int64_t n) { quant_blocks(type, src, dst, n, 1); }
 
 /* ---- entry ----------------------------------------------------------------------------- */
 void ggml_dequant(int type, const void *src, float *dst, int64_t n) {
