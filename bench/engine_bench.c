@@ -12,6 +12,41 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+/* Where each CPU cell's step goes: per op kind, the share of the step and the rate at
+ * which it read its bytes (weights as stored, KV cache). */
+static void print_op_shares(const Cell *cells, int nc) {
+    int any = 0;
+    for (int i = 0; i < nc; i++) any |= cells[i].has_ops;
+    if (!any) return;
+    printf("\nWhere a step's time goes (CPU; each op: share of the step / GB/s of the weights and cache it read):\n\n| op |");
+    for (int i = 0; i < nc; i++) {
+        const Cell *c = &cells[i];
+        if (!c->has_ops) continue;
+        if (c->kind == 'p') printf(" pp%d |", c->p);
+        else printf(" b%d @ d%d |", c->b, c->d);
+    }
+    printf("\n|---|");
+    for (int i = 0; i < nc; i++) if (cells[i].has_ops) printf("---:|");
+    printf("\n");
+    for (int k = 0; k < OPK_COUNT; k++) {
+        int used = 0;
+        for (int i = 0; i < nc; i++) used |= cells[i].has_ops && cells[i].op_sec[k] > 0 && (cells[i].op_bytes[k] > 0 || k != OPK_SHARED);
+        if (!used) continue;
+        printf("| %s |", opk_name(k));
+        for (int i = 0; i < nc; i++) {
+            const Cell *c = &cells[i];
+            if (!c->has_ops) continue;
+            double tot = 0;
+            for (int j = 0; j < OPK_COUNT; j++) tot += c->op_sec[j];
+            char gb[32] = "";
+            if (c->op_bytes[k] > 0 && c->op_sec[k] > 0) snprintf(gb, sizeof gb, " / %.1f", c->op_bytes[k] / c->op_sec[k] / 1e9);
+            printf(" %.1f%%%s |", tot > 0 ? 100 * c->op_sec[k] / tot : 0, gb);
+        }
+        printf("\n");
+    }
+}
+
+
 int cmd_bench(const Opts *o) {
     int *pp = NULL, *bb = NULL, *dd = NULL, np = 0, nb = 0, nd = 0;
     const char *fmt = o->format ? o->format : "md";
@@ -161,6 +196,7 @@ int cmd_bench(const Opts *o) {
                "for a batch) + KV cache. Medians of %d runs after %d warm-up; p99 by nearest rank over all steps.\n",
                rss / 1e9, m.weight_bytes / 1e9, m.derived_bytes / 1e9, kvmax / 1e9, lim.m_peak, reps, o->warmup);
     }
+    if (!strcmp(fmt, "md")) print_op_shares(cells, nc);
     free(cells); free(pp); free(bb); free(dd);
     model_free(&m);
     return rc;

@@ -241,6 +241,24 @@ static void cell_source(Cell *c, const Engine *g) {
     snprintf(c->dtype, sizeof c->dtype, "%s", engine_dtype(g));
 }
 
+/* ---- where the time goes -------------------------------------------------------------- */
+/* The CPU engine tallies its ops into Model.ops while set: on for the timed repetitions. */
+static void ops_on(Engine *g, OpStats *st, int on) {
+    Model *m = engine_model(g);
+    if (strcmp(engine_backend(g), "cpu")) return;
+    if (on && !m->ops) memset(st, 0, sizeof *st);
+    m->ops = on ? st : NULL;
+}
+
+static void ops_store(Cell *c, const OpStats *st) {
+    if (st->steps < 1) return;
+    c->has_ops = 1;
+    for (int k = 0; k < OPK_COUNT; k++) {
+        c->op_sec[k] = st->sec[k] / (double)st->steps;
+        c->op_bytes[k] = st->bytes[k] / (double)st->steps;
+    }
+}
+
 /* ---- the step of a cell --------------------------------------------------------------- */
 static void decode_tokens(int *tok, int b, int vocab) {
     for (int s = 0; s < b; s++) tok[s] = (7 * s + 3) % vocab;
@@ -311,16 +329,20 @@ int measure_prefill(Engine *g, int p, int reps, int warmup, Cell *c, Err *e) {
     cell_source(c, g);
     c->kv_bytes = engine_kv_bytes_per_token(g) * (uint64_t)p;
     double *t = xmalloc(sizeof(double) * (size_t)reps);
+    OpStats ops;
     for (int r = -warmup; r < reps && !rc; r++) {
         if (measure_stop) { rc = err_set(e, "interrupted"); break; }
         if ((rc = cell_step_reset(g, &st, e))) break;
         if (r >= 0 && measure_hook) measure_hook(1, measure_hook_ctx);
+        ops_on(g, &ops, r >= 0);
         double s0 = now_sec();
         rc = cell_step_run(g, &st, e);
         if (r >= 0) t[r] = now_sec() - s0;
+        ops_on(g, &ops, 0);
         if (r >= 0 && measure_hook) measure_hook(0, measure_hook_ctx);
     }
     if (!rc) {
+        ops_store(c, &ops);
         summarize(t, reps, c);
         for (int j = 0; j < p; j++) c->flops += model_flops_per_token(m, j + 1) - mat_flops(&m->lm_head);
         c->flops += mat_flops(&m->lm_head);          /* logits of the last position only */
@@ -349,9 +371,11 @@ int measure_decode(Engine *g, int b, int d, int n, int reps, int warmup, Cell *c
     int *pos = xmalloc(sizeof(int) * (size_t)b);
     double *t = xmalloc(sizeof(double) * (size_t)reps), *steps = xmalloc(sizeof(double) * (size_t)reps * n);
     int ns = 0;
+    OpStats ops;
     for (int r = -warmup; r < reps && !rc; r++) {
         rc = cell_step_reset(g, &st, e);
         if (r >= 0 && measure_hook) measure_hook(1, measure_hook_ctx);
+        ops_on(g, &ops, r >= 0);
         double s0 = now_sec();
         for (int k = 0; k < n && !rc; k++) {
             if (measure_stop) { rc = err_set(e, "interrupted"); break; }
@@ -364,9 +388,11 @@ int measure_decode(Engine *g, int b, int d, int n, int reps, int warmup, Cell *c
             if (r >= 0) steps[ns++] = now_sec() - g0;
         }
         if (r >= 0) t[r] = (now_sec() - s0) / n;
+        ops_on(g, &ops, 0);
         if (r >= 0 && measure_hook) measure_hook(0, measure_hook_ctx);
     }
     if (!rc) {
+        ops_store(c, &ops);
         summarize(t, reps, c);
         qsort(steps, (size_t)ns, sizeof *steps, cmp_double);
         c->p50 = pct_sorted(steps, ns, 50);

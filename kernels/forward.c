@@ -160,7 +160,40 @@ typedef struct {
     const int *seq, *pos;
     float *scratch;              /* linear() scratch */
     void **w;                    /* the work area's buffers, by W_* */
+    double t;                    /* Model.ops: when the op now running began */
 } Step;
+
+/* ---- where the time goes (Model.ops) ---------------------------------------------------- */
+const char *opk_name(int k) {
+    static const char *names[OPK_COUNT] = {
+        "embedding", "norms", "attention in-projections", "attention", "attention out-projection", "router",
+        "routed experts", "shared experts", "dense FFN", "residual adds", "lm_head",
+    };
+    return k >= 0 && k < OPK_COUNT ? names[k] : "?";
+}
+
+/* The op of kind k ends now: the time since the last mark is its, and it read bytes. */
+static void mark(Step *s, int k, double bytes) {
+    OpStats *o = s->m->ops;
+    if (!o) return;
+    double t = now_sec();
+    o->sec[k] += t - s->t;
+    o->bytes[k] += bytes;
+    s->t = t;
+}
+
+static double mat_bytes(const Mat *w) {
+    double b = (double)w->rows * (double)dtype_bytes(w->dt, w->cols);
+    if (w->dt == DT_F8_E4M3) b += 4.0 * (double)((w->rows + 127) / 128) * (double)((w->cols + 127) / 128);
+    return b;
+}
+
+/* cache bytes the step's attention reads: each token its sequence's rows 0..pos */
+static double cache_read_bytes(const Step *s) {
+    double rows = 0;
+    for (int t = 0; t < s->n; t++) rows += s->pos[t] + 1;
+    return rows * s->kv->row * sizeof(float);
+}
 
 static void lin(Step *s, float *y, int ldy, const float *x, int ldx, int T, const Mat *W) {
     linear(y, ldy, x, ldx, T, W, 0, W->rows, NULL, s->scratch);
@@ -180,6 +213,7 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
     linear(q, H * hd, h, c->dim, n, &a->q, 0, a->q.rows, a->bq, s->scratch);
     linear(k, kvd, h, c->dim, n, &a->k, 0, a->k.rows, a->bk, s->scratch);
     linear(v, kvd, h, c->dim, n, &a->v, 0, a->v.rows, a->bv, s->scratch);
+    mark(s, OPK_QKV, mat_bytes(&a->q) + mat_bytes(&a->k) + mat_bytes(&a->v));
     for (int t = 0; t < n; t++) {
         for (int x = 0; x < H; x++) rope_half(q + ((int64_t)t * H + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
         for (int x = 0; x < Hkv; x++) rope_half(k + ((int64_t)t * Hkv + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
@@ -195,7 +229,9 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
         .max_pos = s->kv->max_pos, .work = s->w[W_ATTN],
     };
     attention(&aa);
+    mark(s, OPK_ATTN, cache_read_bytes(s));
     lin(s, out, c->dim, o, H * hd, n, &a->o);
+    mark(s, OPK_O, mat_bytes(&a->o));
 }
 
 static void attn_mla(Step *s, int l, const float *h, float *out) {
@@ -217,6 +253,7 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
     float *kv = s->w[W_KV];
     lin(s, kv, Dc + Dr, h, c->dim, n, &a->kv_a);
     rmsnorm(kv, Dc + Dr, kv, Dc + Dr, n, Dc, a->kv_a_norm, c->rms_eps);   /* latent only */
+    mark(s, OPK_QKV, (c->q_lora_rank ? mat_bytes(&a->q_a) + mat_bytes(&a->q_b) : mat_bytes(&a->q)) + mat_bytes(&a->kv_a));
     for (int t = 0; t < n; t++) {
         for (int x = 0; x < H; x++)
             rope_interleaved(q + ((int64_t)t * H + x) * qk + Dn, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
@@ -271,7 +308,9 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
             linear(o + (int64_t)x * Dv, H * Dv, lat + (int64_t)x * Dc, H * Dc, n, &wuv, 0, Dv, NULL, s->scratch);
         }
     }
+    mark(s, OPK_ATTN, cache_read_bytes(s) + 4.0 * (double)a->kv_b.rows * Dc);    /* and kv_b in float32 */
     lin(s, out, c->dim, o, H * Dv, n, &a->o);
+    mark(s, OPK_O, mat_bytes(&a->o));
 }
 
 /* ---- feed-forward ------------------------------------------------------------------- */
@@ -305,6 +344,7 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
     RouteParams rp;
     route_params(c, &rp);
     moe_route_with_scratch(&rp, mo->bias, sc, n, ex, wt, s->w[W_ROUTE]);
+    mark(s, OPK_ROUTER, mat_bytes(&mo->router));
     if (tr && tr->experts) {
         memcpy(tr->experts + (int64_t)l * n * K, ex, sizeof(int) * (size_t)n * K);
         memcpy(tr->weights + (int64_t)l * n * K, wt, sizeof(float) * (size_t)n * K);
@@ -314,14 +354,22 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
     moe_permute(off, order, where, ex, n * K, E);
     float *xin = s->w[W_XIN], *y = s->w[W_Y];
     for (int j = 0; j < n * K; j++) memcpy(xin + (int64_t)j * D, h + (int64_t)(order[j] / K) * D, sizeof(float) * (size_t)D);
+    double eb = 0;
     for (int x = 0; x < E; x++)
-        if (off[x + 1] > off[x]) mlp(s, &mo->experts[x], xin + (int64_t)off[x] * D, off[x + 1] - off[x], y + (int64_t)off[x] * D);
+        if (off[x + 1] > off[x]) {
+            const Mlp *p = &mo->experts[x];
+            mlp(s, p, xin + (int64_t)off[x] * D, off[x + 1] - off[x], y + (int64_t)off[x] * D);
+            eb += mat_bytes(&p->gate) + mat_bytes(&p->up) + mat_bytes(&p->down);
+        }
+    mark(s, OPK_EXPERTS, eb);
     float *z = NULL;
     if (mo->has_shared) {
         z = s->w[W_Z];
         mlp(s, &mo->shared, h, n, z);
+        mark(s, OPK_SHARED, mat_bytes(&mo->shared.gate) + mat_bytes(&mo->shared.up) + mat_bytes(&mo->shared.down));
     }
     moe_combine(out, y, wt, where, z, n, K, D);
+    mark(s, OPK_EXPERTS, 0);
 }
 
 /* ---- step --------------------------------------------------------------------------- */
@@ -350,26 +398,34 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
     /* the work area first (it holds the copy of the fill the check updates); refuses,
      * before allocating, a step whose buffers exceed the memory available */
     if (work_reserve(m, kv, n, e)) return -1;
-    Step s = { m, kv, n, seq, pos, m->scratch, m->work->buf };
+    Step s = { m, kv, n, seq, pos, m->scratch, m->work->buf, m->ops ? now_sec() : 0 };
     /* validate the batch against the cache before touching anything */
     int *len = s.w[W_LEN];
     memcpy(len, kv->len, sizeof(int) * (size_t)kv->n_seq);
     if (forward_check_batch(c, kv->n_seq, kv->max_pos, len, n, tok, seq, pos, e)) return -1;
     float *x = s.w[W_X], *h = s.w[W_H], *o = s.w[W_O];
     for (int i = 0; i < n; i++) mat_rows_f32(&m->embed, tok[i], 1, x + (int64_t)i * D);
+    mark(&s, OPK_EMBED, (double)n * (double)dtype_bytes(m->embed.dt, D));
     if (tr && tr->hidden) memcpy(tr->hidden, x, sizeof(float) * (size_t)n * D);
     if (tr && tr->experts)
         for (int64_t i = 0; i < (int64_t)c->n_layers * n * (c->top_k > 0 ? c->top_k : 0); i++) { tr->experts[i] = -1; tr->weights[i] = 0; }
     for (int l = 0; l < c->n_layers; l++) {
         const Layer *ly = &m->layers[l];
         rmsnorm(h, D, x, D, n, D, ly->attn_norm, c->rms_eps);
+        mark(&s, OPK_NORM, 0);
         if (c->is_mla) attn_mla(&s, l, h, o);
         else attn_dense(&s, l, h, o);
         for (int64_t i = 0; i < (int64_t)n * D; i++) x[i] += o[i];
+        mark(&s, OPK_RESID, 0);
         rmsnorm(h, D, x, D, n, D, ly->ffn_norm, c->rms_eps);
+        mark(&s, OPK_NORM, 0);
         if (ly->is_moe) moe(&s, l, h, o, tr);
-        else mlp(&s, &ly->mlp, h, n, o);
+        else {
+            mlp(&s, &ly->mlp, h, n, o);
+            mark(&s, OPK_MLP, mat_bytes(&ly->mlp.gate) + mat_bytes(&ly->mlp.up) + mat_bytes(&ly->mlp.down));
+        }
         for (int64_t i = 0; i < (int64_t)n * D; i++) x[i] += o[i];
+        mark(&s, OPK_RESID, 0);
         if (tr && tr->hidden) memcpy(tr->hidden + (int64_t)(l + 1) * n * D, x, sizeof(float) * (size_t)n * D);
     }
     memcpy(kv->len, len, sizeof(int) * (size_t)kv->n_seq);
@@ -377,12 +433,15 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
     int nw = 0;
     for (int i = 0; i < n; i++)
         if (!want || want[i]) { rmsnorm(h + (int64_t)nw * D, D, x + (int64_t)i * D, D, 1, D, m->norm, c->rms_eps); nw++; }
+    mark(&s, OPK_NORM, 0);
     int rc = 0;
     if (nw && logits) {
         lin(&s, logits, c->vocab, h, D, nw, &m->lm_head);
         int64_t nonfinite = 0;
         for (int64_t i = 0; i < (int64_t)nw * c->vocab; i++) nonfinite += !isfinite(logits[i]);
         if (nonfinite) rc = err_set(e, "%s: forward pass produced %lld NaN/Inf logits", m->path, (long long)nonfinite);
+        mark(&s, OPK_HEAD, mat_bytes(&m->lm_head));
     }
+    if (m->ops) m->ops->steps++;
     return rc;
 }

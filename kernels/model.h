@@ -70,6 +70,18 @@ typedef struct {
 /* Every buffer of a forward step in one allocation, kept between steps (forward.c). */
 typedef struct StepWork StepWork;
 
+/* Where a step's time goes: each op kind's seconds and the bytes it read (weights as
+ * stored, the KV cache), summed over the steps run while Model.ops is set. */
+enum {
+    OPK_EMBED, OPK_NORM, OPK_QKV, OPK_ATTN, OPK_O, OPK_ROUTER, OPK_EXPERTS, OPK_SHARED, OPK_MLP, OPK_RESID, OPK_HEAD,
+    OPK_COUNT
+};
+typedef struct {
+    double sec[OPK_COUNT], bytes[OPK_COUNT];
+    int64_t steps;
+} OpStats;
+const char *opk_name(int k);     /* "attention", "routed experts", ... */
+
 typedef struct {
     ModelConfig cfg;
     LoadOpts opts;
@@ -89,6 +101,7 @@ typedef struct {
     uint64_t derived_bytes;      /* float32 copies made at load (kv_b_f32) */
     uint64_t file_bytes;         /* a GGUF's tensor bytes as stored (0 otherwise) */
     float *scratch;              /* linear() scratch for the widest weight; one forward at a time */
+    OpStats *ops;                /* when set, forward adds each op's time and bytes to it */
     StepWork *work;              /* the forward step's buffers (forward.c), made by the first step,
                                     grown by a larger one; NULL before */
     uint64_t n_params;           /* all weights (main model) */
