@@ -1,0 +1,144 @@
+#!/bin/sh
+# compare-llama.sh - effbench beside llama.cpp's llama-bench, on the same GGUF files,
+# the same threads and the same tests; prints a markdown table. A benchmark, not a test:
+# CI never runs it (minutes per file on a small CPU).
+#
+#   sh scripts/compare-llama.sh [TYPE...]     default types: bf16 f16 q8_0 q4_k
+#
+# What it does:
+#   1. builds llama-bench once (scripts/llama-bench-build.sh: llama.cpp as vendored by
+#      llama-cpp-python 0.3.36, CPU only, GGML_NATIVE=OFF: see the AMX trap there);
+#   2. exports each shape (suites/configs/NAME.json cut to 4 layers, seeded random
+#      weights) in each TYPE with `effbench export-gguf` into
+#      ${EFFBENCH_CACHE:-$HOME/.cache/effbench}/gguf/ (kept: later runs reuse them), and
+#      adds the real SmolLM2-135M-Instruct Q4_1 file as shipped (scripts/fetch-model.sh);
+#   3. for every file and every test, runs llama-bench, then effbench bench, one after
+#      the other (never at once: they would share the cores), each with REPS repetitions:
+#        pp512      prefill of 512 tokens at depth 0   llama-bench -p 512 -n 0
+#                                                      effbench -p 512 -n 1 -b 1 -d 0
+#        tg32       32 decode steps, batch 1, depth 0  llama-bench -p 0 -n 32
+#                                                      effbench -p 1 -n 32 -b 1 -d 0
+#        tg32@d1024 the same after 1024 tokens          ... -d 1024 (both)
+#      (effbench bench always times a prefill and a decode: the one the test does not
+#      use is made as small as it goes, -p 1 or -n 1, and its row is not read);
+#   4. prints shape | type | test | llama.cpp tok/s | effbench tok/s | ratio
+#      (effbench / llama.cpp) | effbench's % of its roofline (the bound bench measures
+#      in the same run: memory bandwidth for decode, GEMM rate for prefill).
+# Both figures are medians of the repetitions (llama-bench's samples_ts, effbench's
+# median time). Raw outputs stay in $CACHE/compare/ for inspection.
+#
+# Environment:
+#   SHAPES="deepseek-v2-lite llama-3.1-8b"   suites/configs/*.json names ("" for none)
+#   LAYERS=4  THREADS=2  REPS=3  SEED=1
+#   SMOLLM=1                                  0: leave out the real SmolLM2 file
+#   TESTS="pp512 tg32 tg32@d1024"             a subset, to be quick
+#   EFFBENCH=./effbench                       the binary to measure
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${EFFBENCH_CACHE:-$HOME/.cache/effbench}
+SHAPES=${SHAPES-deepseek-v2-lite llama-3.1-8b}
+LAYERS=${LAYERS:-4}
+THREADS=${THREADS:-2}
+REPS=${REPS:-3}
+SEED=${SEED:-1}
+SMOLLM=${SMOLLM:-1}
+TESTS=${TESTS:-pp512 tg32 tg32@d1024}
+EFFBENCH=${EFFBENCH:-$root/effbench}
+types=${*:-bf16 f16 q8_0 q4_k}
+
+say() { echo "compare-llama: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ -x "$EFFBENCH" ] || die "no effbench at $EFFBENCH (run make)"
+command -v python3 >/dev/null 2>&1 || die "python3 not found (it reads the two programs' JSON/CSV)"
+LB=$(sh "$root/scripts/llama-bench-build.sh") || die "llama-bench could not be built"
+out=$cache/compare/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$cache/gguf" "$out" || die "cannot create $out"
+
+# ---- the files ------------------------------------------------------------------------
+files=""          # lines "shape|type|path"
+for s in $SHAPES; do
+    cfg=$root/suites/configs/$s.json
+    [ -f "$cfg" ] || die "no shape $cfg"
+    for t in $types; do
+        g=$cache/gguf/$s-${LAYERS}L-$t-seed$SEED.gguf
+        if [ ! -f "$g" ]; then
+            say "exporting $s ($LAYERS layers) as $t"
+            "$EFFBENCH" export-gguf --model "$cfg" --dummy --dtype "$t" --layers "$LAYERS" --seed "$SEED" -o "$g" \
+                || die "export of $s as $t failed"
+        fi
+        files="$files$s-${LAYERS}L|$t|$g
+"
+    done
+done
+if [ "$SMOLLM" = 1 ]; then
+    sm=$(sh "$root/scripts/fetch-model.sh" 2>&1 | sed -n 's/^fetch-model: model at //p')
+    if [ -n "$sm" ] && [ -f "$sm" ]; then files="${files}SmolLM2-135M|Q4_1 (as shipped)|$sm
+"
+    else say "SmolLM2 not available (sh scripts/fetch-model.sh): left out"; fi
+fi
+
+# ---- the runs: llama-bench, then effbench, per file and test ---------------------------
+results=$out/results.tsv  # shape, type, test, llama tok/s, effbench tok/s, effbench % roofline
+: >"$results"
+n=0
+echo "$files" | while IFS='|' read -r shape type path; do
+    [ -n "$path" ] || continue
+    for test in $TESTS; do
+        n=$((n + 1))
+        case $test in
+            pp512)      lb="-p 512 -n 0 -d 0";   eb="-p 512 -n 1 -b 1 -d 0" ;;
+            tg32)       lb="-p 0 -n 32 -d 0";    eb="-p 1 -n 32 -b 1 -d 0" ;;
+            tg32@d1024) lb="-p 0 -n 32 -d 1024"; eb="-p 1 -n 32 -b 1 -d 1024" ;;
+            *) die "unknown test $test (pp512, tg32, tg32@d1024)" ;;
+        esac
+        base=$out/$n
+        t0=$(date +%s)
+        # shellcheck disable=SC2086
+        "$LB" -m "$path" -t "$THREADS" -r "$REPS" $lb -o json >"$base.llama.json" 2>"$base.llama.err" \
+            || say "llama-bench failed on $path $test: $(tail -n 1 "$base.llama.err")"
+        t1=$(date +%s)
+        # shellcheck disable=SC2086
+        "$EFFBENCH" bench --model "$path" -t "$THREADS" -r "$REPS" $eb --format csv >"$base.effbench.csv" 2>"$base.effbench.err" \
+            || say "effbench failed on $path $test: $(tail -n 1 "$base.effbench.err")"
+        t2=$(date +%s)
+        say "$shape $type $test: llama-bench $((t1 - t0)) s, effbench $((t2 - t1)) s"
+        python3 - "$base" "$shape" "$type" "$test" >>"$results" <<'EOF'
+import csv, json, statistics, sys
+base, shape, typ, test = sys.argv[1:5]
+lt = et = roof = ""
+try:
+    runs = json.load(open(base + ".llama.json"))
+    if runs:
+        lt = "%.2f" % statistics.median(runs[0]["samples_ts"])
+except Exception:
+    pass
+try:
+    want = "prefill" if test.startswith("pp") else "decode"
+    for row in csv.DictReader(open(base + ".effbench.csv")):
+        if row["test"] == want:
+            et = "%.2f" % float(row["tokens_per_s"])
+            roof = "%.1f" % (100 * float(row["of_roofline"]))
+except Exception:
+    pass
+print("\t".join([shape, typ, test, lt, et, roof]))
+EOF
+    done
+done
+
+# ---- the table -------------------------------------------------------------------------
+python3 - "$results" "$THREADS" "$REPS" <<'EOF'
+import sys
+path, threads, reps = sys.argv[1:4]
+print("| shape | type | test | llama.cpp tok/s | effbench tok/s | effbench / llama.cpp | effbench % of roofline |")
+print("|---|---|---|---:|---:|---:|---:|")
+for line in open(path):
+    s, t, test, lt, et, roof = line.rstrip("\n").split("\t")
+    ratio = "%.2f" % (float(et) / float(lt)) if lt and et and float(lt) > 0 else "-"
+    print("| %s | %s | %s | %s | %s | %s | %s |" % (s, t, test, lt or "failed", et or "failed", ratio, roof or "-"))
+print()
+print("%s threads, median of %s repetitions each; llama.cpp: llama-bench (llama-cpp-python 0.3.36's "
+      "llama.cpp, CPU); effbench: bench." % (threads, reps))
+EOF
+say "raw outputs in $out"
