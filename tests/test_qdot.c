@@ -200,10 +200,106 @@ static void test_linear_types(void) {
     }
 }
 
+/* ggml_quant_fast: the same format, errors close to the reference encoders' own. Bound:
+ * its RMS error at most 1.3x the reference's (it keeps the reference's first fit and
+ * drops only the search that refines it), measured 1.00-1.08x on uniform data of mixed scales. */
+static void test_fast_encoders(void) {
+    const int types[] = { GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K };
+    int64_t n = 256 * 64;
+    float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
+    uint8_t *b = malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) x[i] = frnd() * (1.0f + (float)(i / 256 % 7));
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        double e[2];
+        for (int fast = 0; fast < 2; fast++) {
+            if (fast) ggml_quant_fast(types[k], x, b, n);
+            else ggml_quant(types[k], x, b, n);
+            ggml_dequant(types[k], b, y, n);
+            double ss = 0;
+            for (int64_t i = 0; i < n; i++) ss += ((double)y[i] - x[i]) * ((double)y[i] - x[i]);
+            e[fast] = sqrt(ss / (double)n);
+        }
+        if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s: RMS error fast %.4g, reference %.4g\n", ggml_type_name(types[k]), e[1], e[0]);
+        CHECK(e[1] <= 1.3 * e[0] && e[1] > 0, "%s: fast encoding RMS error %.4g against the reference's %.4g", ggml_type_name(types[k]), e[1], e[0]);
+    }
+    free(x); free(y); free(b);
+}
+
+/* --dtype with a checkpoint: its matrices re-encoded at load. Against the float32
+ * checkpoint, next-token KL must be small for Q8_0 (8-bit: measured ~1e-5 on v3-tiny)
+ * and clearly larger for Q4_0 (4-bit: ~2e-3), and the matrices must hold the new type. */
+static void kl_rows(const float *a, const float *b, int n, int V, double *mean) {
+    double tot = 0;
+    for (int t = 0; t < n; t++) {
+        const float *p = a + (size_t)t * V, *q = b + (size_t)t * V;
+        double mp = -INFINITY, mq = -INFINITY, zp = 0, zq = 0, kl = 0;
+        for (int v = 0; v < V; v++) { if (p[v] > mp) mp = p[v]; if (q[v] > mq) mq = q[v]; }
+        for (int v = 0; v < V; v++) { zp += exp(p[v] - mp); zq += exp(q[v] - mq); }
+        for (int v = 0; v < V; v++) {
+            double lp = p[v] - mp - log(zp), lq = q[v] - mq - log(zq);
+            kl += exp(lp) * (lp - lq);
+        }
+        tot += kl;
+    }
+    *mean = tot / n;
+}
+
+static int logits_of(const char *dir, int recode, DType dt, const int *tok, int n, float *out, DType *odt) {
+    Model m;
+    Err e = { "" };
+    LoadOpts o = { .dtype = dt, .recode = recode };
+    if (model_load(&m, dir, &o, &e)) { t_fail(__FILE__, __LINE__, "load %s: %s", dir, e.msg); return -1; }
+    KVCache kv;
+    int rc = kv_create(&kv, &m, 1, n, &e);
+    int seq[64] = { 0 }, pos[64];
+    for (int i = 0; i < n; i++) pos[i] = i;
+    if (!rc) rc = model_forward(&m, &kv, n, tok, seq, pos, NULL, out, NULL, &e);
+    if (rc) t_fail(__FILE__, __LINE__, "%s: %s", dir, e.msg);
+    *odt = m.layers[0].attn.o.dt;
+    kv_free(&kv);
+    model_free(&m);
+    return rc;
+}
+
+static void test_recode_checkpoint(void) {
+    const char *cases[] = { "deepseek/v3-tiny", "dense/llama-tiny" };
+    for (int i = 0; i < 2; i++) {
+        Case c;
+        if (case_load(cases[i], &c)) return;
+        int n = c.n_prompt;
+        Model probe;
+        Err e = { "" };
+        LoadOpts so = { .dummy = 1, .shapes_only = 1 };
+        char cfg[1100];
+        snprintf(cfg, sizeof cfg, "%s/config.json", c.dir);
+        if (model_load(&probe, cfg, &so, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); case_free(&c); return; }
+        int V = probe.cfg.vocab;
+        model_free(&probe);
+        float *ref = malloc(sizeof(float) * (size_t)n * V), *q8 = malloc(sizeof(float) * (size_t)n * V),
+              *q4 = malloc(sizeof(float) * (size_t)n * V);
+        DType d0, d8, d4;
+        if (!logits_of(c.dir, 0, DT_F32, c.prompt, n, ref, &d0) && !logits_of(c.dir, 1, DT_Q8_0, c.prompt, n, q8, &d8) &&
+            !logits_of(c.dir, 1, DT_Q4_0, c.prompt, n, q4, &d4)) {
+            double k8, k4;
+            kl_rows(ref, q8, n, V, &k8);
+            kl_rows(ref, q4, n, V, &k4);
+            CHECK(d0 == DT_F32 && d8 == DT_Q8_0 && d4 == DT_Q4_0, "%s: o_proj held as %s / %s / %s", cases[i], dtype_name(d0),
+                  dtype_name(d8), dtype_name(d4));
+            CHECK(k8 > 0 && k8 < 1e-4, "%s: Q8_0 re-encoding: mean KL %.3g against float32 (expected 0 < KL < 1e-4)", cases[i], k8);
+            CHECK(k4 > 10 * k8 && k4 < 0.05, "%s: Q4_0 re-encoding: mean KL %.3g (Q8_0 %.3g)", cases[i], k4, k8);
+            if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s: KL vs F32: Q8_0 %.3g, Q4_0 %.3g\n", cases[i], k8, k4);
+        }
+        free(ref); free(q8); free(q4);
+        case_free(&c);
+    }
+}
+
 const TestDef qdot_tests[] = {
     { "qdot widening is bit-exact against the C twin, every type", test_widen_exact },
     { "qdot products match the C twin and float64, every type, T 1-8", test_dot_twin },
     { "qdot comparison catches a changed block scale", test_dot_detects_error },
     { "linear() on every stored type against float64", test_linear_types },
+    { "fast encoders: errors within 1.3x the reference encoders'", test_fast_encoders },
+    { "checkpoint re-encoded at load: KL against float32 small for Q8_0, larger for Q4_0", test_recode_checkpoint },
 };
 const int n_qdot_tests = (int)(sizeof qdot_tests / sizeof qdot_tests[0]);
