@@ -21,6 +21,12 @@ int engine_open(Engine **out, Model *m, const EngineOpts *o, int n_seq, int max_
     g->backend = o->backend;
     g->m = m;
     int rc;
+    if (o->backend == BACKEND_CUDA && m->opts.kv_dtype != DT_F32) {
+        free(g);
+        *out = NULL;
+        return err_set(e, "--kv-dtype %s: the CUDA backend keeps its own cache (float32, or BF16 with BF16 weights via --gpu-dtype); "
+                          "a BF16 or FP8 cache runs on --backend cpu", m->opts.kv_dtype == DT_BF16 ? "bf16" : "fp8");
+    }
     if (o->backend == BACKEND_CUDA) rc = gpu_open(&g->gpu, m, o, n_seq, max_pos, max_tokens, e);
     else {
         rc = kv_create(&g->kv, m, n_seq, max_pos, e);
@@ -80,9 +86,7 @@ int engine_copy_seq(Engine *g, int dst, int src, int len, Err *e) {
     KVCache *kv = &g->kv;
     if (dst < 0 || dst >= kv->n_seq || src < 0 || src >= kv->n_seq || len < 0 || len > kv->len[src])
         return err_set(e, "copy_seq: %d <- %d, %d positions: out of range", dst, src, len);
-    for (int l = 0; l < kv->n_layers; l++)
-        memcpy(kv->data + (((size_t)l * kv->n_seq + dst) * kv->max_pos) * kv->row,
-               kv->data + (((size_t)l * kv->n_seq + src) * kv->max_pos) * kv->row, sizeof(float) * (size_t)kv->row * len);
+    if (dst != src) kv_copy_rows(kv, dst, 0, src, 0, len);
     kv->len[dst] = len;
     return 0;
 }
@@ -92,13 +96,7 @@ int engine_repeat_context(Engine *g, int s, int have, int len, Err *e) {
     KVCache *kv = &g->kv;
     if (s < 0 || s >= kv->n_seq || have <= 0 || have % 64 || have > kv->len[s] || len > kv->max_pos)
         return err_set(e, "repeat_context: sequence %d, %d of %d positions: out of range", s, have, len);
-    for (int l = 0; l < kv->n_layers; l++) {
-        float *base = kv->data + (((size_t)l * kv->n_seq + s) * kv->max_pos) * kv->row;
-        for (int p = have; p < len; p += have) {
-            int n = len - p < have ? len - p : have;
-            memcpy(base + (size_t)p * kv->row, base, sizeof(float) * (size_t)kv->row * n);
-        }
-    }
+    for (int p = have; p < len; p += have) kv_copy_rows(kv, s, p, s, 0, len - p < have ? len - p : have);
     if (len > kv->len[s]) kv->len[s] = len;
     return 0;
 }

@@ -2,7 +2,8 @@
  * engine.h - one model on one backend with its KV cache: the interface the commands
  * (bench, run, logits, generate) step through, whichever backend runs the work.
  *
- * CPU: model_forward over a contiguous float32 KVCache (kernels/forward.c).
+ * CPU: model_forward over a contiguous KVCache, float32 by default or BF16 / FP8 E4M3
+ * (LoadOpts.kv_dtype, --kv-dtype; kernels/forward.c). CUDA refuses a non-f32 kv_dtype.
  * CUDA: the weights uploaded once (F32, or BF16), a paged cache of 64-position blocks
  * (float32 with F32 weights, BF16 with BF16 weights), the whole step queued on the GPU
  * and, for repeated decode shapes, replayed as a CUDA graph (kernels/cuda/forward_gpu.c).

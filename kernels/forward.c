@@ -8,6 +8,9 @@
  *   absorbed (default): cache [c | k_pe]; q_abs = W_UK^T q_nope (Dc);
  *     score_j = (q_abs . c_j + q_pe . k_pe_j) * scale; o = W_UV (sum_j p_j c_j)
  *   naive (reference): k = [W_UK c | k_pe], v = W_UV c cached per head; plain MHA.
+ * Cache rows are written through kv_store, which encodes them in the cache's type
+ * (float32, BF16, or FP8 E4M3 with a scale per 128 elements: model.h); attention()
+ * reads float32 rows in place and decodes the others block by block.
  * DeepSeekMoE gate (HF modeling_deepseek MoEGate, model.py Gate):
  *   s = softmax(W_g x) or sigmoid(W_g x); selection on s + bias;
  *   group-limited: keep topk_group groups ranked by max (group_limited_greedy) or
@@ -42,7 +45,9 @@ enum {
     W_QC,                        /* (T, H*(Dc+Dr)) absorbed MLA: queries in latent space */
     W_LAT,                       /* (T, H*Dc) absorbed MLA: outputs in latent space */
     W_ATT,                       /* (T, H*Dv) or (T, H*hd): attention outputs */
-    W_ATTN,                      /* attention_work_floats(T, ...): split-K partials, score rows */
+    W_ATTN,                      /* attention_work_floats(T, ...): split-K partials, score rows,
+                                    decoded cache blocks (BF16, FP8 cache) */
+    W_ROW,                       /* (row) one cache row assembled before kv_store encodes it */
     W_G, W_U,                    /* (T, I) MLP intermediates, I the widest MLP; an expert gets
                                     at most T rows (a token's K experts are distinct) */
     W_SC,                        /* (T, E) router logits, then scores */
@@ -85,17 +90,17 @@ static void work_sizes(const Model *m, const KVCache *kv, int T, size_t *sz) {
         sz[W_ATT] = F * t * H * Dv;
         if (m->opts.naive_mla) {
             sz[W_KVB] = F * t * H * (Dn + Dv);
-            sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, c->n_heads, c->v_head, kv->max_pos);
+            sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, c->n_heads, c->qk_nope + c->qk_rope, c->v_head, kv->max_pos, kv->dt);
         } else {
             sz[W_QC] = F * t * H * (Dc + Dr);
             sz[W_LAT] = F * t * H * Dc;
-            sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, 1, c->kv_lora_rank, kv->max_pos);
+            sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, 1, c->kv_lora_rank + c->qk_rope, c->kv_lora_rank, kv->max_pos, kv->dt);
         }
     } else {
         size_t hd = (size_t)c->head_dim;
         sz[W_Q] = sz[W_ATT] = F * t * H * hd;
         sz[W_K] = sz[W_V] = F * t * (size_t)c->n_kv_heads * hd;
-        sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, c->n_kv_heads, c->head_dim, kv->max_pos);
+        sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, c->n_kv_heads, c->head_dim, c->head_dim, kv->max_pos, kv->dt);
     }
     sz[W_G] = sz[W_U] = F * t * I;
     if (E) {
@@ -109,6 +114,7 @@ static void work_sizes(const Model *m, const KVCache *kv, int T, size_t *sz) {
         sz[W_EX] = sz[W_ORDER] = sz[W_WHERE] = sizeof(int) * t * K;
         sz[W_OFF] = sizeof(int) * (E + 1);
     }
+    sz[W_ROW] = F * (size_t)kv->row;
     sz[W_LEN] = sizeof(int) * (size_t)kv->n_seq;
 }
 
@@ -188,20 +194,29 @@ static double mat_bytes(const Mat *w) {
     return b;
 }
 
-/* cache bytes the step's attention reads: each token its sequence's rows 0..pos */
+/* cache bytes the step's attention reads, as stored (codes and scales): each token its
+ * sequence's rows 0..pos */
 static double cache_read_bytes(const Step *s) {
     double rows = 0;
     for (int t = 0; t < s->n; t++) rows += s->pos[t] + 1;
-    return rows * s->kv->row * sizeof(float);
+    return rows * (double)kv_row_bytes(s->kv->dt, s->kv->row);
 }
 
 static void lin(Step *s, float *y, int ldy, const float *x, int ldx, int T, const Mat *W) {
     linear(y, ldy, x, ldx, T, W, 0, W->rows, NULL, s->scratch);
 }
 
-static float *cache_row(Step *s, int layer, int seq, int pos) {
-    KVCache *kv = s->kv;
-    return kv->data + (((int64_t)layer * kv->n_seq + seq) * kv->max_pos + pos) * kv->row;
+/* attention's view of layer l of the cache */
+static void cache_args(const Step *s, int l, AttnArgs *aa) {
+    const KVCache *kv = s->kv;
+    aa->dt = kv->dt;
+    aa->seq_stride = (int64_t)kv->max_pos * kv->row;
+    aa->row = kv->row;
+    if (kv->dt == DT_F32) aa->cache = kv_codes(kv, l, 0, 0);
+    else aa->codes = kv_codes(kv, l, 0, 0);
+    aa->scales = kv_scales(kv, l, 0, 0);
+    aa->sc_seq_stride = (int64_t)kv->max_pos * kv->n_scales;
+    aa->sc_row = kv->n_scales;
 }
 
 /* ---- attention ---------------------------------------------------------------------- */
@@ -217,17 +232,18 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
     for (int t = 0; t < n; t++) {
         for (int x = 0; x < H; x++) rope_half(q + ((int64_t)t * H + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
         for (int x = 0; x < Hkv; x++) rope_half(k + ((int64_t)t * Hkv + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
-        float *row = cache_row(s, l, s->seq[t], s->pos[t]);
+        float *row = s->w[W_ROW];
         memcpy(row, k + (int64_t)t * kvd, sizeof(float) * (size_t)kvd);
         memcpy(row + kvd, v + (int64_t)t * kvd, sizeof(float) * (size_t)kvd);
+        kv_store(s->kv, l, s->seq[t], s->pos[t], row);
     }
     AttnArgs aa = {
         .T = n, .seq = s->seq, .pos = s->pos, .q = q, .ldq = H * hd,
-        .cache = cache_row(s, l, 0, 0), .seq_stride = (int64_t)s->kv->max_pos * s->kv->row, .row = s->kv->row,
         .k_off = 0, .k_head_stride = hd, .v_off = kvd, .v_head_stride = hd,
         .dk = hd, .dv = hd, .H = H, .Hkv = Hkv, .scale = s->m->attn_scale, .out = o, .ldo = H * hd,
         .max_pos = s->kv->max_pos, .work = s->w[W_ATTN],
     };
+    cache_args(s, l, &aa);
     attention(&aa);
     mark(s, OPK_ATTN, cache_read_bytes(s));
     lin(s, out, c->dim, o, H * hd, n, &a->o);
@@ -262,9 +278,9 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
     float *o = s->w[W_ATT];
     AttnArgs aa = {
         .T = n, .seq = s->seq, .pos = s->pos,
-        .cache = cache_row(s, l, 0, 0), .seq_stride = (int64_t)s->kv->max_pos * s->kv->row, .row = s->kv->row,
         .H = H, .scale = m->attn_scale, .max_pos = s->kv->max_pos, .work = s->w[W_ATTN],
     };
+    cache_args(s, l, &aa);
     const float *wkvb = a->kv_b_f32;                 /* (H*(Dn+Dv), Dc) */
     if (m->opts.naive_mla) {
         /* cache row: K per head [k_nope | k_pe] (H*qk), then V per head (H*Dv) */
@@ -272,7 +288,7 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
         Mat wf = { DT_F32, wkvb, NULL, a->kv_b.rows, Dc };
         lin(s, kvb, H * (Dn + Dv), kv, Dc + Dr, n, &wf);
         for (int t = 0; t < n; t++) {
-            float *row = cache_row(s, l, s->seq[t], s->pos[t]);
+            float *row = s->w[W_ROW];
             const float *kpe = kv + (int64_t)t * (Dc + Dr) + Dc;
             for (int x = 0; x < H; x++) {
                 const float *src = kvb + ((int64_t)t * H + x) * (Dn + Dv);
@@ -280,6 +296,7 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
                 memcpy(row + (int64_t)x * qk + Dn, kpe, sizeof(float) * (size_t)Dr);
                 memcpy(row + (int64_t)H * qk + (int64_t)x * Dv, src + Dn, sizeof(float) * (size_t)Dv);
             }
+            kv_store(s->kv, l, s->seq[t], s->pos[t], row);
         }
         aa.q = q; aa.ldq = H * qk;
         aa.k_off = 0; aa.k_head_stride = qk; aa.v_off = H * qk; aa.v_head_stride = Dv;
@@ -288,7 +305,7 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
         attention(&aa);
     } else {
         for (int t = 0; t < n; t++)
-            memcpy(cache_row(s, l, s->seq[t], s->pos[t]), kv + (int64_t)t * (Dc + Dr), sizeof(float) * (size_t)(Dc + Dr));
+            kv_store(s->kv, l, s->seq[t], s->pos[t], kv + (int64_t)t * (Dc + Dr));
         /* qc (n, H, Dc+Dr) = [q_nope W_UK | q_pe] per head */
         int qd = Dc + Dr;
         float *qc = s->w[W_QC], *lat = s->w[W_LAT];

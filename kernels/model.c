@@ -534,22 +534,48 @@ int kv_row_floats(const Model *m) {
     return 2 * c->n_kv_heads * c->head_dim;
 }
 
+uint64_t kv_row_bytes(DType dt, int n) {
+    uint64_t b = (uint64_t)n * dtype_size(dt);
+    if (dt == DT_F8_E4M3) b += sizeof(float) * (uint64_t)((n + F8_BLOCK - 1) / F8_BLOCK);
+    return b;
+}
+
+int kv_dtype_parse(const char *s, DType *dt) {
+    DType t;
+    if (dtype_parse(s, &t) || (t != DT_F32 && t != DT_BF16 && t != DT_F8_E4M3)) return -1;
+    *dt = t;
+    return 0;
+}
+
 int kv_create(KVCache *kv, const Model *m, int n_seq, int max_pos, Err *e) {
+    return kv_create_as(kv, m, n_seq, max_pos, m->opts.kv_dtype, e);
+}
+
+int kv_create_as(KVCache *kv, const Model *m, int n_seq, int max_pos, DType dt, Err *e) {
     memset(kv, 0, sizeof *kv);
+    if (dt != DT_F32 && dt != DT_BF16 && dt != DT_F8_E4M3)
+        return err_set(e, "KV cache: element type %s is not one of F32, BF16, F8_E4M3", dtype_name(dt));
     kv->n_layers = m->cfg.n_layers;
     kv->n_seq = n_seq;
     kv->max_pos = max_pos;
     kv->row = kv_row_floats(m);
-    uint64_t n = (uint64_t)kv->n_layers * (uint64_t)n_seq * (uint64_t)max_pos * (uint64_t)kv->row;
-    uint64_t bytes = n * sizeof(float), avail = mem_available();
+    kv->dt = dt;
+    kv->n_scales = dt == DT_F8_E4M3 ? (kv->row + F8_BLOCK - 1) / F8_BLOCK : 0;
+    uint64_t rows = (uint64_t)kv->n_layers * (uint64_t)n_seq * (uint64_t)max_pos;
+    uint64_t codes = rows * kv->row * dtype_size(dt), sc = rows * kv->n_scales * sizeof(float);
+    uint64_t bytes = codes + sc, avail = mem_available();
     if (bytes > avail) {
         char x[32], y[32];
-        return err_set(e, "KV cache for %d sequences x %d positions needs %s but only %s of memory is available",
-                       n_seq, max_pos, fmt_bytes(bytes, x, sizeof x), fmt_bytes(avail, y, sizeof y));
+        return err_set(e, "KV cache (%s) for %d sequences x %d positions needs %s but only %s of memory is available",
+                       dtype_name(dt), n_seq, max_pos, fmt_bytes(bytes, x, sizeof x), fmt_bytes(avail, y, sizeof y));
     }
-    kv->data = malloc(bytes ? bytes : 1);
-    if (!kv->data) {
+    kv->data = malloc(codes ? codes : 1);
+    kv->scales = sc ? malloc(sc) : NULL;
+    if (!kv->data || (sc && !kv->scales)) {
         char x[32];
+        free(kv->data);
+        free(kv->scales);
+        memset(kv, 0, sizeof *kv);
         return err_set(e, "KV cache: cannot allocate %s", fmt_bytes(bytes, x, sizeof x));
     }
     kv->len = xcalloc((size_t)n_seq, sizeof *kv->len);
@@ -558,10 +584,57 @@ int kv_create(KVCache *kv, const Model *m, int n_seq, int max_pos, Err *e) {
 
 void kv_free(KVCache *kv) {
     free(kv->data);
+    free(kv->scales);
     free(kv->len);
     memset(kv, 0, sizeof *kv);
 }
 
 uint64_t kv_bytes_per_token(const KVCache *kv) {
-    return (uint64_t)kv->n_layers * (uint64_t)kv->row * sizeof(float);
+    return (uint64_t)kv->n_layers * kv_row_bytes(kv->dt, kv->row);
+}
+
+static int64_t kv_index(const KVCache *kv, int layer, int seq, int pos) {
+    return ((int64_t)layer * kv->n_seq + seq) * kv->max_pos + pos;
+}
+
+void *kv_codes(const KVCache *kv, int layer, int seq, int pos) {
+    return (uint8_t *)kv->data + kv_index(kv, layer, seq, pos) * kv->row * (int64_t)dtype_size(kv->dt);
+}
+
+float *kv_scales(const KVCache *kv, int layer, int seq, int pos) {
+    return kv->scales ? kv->scales + kv_index(kv, layer, seq, pos) * kv->n_scales : NULL;
+}
+
+void kv_store(KVCache *kv, int layer, int seq, int pos, const float *src) {
+    void *dst = kv_codes(kv, layer, seq, pos);
+    int n = kv->row;
+    if (kv->dt == DT_F32) { memcpy(dst, src, sizeof(float) * (size_t)n); return; }
+    if (kv->dt == DT_BF16) {
+        uint16_t *d = dst;
+        for (int i = 0; i < n; i++) d[i] = f32_to_bf16(src[i]);
+        return;
+    }
+    /* F8_E4M3: per block of 128, scale = amax/448 and codes = round(x / scale) */
+    uint8_t *d = dst;
+    float *sc = kv_scales(kv, layer, seq, pos);
+    for (int b = 0; b < kv->n_scales; b++) {
+        int i0 = b * F8_BLOCK, i1 = i0 + F8_BLOCK < n ? i0 + F8_BLOCK : n;
+        float amax = 0;
+        for (int i = i0; i < i1; i++) amax = fmaxf(amax, fabsf(src[i]));
+        float s = amax / 448.0f;
+        sc[b] = s;
+        for (int i = i0; i < i1; i++) d[i] = s > 0 ? f32_to_f8e4m3(src[i] / s) : 0;
+    }
+}
+
+void kv_load(const KVCache *kv, int layer, int seq, int pos, float *dst) {
+    qdot_widen(kv->dt, kv_codes(kv, layer, seq, pos), kv_scales(kv, layer, seq, pos), kv->row, dst);
+}
+
+void kv_copy_rows(KVCache *kv, int dst, int pd, int src, int ps, int n) {
+    size_t cb = (size_t)kv->row * dtype_size(kv->dt) * (size_t)n, sb = sizeof(float) * (size_t)kv->n_scales * (size_t)n;
+    for (int l = 0; l < kv->n_layers; l++) {
+        memmove(kv_codes(kv, l, dst, pd), kv_codes(kv, l, src, ps), cb);
+        if (sb) memmove(kv_scales(kv, l, dst, pd), kv_scales(kv, l, src, ps), sb);
+    }
 }

@@ -57,6 +57,7 @@ typedef struct {
     int dummy;                   /* path is a config.json (or a dir holding one); no weights read */
     int recode;                  /* a checkpoint's matrices re-encoded to dtype at load (as dummies are) */
     int naive_mla;               /* expanded-K/V MLA instead of the absorbed latent path */
+    DType kv_dtype;              /* the KV cache kv_create makes: DT_F32 (0, default), DT_BF16, DT_F8_E4M3 */
     int shapes_only;             /* dummy: shapes and counts only, no weights (no forward) */
     const char *config_text;     /* dummy: this config.json text instead of the file at path */
 } LoadOpts;
@@ -117,22 +118,47 @@ void model_free(Model *m);
 void model_own(Model *m, void *p);
 
 /* ---- KV cache ----------------------------------------------------------------------- */
+/* Rows of `row` elements, one per (layer, sequence, position), stored as
+ *   F32:      the float32 values;
+ *   BF16:     round-to-nearest-even bfloat16;
+ *   F8_E4M3:  E4M3 codes with one float32 scale per 128 elements of the row
+ *             (amax/448 of the block, codes rounded to nearest even), so a row decodes
+ *             exactly as qdot_widen(DT_F8_E4M3, codes, scales, row, dst).
+ * Every write goes through kv_store; attention() reads the codes (ops.h AttnArgs). */
 typedef struct {
     int n_layers, n_seq, max_pos;
-    int row;                     /* floats per token per layer */
-    float *data;                 /* (L, n_seq, max_pos, row) */
+    int row;                     /* elements per token per layer */
+    DType dt;                    /* DT_F32, DT_BF16 or DT_F8_E4M3 */
+    int n_scales;                /* F8_E4M3: ceil(row/128) scales per row; 0 otherwise */
+    void *data;                  /* (L, n_seq, max_pos, row) elements of dt */
+    float *scales;               /* F8_E4M3: (L, n_seq, max_pos, n_scales); NULL otherwise */
     int *len;                    /* (n_seq) positions filled */
 } KVCache;
 
-/* Floats per token per layer the model's cache holds:
+/* Elements per token per layer the model's cache holds:
  * MLA absorbed: Dc + Dr (the normalised latent and the rotary key);
  * MLA naive: H*(Dn+Dr) + H*Dv; dense: 2 * Hkv * hd. */
 int kv_row_floats(const Model *m);
-/* Allocates a cache for n_seq sequences of max_pos positions; refuses if it does not
- * fit in available memory, naming both figures. */
+/* Bytes one cached row of n elements takes in dt: codes, and F8_E4M3's scales. */
+uint64_t kv_row_bytes(DType dt, int n);
+/* Allocates a cache of the model's kv_dtype (LoadOpts) for n_seq sequences of max_pos
+ * positions; refuses if it does not fit in available memory, naming both figures.
+ * kv_create_as takes the element type (DT_F32, DT_BF16, DT_F8_E4M3) explicitly. */
 int kv_create(KVCache *kv, const Model *m, int n_seq, int max_pos, Err *e);
+int kv_create_as(KVCache *kv, const Model *m, int n_seq, int max_pos, DType dt, Err *e);
 void kv_free(KVCache *kv);
-uint64_t kv_bytes_per_token(const KVCache *kv);   /* from the allocation: L * row * 4 */
+uint64_t kv_bytes_per_token(const KVCache *kv);   /* from the allocation: L * kv_row_bytes(dt, row) */
+/* Encodes src (row floats) into the row of (layer, seq, pos). */
+void kv_store(KVCache *kv, int layer, int seq, int pos, const float *src);
+/* Decodes the row of (layer, seq, pos) into dst (row floats). */
+void kv_load(const KVCache *kv, int layer, int seq, int pos, float *dst);
+/* The codes and (F8_E4M3) scales of the row of (layer, seq, pos). */
+void *kv_codes(const KVCache *kv, int layer, int seq, int pos);
+float *kv_scales(const KVCache *kv, int layer, int seq, int pos);
+/* Copies n rows of every layer from (seq src, position ps) to (seq dst, position pd). */
+void kv_copy_rows(KVCache *kv, int dst, int pd, int src, int ps, int n);
+/* "F32", "BF16", "F8_E4M3" and the parse of f32|bf16|fp8 for --kv-dtype: 0 or -1. */
+int kv_dtype_parse(const char *s, DType *dt);
 
 /* ---- forward ------------------------------------------------------------------------ */
 /* One step over n tokens, each of sequence seq[i] at position pos[i]. A sequence's

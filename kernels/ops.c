@@ -163,10 +163,66 @@ static int attn_chunks(int T, int Hkv, int threads) {
     return nchunk;
 }
 
-size_t attention_work_floats(int T, int H, int Hkv, int dv, int max_pos) {
+/* floats of one thread's score row: the whole context on the float32 path, a block on
+ * the decoded one */
+static size_t attn_score_floats(int max_pos, DType dt) {
+    return dt == DT_F32 || max_pos + 1 < ATTN_KV_BLOCK ? (size_t)max_pos + 1 : ATTN_KV_BLOCK;
+}
+
+size_t attention_work_floats(int T, int H, int Hkv, int dk, int dv, int max_pos, DType dt) {
     int group = H / Hkv, threads = omp_get_max_threads();
     size_t items = (size_t)T * Hkv * attn_chunks(T, Hkv, threads);
-    return items * group * ((size_t)dv + 2) + (size_t)threads * group * ((size_t)max_pos + 1);
+    size_t n = items * group * ((size_t)dv + 2) + (size_t)threads * group * attn_score_floats(max_pos, dt);
+    if (dt != DT_F32) n += (size_t)threads * ATTN_KV_BLOCK * ((size_t)dk + dv);
+    return n;
+}
+
+/* dst[0..n) = elements off..off+n of one cached row (codes; F8_E4M3: sc its scales),
+ * decoded as qdot_widen decodes the whole row */
+static void widen_span(DType dt, const void *codes, const float *sc, int64_t off, int n, float *dst) {
+    if (dt == DT_BF16) { qdot_widen(DT_BF16, (const uint16_t *)codes + off, NULL, n, dst); return; }
+    const uint8_t *c = codes;
+    while (n > 0) {                                  /* F8_E4M3: piece by piece within a scale block */
+        int64_t b = off / F8_BLOCK;
+        int k = (int)((b + 1) * F8_BLOCK - off);
+        if (k > n) k = n;
+        qdot_widen(DT_F8_E4M3, c + off, sc + b, k, dst);
+        off += k; dst += k; n -= k;
+    }
+}
+
+/* One work item over a BF16 or FP8 cache: positions j0..j0+len of sequence sq for KV
+ * head g, in blocks of ATTN_KV_BLOCK rows decoded into kb, S = scale Q K^T per block and
+ * O += exp(S - m) V with O and the sum rescaled whenever the running maximum m rises. */
+static void attn_item_decoded(const AttnArgs *a, const float *q, int sq, int g, int j0, int len, int group, float *sc,
+                              float *kb, float *o, float *m, float *l) {
+    int shared = a->v_off == a->k_off && a->v_head_stride == a->k_head_stride && a->dv <= a->dk;
+    int ld = shared ? a->dk : a->dk + a->dv;         /* kb rows: [key | value], or the key alone */
+    size_t esz = dtype_size(a->dt);
+    for (int x = 0; x < group; x++) { m[x] = -INFINITY; l[x] = 0; }
+    for (int i = 0; i < group * a->dv; i++) o[i] = 0;
+    for (int b0 = 0; b0 < len; b0 += ATTN_KV_BLOCK) {
+        int bl = len - b0 < ATTN_KV_BLOCK ? len - b0 : ATTN_KV_BLOCK;
+        for (int r = 0; r < bl; r++) {
+            int p = j0 + b0 + r;
+            const uint8_t *row = (const uint8_t *)a->codes + ((int64_t)sq * a->seq_stride + (int64_t)p * a->row) * (int64_t)esz;
+            const float *rs = a->scales ? a->scales + (int64_t)sq * a->sc_seq_stride + (int64_t)p * a->sc_row : NULL;
+            widen_span(a->dt, row, rs, a->k_off + (int64_t)g * a->k_head_stride, a->dk, kb + (int64_t)r * ld);
+            if (!shared) widen_span(a->dt, row, rs, a->v_off + (int64_t)g * a->v_head_stride, a->dv, kb + (int64_t)r * ld + a->dk);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, bl, a->dk, a->scale, q, a->dk, kb, ld, 0.0f, sc, bl);
+        for (int x = 0; x < group; x++) {
+            float *s = sc + (int64_t)x * bl, mx = m[x], sum = 0;
+            for (int j = 0; j < bl; j++) if (s[j] > mx) mx = s[j];
+            float alpha = expf(m[x] - mx);            /* 0 on the first block */
+            for (int i = 0; i < a->dv; i++) o[(int64_t)x * a->dv + i] *= alpha;
+            for (int j = 0; j < bl; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+            m[x] = mx;
+            l[x] = l[x] * alpha + sum;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, a->dv, bl, 1.0f, sc, bl, kb + (shared ? 0 : a->dk), ld,
+                    1.0f, o, a->dv);
+    }
 }
 
 /* Work item: token t, KV head g, and a chunk of its positions. All query heads that
@@ -182,17 +238,21 @@ void attention(const AttnArgs *a) {
     int64_t items = (int64_t)a->T * a->Hkv * nchunk;
     int64_t work = 0;                          /* multiply-adds, to decide on threads */
     for (int t = 0; t < a->T; t++) work += (int64_t)(a->pos[t] + 1) * a->H * (a->dk + a->dv);
-    float *own = a->work ? NULL : xmalloc(sizeof(float) * attention_work_floats(a->T, a->H, a->Hkv, a->dv, a->max_pos));
+    float *own = a->work ? NULL : xmalloc(sizeof(float) * attention_work_floats(a->T, a->H, a->Hkv, a->dk, a->dv, a->max_pos, a->dt));
     float *ws = a->work ? a->work : own;
+    size_t srow = attn_score_floats(a->max_pos, a->dt);
     /* partial results per item: O (group, dv), max (group), sum (group); then the
-     * threads' score rows (group, max_pos+1) */
+     * threads' score rows (group, srow); then (BF16, FP8) the threads' decoded blocks */
     float *po = ws;
     float *pm = po + (size_t)items * group * a->dv;
     float *pl = pm + (size_t)items * group;
     float *scores = pl + (size_t)items * group;
+    float *blocks = scores + (size_t)threads * group * srow;
     #pragma omp parallel if (items > 1 && work > 262144)
     {
-        float *sc = scores + (size_t)omp_get_thread_num() * group * (size_t)(a->max_pos + 1);
+        int th = omp_get_thread_num();
+        float *sc = scores + (size_t)th * group * srow;
+        float *kb = a->dt != DT_F32 ? blocks + (size_t)th * ATTN_KV_BLOCK * ((size_t)a->dk + a->dv) : NULL;
         #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             int c = (int)(it % nchunk), g = (int)((it / nchunk) % a->Hkv), t = (int)(it / nchunk / a->Hkv);
@@ -204,6 +264,10 @@ void attention(const AttnArgs *a) {
                 continue;
             }
             const float *q = a->q + (int64_t)t * a->ldq + (int64_t)g * group * a->dk;
+            if (a->dt != DT_F32) {
+                attn_item_decoded(a, q, a->seq[t], g, j0, len, group, sc, kb, o, m, l);
+                continue;
+            }
             const float *base = a->cache + (int64_t)a->seq[t] * a->seq_stride + (int64_t)j0 * a->row;
             const float *k = base + a->k_off + (int64_t)g * a->k_head_stride;
             const float *v = base + a->v_off + (int64_t)g * a->v_head_stride;

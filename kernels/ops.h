@@ -54,28 +54,42 @@ void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w
 
 /* Causal attention of T query tokens against a per-sequence cache.
  * Token t of sequence seq[t] at position pos[t] attends to cache rows 0..pos[t] of
- * its sequence. Cache row of sequence s, position p: cache + s*seq_stride + p*row.
- * Key of KV head g: k_off + g*k_head_stride (dk floats); value: v_off + g*v_head_stride
- * (dv floats). Query head h uses KV head h / (H/Hkv). */
+ * its sequence. Cache row of sequence s, position p: element s*seq_stride + p*row.
+ * Key of KV head g: k_off + g*k_head_stride (dk elements); value: v_off + g*v_head_stride
+ * (dv elements). Query head h uses KV head h / (H/Hkv).
+ * The cache is float32 (dt DT_F32: `cache`, read in place by the GEMMs) or BF16 /
+ * F8_E4M3 codes (`codes`; F8_E4M3 with one float32 scale per 128 elements of a row,
+ * the scales of row (s, p) at scales + s*sc_seq_stride + p*sc_row). Codes are decoded
+ * (qdot_widen) block by block into per-thread float32 scratch and merged with a running
+ * maximum and sum (online softmax), so the scratch does not grow with the context; a
+ * value span inside the key span (MLA's latent row) is decoded once. */
 typedef struct {
     int T;
     const int *seq, *pos;        /* (T) */
     const float *q; int ldq;     /* (T, H*dk): head h at q + t*ldq + h*dk */
-    const float *cache;
+    const float *cache;          /* DT_F32 */
     int64_t seq_stride; int row;
     int k_off, k_head_stride, v_off, v_head_stride;
     int dk, dv, H, Hkv;
     float scale;
     float *out; int ldo;         /* (T, H*dv) */
     int max_pos;                 /* positions the cache holds: bounds a score row */
-    float *work;                 /* attention_work_floats(T, H, Hkv, dv, max_pos) floats, or NULL:
+    float *work;                 /* attention_work_floats(T, H, Hkv, dk, dv, max_pos, dt) floats, or NULL:
                                     attention then allocates and frees its own (one-off callers) */
+    DType dt;                    /* cache elements: DT_F32 (0), DT_BF16, DT_F8_E4M3 */
+    const void *codes;           /* DT_BF16, DT_F8_E4M3: the cache's codes, strides as above */
+    const float *scales;         /* DT_F8_E4M3: block scales */
+    int64_t sc_seq_stride; int sc_row;
 } AttnArgs;
 void attention(const AttnArgs *a);
+/* Positions decoded per block from a BF16 or FP8 cache (per thread: ATTN_KV_BLOCK rows of
+ * dk + dv floats, and the block's scores). */
+#define ATTN_KV_BLOCK 256
 /* Scratch floats attention() needs: split-K partials (outputs, maxima, sums) of every
  * work item and a score row of max_pos+1 per query head of a group, per OpenMP thread
- * (omp_get_max_threads() now: size it for the step, not once for all time). */
-size_t attention_work_floats(int T, int H, int Hkv, int dv, int max_pos);
+ * (omp_get_max_threads() now: size it for the step, not once for all time); for a BF16
+ * or FP8 cache also the decoded rows of a block per thread. */
+size_t attention_work_floats(int T, int H, int Hkv, int dk, int dv, int max_pos, DType dt);
 
 /* SwiGLU in place: g[i] = silu(g[i]) * u[i], n elements. */
 void swiglu(float *g, const float *u, int64_t n);

@@ -286,12 +286,17 @@ static void t_step_work_reused(void) {
     free(xcalloc(2, 4));
     CHECK(alloc_count() - c0 == 3, "xmalloc, xrealloc, xcalloc counted as %llu allocations, want 3",
           (unsigned long long)(alloc_count() - c0));
-    struct { const char *name, *cfg; int naive; } cases[] = {
-        { "deepseek_v3 MLA+MoE", WORK_MLA, 0 }, { "deepseek_v3 naive MLA+MoE", WORK_MLA, 1 }, { "llama GQA", WORK_GQA, 0 },
+    struct { const char *name, *cfg; int naive; DType kv; } cases[] = {
+        { "deepseek_v3 MLA+MoE", WORK_MLA, 0, DT_F32 }, { "deepseek_v3 naive MLA+MoE", WORK_MLA, 1, DT_F32 },
+        { "llama GQA", WORK_GQA, 0, DT_F32 },
+        { "deepseek_v3 MLA+MoE, bf16 cache", WORK_MLA, 0, DT_BF16 }, { "deepseek_v3 MLA+MoE, fp8 cache", WORK_MLA, 0, DT_F8_E4M3 },
+        { "deepseek_v3 naive MLA+MoE, fp8 cache", WORK_MLA, 1, DT_F8_E4M3 },
+        { "llama GQA, bf16 cache", WORK_GQA, 0, DT_BF16 }, { "llama GQA, fp8 cache", WORK_GQA, 0, DT_F8_E4M3 },
     };
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
         const char *name = cases[k].name;
-        LoadOpts o = { .dtype = DT_BF16, .seed = 11, .dummy = 1, .config_text = cases[k].cfg, .naive_mla = cases[k].naive };
+        LoadOpts o = { .dtype = DT_BF16, .seed = 11, .dummy = 1, .config_text = cases[k].cfg, .naive_mla = cases[k].naive,
+                       .kv_dtype = cases[k].kv };
         Err e = { "" };
         Model a, b;
         KVCache ka, kb;
