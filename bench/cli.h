@@ -25,7 +25,9 @@ typedef struct {
     /* info / cost */
     int json;                    /* --json */
     double ctx;                  /* --ctx: context length for per-token figures */
-    DType kv_dtype, weight_dtype;/* --kv-dtype, --weight-dtype: element sizes for bytes */
+    DType kv_dtype, weight_dtype;/* --kv-dtype, --weight-dtype: element sizes for info's bytes (default
+                                    bf16); --kv-dtype also sets load.kv_dtype, the engine's cache (f32) */
+    int kv_dtype_set;            /* --kv-dtype given */
     const char *gpu;             /* --gpu */
     double mfu, gpu_hours, price, seq_len;   /* --mfu, --gpu-hours, --price, --seq */
     int gpus;                    /* --gpus */

@@ -49,6 +49,10 @@ static void usage(FILE *f) {
         "  --layers N        dummy: keep the first N layers\n"
         "  --seed S          dummy: seed (default 1)\n"
         "  --naive-mla       MLA with expanded K/V instead of the absorbed latent path\n"
+        "  --kv-dtype T      the KV cache's element type: f32 (default), bf16 (rounded to\n"
+        "                    nearest even) or fp8 (E4M3, a float32 scale per 128 elements);\n"
+        "                    cpu only (logits, generate, bench, eval, kl, run); for info\n"
+        "                    the element size of its analytic bytes (default there bf16)\n"
         "  -t N              threads (default: all cores)\n"
         "  --backend B       cpu (default), cuda, or auto (the GPU when one is usable)\n"
         "  --gpu-dtype T     cuda: weights on the GPU as f32 or bf16 (default: bf16 when\n"
@@ -227,6 +231,7 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "--kv-dtype") || !strcmp(a, "--weight-dtype")) {
             const char *v = VAL();
             if (!v) return -1;
+            if (!strcmp(a, "--kv-dtype")) o->kv_dtype_set = 1;
             if (dtype_parse(v, !strcmp(a, "--kv-dtype") ? &o->kv_dtype : &o->weight_dtype)) {
                 fprintf(stderr, "effbench %s: unknown dtype \"%s\" (f32, bf16, f16, fp8, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k)\n", cmd, v);
                 return -1;
@@ -236,6 +241,13 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "effbench %s: unknown option \"%s\" (see effbench --help)\n", cmd, a); return -1; }
         else o->args[o->n_args++] = argv[i];
 #undef VAL
+    }
+    if (o->kv_dtype_set && strcmp(cmd, "info") && strcmp(cmd, "cost")) {      /* the engine's cache */
+        if (o->kv_dtype != DT_F32 && o->kv_dtype != DT_BF16 && o->kv_dtype != DT_F8_E4M3) {
+            fprintf(stderr, "effbench %s: --kv-dtype for the engine's cache is f32, bf16 or fp8, got %s\n", cmd, dtype_name(o->kv_dtype));
+            return -1;
+        }
+        o->load.kv_dtype = o->kv_dtype;
     }
     int needs_model = strcmp(cmd, "run") && strcmp(cmd, "report") && strcmp(cmd, "compare") && strcmp(cmd, "eval-compare");
     if (needs_model && !o->model) { fprintf(stderr, "effbench %s: --model is required\n", cmd); return -1; }

@@ -448,7 +448,7 @@ static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *ep
                     xstrdup(key), xstrdup(sm->name), xstrdup(sm->scaled_from), xstrdup(t.name), xstrdup(types[t.type]),
                     xstrdup(mt->name), xasprintf("%.6g", mt->value), mt->stderr_ >= 0 ? xasprintf("%.6g", mt->stderr_) : xstrdup(""),
                     xasprintf("%d", mt->n), xstrdup(mt->note), xasprintf("%.6g", model_flops_per_token(m, ctx)),
-                    xasprintf("%.6g", model_bytes_per_step(m, (uint64_t)kv_row_floats(m) * (uint64_t)m->cfg.n_layers * 4, 1, ctx)),
+                    xasprintf("%.6g", model_bytes_per_step(m, kv_row_bytes(m->opts.kv_dtype, kv_row_floats(m)) * (uint64_t)m->cfg.n_layers, 1, ctx)),
                     train > 0 ? xasprintf("%.6g", train) : xstrdup(""), weights_kind(sm, m), xstrdup(dtype_name(m->wdtype)), xstrdup(EFFBENCH_COMMIT),
                     xstrdup(date), xstrdup("measured") };
                 table_add(ev, (const char *const *)v);
@@ -709,7 +709,8 @@ int cmd_run(const Opts *o) {
         if (!any) continue;
         const SuiteModel *sm = &s.models[mi];
         Model m;
-        LoadOpts lo = { .dtype = sm->dtype, .layers = sm->layers, .seed = sm->seed, .dummy = !sm->checkpoint[0] };
+        LoadOpts lo = { .dtype = sm->dtype, .layers = sm->layers, .seed = sm->seed, .dummy = !sm->checkpoint[0],
+                        .kv_dtype = sm->kv_dtype_set ? sm->kv_dtype : o->load.kv_dtype };
         char *cfg = NULL;
         if (lo.dummy) {
             cfg = suite_model_config_json(sm, &e);

@@ -168,6 +168,10 @@ static void parse_models(Ctx *c, const cJSON *arr, Suite *s) {
         const char *dt = get_str(c, m, "dtype", at, 0);
         sm->dtype = DT_BF16;
         if (dt && dtype_parse(dt, &sm->dtype)) { char p[80]; snprintf(p, sizeof p, "%s.dtype", at); fail(c, p, "unknown dtype \"%s\" (f32, bf16, f16, fp8, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k)", dt); }
+        const char *kd = get_str(c, m, "kv_dtype", at, 0);
+        sm->kv_dtype = DT_F32;
+        sm->kv_dtype_set = kd != NULL;
+        if (kd && (dtype_parse(kd, &sm->kv_dtype) || (sm->kv_dtype != DT_F32 && sm->kv_dtype != DT_BF16 && sm->kv_dtype != DT_F8_E4M3))) { char p[80]; snprintf(p, sizeof p, "%s.kv_dtype", at); fail(c, p, "\"%s\": the KV cache is f32, bf16 or fp8", kd); }
         sm->layers = get_posint(c, m, "layers", at, 0, 0, 1);
         sm->seed = (uint64_t)get_posint(c, m, "seed", at, 1, 0, 1);
         const char *sf = get_str(c, m, "scaled_from", at, 0);

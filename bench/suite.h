@@ -30,6 +30,8 @@ typedef struct {
     char *overrides;             /* JSON object text applied to the config, or NULL */
     int measure;                 /* run the workloads on it */
     DType dtype;                 /* dummy weights */
+    DType kv_dtype;              /* "kv_dtype": the engine's KV cache, f32 (default), bf16, fp8 */
+    int kv_dtype_set;            /* given in the suite (else effbench run's --kv-dtype, else f32) */
     int layers;                  /* dummy: keep the first N layers (0 = all) */
     uint64_t seed;
     char scaled_from[128];       /* the real model a scaled-down variant stands for */
