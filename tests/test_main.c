@@ -155,6 +155,7 @@ int main(int argc, char **argv) {
     run_group(lmeval_tests, n_lmeval_tests, filter, &pass, &fail, &skip);
     run_group(stdtask_tests, n_stdtask_tests, filter, &pass, &fail, &skip);
     run_group(qdot_tests, n_qdot_tests, filter, &pass, &fail, &skip);
+    run_group(kv_tests, n_kv_tests, filter, &pass, &fail, &skip);
     run_group(cuda_tests, n_cuda_tests, filter, &pass, &fail, &skip);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);

@@ -1,0 +1,267 @@
+/*
+ * test_kv.c - the KV cache in BF16 and FP8 E4M3 against the float32 cache.
+ *
+ * What is compared:
+ *   attention() over BF16/FP8 codes (decoded block by block, online softmax) against
+ *     attention() over a float32 cache holding the same decoded values: the same math
+ *     in another summation order, so 1e-5 relative (TOL_SAME), over contexts that
+ *     cross several 256-position blocks, for GQA rows and MLA's shared latent row.
+ *   every golden case's logits (prompt + greedy continuation, prefill) with a BF16 and
+ *     an FP8 cache against the float32 cache's, within a relative bound measured and
+ *     stated below (TOL_BF16, TOL_FP8: max |diff| / max |f32 logit|);
+ *   greedy continuations with the quantised cache equal the golden tokens at every step
+ *     whose float32 margin (top-1 minus top-2 logit) exceeds twice the bound times the
+ *     logits' scale, up to the first step that does not (where a different token would be
+ *     legitimate, and the rest of the sequence may then differ);
+ *   decode = prefill with the same cache type, within an eighth of the type's bound:
+ *     the two compute each cached value in another summation order (1e-7 apart), and
+ *     where a value falls on a rounding boundary its code moves by one step (seen on
+ *     mixtral-tiny with BF16: 3.8e-4 relative at one position, against 1e-6 elsewhere);
+ *   a deliberately wrong decode (layer 0's FP8 scales doubled) is caught;
+ *   the cache's bytes per token against the closed form of each type.
+ */
+#include "test.h"
+#include "qdot.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Measured on the five golden cases (the test prints them):
+ *   bf16: max |logit diff| / max |logit| 2.4e-3 .. 3.6e-3 (a cached value moves by at
+ *         most 2^-9 = 2e-3 relative, and a logit's error is a weighted sum of many);
+ *   fp8:  3.4e-2 .. 5.1e-2 (E4M3 keeps 3 mantissa bits: up to 2^-4 = 6e-2 relative per
+ *         value, more for the small values of a 128-block that fall into subnormals).
+ * Bounds: a little over twice the worst measured. */
+#define TOL_BF16 8e-3f
+#define TOL_FP8 1.2e-1f
+#define TOL_SAME 1e-5f
+
+static const char *CASES[] = { "deepseek/v3-tiny", "deepseek/v2-lite-tiny", "dense/llama-tiny", "dense/qwen2-tiny",
+                               "dense/mixtral-tiny" };
+#define N_CASES 5
+
+static int argmax(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) if (v[i] > v[b]) b = i;
+    return b;
+}
+
+static float max_abs(const float *v, size_t n) {
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(v[i]));
+    return m;
+}
+
+/* prefill n tokens from position 0 into a cache of type dt: logits (n, V); 0 or -1 */
+static int prefill_as(Model *m, DType dt, const int *tok, int n, float *lg) {
+    KVCache kv;
+    Err e = { "" };
+    if (kv_create_as(&kv, m, 1, n, dt, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); return -1; }
+    int seq[256] = { 0 }, pos[256];
+    for (int i = 0; i < n; i++) pos[i] = i;
+    int rc = model_forward(m, &kv, n, tok, seq, pos, NULL, lg, NULL, &e);
+    if (rc) t_fail(__FILE__, __LINE__, "forward: %s", e.msg);
+    kv_free(&kv);
+    return rc;
+}
+
+/* ---- attention over codes = attention over their float32 values ------------------------ */
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
+}
+
+/* One cache shape: S sequences of P positions, rows of `row` elements; queries of T
+ * tokens at the given positions. Encodes a random cache in dt through kv_store (a
+ * bare KVCache, no model), decodes it to float32, and compares attention() on the
+ * codes with attention() on the decoded floats. wrong: the reference decodes with
+ * every scale doubled (FP8) or each value doubled (BF16), and must then disagree. */
+static float attn_codes_vs_f32(DType dt, int row, int dk, int dv, int H, int Hkv, int k_off, int khs, int v_off, int vhs,
+                               int wrong) {
+    enum { S = 2, P = 700, T = 3 };
+    KVCache kv = { .n_layers = 1, .n_seq = S, .max_pos = P, .row = row, .dt = dt };
+    kv.n_scales = dt == DT_F8_E4M3 ? (row + 127) / 128 : 0;
+    kv.data = xmalloc(kv_row_bytes(dt, row) * S * P);
+    kv.scales = kv.n_scales ? xmalloc(sizeof(float) * (size_t)kv.n_scales * S * P) : NULL;
+    float *x = xmalloc(sizeof(float) * (size_t)row), *dec = xmalloc(sizeof(float) * (size_t)S * P * row);
+    for (int s = 0; s < S; s++)
+        for (int p = 0; p < P; p++) {
+            for (int i = 0; i < row; i++) x[i] = frand() * (1 + (i % 7));     /* blocks of unequal range */
+            kv_store(&kv, 0, s, p, x);
+            float *d = dec + ((size_t)s * P + p) * row;
+            kv_load(&kv, 0, s, p, d);
+            if (wrong) for (int i = 0; i < row; i++) d[i] *= 2;
+        }
+    int seq[T] = { 0, 1, 1 }, pos[T] = { 699, 256, 511 };   /* across 1..3 blocks */
+    float *q = xmalloc(sizeof(float) * T * H * dk), *oa = xmalloc(sizeof(float) * T * H * dv), *ob = xmalloc(sizeof(float) * T * H * dv);
+    for (int i = 0; i < T * H * dk; i++) q[i] = frand();
+    AttnArgs a = {
+        .T = T, .seq = seq, .pos = pos, .q = q, .ldq = H * dk, .seq_stride = (int64_t)P * row, .row = row,
+        .k_off = k_off, .k_head_stride = khs, .v_off = v_off, .v_head_stride = vhs, .dk = dk, .dv = dv, .H = H, .Hkv = Hkv,
+        .scale = 1.0f / sqrtf((float)dk), .out = oa, .ldo = H * dv, .max_pos = P,
+        .dt = dt, .codes = kv.data, .scales = kv.scales, .sc_seq_stride = (int64_t)P * kv.n_scales, .sc_row = kv.n_scales,
+    };
+    attention(&a);
+    AttnArgs b = a;
+    b.dt = DT_F32; b.codes = NULL; b.scales = NULL; b.cache = dec; b.out = ob;
+    attention(&b);
+    size_t w;
+    float d = max_abs_diff(oa, ob, (size_t)T * H * dv, &w) / max_abs(ob, (size_t)T * H * dv);
+    free(q); free(oa); free(ob); free(x); free(dec); free(kv.data); free(kv.scales);
+    return d;
+}
+
+static void t_attention_codes(void) {
+    struct { const char *name; int row, dk, dv, H, Hkv, k_off, khs, v_off, vhs; } sh[] = {
+        /* GQA: 8 query heads on 2 KV heads of 64: row [K (2*64) | V (2*64)] */
+        { "GQA 8 on 2, hd 64", 256, 64, 64, 8, 2, 0, 64, 128, 64 },
+        /* MLA absorbed: one latent row [c (Dc 160) | k_pe (Dr 32)], V = its first Dc */
+        { "MLA latent Dc 160 + Dr 32", 192, 192, 160, 4, 1, 0, 0, 0, 0 },
+        /* odd head size: spans that straddle FP8 scale blocks */
+        { "GQA 6 on 3, hd 40", 240, 40, 40, 6, 3, 0, 40, 120, 40 },
+    };
+    DType dts[2] = { DT_BF16, DT_F8_E4M3 };
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < 2; j++) {
+            float d = attn_codes_vs_f32(dts[j], sh[k].row, sh[k].dk, sh[k].dv, sh[k].H, sh[k].Hkv, sh[k].k_off, sh[k].khs,
+                                        sh[k].v_off, sh[k].vhs, 0);
+            CHECK(d <= TOL_SAME, "%s, %s cache: attention on codes vs on their float32 values: max rel diff %g > %g", sh[k].name,
+                  dtype_name(dts[j]), d, TOL_SAME);
+            float bad = attn_codes_vs_f32(dts[j], sh[k].row, sh[k].dk, sh[k].dv, sh[k].H, sh[k].Hkv, sh[k].k_off, sh[k].khs,
+                                          sh[k].v_off, sh[k].vhs, 1);
+            CHECK(bad > 100 * TOL_SAME, "%s, %s cache: values decoded at twice their scale went unnoticed (diff %g)", sh[k].name,
+                  dtype_name(dts[j]), bad);
+        }
+}
+
+/* ---- golden cases -------------------------------------------------------------------- */
+static void golden_kv_one(const char *rel) {
+    Case c;
+    if (case_load(rel, &c)) return;
+    Model m;
+    LoadOpts o = { .dtype = DT_F32, .seed = 1 };
+    Err e = { "" };
+    if (model_load(&m, c.dir, &o, &e)) { t_fail(__FILE__, __LINE__, "load %s: %s", c.dir, e.msg); case_free(&c); return; }
+    int V = m.cfg.vocab, np = c.n_prompt, nc = c.n_cont, n = np + nc;
+    int tok[128];
+    memcpy(tok, c.prompt, sizeof(int) * (size_t)np);
+    memcpy(tok + np, c.cont, sizeof(int) * (size_t)nc);
+    size_t nv = (size_t)n * V;
+    float *ref = xmalloc(sizeof(float) * nv), *lg = xmalloc(sizeof(float) * nv), *row = xmalloc(sizeof(float) * (size_t)V);
+    if (prefill_as(&m, DT_F32, tok, n, ref)) goto done;
+    float scale = max_abs(ref, nv);
+    DType dts[2] = { DT_BF16, DT_F8_E4M3 };
+    float tols[2] = { TOL_BF16, TOL_FP8 };
+    for (int j = 0; j < 2; j++) {
+        DType dt = dts[j];
+        const char *dn = dtype_name(dt);
+        if (prefill_as(&m, dt, tok, n, lg)) break;
+        size_t w;
+        float d = max_abs_diff(lg, ref, nv, &w) / scale;
+        printf("      %s, %s cache: max |logit diff| / max |logit| = %.3g (token %zu, %g vs %g)\n", rel, dn, d, w / V, lg[w],
+               ref[w]);
+        CHECK(d <= tols[j], "%s, %s cache: logits differ from the f32 cache's by %g relative at token %zu vocab %zu (%g vs %g), bound %g",
+              rel, dn, d, w / V, w % V, lg[w], ref[w], tols[j]);
+        /* greedy continuation with this cache, token by token (decode = prefill as well) */
+        KVCache kv;
+        if (kv_create_as(&kv, &m, 1, n, dt, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); break; }
+        int seq[128] = { 0 }, pos[128], rc = 0, checked = 0;
+        for (int i = 0; i < n; i++) pos[i] = i;
+        float worst = 0;
+        int worst_at = -1;
+        int cur = tok[0], agree = 1;
+        for (int i = 0; i < n - 1 && !rc; i++) {
+            rc = model_forward(&m, &kv, 1, &cur, seq, &pos[i], NULL, row, NULL, &e);
+            if (rc) break;
+            if (agree) {                     /* the same tokens so far: the prefill's row i applies */
+                float dd = max_abs_diff(row, lg + (size_t)i * V, (size_t)V, &w);
+                if (dd > worst) { worst = dd; worst_at = i; }
+            }
+            int g = argmax(row, V);
+            if (i + 1 >= np && agree) {      /* a continuation token: compare where the margin allows */
+                const float *r = ref + (size_t)i * V;
+                int b = argmax(r, V);
+                float second = -INFINITY;
+                for (int v = 0; v < V; v++) if (v != b && r[v] > second) second = r[v];
+                if (r[b] - second > 2 * tols[j] * scale) {
+                    CHECK(g == tok[i + 1], "%s, %s cache: greedy token %d is %d, want %d (f32 margin %g > 2 x bound %g)", rel, dn,
+                          i + 1 - np, g, tok[i + 1], r[b] - second, tols[j] * scale);
+                    checked++;
+                } else agree = 0;            /* a tie within the bound: stop comparing here */
+            }
+            cur = i + 1 < np ? tok[i + 1] : agree ? tok[i + 1] : g;
+        }
+        CHECK(rc == 0, "%s decode: %s", dn, e.msg);
+        printf("      %s, %s cache: %d of %d greedy tokens compared; decode vs prefill max |diff| %.3g (position %d)\n", rel, dn,
+               checked, nc, worst, worst_at);
+        CHECK(worst <= tols[j] / 8 * scale, "%s, %s cache: decode differs from prefill by %g at position %d (bound %g)", rel, dn,
+              worst, worst_at, tols[j] / 8 * scale);
+        /* the tester: layer 0's FP8 scales doubled before the last token must be caught */
+        if (dt == DT_F8_E4M3 && !rc) {
+            kv.len[0] = n - 1;
+            for (int p = 0; p < n - 1; p++) {
+                float *s = kv_scales(&kv, 0, 0, p);
+                for (int b = 0; b < kv.n_scales; b++) s[b] *= 2;
+            }
+            rc = model_forward(&m, &kv, 1, &tok[n - 1], seq, &pos[n - 1], NULL, row, NULL, &e);
+            float bad = max_abs_diff(row, ref + (size_t)(n - 1) * V, (size_t)V, &w) / scale;
+            CHECK(rc == 0 && bad > tols[j], "%s: FP8 scales off by 2 went unnoticed (diff %g, bound %g)", rel, bad, tols[j]);
+        }
+        kv_free(&kv);
+    }
+done:
+    free(ref); free(lg); free(row);
+    model_free(&m);
+    case_free(&c);
+}
+
+static void t_golden_kv_0(void) { golden_kv_one(CASES[0]); }
+static void t_golden_kv_1(void) { golden_kv_one(CASES[1]); }
+static void t_golden_kv_2(void) { golden_kv_one(CASES[2]); }
+static void t_golden_kv_3(void) { golden_kv_one(CASES[3]); }
+static void t_golden_kv_4(void) { golden_kv_one(CASES[4]); }
+
+/* ---- bytes per token ------------------------------------------------------------------ */
+static void t_kv_bytes_types(void) {
+    /* (config, naive, row elements per layer, layers): F32 4 * row, BF16 2 * row,
+     * FP8 row + 4 * ceil(row / 128), times layers */
+    struct { const char *cfg; int naive; uint64_t row, L; } cases[] = {
+        { "deepseek-v2-lite.json", 0, 512 + 64, 27 },
+        { "deepseek-v2-lite.json", 1, 16 * (128 + 64) + 16 * 128, 27 },
+        { "deepseek-v3.json", 0, 512 + 64, 61 },
+        { "llama-3.1-8b.json", 0, 2 * 8 * 128, 32 },
+        { "mixtral-8x7b.json", 0, 2 * 8 * 128, 32 },
+    };
+    DType dts[3] = { DT_F32, DT_BF16, DT_F8_E4M3 };
+    for (int k = 0; k < 5; k++) {
+        char p[256];
+        snprintf(p, sizeof p, "suites/configs/%s", cases[k].cfg);
+        Model m;
+        LoadOpts o = { .dtype = DT_BF16, .dummy = 1, .shapes_only = 1, .naive_mla = cases[k].naive };
+        Err e = { "" };
+        if (model_load(&m, p, &o, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); continue; }
+        uint64_t r = cases[k].row, L = cases[k].L;
+        uint64_t want[3] = { 4 * r * L, 2 * r * L, (r + 4 * ((r + 127) / 128)) * L };
+        for (int j = 0; j < 3; j++) {
+            KVCache kv;
+            if (kv_create_as(&kv, &m, 2, 4, dts[j], &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); continue; }
+            CHECK(kv_bytes_per_token(&kv) == want[j], "%s%s, %s cache: %llu bytes/token, closed form %llu", cases[k].cfg,
+                  cases[k].naive ? " (naive MLA)" : "", dtype_name(dts[j]), (unsigned long long)kv_bytes_per_token(&kv),
+                  (unsigned long long)want[j]);
+            kv_free(&kv);
+        }
+        model_free(&m);
+    }
+}
+
+const TestDef kv_tests[] = {
+    { "kv attention on BF16/FP8 codes = on their f32 values", t_attention_codes },
+    { "kv v3-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_0 },
+    { "kv v2-lite-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_1 },
+    { "kv llama-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_2 },
+    { "kv qwen2-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_3 },
+    { "kv mixtral-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_4 },
+    { "kv bytes/token of f32, bf16, fp8 = closed form", t_kv_bytes_types },
+};
+const int n_kv_tests = sizeof kv_tests / sizeof kv_tests[0];
