@@ -236,7 +236,8 @@ int cmd_kl(const Opts *o) {
                 KlStats k;
                 kl_stats((const float *)ref, lg, n, V, &k);
                 printf("{\"positions\": %d, \"kl_mean\": %.6g, \"kl_p99\": %.6g, \"kl_max\": %.6g, \"same_top_rate\": %.6g, "
-                       "\"reference\": \"%s\"}\n", k.n, k.mean, k.p99, k.max, k.same_top, o->ref);
+                       "\"kv_dtype\": \"%s\", \"kv_bytes_per_token\": %llu, \"reference\": \"%s\"}\n", k.n, k.mean, k.p99, k.max,
+                       k.same_top, dtype_name(kv.dt), (unsigned long long)kv_bytes_per_token(&kv), o->ref);
                 rc = 0;
                 kv_free(&kv);
             }
