@@ -16,7 +16,7 @@ LDLIBS  = $(shell pkg-config --libs libcjson openblas 2>/dev/null || echo -lcjso
 BUILD   ?= build
 
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
-              kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c kernels/qdot.c
+              kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c kernels/qdot.c kernels/qdot_int.c
 # everything but the command-line front end; the tests link it too
 CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c bench/profile.c bench/cupti_host.c \
               bench/gguf_export.c \

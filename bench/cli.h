@@ -38,6 +38,7 @@ typedef struct {
     const char *backend;         /* --backend */
     DType gpu_dtype; int gpu_dtype_set;   /* --gpu-dtype f32|bf16 */
     int no_graphs;               /* --no-graphs */
+    int products;                /* --products: 0 f32, 1 q8 (8-bit activations, integer products), -1 default */
     const char *profile;         /* --profile DIR: CUPTI kernel trace */
     const char *metrics;         /* --metrics LIST|roofline: range-profiler counters per op */
     const char *format;          /* --format md|csv|json */

@@ -230,7 +230,12 @@ int cmd_kl(const Opts *o) {
             float *lg = xmalloc(sizeof(float) * (size_t)n * V);
             int *seq = xcalloc((size_t)n, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)n);
             for (int i = 0; i < n; i++) pos[i] = i;
-            if (kv_create(&kv, &m, 1, n, &e) || model_forward(&m, &kv, n, tok, seq, pos, NULL, lg, NULL, &e))
+            int frc = kv_create(&kv, &m, 1, n, &e);
+            if (!frc && o->decode)      /* token by token through the cache, as decode runs */
+                for (int i = 0; i < n && !frc; i++)
+                    frc = model_forward(&m, &kv, 1, tok + i, seq + i, pos + i, NULL, lg + (size_t)i * V, NULL, &e);
+            else if (!frc) frc = model_forward(&m, &kv, n, tok, seq, pos, NULL, lg, NULL, &e);
+            if (frc)
                 fprintf(stderr, "effbench: %s\n", e.msg);
             else {
                 KlStats k;

@@ -12,6 +12,7 @@
  * (error) or -2 (usage).
  */
 #include "cli.h"
+#include "qdot.h"
 #include "backend.h"
 #include "gguf_export.h"
 
@@ -49,6 +50,9 @@ static void usage(FILE *f) {
         "  --layers N        dummy: keep the first N layers\n"
         "  --seed S          dummy: seed (default 1)\n"
         "  --naive-mla       MLA with expanded K/V instead of the absorbed latent path\n"
+        "  --products P      block-type weights in decode: f32 (default: float32 activations,\n"
+        "                    exact) or q8 (activations rounded to 8 bits per 32, integer\n"
+        "                    dot products, as llama.cpp computes; its KL cost in README)\n"
         "  --kv-dtype T      the KV cache's element type: f32 (default), bf16 (rounded to\n"
         "                    nearest even) or fp8 (E4M3, a float32 scale per 128 elements);\n"
         "                    cpu only (logits, generate, bench, eval, kl, run); for info\n"
@@ -151,6 +155,7 @@ static int to_int(const char *s, int *v, int lo, const char *what, const char *c
 
 int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
     memset(o, 0, sizeof *o);
+    o->products = -1;
     o->load.dtype = DT_BF16;
     o->load.seed = 1;
     o->n_gen = -1;
@@ -211,6 +216,16 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "--backend")) { if (!(o->backend = VAL())) return -1; }
         else if (!strcmp(a, "--format")) { if (!(o->format = VAL())) return -1; }
         else if (!strcmp(a, "--no-graphs")) o->no_graphs = 1;
+        else if (!strcmp(a, "--products")) {
+            const char *v = VAL();
+            if (!v) return -1;
+            if (strcmp(v, "f32") && strcmp(v, "q8")) {
+                fprintf(stderr, "effbench %s: --products takes f32 or q8, not \"%s\"\n", cmd, v);
+                return -1;
+            }
+            o->products = !strcmp(v, "q8");
+            qdot_set_products(o->products);
+        }
         else if (!strcmp(a, "--profile")) { if (!(o->profile = VAL())) return -1; }
         else if (!strcmp(a, "--metrics")) { if (!(o->metrics = VAL())) return -1; }
         else if (!strcmp(a, "--gpu-dtype")) {
@@ -252,16 +267,16 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
     int needs_model = strcmp(cmd, "run") && strcmp(cmd, "report") && strcmp(cmd, "compare") && strcmp(cmd, "eval-compare");
     if (needs_model && !o->model) { fprintf(stderr, "effbench %s: --model is required\n", cmd); return -1; }
     if (needs_model && o->n_args) { fprintf(stderr, "effbench %s: unexpected argument \"%s\"\n", cmd, o->args[0]); return -1; }
-    return 0;
-}
-
-int engine_opts_for(const char *b, const Opts *o, EngineOpts *eo, Err *e) {
-    char why[256];
     if (o->load.dummy) o->load.recode = 0;
     if (o->load.recode && o->load.dtype == DT_F8_E4M3) {
         fprintf(stderr, "effbench %s: --dtype fp8 applies to dummy weights only (re-encoding a checkpoint: f32, bf16, f16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k)\n", cmd);
         return -1;
     }
+    return 0;
+}
+
+int engine_opts_for(const char *b, const Opts *o, EngineOpts *eo, Err *e) {
+    char why[256];
     memset(eo, 0, sizeof *eo);
     eo->backend = BACKEND_CPU;
     eo->gpu_dtype = o && o->gpu_dtype_set ? (int)o->gpu_dtype : 0;

@@ -3,6 +3,7 @@
  * steps to the GPU engine. Also the op marks the GPU forward pass sets for profilers.
  */
 #include "engine.h"
+#include "qdot.h"
 #include "cuda/backend.h"
 
 #include <stdio.h>
@@ -106,8 +107,15 @@ uint64_t engine_kv_bytes_per_token(const Engine *g) {
 }
 const char *engine_backend(const Engine *g) { return g->backend == BACKEND_CUDA ? "cuda" : "cpu"; }
 const char *engine_device(const Engine *g) { return g->backend == BACKEND_CUDA ? gpu_device(g->gpu) : g->device; }
+/* the weights' type; "Q4_K/q8" when decode multiplies it with 8-bit activations */
 const char *engine_dtype(const Engine *g) {
-    return g->backend == BACKEND_CUDA ? gpu_dtype(g->gpu) : dtype_name(g->m->wdtype);
+    static const char *q8[DT_COUNT] = {
+        [DT_Q8_0] = "Q8_0/q8", [DT_Q4_0] = "Q4_0/q8", [DT_Q4_1] = "Q4_1/q8",
+        [DT_Q4_K] = "Q4_K/q8", [DT_Q5_K] = "Q5_K/q8", [DT_Q6_K] = "Q6_K/q8",
+    };
+    if (g->backend == BACKEND_CUDA) return gpu_dtype(g->gpu);
+    DType dt = g->m->wdtype;
+    return qdot_int8_products() && qdot_int_type(dt) ? q8[dt] : dtype_name(dt);
 }
 
 /* ---- op marks ------------------------------------------------------------------------ */

@@ -74,10 +74,14 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             }
         }
     } else if (T <= ROW_PATH_MAX_T) {
+        QAct qa;                                /* block types: 8-bit activations, integer products */
+        int q8 = scratch && qdot_int_type(W->dt) && cols % 32 == 0 && qdot_int8_products();
+        if (q8) qdot_act_quant(x, ldx, T, cols, scratch, &qa);
         #pragma omp parallel for schedule(static) if (!small)
         for (int64_t r = 0; r < nr; r++) {
             float acc[ROW_PATH_MAX_T];
-            qdot_row(W->dt, row_ptr(W, r0 + r), row_scales(W, r0 + r), cols, x, ldx, T, acc);
+            if (q8) qdot_row_int(W->dt, row_ptr(W, r0 + r), &qa, T, acc);
+            else qdot_row(W->dt, row_ptr(W, r0 + r), row_scales(W, r0 + r), cols, x, ldx, T, acc);
             for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
         }
     } else {

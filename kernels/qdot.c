@@ -130,7 +130,7 @@ static inline VF ld_f8(const uint8_t *p) {
     VI bits = vi_or(vi_sll(vi_and(v, 0x80), 24), vi_sll(vi_and(v, 0x7f), 20));
     return vf_mul(vf_cast(bits), vf_set1(0x1p120f));
 }
-static inline float rd_f16(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+static inline float rd_f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }   /* F16C */
 
 /* Where decoded vectors go: T = 0 stores them to dst (widening); T = 1..4 multiplies
  * them into a[t][k] with activation row t (k: which of the two accumulators). */

@@ -37,6 +37,34 @@ void qdot_row_ref(DType dt, const void *row, const float *srow, int64_t cols, co
                   float *acc);
 void qdot_widen_ref(DType dt, const void *row, const float *srow, int64_t cols, float *dst);
 
+/* ---- 8-bit activations and integer dot products (qdot_int.c) ----------------------------
+ * For the block types, a second way: the activations rounded to int8 per block of 32
+ * (dx = amax / 127, llama.cpp's Q8_0 rounding) and each weight block's integer levels
+ * multiplied with them in integer dot products (AVX-512 VNNI), as llama.cpp does. Costs
+ * the activations' rounding (at most dx/2 per element; its KL divergence is measured in
+ * tests and the README); much less arithmetic per weight than decoding to float. */
+typedef struct {
+    int T;
+    int64_t cols;                /* a whole number of 32-blocks */
+    int8_t *q;                   /* (T, cols) */
+    float *dx, *sx;              /* (T, cols/32): scale, scale * sum(q) */
+    float *sx16;                 /* (T, cols/16): scale * sum(q) per 16 */
+} QAct;
+size_t qdot_act_bytes(int T, int64_t cols);
+/* x (T rows of cols, stride ldx) rounded into buf (qdot_act_bytes) described by a */
+void qdot_act_quant(const float *x, int64_t ldx, int T, int64_t cols, void *buf, QAct *a);
+int qdot_int_type(DType dt);     /* 1: Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K */
+/* acc[t] = row . activations t, for t < T (any T), the row in a qdot_int_type type */
+void qdot_row_int(DType dt, const void *row, const QAct *a, int T, float *acc);
+void qdot_row_int_ref(DType dt, const void *row, const QAct *a, int T, float *acc);   /* plain C twin */
+const char *qdot_int_isa(void);  /* "avx512-vnni" or "c" */
+/* Whether linear() takes this way for decode (T <= 6): not by default (float32
+ * activations: exact up to summation order); `--products q8` or EFFBENCH_PRODUCTS=q8
+ * in the environment turns it on. qdot_set_products: 1 int8, 0 float32, -1 back to the
+ * default (the environment's choice). */
+int qdot_int8_products(void);
+void qdot_set_products(int mode);
+
 /* Elements of n (whole blocks of a block type) that decode to NaN or Inf: those of
  * every block whose f16 scale (d, or d and m / dmin) is not finite. */
 int64_t qdot_block_nonfinite(DType dt, const void *data, int64_t n);

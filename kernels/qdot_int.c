@@ -1,0 +1,364 @@
+/*
+ * qdot_int.c - block-type rows times activations rounded to 8 bits, in integer dot
+ * products (qdot.h: qdot_act_quant, qdot_row_int), as llama.cpp computes its quantized
+ * products on the CPU.
+ *
+ * Activations: each token's row in blocks of 32, q = round(x / dx) with dx = amax / 127
+ * (llama.cpp's quantize_row_q8_0), kept with dx, sx = dx * sum(q) per 32 and per 16.
+ * A weight block's integer levels u (unsigned: Q4 0..15, Q5 0..31, Q6 0..63, Q8 q+128)
+ * meet q in VPDPBUSD (AVX-512 VNNI: 64 byte products summed into 16 int32 lanes per
+ * instruction); each lane's sum is converted once and scaled by its sub-block's
+ * (weight scale x dx); what the offset of u contributes (-8 for Q4_0, +128 for Q8_0,
+ * -32 for Q6_K, the min of Q4_1/Q4_K/Q5_K) comes from the precomputed sums, per block:
+ *
+ *   Q8_0  d (u - 128)             sum = d dx dot(u, q) - 128 d sx
+ *   Q4_0  d (u - 8)               sum = d dx dot(u, q) - 8 d sx
+ *   Q4_1  d u + m                 sum = d dx dot(u, q) + m sx
+ *   Q4_K  (d sc) u - (dmin mn)    per sub-block of 32: (d sc) dx dot - (dmin mn) sx;  Q5_K alike
+ *   Q6_K  (d sc) (u - 32)         per sub-block of 16: (d sc) dx dot - 32 (d sc) sx16
+ *
+ * The integer sums are exact, so the result differs from the float32 product of the
+ * decoded weights only by the rounding of the activations (at most dx/2 per element)
+ * and float32 summation order. The plain C twin computes the same integer sums with
+ * scalar code (qdot_row_int_ref).
+ */
+#include "qdot.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__F16C__)
+#define HAVE_VNNI 1
+#include <immintrin.h>
+#endif
+
+/* ---- activations -------------------------------------------------------------------------- */
+size_t qdot_act_bytes(int T, int64_t cols) {
+    return (size_t)T * ((size_t)cols + sizeof(float) * (size_t)(cols / 32 * 2 + cols / 16)) + 64;
+}
+
+void qdot_act_quant(const float *x, int64_t ldx, int T, int64_t cols, void *buf, QAct *a) {
+    int64_t nb = cols / 32;
+    a->T = T;
+    a->cols = cols;
+    a->q = buf;
+    a->dx = (float *)(void *)((int8_t *)buf + (((size_t)T * (size_t)cols + 15) & ~(size_t)15));
+    a->sx = a->dx + T * nb;
+    a->sx16 = a->sx + T * nb;
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + t * ldx;
+        int8_t *q = a->q + t * cols;
+        for (int64_t b = 0; b < nb; b++) {
+            float amax = 0;
+            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xt[32 * b + i]));
+            float d = amax / 127, id = d ? 1.0f / d : 0;
+            int s0 = 0, s1 = 0;
+            for (int i = 0; i < 32; i++) {
+                int v = (int)roundf(xt[32 * b + i] * id);
+                q[32 * b + i] = (int8_t)v;
+                if (i < 16) s0 += v; else s1 += v;
+            }
+            a->dx[t * nb + b] = d;
+            a->sx[t * nb + b] = d * (float)(s0 + s1);
+            a->sx16[t * 2 * nb + 2 * b] = d * (float)s0;
+            a->sx16[t * 2 * nb + 2 * b + 1] = d * (float)s1;
+        }
+    }
+}
+
+int qdot_int_type(DType dt) {
+    switch (dt) {
+    case DT_Q8_0: case DT_Q4_0: case DT_Q4_1: case DT_Q4_K: case DT_Q5_K: case DT_Q6_K: return 1;
+    default: return 0;
+    }
+}
+
+/* ---- the plain C twin ---------------------------------------------------------------------- */
+static float f16(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+/* integer levels u[256 or 32] of one block, as the table at the top defines them */
+static void levels(DType dt, const uint8_t *b, uint8_t *u) {
+    switch (dt) {
+    case DT_Q8_0: for (int l = 0; l < 32; l++) u[l] = (uint8_t)(b[2 + l] ^ 0x80); break;
+    case DT_Q4_0: for (int l = 0; l < 16; l++) { u[l] = b[2 + l] & 0x0F; u[l + 16] = b[2 + l] >> 4; } break;
+    case DT_Q4_1: for (int l = 0; l < 16; l++) { u[l] = b[4 + l] & 0x0F; u[l + 16] = b[4 + l] >> 4; } break;
+    case DT_Q4_K:
+        for (int g = 0; g < 4; g++)
+            for (int l = 0; l < 32; l++) { u[64 * g + l] = b[16 + 32 * g + l] & 0x0F; u[64 * g + 32 + l] = b[16 + 32 * g + l] >> 4; }
+        break;
+    case DT_Q5_K:
+        for (int g = 0; g < 4; g++)
+            for (int l = 0; l < 32; l++) {
+                const uint8_t qs = b[48 + 32 * g + l], qh = b[16 + l];
+                u[64 * g + l] = (uint8_t)((qs & 0x0F) | ((qh >> (2 * g)) & 1) << 4);
+                u[64 * g + 32 + l] = (uint8_t)((qs >> 4) | ((qh >> (2 * g + 1)) & 1) << 4);
+            }
+        break;
+    case DT_Q6_K:
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+            uint8_t *o = u + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                o[l]      = (uint8_t)((ql[l] & 0x0F) | ((qh[l] >> 0) & 3) << 4);
+                o[l + 32] = (uint8_t)((ql[l + 32] & 0x0F) | ((qh[l] >> 2) & 3) << 4);
+                o[l + 64] = (uint8_t)((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4);
+                o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4);
+            }
+        }
+        break;
+    default: break;
+    }
+}
+
+/* Q4_K / Q5_K: d*sc[j] and dmin*mn[j] (f16 widened by the caller's function) */
+static inline __attribute__((always_inline)) void k_scales_with(float (*wid)(const uint8_t *), const uint8_t *b, float dsc[8],
+                                                                  float dmn[8]) {
+    const float d = wid(b), dmin = wid(b + 2);
+    const uint8_t *s = b + 4;
+    for (int j = 0; j < 4; j++) {
+        dsc[j] = d * (float)(s[j] & 0x3F);
+        dmn[j] = dmin * (float)(s[j + 4] & 0x3F);
+        dsc[j + 4] = d * (float)((s[j + 8] & 0x0F) | ((s[j] >> 2) & 0x30));
+        dmn[j + 4] = dmin * (float)((s[j + 8] >> 4) | ((s[j + 4] >> 2) & 0x30));
+    }
+}
+static void k_scales(const uint8_t *b, float dsc[8], float dmn[8]) { k_scales_with(f16, b, dsc, dmn); }
+
+static float row_ref_one(DType dt, const uint8_t *row, int64_t cols, const QAct *a, int t) {
+    const int8_t *q = a->q + t * a->cols;
+    const float *dx = a->dx + t * (a->cols / 32), *sx = a->sx + t * (a->cols / 32), *sx16 = a->sx16 + t * (a->cols / 16);
+    int blk = dtype_block(dt);
+    int64_t bb = (int64_t)dtype_bytes(dt, blk);
+    double acc = 0;
+    uint8_t u[256];
+    for (int64_t i = 0; i < cols / blk; i++) {
+        const uint8_t *b = row + i * bb;
+        levels(dt, b, u);
+        int64_t c0 = i * blk, x0 = c0 / 32;
+        if (blk == 32) {
+            int dot = 0;
+            for (int l = 0; l < 32; l++) dot += u[l] * q[c0 + l];
+            float d = f16(b);
+            if (dt == DT_Q8_0) acc += d * dx[x0] * (float)dot - 128 * d * sx[x0];
+            else if (dt == DT_Q4_0) acc += d * dx[x0] * (float)dot - 8 * d * sx[x0];
+            else acc += d * dx[x0] * (float)dot + f16(b + 2) * sx[x0];
+        } else if (dt == DT_Q6_K) {
+            const int8_t *sc = (const int8_t *)(b + 192);
+            float d = f16(b + 208);
+            for (int j = 0; j < 16; j++) {
+                int dot = 0;
+                for (int l = 0; l < 16; l++) dot += u[16 * j + l] * q[c0 + 16 * j + l];
+                float ds = d * (float)sc[j];
+                acc += ds * dx[x0 + j / 2] * (float)dot - 32 * ds * sx16[c0 / 16 + j];
+            }
+        } else {
+            float dsc[8], dmn[8];
+            k_scales(b, dsc, dmn);
+            for (int j = 0; j < 8; j++) {
+                int dot = 0;
+                for (int l = 0; l < 32; l++) dot += u[32 * j + l] * q[c0 + 32 * j + l];
+                acc += dsc[j] * dx[x0 + j] * (float)dot - dmn[j] * sx[x0 + j];
+            }
+        }
+    }
+    return (float)acc;
+}
+
+void qdot_row_int_ref(DType dt, const void *row, const QAct *a, int T, float *acc) {
+    for (int t = 0; t < T; t++) acc[t] = row_ref_one(dt, row, a->cols, a, t);
+}
+
+/* ---- VNNI ------------------------------------------------------------------------------------ */
+#ifdef HAVE_VNNI
+#define INLINE static inline __attribute__((always_inline))
+
+static float h2f(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }   /* F16C */
+/* lanes 0-7 a, lanes 8-15 b */
+static inline __m512 two(float a, float b) { return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1); }
+static inline __m256i nib_lo(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0F)); }
+static inline __m256i nib_hi(__m256i v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F)); }
+static inline __m512i cat(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+/* The levels of 64 consecutive weights (two 32-blocks, or one K group) as bytes in
+ * element order, with their lanes' scales; T rows of activations at x + t * ldq. */
+typedef struct {
+    const int8_t *q; int64_t ldq;
+    __m512 acc[4];
+    float corr[4];
+} Acc;
+
+INLINE void dot64(Acc *s, const int T, __m512i u, int64_t c, __m512 scale, const float *dxa, int64_t ldd) {
+    for (int t = 0; t < T; t++) {
+        __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + c));
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
+        __m512 sc = _mm512_mul_ps(scale, two(dxa[t * ldd], dxa[t * ldd + 1]));
+        s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, s->acc[t]);
+    }
+}
+
+/* as dot64, the lanes' weight scales being wa (lanes 0-7) and wb (8-15) */
+INLINE void dot64_2(Acc *s, const int T, __m512i u, int64_t c, float wa, float wb, const float *dxa, int64_t ldd) {
+    for (int t = 0; t < T; t++) {
+        __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + c));
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
+        s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), two(wa * dxa[t * ldd], wb * dxa[t * ldd + 1]), s->acc[t]);
+    }
+}
+
+/* 32-block types, two blocks (64 weights) at a time; an odd last block alone */
+INLINE void run32(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
+    const int64_t bb = dt == DT_Q8_0 ? 34 : dt == DT_Q4_0 ? 18 : 20, nbx = a->cols / 32;
+    for (int64_t i = 0; i < nb; i += 2) {
+        const uint8_t *b0 = row + i * bb, *b1 = i + 1 < nb ? b0 + bb : b0;
+        float d0 = h2f(b0), d1 = i + 1 < nb ? h2f(b1) : 0.0f;
+        __m512i u;
+        if (dt == DT_Q8_0) {
+            u = cat(_mm256_loadu_si256((const __m256i *)(b0 + 2)), _mm256_loadu_si256((const __m256i *)(b1 + 2)));
+            u = _mm512_xor_si512(u, _mm512_set1_epi8((char)0x80));
+        } else {
+            int off = dt == DT_Q4_0 ? 2 : 4;
+            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + off))),
+                                                _mm_loadu_si128((const __m128i *)(b1 + off)), 1);
+            /* [lo0 lo1 hi0 hi1] to element order [lo0 hi0 lo1 hi1] */
+            u = _mm512_shuffle_i64x2(cat(nib_lo(v), nib_hi(v)), cat(nib_lo(v), nib_hi(v)), _MM_SHUFFLE(3, 1, 2, 0));
+        }
+        if (i + 1 >= nb) u = _mm512_maskz_mov_epi32(0x00FF, u);      /* no second block */
+        dot64_2(s, T, u, 32 * i, d0, d1, a->dx + i, nbx);
+        for (int t = 0; t < T; t++) {
+            const float *sx = a->sx + t * nbx + i;
+            float c0 = sx[0], c1 = i + 1 < nb ? sx[1] : 0.0f;
+            if (dt == DT_Q8_0) s->corr[t] -= 128 * (d0 * c0 + d1 * c1);
+            else if (dt == DT_Q4_0) s->corr[t] -= 8 * (d0 * c0 + d1 * c1);
+            else s->corr[t] += h2f(b0 + 2) * c0 + (i + 1 < nb ? h2f(b1 + 2) * c1 : 0.0f);
+        }
+    }
+}
+
+INLINE void run_k(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
+    const int64_t bb = dt == DT_Q4_K ? 144 : 176, nbx = a->cols / 32;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *b = row + i * bb, *qs = b + (dt == DT_Q4_K ? 16 : 48);
+        float dsc[8], dmn[8];
+        k_scales_with(h2f, b, dsc, dmn);
+        __m256i hb = dt == DT_Q5_K ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * g)), lo = nib_lo(v), hi = nib_hi(v);
+            if (dt == DT_Q5_K) {
+                __m256i one = _mm256_set1_epi8(1);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * g), one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * g + 1), one), 4));
+            }
+            int64_t c = 256 * i + 64 * g, xb = c / 32;
+            dot64_2(s, T, cat(lo, hi), c, dsc[2 * g], dsc[2 * g + 1], a->dx + xb, nbx);
+            for (int t = 0; t < T; t++) {
+                const float *sx = a->sx + t * nbx + xb;
+                s->corr[t] -= dmn[2 * g] * sx[0] + dmn[2 * g + 1] * sx[1];
+            }
+        }
+    }
+}
+
+INLINE void run_q6k(const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
+    const int64_t nbx = a->cols / 32;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    /* lane l of a 64-weight vector covers elements 4l..4l+3: sub-block of 16 = l / 4 */
+    const __m512i rep4 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *b = row + 210 * i;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        const float d = h2f(b + 208);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+            __m256i A = _mm256_loadu_si256((const __m256i *)ql), B = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i H = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i e0 = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_slli_epi16(_mm256_and_si256(H, m3), 4));
+            __m256i e1 = _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m3), 4));
+            __m256i e2 = _mm256_or_si256(nib_hi(A), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m3), 4));
+            __m256i e3 = _mm256_or_si256(nib_hi(B), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m3), 4));
+            for (int k = 0; k < 2; k++) {            /* elements 64k .. 64k+63 of the half */
+                __m512i u = k ? cat(e2, e3) : cat(e0, e1);
+                int j0 = 8 * h + 4 * k;              /* first sub-block of 16 */
+                int sc4;
+                memcpy(&sc4, sc + j0, 4);
+                __m512 s4 = _mm512_castps128_ps512(_mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(sc4)))));
+                __m512 scale = _mm512_permutexvar_ps(rep4, s4);
+                int64_t c = 256 * i + 128 * h + 64 * k;
+                dot64(s, T, u, c, scale, a->dx + c / 32, nbx);
+                for (int t = 0; t < T; t++) {
+                    const float *sx16 = a->sx16 + t * 2 * nbx + c / 16;
+                    float cs = 0;
+                    for (int j = 0; j < 4; j++) cs += d * (float)sc[j0 + j] * sx16[j];
+                    s->corr[t] -= 32 * cs;
+                }
+            }
+        }
+    }
+}
+
+INLINE void run_row_int(DType dt, const uint8_t *row, const QAct *a, const int T, float *out) {
+    Acc s;
+    s.q = a->q;
+    s.ldq = a->cols;
+    for (int t = 0; t < 4; t++) { s.acc[t] = _mm512_setzero_ps(); s.corr[t] = 0; }
+    int64_t nb = a->cols / dtype_block(dt);
+    switch (dt) {
+    case DT_Q8_0: run32(DT_Q8_0, row, nb, &s, T, a); break;
+    case DT_Q4_0: run32(DT_Q4_0, row, nb, &s, T, a); break;
+    case DT_Q4_1: run32(DT_Q4_1, row, nb, &s, T, a); break;
+    case DT_Q4_K: run_k(DT_Q4_K, row, nb, &s, T, a); break;
+    case DT_Q5_K: run_k(DT_Q5_K, row, nb, &s, T, a); break;
+    case DT_Q6_K: run_q6k(row, nb, &s, T, a); break;
+    default: break;
+    }
+    for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(s.acc[t]) + s.corr[t];
+}
+
+#define ROW_T(N) static void row_##N(DType dt, const uint8_t *row, const QAct *a, float *out) { run_row_int(dt, row, a, N, out); }
+ROW_T(1)
+ROW_T(2)
+ROW_T(3)
+ROW_T(4)
+#endif
+
+void qdot_row_int(DType dt, const void *row, const QAct *a, int T, float *acc) {
+#ifdef HAVE_VNNI
+    for (int t0 = 0; t0 < T; t0 += 4) {
+        int n = T - t0 < 4 ? T - t0 : 4;
+        QAct sub = *a;                       /* activation rows t0 .. t0+n-1 */
+        int64_t nbx = a->cols / 32;
+        sub.q = a->q + t0 * a->cols;
+        sub.dx = a->dx + t0 * nbx;
+        sub.sx = a->sx + t0 * nbx;
+        sub.sx16 = a->sx16 + t0 * 2 * nbx;
+        switch (n) {
+        case 1: row_1(dt, row, &sub, acc + t0); break;
+        case 2: row_2(dt, row, &sub, acc + t0); break;
+        case 3: row_3(dt, row, &sub, acc + t0); break;
+        default: row_4(dt, row, &sub, acc + t0); break;
+        }
+    }
+#else
+    qdot_row_int_ref(dt, row, a, T, acc);
+#endif
+}
+
+static int products = -1;       /* -1: not decided yet */
+
+int qdot_int8_products(void) {
+    if (products < 0) {
+        const char *e = getenv("EFFBENCH_PRODUCTS");
+        products = e && !strcmp(e, "q8");
+    }
+    return products;
+}
+
+void qdot_set_products(int mode) { products = mode < 0 ? -1 : mode != 0; }
+
+const char *qdot_int_isa(void) {
+#ifdef HAVE_VNNI
+    return "avx512-vnni";
+#else
+    return "c";
+#endif
+}
