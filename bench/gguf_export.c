@@ -386,7 +386,7 @@ static int put_experts(Ex *x, int l, int i0, const char *pre, const char *proj, 
     if (w0->dt == DT_F8_E4M3) return err_set(x->e, "%s: F8_E4M3 experts cannot be exported (widen them first)", m->mats[i0].name);
     char *all = ex_alloc(x, bytes * (size_t)E);
     for (int e = 0; e < E; e++) {
-        char want[128];
+        char want[256];
         snprintf(want, sizeof want, "%s.experts.%d.%s", pre, e, proj);
         const NamedMat *nm = i0 + 3 * e < m->n_mats ? &m->mats[i0 + 3 * e] : NULL;
         if (!nm || strcmp(nm->name, want)) {
