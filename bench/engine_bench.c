@@ -148,7 +148,7 @@ int cmd_bench(const Opts *o) {
         printf("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n");
     } else if (!strcmp(fmt, "csv")) {
         printf("test,prompt,batch,depth,steps,reps,tokens_per_s,median_ms,min_ms,max_ms,sd_ms,p50_ms,p90_ms,p99_ms,"
-               "gflops,gbs,bound,roofline_tokens_per_s,of_roofline,threads,weights_dtype,backend,device\n");
+               "gflops,gbs,bound,roofline_tokens_per_s,of_roofline,threads,weights_dtype,backend,device,read_gbs,of_read_bw\n");
     }
     for (int i = 0; i < nc; i++) {
         const Cell *c = &cells[i];
@@ -166,11 +166,11 @@ int cmd_bench(const Opts *o) {
                    1e3 * c->med, 1e3 * c->min, 1e3 * c->max, 1e3 * c->p99, c->flops / c->med / 1e9, gb,
                    mem ? "memory" : "compute", ntok / troof, 100 * troof / c->med, rd);
         } else if (!strcmp(fmt, "csv")) {
-            printf("%s,%d,%d,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.4f,%d,%s,%s,\"%s\"\n",
+            printf("%s,%d,%d,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.4f,%d,%s,%s,\"%s\",%.6g,%.4f\n",
                    c->kind == 'p' ? "prefill" : "decode", c->p, c->b, c->d, c->n, c->reps, c->tokens_per_s, 1e3 * c->med,
                    1e3 * c->min, 1e3 * c->max, 1e3 * c->sd, 1e3 * c->p50, 1e3 * c->p90, 1e3 * c->p99,
                    c->flops / c->med / 1e9, gbs, mem ? "memory" : "compute", ntok / troof, troof / c->med, threads,
-                   c->dtype, c->backend, c->device);
+                   c->dtype, c->backend, c->device, lim.read_gbs, c->kind == 'g' ? gbs / lim.read_gbs : 0.0);
         } else {
             printf("%s{\"test\": \"%s\", \"prompt\": %d, \"batch\": %d, \"depth\": %d, \"steps\": %d, \"reps\": %d, "
                    "\"tokens_per_s\": %.6g, \"median_ms\": %.6g, \"min_ms\": %.6g, \"max_ms\": %.6g, \"sd_ms\": %.6g, "

@@ -309,6 +309,9 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
         /* qc (n, H, Dc+Dr) = [q_nope W_UK | q_pe] per head */
         int qd = Dc + Dr;
         float *qc = s->w[W_QC], *lat = s->w[W_LAT];
+        /* few tokens: one head per thread (each head's product alone is too small to
+         * split, and kv_b is read at memory speed only by both cores at once) */
+        #pragma omp parallel for schedule(static) if (n <= 6)
         for (int x = 0; x < H; x++) {
             const float *wuk = wkvb + (int64_t)x * (Dn + Dv) * Dc;            /* (Dn, Dc) */
             matmul_nn(qc + (int64_t)x * qd, H * qd, q + (int64_t)x * qk, H * qk, n, wuk, Dn, Dc);
@@ -320,6 +323,7 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
         aa.dk = qd; aa.dv = Dc; aa.Hkv = 1;
         aa.out = lat; aa.ldo = H * Dc;
         attention(&aa);
+        #pragma omp parallel for schedule(static) if (n <= 6)
         for (int x = 0; x < H; x++) {
             Mat wuv = { DT_F32, wkvb + ((int64_t)x * (Dn + Dv) + Dn) * Dc, NULL, Dv, Dc };   /* (Dv, Dc) */
             linear(o + (int64_t)x * Dv, H * Dv, lat + (int64_t)x * Dc, H * Dc, n, &wuv, 0, Dv, NULL, s->scratch);

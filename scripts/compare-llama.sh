@@ -23,7 +23,12 @@
 #      use is made as small as it goes, -p 1 or -n 1, and its row is not read);
 #   4. prints shape | type | test | llama.cpp tok/s | effbench tok/s | ratio
 #      (effbench / llama.cpp) | effbench's % of its roofline (the bound bench measures
-#      in the same run: memory bandwidth for decode, GEMM rate for prefill).
+#      in the same run: memory bandwidth for decode, GEMM rate for prefill) | decode's
+#      % of the read-only bandwidth measured in the same run.
+# Block types (Q8_0, Q4_*, Q5_K, Q6_K) are measured with each of PRODUCTS: f32 (float32
+# activations, effbench's default) and q8 (activations rounded to 8 bits and integer dot
+# products: llama.cpp's own arithmetic). effbench's KV cache is KV (default bf16: the
+# bytes of llama.cpp's default F16 cache).
 # Both figures are medians of the repetitions (llama-bench's samples_ts, effbench's
 # median time). Raw outputs stay in $CACHE/compare/ for inspection.
 #
@@ -33,6 +38,8 @@
 #   SMOLLM=1                                  0: leave out the real SmolLM2 file
 #   TESTS="pp512 tg32 tg32@d1024"             a subset, to be quick
 #   EFFBENCH=./effbench                       the binary to measure
+#   PRODUCTS="f32 q8"                         effbench's products for block types
+#   KV=bf16                                   effbench's --kv-dtype
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +52,8 @@ SEED=${SEED:-1}
 SMOLLM=${SMOLLM:-1}
 TESTS=${TESTS:-pp512 tg32 tg32@d1024}
 EFFBENCH=${EFFBENCH:-$root/effbench}
+PRODUCTS=${PRODUCTS:-f32 q8}
+KV=${KV:-bf16}
 types=${*:-bf16 f16 q8_0 q4_k}
 
 say() { echo "compare-llama: $*" >&2; }
@@ -99,15 +108,20 @@ echo "$files" | while IFS='|' read -r shape type path; do
         "$LB" -m "$path" -t "$THREADS" -r "$REPS" $lb -o json >"$base.llama.json" 2>"$base.llama.err" \
             || say "llama-bench failed on $path $test: $(tail -n 1 "$base.llama.err")"
         t1=$(date +%s)
+        case $type in bf16|f16|f32|BF16|F16|F32) modes=f32 ;; *) modes=$PRODUCTS ;; esac
+        for pm in $modes; do
         # shellcheck disable=SC2086
-        "$EFFBENCH" bench --model "$path" -t "$THREADS" -r "$REPS" $eb --format csv >"$base.effbench.csv" 2>"$base.effbench.err" \
-            || say "effbench failed on $path $test: $(tail -n 1 "$base.effbench.err")"
+        "$EFFBENCH" bench --model "$path" -t "$THREADS" -r "$REPS" $eb --products "$pm" --kv-dtype "$KV" --format csv \
+            >"$base.$pm.effbench.csv" 2>"$base.$pm.effbench.err" \
+            || say "effbench failed on $path $test: $(tail -n 1 "$base.$pm.effbench.err")"
         t2=$(date +%s)
-        say "$shape $type $test: llama-bench $((t1 - t0)) s, effbench $((t2 - t1)) s"
-        python3 - "$base" "$shape" "$type" "$test" >>"$results" <<'EOF'
+        say "$shape $type $test: llama-bench $((t1 - t0)) s, effbench ($pm products) $((t2 - t1)) s"
+        label=$type
+        [ "$modes" = f32 ] || label="$type, $pm products"
+        python3 - "$base" "$shape" "$label" "$test" "$base.$pm.effbench.csv" >>"$results" <<'EOF'
 import csv, json, statistics, sys
-base, shape, typ, test = sys.argv[1:5]
-lt = et = roof = ""
+base, shape, typ, test, ecsv = sys.argv[1:6]
+lt = et = roof = rd = ""
 try:
     runs = json.load(open(base + ".llama.json"))
     if runs:
@@ -116,29 +130,33 @@ except Exception:
     pass
 try:
     want = "prefill" if test.startswith("pp") else "decode"
-    for row in csv.DictReader(open(base + ".effbench.csv")):
+    for row in csv.DictReader(open(ecsv)):
         if row["test"] == want:
             et = "%.2f" % float(row["tokens_per_s"])
             roof = "%.1f" % (100 * float(row["of_roofline"]))
+            if want == "decode":
+                rd = "%.1f" % (100 * float(row["of_read_bw"]))
 except Exception:
     pass
-print("\t".join([shape, typ, test, lt, et, roof]))
+print("\t".join([shape, typ, test, lt, et, roof, rd]))
 EOF
+        t1=$(date +%s)
+        done
     done
 done
 
 # ---- the table -------------------------------------------------------------------------
-python3 - "$results" "$THREADS" "$REPS" <<'EOF'
+python3 - "$results" "$THREADS" "$REPS" "$KV" <<'EOF'
 import sys
-path, threads, reps = sys.argv[1:4]
-print("| shape | type | test | llama.cpp tok/s | effbench tok/s | effbench / llama.cpp | effbench % of roofline |")
-print("|---|---|---|---:|---:|---:|---:|")
+path, threads, reps, kv = sys.argv[1:5]
+print("| shape | type | test | llama.cpp tok/s | effbench tok/s | effbench / llama.cpp | effbench % of roofline | % of read-only BW |")
+print("|---|---|---|---:|---:|---:|---:|---:|")
 for line in open(path):
-    s, t, test, lt, et, roof = line.rstrip("\n").split("\t")
+    s, t, test, lt, et, roof, rd = line.rstrip("\n").split("\t")
     ratio = "%.2f" % (float(et) / float(lt)) if lt and et and float(lt) > 0 else "-"
-    print("| %s | %s | %s | %s | %s | %s | %s |" % (s, t, test, lt or "failed", et or "failed", ratio, roof or "-"))
+    print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (s, t, test, lt or "failed", et or "failed", ratio, roof or "-", rd or "-"))
 print()
 print("%s threads, median of %s repetitions each; llama.cpp: llama-bench (llama-cpp-python 0.3.36's "
-      "llama.cpp, CPU); effbench: bench." % (threads, reps))
+      "llama.cpp, CPU; its default F16 KV cache); effbench: bench, KV cache %s." % (threads, reps, kv))
 EOF
 say "raw outputs in $out"
