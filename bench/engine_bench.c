@@ -12,13 +12,15 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
-/* Where each CPU cell's step goes: per op kind, the share of the step and the rate at
- * which it read its bytes (weights as stored, KV cache). */
+/* Where each CPU cell's step goes: per op kind, the share of the step and, for decode,
+ * the rate at which it read its bytes (weights as stored, KV cache), for prefill the
+ * rate of its arithmetic (GFLOP/s, against the SGEMM rate measured in the same run). */
 static void print_op_shares(const Cell *cells, int nc) {
     int any = 0;
     for (int i = 0; i < nc; i++) any |= cells[i].has_ops;
     if (!any) return;
-    printf("\nWhere a step's time goes (CPU; each op: share of the step / GB/s of the weights and cache it read):\n\n| op |");
+    printf("\nWhere a step's time goes (CPU; each op: share of the step / for decode GB/s of the weights and cache it read, "
+           "for prefill GFLOP/s):\n\n| op |");
     for (int i = 0; i < nc; i++) {
         const Cell *c = &cells[i];
         if (!c->has_ops) continue;
@@ -39,7 +41,8 @@ static void print_op_shares(const Cell *cells, int nc) {
             double tot = 0;
             for (int j = 0; j < OPK_COUNT; j++) tot += c->op_sec[j];
             char gb[32] = "";
-            if (c->op_bytes[k] > 0 && c->op_sec[k] > 0) snprintf(gb, sizeof gb, " / %.1f", c->op_bytes[k] / c->op_sec[k] / 1e9);
+            double v = c->kind == 'p' ? c->op_flops[k] : c->op_bytes[k];
+            if (v > 0 && c->op_sec[k] > 0) snprintf(gb, sizeof gb, " / %.1f", v / c->op_sec[k] / 1e9);
             printf(" %.1f%%%s |", tot > 0 ? 100 * c->op_sec[k] / tot : 0, gb);
         }
         printf("\n");

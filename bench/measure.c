@@ -256,6 +256,7 @@ static void ops_store(Cell *c, const OpStats *st) {
     for (int k = 0; k < OPK_COUNT; k++) {
         c->op_sec[k] = st->sec[k] / (double)st->steps;
         c->op_bytes[k] = st->bytes[k] / (double)st->steps;
+        c->op_flops[k] = st->flops[k] / (double)st->steps;
     }
 }
 

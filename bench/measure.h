@@ -40,7 +40,7 @@ typedef struct {
     uint64_t kv_bytes;           /* the cache allocated for the cell */
     char backend[8], device[256], dtype[16];   /* what ran it */
     int has_ops;                 /* CPU: the step's time and bytes by op kind (Model.ops) */
-    double op_sec[OPK_COUNT], op_bytes[OPK_COUNT];   /* per step, over the timed steps */
+    double op_sec[OPK_COUNT], op_bytes[OPK_COUNT], op_flops[OPK_COUNT];   /* per step, over the timed steps */
 } Cell;
 
 /* Flags checked between repetitions; a set flag aborts the cell with an error. */

@@ -15,6 +15,8 @@ struct Engine {
     KVCache kv;                  /* CPU */
     GpuEngine *gpu;              /* CUDA */
     char device[256];
+    float *lg;                   /* CPU: logits of a step asked only for its greedy tokens */
+    size_t lg_cap;               /* floats lg holds (grown, never shrunk: decode allocates nothing) */
 };
 
 int engine_open(Engine **out, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
@@ -53,6 +55,7 @@ void engine_close(Engine *g) {
     if (!g) return;
     if (g->backend == BACKEND_CUDA) gpu_close(g->gpu);
     else kv_free(&g->kv);
+    free(g->lg);
     free(g);
 }
 
@@ -62,7 +65,14 @@ int engine_step(Engine *g, int n, const int *tok, const int *seq, const int *pos
     int V = g->m->cfg.vocab, nw = 0;
     for (int i = 0; i < n; i++) nw += !want || want[i];
     float *lg = logits;
-    if (!lg && next && nw) lg = xmalloc(sizeof(float) * (size_t)nw * V);
+    if (!lg && next && nw) {
+        if ((size_t)nw * V > g->lg_cap) {
+            free(g->lg);
+            g->lg_cap = (size_t)nw * V;
+            g->lg = xmalloc(sizeof(float) * g->lg_cap);
+        }
+        lg = g->lg;
+    }
     int rc = model_forward(g->m, &g->kv, n, tok, seq, pos, want, lg, tr, e);
     if (!rc && next)
         for (int r = 0; r < nw; r++) {
@@ -71,7 +81,6 @@ int engine_step(Engine *g, int n, const int *tok, const int *seq, const int *pos
             for (int v = 1; v < V; v++) if (row[v] > row[best]) best = v;
             next[r] = best;
         }
-    if (lg != logits) free(lg);
     return rc;
 }
 

@@ -179,13 +179,25 @@ const char *opk_name(int k) {
 }
 
 /* The op of kind k ends now: the time since the last mark is its, and it read bytes. */
-static void mark(Step *s, int k, double bytes) {
+static void mark2(Step *s, int k, double bytes, double flops) {
     OpStats *o = s->m->ops;
     if (!o) return;
     double t = now_sec();
     o->sec[k] += t - s->t;
     o->bytes[k] += bytes;
+    o->flops[k] += flops;
     s->t = t;
+}
+static void mark(Step *s, int k, double bytes) { mark2(s, k, bytes, 0); }
+
+/* multiply-adds x 2 of a weight applied to n tokens */
+static double mat_flops(const Mat *w, int n) { return 2.0 * (double)w->rows * (double)w->cols * n; }
+
+/* attention's score and value products: each token against its positions 0..pos */
+static double attn_flops(const Step *s, int H, int dk, int dv) {
+    double rows = 0;
+    for (int t = 0; t < s->n; t++) rows += s->pos[t] + 1;
+    return 2.0 * rows * H * (dk + dv);
 }
 
 static double mat_bytes(const Mat *w) {
@@ -228,7 +240,7 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
     linear(q, H * hd, h, c->dim, n, &a->q, 0, a->q.rows, a->bq, s->scratch);
     linear(k, kvd, h, c->dim, n, &a->k, 0, a->k.rows, a->bk, s->scratch);
     linear(v, kvd, h, c->dim, n, &a->v, 0, a->v.rows, a->bv, s->scratch);
-    mark(s, OPK_QKV, mat_bytes(&a->q) + mat_bytes(&a->k) + mat_bytes(&a->v));
+    mark2(s, OPK_QKV, mat_bytes(&a->q) + mat_bytes(&a->k) + mat_bytes(&a->v), mat_flops(&a->q, n) + mat_flops(&a->k, n) + mat_flops(&a->v, n));
     for (int t = 0; t < n; t++) {
         for (int x = 0; x < H; x++) rope_half(q + ((int64_t)t * H + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
         for (int x = 0; x < Hkv; x++) rope_half(k + ((int64_t)t * Hkv + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
@@ -245,9 +257,9 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
     };
     cache_args(s, l, &aa);
     attention(&aa);
-    mark(s, OPK_ATTN, cache_read_bytes(s));
+    mark2(s, OPK_ATTN, cache_read_bytes(s), attn_flops(s, H, hd, hd));
     lin(s, out, c->dim, o, H * hd, n, &a->o);
-    mark(s, OPK_O, mat_bytes(&a->o));
+    mark2(s, OPK_O, mat_bytes(&a->o), mat_flops(&a->o, n));
 }
 
 static void attn_mla(Step *s, int l, const float *h, float *out) {
@@ -269,7 +281,8 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
     float *kv = s->w[W_KV];
     lin(s, kv, Dc + Dr, h, c->dim, n, &a->kv_a);
     rmsnorm(kv, Dc + Dr, kv, Dc + Dr, n, Dc, a->kv_a_norm, c->rms_eps);   /* latent only */
-    mark(s, OPK_QKV, (c->q_lora_rank ? mat_bytes(&a->q_a) + mat_bytes(&a->q_b) : mat_bytes(&a->q)) + mat_bytes(&a->kv_a));
+    mark2(s, OPK_QKV, (c->q_lora_rank ? mat_bytes(&a->q_a) + mat_bytes(&a->q_b) : mat_bytes(&a->q)) + mat_bytes(&a->kv_a),
+          (c->q_lora_rank ? mat_flops(&a->q_a, n) + mat_flops(&a->q_b, n) : mat_flops(&a->q, n)) + mat_flops(&a->kv_a, n));
     for (int t = 0; t < n; t++) {
         for (int x = 0; x < H; x++)
             rope_interleaved(q + ((int64_t)t * H + x) * qk + Dn, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
@@ -329,9 +342,11 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
             linear(o + (int64_t)x * Dv, H * Dv, lat + (int64_t)x * Dc, H * Dc, n, &wuv, 0, Dv, NULL, s->scratch);
         }
     }
-    mark(s, OPK_ATTN, cache_read_bytes(s) + 4.0 * (double)a->kv_b.rows * Dc);    /* and kv_b in float32 */
+    /* and kv_b in float32: expanded per token (naive) or absorbed into q and the output */
+    mark2(s, OPK_ATTN, cache_read_bytes(s) + 4.0 * (double)a->kv_b.rows * Dc,
+          (m->opts.naive_mla ? attn_flops(s, H, qk, Dv) : attn_flops(s, H, Dc + Dr, Dc)) + 2.0 * n * (double)a->kv_b.rows * Dc);
     lin(s, out, c->dim, o, H * Dv, n, &a->o);
-    mark(s, OPK_O, mat_bytes(&a->o));
+    mark2(s, OPK_O, mat_bytes(&a->o), mat_flops(&a->o, n));
 }
 
 /* ---- feed-forward ------------------------------------------------------------------- */
@@ -365,7 +380,7 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
     RouteParams rp;
     route_params(c, &rp);
     moe_route_with_scratch(&rp, mo->bias, sc, n, ex, wt, s->w[W_ROUTE]);
-    mark(s, OPK_ROUTER, mat_bytes(&mo->router));
+    mark2(s, OPK_ROUTER, mat_bytes(&mo->router), mat_flops(&mo->router, n));
     if (tr && tr->experts) {
         memcpy(tr->experts + (int64_t)l * n * K, ex, sizeof(int) * (size_t)n * K);
         memcpy(tr->weights + (int64_t)l * n * K, wt, sizeof(float) * (size_t)n * K);
@@ -375,19 +390,22 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
     moe_permute(off, order, where, ex, n * K, E);
     float *xin = s->w[W_XIN], *y = s->w[W_Y];
     for (int j = 0; j < n * K; j++) memcpy(xin + (int64_t)j * D, h + (int64_t)(order[j] / K) * D, sizeof(float) * (size_t)D);
-    double eb = 0;
+    double eb = 0, ef = 0;
     for (int x = 0; x < E; x++)
         if (off[x + 1] > off[x]) {
             const Mlp *p = &mo->experts[x];
             mlp(s, p, xin + (int64_t)off[x] * D, off[x + 1] - off[x], y + (int64_t)off[x] * D);
             eb += mat_bytes(&p->gate) + mat_bytes(&p->up) + mat_bytes(&p->down);
+            int r = off[x + 1] - off[x];
+            ef += mat_flops(&p->gate, r) + mat_flops(&p->up, r) + mat_flops(&p->down, r);
         }
-    mark(s, OPK_EXPERTS, eb);
+    mark2(s, OPK_EXPERTS, eb, ef);
     float *z = NULL;
     if (mo->has_shared) {
         z = s->w[W_Z];
         mlp(s, &mo->shared, h, n, z);
-        mark(s, OPK_SHARED, mat_bytes(&mo->shared.gate) + mat_bytes(&mo->shared.up) + mat_bytes(&mo->shared.down));
+        mark2(s, OPK_SHARED, mat_bytes(&mo->shared.gate) + mat_bytes(&mo->shared.up) + mat_bytes(&mo->shared.down),
+              mat_flops(&mo->shared.gate, n) + mat_flops(&mo->shared.up, n) + mat_flops(&mo->shared.down, n));
     }
     moe_combine(out, y, wt, where, z, n, K, D);
     mark(s, OPK_EXPERTS, 0);
@@ -443,7 +461,8 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
         if (ly->is_moe) moe(&s, l, h, o, tr);
         else {
             mlp(&s, &ly->mlp, h, n, o);
-            mark(&s, OPK_MLP, mat_bytes(&ly->mlp.gate) + mat_bytes(&ly->mlp.up) + mat_bytes(&ly->mlp.down));
+            mark2(&s, OPK_MLP, mat_bytes(&ly->mlp.gate) + mat_bytes(&ly->mlp.up) + mat_bytes(&ly->mlp.down),
+                  mat_flops(&ly->mlp.gate, n) + mat_flops(&ly->mlp.up, n) + mat_flops(&ly->mlp.down, n));
         }
         for (int64_t i = 0; i < (int64_t)n * D; i++) x[i] += o[i];
         mark(&s, OPK_RESID, 0);
@@ -461,7 +480,7 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
         int64_t nonfinite = 0;
         for (int64_t i = 0; i < (int64_t)nw * c->vocab; i++) nonfinite += !isfinite(logits[i]);
         if (nonfinite) rc = err_set(e, "%s: forward pass produced %lld NaN/Inf logits", m->path, (long long)nonfinite);
-        mark(&s, OPK_HEAD, mat_bytes(&m->lm_head));
+        mark2(&s, OPK_HEAD, mat_bytes(&m->lm_head), mat_flops(&m->lm_head, nw));
     }
     if (m->ops) m->ops->steps++;
     return rc;

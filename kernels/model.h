@@ -71,14 +71,14 @@ typedef struct {
 /* Every buffer of a forward step in one allocation, kept between steps (forward.c). */
 typedef struct StepWork StepWork;
 
-/* Where a step's time goes: each op kind's seconds and the bytes it read (weights as
- * stored, the KV cache), summed over the steps run while Model.ops is set. */
+/* Where a step's time goes: each op kind's seconds, the bytes it read (weights as
+ * stored, the KV cache) and its FLOPs, summed over the steps run while Model.ops is set. */
 enum {
     OPK_EMBED, OPK_NORM, OPK_QKV, OPK_ATTN, OPK_O, OPK_ROUTER, OPK_EXPERTS, OPK_SHARED, OPK_MLP, OPK_RESID, OPK_HEAD,
     OPK_COUNT
 };
 typedef struct {
-    double sec[OPK_COUNT], bytes[OPK_COUNT];
+    double sec[OPK_COUNT], bytes[OPK_COUNT], flops[OPK_COUNT];
     int64_t steps;
 } OpStats;
 const char *opk_name(int k);     /* "attention", "routed experts", ... */

@@ -240,18 +240,25 @@ INLINE void run_row(DType dt, const uint8_t *row, const float *srow, int64_t col
     case DT_Q4_K: for (int64_t i = 0; i < cols / 256; i++) blk_q4_k(row + 144 * i, 256 * i, s, T); break;
     case DT_Q5_K: for (int64_t i = 0; i < cols / 256; i++) blk_q5_k(row + 176 * i, 256 * i, s, T); break;
     case DT_Q6_K: for (int64_t i = 0; i < cols / 256; i++) blk_q6_k(row + 210 * i, 256 * i, s, T); break;
-    case DT_BF16:
-        for (int64_t c = 0; c < cols; c += VL) put(s, T, ld_bf16(row + 2 * c), c, (int)(c / VL) & 1);
-        break;
-    case DT_F16:
-        for (int64_t c = 0; c < cols; c += VL) put(s, T, ld_f16(row + 2 * c), c, (int)(c / VL) & 1);
-        break;
-    case DT_F8_E4M3:
-        for (int64_t c = 0; c < cols; c += VL) put(s, T, vf_mul(ld_f8(row + c), vf_set1(srow[c / 128])), c, (int)(c / VL) & 1);
-        break;
-    case DT_F32:
-        for (int64_t c = 0; c < cols; c += VL) put(s, T, vf_load((const float *)(const void *)(row + 4 * c)), c, (int)(c / VL) & 1);
-        break;
+    /* plain types: two vectors a turn, one to each accumulator (the accumulator must be
+     * a constant for the sums to stay in registers) */
+#define PLAIN(LOAD)                                                       \
+    {                                                                     \
+        int64_t c = 0;                                                    \
+        for (; c + 2 * VL <= cols; c += 2 * VL) {                         \
+            put(s, T, LOAD(c), c, 0);                                     \
+            put(s, T, LOAD(c + VL), c + VL, 1);                           \
+        }                                                                 \
+        if (c < cols) put(s, T, LOAD(c), c, 0);                           \
+    }
+#define LD_BF16(c) ld_bf16(row + 2 * (c))
+#define LD_F16(c) ld_f16(row + 2 * (c))
+#define LD_F8(c) vf_mul(ld_f8(row + (c)), vf_set1(srow[(c) / 128]))
+#define LD_F32(c) vf_load((const float *)(const void *)(row + 4 * (c)))
+    case DT_BF16: PLAIN(LD_BF16) break;
+    case DT_F16: PLAIN(LD_F16) break;
+    case DT_F8_E4M3: PLAIN(LD_F8) break;
+    case DT_F32: PLAIN(LD_F32) break;
     default: break;
     }
 }
