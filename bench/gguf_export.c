@@ -238,6 +238,12 @@ static const char *const HF2G[][2] = {
     { "mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight" },
 };
 
+const char *gguf_layer_suffix(const char *hf) {
+    for (size_t q = 0; q < sizeof HF2G / sizeof *HF2G; q++)
+        if (!strcmp(hf, HF2G[q][0])) return HF2G[q][1];
+    return NULL;
+}
+
 typedef struct {
     const Model *m;
     GgufW *w;
@@ -517,8 +523,7 @@ int gguf_export(const Model *m, const char *path, Err *e) {
             rc = put_experts(&x, l, i, pre, proj, g);
             continue;
         }
-        const char *g = NULL;
-        for (size_t q = 0; q < sizeof HF2G / sizeof *HF2G; q++) if (!strcmp(rest, HF2G[q][0])) g = HF2G[q][1];
+        const char *g = gguf_layer_suffix(rest);
         if (!g) { rc = err_set(e, "%s: no GGUF name for it", nm->name); break; }
         if (c->is_mla && !strcmp(g, "attn_kv_b.weight")) { rc = put_kv_b(&x, l, w); continue; }
         snprintf(gn, sizeof gn, "blk.%d.%s", l, g);

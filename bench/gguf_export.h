@@ -18,6 +18,11 @@
 /* ---- writer ------------------------------------------------------------------------- */
 typedef struct GgufW GgufW;
 
+/* The GGUF name of a Hugging Face layer tensor's suffix ("self_attn.q_proj.weight" ->
+ * "attn_q.weight"), as the converter names it; NULL for experts, the router's expert
+ * tensors and anything else the table does not hold. */
+const char *gguf_layer_suffix(const char *hf);
+
 GgufW *gw_new(void);
 void gw_free(GgufW *w);
 void gw_str(GgufW *w, const char *key, const char *val);

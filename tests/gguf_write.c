@@ -24,24 +24,6 @@ static double jnum(const cJSON *j, const char *k, double d) {
 }
 static int jbool(const cJSON *j, const char *k) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, k)); }
 
-/* HF layer suffix -> GGUF layer suffix */
-static const char *const HF2G[][2] = {
-    { "input_layernorm.weight", "attn_norm.weight" }, { "post_attention_layernorm.weight", "ffn_norm.weight" },
-    { "self_attn.q_proj.weight", "attn_q.weight" }, { "self_attn.q_proj.bias", "attn_q.bias" },
-    { "self_attn.k_proj.weight", "attn_k.weight" }, { "self_attn.k_proj.bias", "attn_k.bias" },
-    { "self_attn.v_proj.weight", "attn_v.weight" }, { "self_attn.v_proj.bias", "attn_v.bias" },
-    { "self_attn.o_proj.weight", "attn_output.weight" }, { "self_attn.q_a_proj.weight", "attn_q_a.weight" },
-    { "self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight" }, { "self_attn.q_b_proj.weight", "attn_q_b.weight" },
-    { "self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight" },
-    { "self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight" }, { "self_attn.kv_b_proj.weight", "attn_kv_b.weight" },
-    { "mlp.gate_proj.weight", "ffn_gate.weight" }, { "mlp.up_proj.weight", "ffn_up.weight" },
-    { "mlp.down_proj.weight", "ffn_down.weight" }, { "mlp.gate.weight", "ffn_gate_inp.weight" },
-    { "block_sparse_moe.gate.weight", "ffn_gate_inp.weight" },
-    { "mlp.gate.e_score_correction_bias", "exp_probs_b.bias" },
-    { "mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight" },
-    { "mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight" },
-    { "mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight" },
-};
 
 static float *tensor_f32(StTensor *t, int64_t *rows, int64_t *cols) {
     *rows = t->ndim == 2 ? t->shape[0] : 1;
@@ -215,8 +197,7 @@ int hf_to_gguf(const char *dir, const char *out, const HfToGguf *o) {
             free(all);
             continue;
         }
-        const char *g = NULL;
-        for (size_t q = 0; q < sizeof HF2G / sizeof *HF2G; q++) if (!strcmp(rest, HF2G[q][0])) g = HF2G[q][1];
+        const char *g = gguf_layer_suffix(rest);
         if (!g) { fprintf(stderr, "hf_to_gguf: %s: unknown tensor\n", t->name); rc = -1; break; }
         float *f = tensor_f32(t, &rows, &cols);
         if (!ds && !qwen2 && !strcmp(g, "attn_q.weight")) permute_rows(f, rows, cols, H);
