@@ -6,7 +6,9 @@
  * qk_rope_head_dim, Dv v_head_dim, E routed experts, K experts per token, V vocab.
  *
  * Weights are read in their stored format (F32, BF16, F16, F8_E4M3 with 128x128
- * block scales) and widened to float32 on the fly; all arithmetic is float32.
+ * block scales, the ggml block types Q8_0 to Q6_K) and decoded to float32 on the fly
+ * (qdot.h); all arithmetic is float32, except decode products with --products q8
+ * (8-bit activations, integer dot products).
  */
 #ifndef EFFBENCH_OPS_H
 #define EFFBENCH_OPS_H
@@ -35,9 +37,11 @@ size_t linear_scratch_floats(int64_t cols);
 
 /* y (T, nr) [row stride ldy] = x (T, cols) [ldx] . W[r0:r0+nr, :]^T (+ bias[0:nr]).
  * Rows are split among the OpenMP threads; each calls single-threaded BLAS on its
- * slice. F32 weights go straight to BLAS; others are widened row by row in registers
- * for small T (decode: each weight byte is read once) or in blocks of rows handed to
- * BLAS for large T (prefill). scratch: linear_scratch_floats(W->cols) floats. */
+ * slice. F32 weights go straight to BLAS; others are decoded row by row in registers
+ * for small T (decode: each weight byte is read once; block types with 8-bit
+ * activations when qdot_int8_products()) or in blocks of rows handed to BLAS for large
+ * T (prefill). scratch: linear_scratch_floats(W->cols) floats (it also holds the 8-bit
+ * activations; NULL keeps float32 activations). */
 void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t r0, int64_t nr, const float *bias, float *scratch);
 
