@@ -77,12 +77,24 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
         QAct qa;                                /* block types: 8-bit activations, integer products */
         int q8 = scratch && qdot_int_type(W->dt) && cols % 32 == 0 && qdot_int8_products();
         if (q8) qdot_act_quant(x, ldx, T, cols, scratch, &qa);
-        #pragma omp parallel for schedule(static) if (!small)
-        for (int64_t r = 0; r < nr; r++) {
-            float acc[ROW_PATH_MAX_T];
-            if (q8) qdot_row_int(W->dt, row_ptr(W, r0 + r), &qa, T, acc);
-            else qdot_row(W->dt, row_ptr(W, r0 + r), row_scales(W, r0 + r), cols, x, ldx, T, acc);
-            for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
+        #pragma omp parallel if (!small)
+        {
+            int64_t lo, hi, r;
+            share(nr, 4, &lo, &hi);
+            r = lo;
+            if (T == 1 && !q8)                  /* batch 1: four rows a pass share each x load */
+                for (; r + 4 <= hi; r += 4) {
+                    const void *rows[4];
+                    const float *sc[4];
+                    for (int k = 0; k < 4; k++) { rows[k] = row_ptr(W, r0 + r + k); sc[k] = row_scales(W, r0 + r + k); }
+                    qdot_rows4(W->dt, rows, sc, cols, x, y + r);
+                }
+            for (; r < hi; r++) {
+                float acc[ROW_PATH_MAX_T];
+                if (q8) qdot_row_int(W->dt, row_ptr(W, r0 + r), &qa, T, acc);
+                else qdot_row(W->dt, row_ptr(W, r0 + r), row_scales(W, r0 + r), cols, x, ldx, T, acc);
+                for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
+            }
         }
     } else {
         #pragma omp parallel if (!small)

@@ -275,6 +275,65 @@ DOT_T(1)
 DOT_T(2)
 DOT_T(3)
 DOT_T(4)
+
+/* Four rows, one activation row: the rows' blocks in turn, so each activation vector
+ * loaded serves four rows (one row at a time reloads x from L2 for every row, and those
+ * loads hold back the weight stream). Each row's sums are formed exactly as dot_1 forms
+ * them. */
+#define R4 4
+INLINE void run_rows4(DType dt, const uint8_t *const *rows, const float *const *srows, int64_t cols, Sink *s) {
+    switch (dt) {
+#define BLOCKS(FN, BB, BE)                                                \
+    {                                                                     \
+        for (int64_t i = 0; i < cols / (BE); i++)                         \
+            for (int k = 0; k < R4; k++) FN(rows[k] + (BB) * i, (BE) * i, &s[k], 1); \
+    }
+    case DT_Q8_0: BLOCKS(blk_q8_0, 34, 32) break;
+    case DT_Q4_0: BLOCKS(blk_q4_0, 18, 32) break;
+    case DT_Q4_1: BLOCKS(blk_q4_1, 20, 32) break;
+    case DT_Q4_K: BLOCKS(blk_q4_k, 144, 256) break;
+    case DT_Q5_K: BLOCKS(blk_q5_k, 176, 256) break;
+    case DT_Q6_K: BLOCKS(blk_q6_k, 210, 256) break;
+#undef BLOCKS
+#define PLAIN4(LOAD)                                                      \
+    {                                                                     \
+        int64_t c = 0;                                                    \
+        for (; c + 2 * VL <= cols; c += 2 * VL)                           \
+            for (int k = 0; k < R4; k++) {                                \
+                const uint8_t *row = rows[k];                             \
+                const float *srow = srows[k];                             \
+                (void)srow;                                               \
+                put(&s[k], 1, LOAD(c), c, 0);                             \
+                put(&s[k], 1, LOAD(c + VL), c + VL, 1);                   \
+            }                                                             \
+        if (c < cols)                                                     \
+            for (int k = 0; k < R4; k++) {                                \
+                const uint8_t *row = rows[k];                             \
+                const float *srow = srows[k];                             \
+                (void)srow;                                               \
+                put(&s[k], 1, LOAD(c), c, 0);                             \
+            }                                                             \
+    }
+    case DT_BF16: PLAIN4(LD_BF16) break;
+    case DT_F16: PLAIN4(LD_F16) break;
+    case DT_F8_E4M3: PLAIN4(LD_F8) break;
+    case DT_F32: PLAIN4(LD_F32) break;
+    default: break;
+    }
+}
+
+static void dot_rows4(DType dt, const uint8_t *const *rows, const float *const *srows, int64_t cols, const float *x,
+                      float *acc) {
+    Sink s[R4];
+    for (int k = 0; k < R4; k++) {
+        s[k].x = x;
+        s[k].ldx = 0;
+        s[k].dst = NULL;
+        s[k].a[0][0] = s[k].a[0][1] = vf_zero();
+    }
+    run_rows4(dt, rows, srows, cols, s);
+    for (int k = 0; k < R4; k++) acc[k] = vf_sum(vf_add(s[k].a[0][0], s[k].a[0][1]));
+}
 #endif
 
 /* ---- entry points --------------------------------------------------------------------------- */
@@ -298,6 +357,19 @@ void qdot_row(DType dt, const void *row, const float *srow, int64_t cols, const 
     }
 #else
     qdot_row_ref(dt, row, srow, cols, x, ldx, T, acc);
+#endif
+}
+
+void qdot_rows4(DType dt, const void *const rows[4], const float *const srows[4], int64_t cols, const float *x,
+                float acc[4]) {
+#ifdef VL
+    int64_t nv = dtype_block(dt) > 1 ? cols : cols / VL * VL;
+    const uint8_t *r[4] = { rows[0], rows[1], rows[2], rows[3] };
+    dot_rows4(dt, r, srows, nv, x, acc);
+    for (int k = 0; k < 4; k++)
+        for (int64_t i = nv; i < cols; i++) acc[k] += elem(dt, r[k], srows[k], i) * x[i];
+#else
+    for (int k = 0; k < 4; k++) qdot_row_ref(dt, rows[k], srows[k], cols, x, 0, 1, &acc[k]);
 #endif
 }
 

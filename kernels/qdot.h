@@ -29,6 +29,10 @@
  * number of blocks. */
 void qdot_row(DType dt, const void *row, const float *srow, int64_t cols, const float *x, int64_t ldx, int T,
               float *acc);
+/* acc[k] = rows[k] . x for four rows of one matrix and one activation row: the same
+ * values as four qdot_row calls with T = 1, bit for bit, with x read once per four rows */
+void qdot_rows4(DType dt, const void *const rows[4], const float *const srows[4], int64_t cols, const float *x,
+                float acc[4]);
 /* dst[0..cols) = the row decoded to float32 (prefill: rows widened for a GEMM) */
 void qdot_widen(DType dt, const void *row, const float *srow, int64_t cols, float *dst);
 

@@ -127,6 +127,30 @@ static void test_dot_twin(void) {
     }
 }
 
+/* four rows at once (batch-1 decode) give exactly what four single-row calls give */
+static void test_rows4_exact(void) {
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        DType dt = all_types[ti];
+        int64_t cs[16];
+        int ns = sizes(dt, cs);
+        for (int si = 0; si < ns; si++) {
+            int64_t cols = cs[si];
+            uint8_t *r[4];
+            float *sr[4], *x = malloc(sizeof(float) * (size_t)cols), got[4], want[4];
+            for (int k = 0; k < 4; k++) r[k] = make_row(dt, cols, &sr[k]);
+            for (int64_t i = 0; i < cols; i++) x[i] = frnd();
+            const void *rows[4] = { r[0], r[1], r[2], r[3] };
+            const float *srows[4] = { sr[0], sr[1], sr[2], sr[3] };
+            qdot_rows4(dt, rows, srows, cols, x, got);
+            for (int k = 0; k < 4; k++) qdot_row(dt, r[k], sr[k], cols, x, cols, 1, &want[k]);
+            CHECK(!memcmp(got, want, sizeof got), "%s cols %lld: four rows at once %.9g %.9g %.9g %.9g, one at a time %.9g %.9g %.9g %.9g",
+                  dtype_name(dt), (long long)cols, got[0], got[1], got[2], got[3], want[0], want[1], want[2], want[3]);
+            for (int k = 0; k < 4; k++) { free(r[k]); free(sr[k]); }
+            free(x);
+        }
+    }
+}
+
 /* the comparison must catch a wrong kernel: one changed scale moves the product */
 static void test_dot_detects_error(void) {
     int caught = 0, tried = 0;
@@ -401,6 +425,7 @@ const TestDef qdot_tests[] = {
     { "qdot widening is bit-exact against the C twin, every type", test_widen_exact },
     { "qdot products match the C twin and float64, every type, T 1-8", test_dot_twin },
     { "qdot comparison catches a changed block scale", test_dot_detects_error },
+    { "qdot four rows at once equal four single-row products bit for bit", test_rows4_exact },
     { "linear() on every stored type against float64", test_linear_types },
     { "fast encoders: errors within 1.3x the reference encoders'", test_fast_encoders },
     { "int8 products match the C twin, and float64 within the activations' rounding", test_int_twin },
