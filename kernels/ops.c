@@ -82,7 +82,7 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t lo, hi, r;
             share(nr, 4, &lo, &hi);
             r = lo;
-            if (T == 1 && !q8)                  /* batch 1: four rows a pass share each x load */
+            if (T == 1 && !q8 && dtype_block(W->dt) == 1)   /* batch 1, plain types: four rows a pass share each x load */
                 for (; r + 4 <= hi; r += 4) {
                     const void *rows[4];
                     const float *sc[4];
