@@ -97,7 +97,7 @@ static void usage(FILE *f) {
         "           their stored types; names and layout of llama.cpp's convert_hf_to_gguf.py)\n"
         "eval-compare: effbench eval-compare A.samples.jsonl B.samples.jsonl\n"
         "kl:        --model DIR (--tokens LIST | --prompt TEXT) --ref LOGITS.f32 (from effbench logits of a\n"
-        "           reference run)\n");
+        "           reference run) [--decode: tokens one at a time, as decode runs them]\n");
 }
 
 int parse_int_list(const char *s, int **out, int *n) {

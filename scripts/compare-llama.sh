@@ -108,6 +108,7 @@ echo "$files" | while IFS='|' read -r shape type path; do
         "$LB" -m "$path" -t "$THREADS" -r "$REPS" $lb -o json >"$base.llama.json" 2>"$base.llama.err" \
             || say "llama-bench failed on $path $test: $(tail -n 1 "$base.llama.err")"
         t1=$(date +%s)
+        say "$shape $type $test: llama-bench $((t1 - t0)) s"
         case $type in bf16|f16|f32|BF16|F16|F32) modes=f32 ;; *) modes=$PRODUCTS ;; esac
         for pm in $modes; do
         # shellcheck disable=SC2086
@@ -115,7 +116,7 @@ echo "$files" | while IFS='|' read -r shape type path; do
             >"$base.$pm.effbench.csv" 2>"$base.$pm.effbench.err" \
             || say "effbench failed on $path $test: $(tail -n 1 "$base.$pm.effbench.err")"
         t2=$(date +%s)
-        say "$shape $type $test: llama-bench $((t1 - t0)) s, effbench ($pm products) $((t2 - t1)) s"
+        say "$shape $type $test: effbench ($pm products) $((t2 - t1)) s"
         label=$type
         [ "$modes" = f32 ] || label="$type, $pm products"
         python3 - "$base" "$shape" "$label" "$test" "$base.$pm.effbench.csv" >>"$results" <<'EOF'
