@@ -9,14 +9,26 @@ CC      ?= cc
 OPT     ?= -O3 $(if $(NO_NATIVE),,-march=native)
 WARN    := -Wall -Wextra -Wshadow -Wno-unknown-pragmas
 CFLAGS  ?= $(OPT) -g
-ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ikernels/cuda -Ibench -Ireports -Ievals $(CUDA_DEF) \
+ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fopenmp -Ikernels -Ikernels/cuda -Ibench -Ireports -Ievals $(CUDA_DEF) $(MPI_DEF) \
             $(shell pkg-config --cflags libcjson openblas libpcre2-8 libutf8proc 2>/dev/null)
 LDLIBS  = $(shell pkg-config --libs libcjson openblas 2>/dev/null || echo -lcjson -lopenblas) -lpcre2-8 -lutf8proc -lcsv -lm \
-          $(CUDA_LIBS)
+          $(CUDA_LIBS) $(MPI_LIBS)
 BUILD   ?= build
 
+# MPI (Open MPI): ranks on one or many hosts (kernels/comm_mpi.c), built when mpicc is
+# found, unless NO_MPI=1; its flags come from mpicc itself.
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+ifeq ($(NO_MPI)$(if $(MPICC),,none),)
+  MPI_MSG  := ✓ mpicc found ($(MPICC)): ranks over MPI (mpirun -np N effbench ...)
+  MPI_DEF  := -DEFFBENCH_MPI=1 $(shell $(MPICC) --showme:compile)
+  MPI_LIBS := $(shell $(MPICC) --showme:link)
+else
+  MPI_MSG  := ✗ $(if $(NO_MPI),NO_MPI=1,mpicc not found): one rank only (install libopenmpi-dev for mpirun)
+endif
+
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
-              kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c kernels/qdot.c kernels/qdot_int.c
+              kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c kernels/qdot.c kernels/qdot_int.c \
+              kernels/comm.c kernels/comm_mpi.c kernels/layout.c
 # everything but the command-line front end; the tests link it too
 CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c bench/profile.c bench/cupti_host.c \
               bench/gguf_export.c \
@@ -69,6 +81,7 @@ deps:
 
 cuda-message:
 	@echo "$(CUDA_MSG)"
+	@echo "$(MPI_MSG)"
 
 $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu kernels/cuda/backend.h kernels/cuda/common.cuh kernels/route.h Makefile
 	@mkdir -p $(dir $@)

@@ -58,6 +58,10 @@ typedef struct {
     int ignore_eos;              /* generate --ignore-eos */
 } Opts;
 
+/* The process's group of ranks (comm.h): one rank unless started by mpirun or srun.
+ * Set by main before any command runs. */
+extern Comm *cli_comm;
+
 /* Parses argv[first..]; returns 0 or prints one line and returns -1. */
 int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd);
 /* Parses "1,2,3" into a new int array (caller frees); -1 on a bad list. */
@@ -69,7 +73,9 @@ int parse_int_list(const char *s, int **out, int *n);
 int cli_engine(const Opts *o, EngineOpts *eo);
 /* The same for one backend name (a suite's): 0 or -1 with why in e. */
 int engine_opts_for(const char *backend, const Opts *o, EngineOpts *eo, Err *e);
-/* Loads o->model with o->load, printing the error line on failure. */
+/* Loads o->model with o->load, printing the error line on failure. Across ranks, each
+ * loads its own share (o->load.ranks, rank, tp, ep) and all agree: when any rank
+ * failed, rank 0 prints the first failing rank's line and every rank returns -1. */
 int cli_load_model(const Opts *o, Model *m);
 /* The token ids a command runs on: --tokens LIST, or the text of --prompt/--text or
  * --file encoded with the model's tokenizer (tok_for_model; its template, e.g. a BOS,

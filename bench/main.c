@@ -190,6 +190,8 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "--layers")) { const char *v = VAL(); if (!v || to_int(v, &o->load.layers, 1, a, cmd)) return -1; }
         else if (!strcmp(a, "--seed")) { const char *v = VAL(); int s; if (!v || to_int(v, &s, 0, a, cmd)) return -1; o->load.seed = (uint64_t)s; }
         else if (!strcmp(a, "--tokens")) { if (!(o->tokens = VAL())) return -1; }
+        else if (!strcmp(a, "--tp")) { const char *v = VAL(); if (!v || to_int(v, &o->load.tp, 1, a, cmd)) return -1; }
+        else if (!strcmp(a, "--ep")) { const char *v = VAL(); if (!v || to_int(v, &o->load.ep, 1, a, cmd)) return -1; }
         else if (!strcmp(a, "-o")) { if (!(o->out = VAL())) return -1; }
         else if (!strcmp(a, "-n")) { const char *v = VAL(); if (!v || to_int(v, &o->n_gen, 0, a, cmd)) return -1; }
         else if (!strcmp(a, "-t")) { const char *v = VAL(); if (!v || to_int(v, &o->threads, 1, a, cmd)) return -1; }
@@ -303,13 +305,38 @@ int cli_engine(const Opts *o, EngineOpts *eo) {
     return 0;
 }
 
+Comm *cli_comm;
+
 int cli_load_model(const Opts *o, Model *m) {
     Err e = { "" };
-    if (model_load(m, o->model, &o->load, &e)) {
-        fprintf(stderr, "effbench: %s\n", e.msg);
-        return -1;
+    int rc = model_load(m, o->model, &o->load, &e);
+    Comm *c = cli_comm;
+    if (!c || c->size == 1 || o->load.ranks <= 1) {
+        if (rc) fprintf(stderr, "effbench: %s\n", e.msg);
+        else if (c) m->comm = c;
+        return rc ? -1 : 0;
     }
-    return 0;
+    /* every rank loaded its share: go on only if all did; else the lowest failing
+     * rank's line, said once by rank 0 */
+    Err ce = { "" };
+    int bad = comm_agree(c, rc, &ce);
+    if (bad < 0) { fprintf(stderr, "effbench: %s\n", ce.msg); comm_abort(c, 1); }
+    if (bad == 0) {
+        m->comm = c;
+        if (c->rank == 0) {
+            char d[256];
+            layout_describe(&m->cfg, &m->sh, d, sizeof d);
+            fprintf(stderr, "effbench: %s\n", d);
+        }
+        return 0;
+    }
+    int64_t first = rc ? c->size - c->rank : 0;          /* the lowest failing rank */
+    if (comm_max_i64(c, &first, 1, &ce)) comm_abort(c, 1);
+    int who = c->size - (int)first;
+    if (comm_bcast(c, e.msg, sizeof e.msg, who, &ce)) comm_abort(c, 1);
+    if (c->rank == 0) fprintf(stderr, "effbench: rank %d of %d: %s\n", who, c->size, e.msg);
+    if (!rc) model_free(m);
+    return -1;
 }
 
 /* export-gguf: the model as loaded (dummy or read), written for llama.cpp */
@@ -351,9 +378,37 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "profile")) fn = cmd_profile;
     else if (!strcmp(cmd, "export-gguf")) fn = cmd_export_gguf;
     else { fprintf(stderr, "effbench: unknown command \"%s\" (see effbench --help)\n", cmd); return 2; }
-    if (cli_parse(argc, argv, 2, &o, cmd)) { free(o.args); return 2; }
+    Err e = { "" };
+    if (comm_open_world(&cli_comm, &argc, &argv, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return 1; }
+    Comm *c = cli_comm;
+    int ranked = fn == cmd_logits || fn == cmd_generate || fn == cmd_bench || fn == cmd_eval || fn == cmd_run;
+    if (c->size > 1 && !ranked) {
+        if (c->rank == 0) fprintf(stderr, "effbench %s: runs on one rank (started as %d): logits, generate, bench, eval and run "
+                                          "run across ranks\n", cmd, c->size);
+        comm_close(c);
+        return 2;
+    }
+    if (cli_parse(argc, argv, 2, &o, cmd)) { free(o.args); comm_close(c); return 2; }
+    if (c->size > 1 && fn != cmd_run) {
+        o.load.ranks = c->size;
+        o.load.rank = c->rank;
+        if (c->rank > 0) {          /* rank 0 alone speaks and writes (EFFBENCH_RANK_LOGS=1: all speak) */
+            set_writes_files(0);
+            o.samples = NULL;
+            if (fn != cmd_logits) o.out = NULL;
+            if (!freopen("/dev/null", "w", stdout)) return 1;
+            if (!getenv("EFFBENCH_RANK_LOGS") && !freopen("/dev/null", "w", stderr)) return 1;
+        }
+    } else if ((o.load.tp > 1 || o.load.ep > 1) && fn != cmd_run) {
+        fprintf(stderr, "effbench %s: --tp/--ep %d need as many ranks: start it with mpirun -np %d\n", cmd,
+                o.load.tp > o.load.ep ? o.load.tp : o.load.ep, o.load.tp > o.load.ep ? o.load.tp : o.load.ep);
+        free(o.args);
+        comm_close(c);
+        return 2;
+    }
     if (o.threads > 0) omp_set_num_threads(o.threads);
     int rc = fn(&o);               /* -2: usage error, -3: interrupted */
     free(o.args);
+    comm_close(c);
     return rc == 0 ? 0 : rc == -2 ? 2 : rc == -3 ? 130 : 1;
 }

@@ -47,8 +47,12 @@ char *read_file(const char *path, size_t max_bytes, size_t *len, Err *e);
  * e naming the file and the problem. Release with munmap(*map, *size) when *size > 0. */
 int map_file(const char *path, void **map, size_t *size, Err *e);
 
-/* Writes data to path atomically: path.tmp.PID, fsync, rename. Returns 0 or -1 with e set. */
+/* Writes data to path atomically: path.tmp.PID, fsync, rename. Returns 0 or -1 with e set.
+ * After set_writes_files(0) (ranks other than 0 of a split model) it writes nothing and
+ * returns 0: one rank alone writes a command's files. */
 int write_file_atomic(const char *path, const void *data, size_t len, Err *e);
+void set_writes_files(int on);
+int writes_files_on(void);
 
 /* Bytes the system can give us now (MemAvailable), or the EFFBENCH_MEM_LIMIT override. */
 uint64_t mem_available(void);

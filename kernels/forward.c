@@ -59,6 +59,13 @@ enum {
     W_OFF,                       /* (E+1) ints: first row of each expert */
     W_ORDER, W_WHERE,            /* (T*K) ints: slots grouped by expert; row of each slot */
     W_LEN,                       /* (S) ints: the cache's fill after the step */
+    /* split over ranks (layout.h) */
+    W_LOGP,                      /* (nw, V) logits as gathered: each rank's vocabulary slice */
+    W_XS, W_YS,                  /* (T*K, D) expert parallel: rows sent to experts, outputs back */
+    W_EXL,                       /* (T*K) ints: the local expert of each received row */
+    W_SPOS,                      /* (T*K) ints: row of each own (token, slot) in the send order */
+    W_CNT,                       /* (N*N) ints: rows rank i sends rank j in a dispatch */
+    W_BYTES,                     /* (2N) size_t: byte counts of a collective */
     W_COUNT
 };
 
@@ -72,7 +79,8 @@ struct StepWork {
 /* Bytes of each buffer for a step of T tokens over kv. */
 static void work_sizes(const Model *m, const KVCache *kv, int T, size_t *sz) {
     const ModelConfig *c = &m->cfg;
-    size_t t = (size_t)T, D = (size_t)c->dim, H = (size_t)c->n_heads, F = sizeof(float), I = 0;
+    const Shard *sh = &m->sh;
+    size_t t = (size_t)T, D = (size_t)c->dim, H = (size_t)sh->nh, F = sizeof(float), I = 0;
     size_t E = c->n_routed > 0 ? (size_t)c->n_routed : 0, K = E ? (size_t)c->top_k : 0;
     for (int l = 0; l < c->n_layers; l++) {
         const Layer *ly = &m->layers[l];
@@ -90,17 +98,17 @@ static void work_sizes(const Model *m, const KVCache *kv, int T, size_t *sz) {
         sz[W_ATT] = F * t * H * Dv;
         if (m->opts.naive_mla) {
             sz[W_KVB] = F * t * H * (Dn + Dv);
-            sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, c->n_heads, c->qk_nope + c->qk_rope, c->v_head, kv->max_pos, kv->dt);
+            sz[W_ATTN] = F * attention_work_floats(T, sh->nh, sh->nh, c->qk_nope + c->qk_rope, c->v_head, kv->max_pos, kv->dt);
         } else {
             sz[W_QC] = F * t * H * (Dc + Dr);
             sz[W_LAT] = F * t * H * Dc;
-            sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, 1, c->kv_lora_rank + c->qk_rope, c->kv_lora_rank, kv->max_pos, kv->dt);
+            sz[W_ATTN] = F * attention_work_floats(T, sh->nh, 1, c->kv_lora_rank + c->qk_rope, c->kv_lora_rank, kv->max_pos, kv->dt);
         }
     } else {
         size_t hd = (size_t)c->head_dim;
         sz[W_Q] = sz[W_ATT] = F * t * H * hd;
-        sz[W_K] = sz[W_V] = F * t * (size_t)c->n_kv_heads * hd;
-        sz[W_ATTN] = F * attention_work_floats(T, c->n_heads, c->n_kv_heads, c->head_dim, c->head_dim, kv->max_pos, kv->dt);
+        sz[W_K] = sz[W_V] = F * t * (size_t)sh->ng * hd;
+        sz[W_ATTN] = F * attention_work_floats(T, sh->nh, sh->ng, c->head_dim, c->head_dim, kv->max_pos, kv->dt);
     }
     sz[W_G] = sz[W_U] = F * t * I;
     if (E) {
@@ -116,6 +124,16 @@ static void work_sizes(const Model *m, const KVCache *kv, int T, size_t *sz) {
     }
     sz[W_ROW] = F * (size_t)kv->row;
     sz[W_LEN] = sizeof(int) * (size_t)kv->n_seq;
+    if (sh->n > 1) {
+        size_t N = (size_t)sh->n;
+        sz[W_LOGP] = F * t * (size_t)c->vocab;
+        if (E && sh->ep > 1) {
+            sz[W_XS] = sz[W_YS] = F * t * K * D;
+            sz[W_EXL] = sz[W_SPOS] = sizeof(int) * t * K;
+        }
+        sz[W_CNT] = sizeof(int) * N * N;
+        sz[W_BYTES] = sizeof(size_t) * 2 * N;
+    }
 }
 
 /* Makes m's work area hold a step of T tokens over kv: when some buffer needs more than
@@ -167,13 +185,16 @@ typedef struct {
     float *scratch;              /* linear() scratch */
     void **w;                    /* the work area's buffers, by W_* */
     double t;                    /* Model.ops: when the op now running began */
+    Comm *comm;                  /* split over ranks: the group; NULL for one rank */
+    int rc;                      /* a collective failed (the step's Err holds why) */
+    Err *e;
 } Step;
 
 /* ---- where the time goes (Model.ops) ---------------------------------------------------- */
 const char *opk_name(int k) {
     static const char *names[OPK_COUNT] = {
         "embedding", "norms", "attention in-projections", "attention", "attention out-projection", "router",
-        "routed experts", "shared experts", "dense FFN", "residual adds", "lm_head",
+        "routed experts", "shared experts", "dense FFN", "residual adds", "lm_head", "communication",
     };
     return k >= 0 && k < OPK_COUNT ? names[k] : "?";
 }
@@ -231,11 +252,19 @@ static void cache_args(const Step *s, int l, AttnArgs *aa) {
     aa->sc_row = kv->n_scales;
 }
 
+/* ---- between ranks ------------------------------------------------------------------ */
+/* Sums the ranks' partial (n, D) outputs of a tensor-parallel op in place. */
+static void reduce(Step *s, int kind, float *y, int n) {
+    if (!s->comm || s->rc) return;
+    if (comm_allreduce(s->comm, kind, y, (size_t)n * (size_t)s->m->cfg.dim, s->e)) s->rc = -1;
+    mark(s, OPK_COMM, 0);
+}
+
 /* ---- attention ---------------------------------------------------------------------- */
 static void attn_dense(Step *s, int l, const float *h, float *out) {
     const ModelConfig *c = &s->m->cfg;
     const Attn *a = &s->m->layers[l].attn;
-    int n = s->n, H = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, kvd = Hkv * hd;
+    int n = s->n, H = s->m->sh.nh, Hkv = s->m->sh.ng, hd = c->head_dim, kvd = Hkv * hd;   /* this rank's heads */
     float *q = s->w[W_Q], *k = s->w[W_K], *v = s->w[W_V], *o = s->w[W_ATT];
     linear(q, H * hd, h, c->dim, n, &a->q, 0, a->q.rows, a->bq, s->scratch);
     linear(k, kvd, h, c->dim, n, &a->k, 0, a->k.rows, a->bk, s->scratch);
@@ -260,13 +289,14 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
     mark2(s, OPK_ATTN, cache_read_bytes(s), attn_flops(s, H, hd, hd));
     lin(s, out, c->dim, o, H * hd, n, &a->o);
     mark2(s, OPK_O, mat_bytes(&a->o), mat_flops(&a->o, n));
+    if (s->m->sh.tp > 1) reduce(s, CK_ATTN, out, n);
 }
 
 static void attn_mla(Step *s, int l, const float *h, float *out) {
     Model *m = s->m;
     const ModelConfig *c = &m->cfg;
     const Attn *a = &m->layers[l].attn;
-    int n = s->n, H = c->n_heads, Dn = c->qk_nope, Dr = c->qk_rope, Dv = c->v_head, Dc = c->kv_lora_rank;
+    int n = s->n, H = m->sh.nh, Dn = c->qk_nope, Dr = c->qk_rope, Dv = c->v_head, Dc = c->kv_lora_rank;   /* this rank's heads */
     int qk = Dn + Dr;
     float *q = s->w[W_Q];
     if (c->q_lora_rank) {
@@ -347,6 +377,7 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
           (m->opts.naive_mla ? attn_flops(s, H, qk, Dv) : attn_flops(s, H, Dc + Dr, Dc)) + 2.0 * n * (double)a->kv_b.rows * Dc);
     lin(s, out, c->dim, o, H * Dv, n, &a->o);
     mark2(s, OPK_O, mat_bytes(&a->o), mat_flops(&a->o, n));
+    if (m->sh.tp > 1) reduce(s, CK_ATTN, out, n);
 }
 
 /* ---- feed-forward ------------------------------------------------------------------- */
@@ -370,6 +401,86 @@ void route_params(const ModelConfig *c, RouteParams *p) {
     };
 }
 
+/* Expert parallel (layout.h): the MoE block of a rank holding experts [e0, e0+ne) of
+ * a step whose routing (ex, wt: (T, K)) every rank computed. This rank owns tokens
+ * [t0, t1): it sends their rows to their experts' ranks, runs its experts on the rows
+ * it receives, returns the outputs, combines its tokens, and the ranks all-gather the
+ * combined rows into out (T, D). */
+static void moe_ep(Step *s, const Moe *mo, const float *h, float *out, const int *ex, const float *wt) {
+    const Shard *sh = &s->m->sh;
+    int N = sh->n, r = sh->rank, n = s->n, K = s->m->cfg.top_k, D = s->m->cfg.dim, per = sh->ne;
+    size_t row = sizeof(float) * (size_t)D;
+    int *cnt = s->w[W_CNT], *spos = s->w[W_SPOS], *exl = s->w[W_EXL];   /* cnt (N, N) */
+    int *off = s->w[W_OFF], *order = s->w[W_ORDER], *where = s->w[W_WHERE];
+    size_t *sb = s->w[W_BYTES], *rb = sb + N;
+    float *xs = s->w[W_XS], *xr = s->w[W_XIN], *xg = s->w[W_YS], *y = s->w[W_Y], *ys = s->w[W_YS];
+    int t0, t1;
+    layout_token_range(n, N, r, &t0, &t1);
+    /* every rank's counts, from the routing all ranks share */
+    memset(cnt, 0, sizeof(int) * (size_t)N * N);
+    for (int i = 0; i < N; i++) {
+        int a, b;
+        layout_token_range(n, N, i, &a, &b);
+        for (int t = a; t < b; t++)
+            for (int k = 0; k < K; k++) cnt[i * N + ex[t * K + k] / per]++;
+    }
+    /* dispatch: own tokens' rows grouped by destination rank, token order within */
+    int fill = 0;
+    for (int j = 0; j < N; j++) {
+        for (int t = t0; t < t1; t++)
+            for (int k = 0; k < K; k++)
+                if (ex[t * K + k] / per == j) {
+                    memcpy(xs + (int64_t)fill * D, h + (int64_t)t * D, row);
+                    spos[(t - t0) * K + k] = fill++;
+                }
+        sb[j] = (size_t)cnt[r * N + j] * row;
+        rb[j] = (size_t)cnt[j * N + r] * row;
+    }
+    mark(s, OPK_EXPERTS, 0);
+    if (comm_alltoallv(s->comm, CK_DISPATCH, xs, sb, xr, rb, s->e)) { s->rc = -1; return; }
+    mark(s, OPK_COMM, 0);
+    /* the received rows, in the senders' order, by local expert */
+    int R = 0;
+    for (int i = 0; i < N; i++) {
+        int a, b;
+        layout_token_range(n, N, i, &a, &b);
+        for (int t = a; t < b; t++)
+            for (int k = 0; k < K; k++)
+                if (ex[t * K + k] / per == r) exl[R++] = ex[t * K + k] - sh->e0;
+    }
+    moe_permute(off, order, where, exl, R, sh->ne);
+    for (int j = 0; j < R; j++) memcpy(xg + (int64_t)j * D, xr + (int64_t)order[j] * D, row);
+    double eb = 0, ef = 0;
+    for (int x = 0; x < sh->ne; x++) {
+        int rows = off[x + 1] - off[x];
+        if (!rows) continue;
+        const Mlp *p = &mo->experts[sh->e0 + x];
+        mlp(s, p, xg + (int64_t)off[x] * D, rows, y + (int64_t)off[x] * D);
+        eb += mat_bytes(&p->gate) + mat_bytes(&p->up) + mat_bytes(&p->down);
+        ef += mat_flops(&p->gate, rows) + mat_flops(&p->up, rows) + mat_flops(&p->down, rows);
+    }
+    for (int j = 0; j < R; j++) memcpy(xr + (int64_t)j * D, y + (int64_t)where[j] * D, row);   /* back in received order */
+    mark2(s, OPK_EXPERTS, eb, ef);
+    if (comm_alltoallv(s->comm, CK_COMBINE, xr, rb, ys, sb, s->e)) { s->rc = -1; return; }
+    mark(s, OPK_COMM, 0);
+    float *z = NULL;
+    if (mo->has_shared) {                        /* replicated: each rank its own tokens */
+        z = s->w[W_Z];
+        mlp(s, &mo->shared, h + (int64_t)t0 * D, t1 - t0, z);
+        mark2(s, OPK_SHARED, mat_bytes(&mo->shared.gate) + mat_bytes(&mo->shared.up) + mat_bytes(&mo->shared.down),
+              mat_flops(&mo->shared.gate, t1 - t0) + mat_flops(&mo->shared.up, t1 - t0) + mat_flops(&mo->shared.down, t1 - t0));
+    }
+    moe_combine(out + (int64_t)t0 * D, ys, wt + (int64_t)t0 * K, spos, z, t1 - t0, K, D);
+    mark(s, OPK_EXPERTS, 0);
+    for (int i = 0; i < N; i++) {
+        int a, b;
+        layout_token_range(n, N, i, &a, &b);
+        sb[i] = (size_t)(b - a) * row;
+    }
+    if (comm_allgatherv(s->comm, CK_GATHER, out + (int64_t)t0 * D, out, sb, s->e)) { s->rc = -1; return; }
+    mark(s, OPK_COMM, 0);
+}
+
 static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
     const ModelConfig *c = &s->m->cfg;
     const Moe *mo = &s->m->layers[l].moe;
@@ -385,6 +496,7 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
         memcpy(tr->experts + (int64_t)l * n * K, ex, sizeof(int) * (size_t)n * K);
         memcpy(tr->weights + (int64_t)l * n * K, wt, sizeof(float) * (size_t)n * K);
     }
+    if (s->m->sh.ep > 1) { moe_ep(s, mo, h, out, ex, wt); return; }
     /* group the (token, slot) pairs by expert, run each expert once over its rows */
     int *off = s->w[W_OFF], *order = s->w[W_ORDER], *where = s->w[W_WHERE];
     moe_permute(off, order, where, ex, n * K, E);
@@ -409,6 +521,7 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
     }
     moe_combine(out, y, wt, where, z, n, K, D);
     mark(s, OPK_EXPERTS, 0);
+    if (s->m->sh.tp > 1) reduce(s, CK_FFN, out, n);  /* every expert split by columns: partial sums */
 }
 
 /* ---- step --------------------------------------------------------------------------- */
@@ -437,7 +550,9 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
     /* the work area first (it holds the copy of the fill the check updates); refuses,
      * before allocating, a step whose buffers exceed the memory available */
     if (work_reserve(m, kv, n, e)) return -1;
-    Step s = { m, kv, n, seq, pos, m->scratch, m->work->buf, m->ops ? now_sec() : 0 };
+    if (m->sh.n > 1 && (!m->comm || m->comm->size != m->sh.n))
+        return err_set(e, "%s: the model is split over %d ranks but has no group of that size", m->path, m->sh.n);
+    Step s = { m, kv, n, seq, pos, m->scratch, m->work->buf, m->ops ? now_sec() : 0, m->sh.n > 1 ? m->comm : NULL, 0, e };
     /* validate the batch against the cache before touching anything */
     int *len = s.w[W_LEN];
     memcpy(len, kv->len, sizeof(int) * (size_t)kv->n_seq);
@@ -463,7 +578,9 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
             mlp(&s, &ly->mlp, h, n, o);
             mark2(&s, OPK_MLP, mat_bytes(&ly->mlp.gate) + mat_bytes(&ly->mlp.up) + mat_bytes(&ly->mlp.down),
                   mat_flops(&ly->mlp.gate, n) + mat_flops(&ly->mlp.up, n) + mat_flops(&ly->mlp.down, n));
+            if (m->sh.tp > 1) reduce(&s, CK_FFN, o, n);
         }
+        if (s.rc) return -1;
         for (int64_t i = 0; i < (int64_t)n * D; i++) x[i] += o[i];
         mark(&s, OPK_RESID, 0);
         if (tr && tr->hidden) memcpy(tr->hidden + (int64_t)(l + 1) * n * D, x, sizeof(float) * (size_t)n * D);
@@ -475,12 +592,36 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
         if (!want || want[i]) { rmsnorm(h + (int64_t)nw * D, D, x + (int64_t)i * D, D, 1, D, m->norm, c->rms_eps); nw++; }
     mark(&s, OPK_NORM, 0);
     int rc = 0;
+    if (nw && logits && s.comm) {               /* each rank its vocabulary slice, then gathered */
+        const Shard *sh = &m->sh;
+        float *part = s.w[W_LOGP], *all = s.w[W_LOGP];
+        size_t *bytes = s.w[W_BYTES];
+        int64_t off = (int64_t)nw * c->vocab - (int64_t)nw * sh->nv;   /* this rank's slice, where the gather puts it */
+        for (int i = 0, a = 0; i < sh->n; i++) {
+            int b = (int)((int64_t)c->vocab * (i + 1) / sh->n);
+            bytes[i] = sizeof(float) * (size_t)nw * (size_t)(b - a);
+            if (i == sh->rank) off = (int64_t)nw * a;
+            a = b;
+        }
+        part = all + off;
+        lin(&s, part, sh->nv, h, D, nw, &m->lm_head);
+        mark2(&s, OPK_HEAD, mat_bytes(&m->lm_head), mat_flops(&m->lm_head, nw));
+        if (comm_allgatherv(s.comm, CK_HEAD, part, all, bytes, e)) return -1;
+        mark(&s, OPK_COMM, 0);
+        /* (rank, row, column of the slice) -> (row, vocabulary) */
+        for (int i = 0, a = 0; i < sh->n; i++) {
+            int b = (int)((int64_t)c->vocab * (i + 1) / sh->n);
+            const float *src = all + (int64_t)nw * a;
+            for (int r = 0; r < nw; r++) memcpy(logits + (int64_t)r * c->vocab + a, src + (int64_t)r * (b - a), sizeof(float) * (size_t)(b - a));
+            a = b;
+        }
+    }
     if (nw && logits) {
-        lin(&s, logits, c->vocab, h, D, nw, &m->lm_head);
+        if (!s.comm) lin(&s, logits, c->vocab, h, D, nw, &m->lm_head);
         int64_t nonfinite = 0;
         for (int64_t i = 0; i < (int64_t)nw * c->vocab; i++) nonfinite += !isfinite(logits[i]);
         if (nonfinite) rc = err_set(e, "%s: forward pass produced %lld NaN/Inf logits", m->path, (long long)nonfinite);
-        mark2(&s, OPK_HEAD, mat_bytes(&m->lm_head), mat_flops(&m->lm_head, nw));
+        if (!s.comm) mark2(&s, OPK_HEAD, mat_bytes(&m->lm_head), mat_flops(&m->lm_head, nw));
     }
     if (m->ops) m->ops->steps++;
     return rc;

@@ -73,37 +73,46 @@ static inline float uniform_pm1(uint64_t seed, uint64_t i) {   /* in [-1, 1) */
     return (float)((int64_t)(splitmix(seed + i * 0xd1b54a32d192ed03ull) >> 40) - (1 << 23)) / (float)(1 << 23);
 }
 
-static void fill_dummy(void *dst, DType dt, int64_t n, float amp, uint64_t seed) {
-    #pragma omp parallel for schedule(static) if (n > 262144)
-    for (int64_t i = 0; i < n; i++) {
-        float v = amp * uniform_pm1(seed, (uint64_t)i);
-        switch (dt) {
-        case DT_F32: ((float *)dst)[i] = v; break;
-        case DT_BF16: ((uint16_t *)dst)[i] = f32_to_bf16(v); break;
-        case DT_F16: ((_Float16 *)dst)[i] = (_Float16)v; break;
-        case DT_F8_E4M3: {
-            /* codes of magnitude up to ~1 (exponent field <= 7); scales carry amp */
-            uint8_t b = (uint8_t)(splitmix(seed + (uint64_t)i * 0xd1b54a32d192ed03ull) & 0xbf);
-            ((uint8_t *)dst)[i] = b;
-            break;
+/* Dummy values are a function of (seed, r * cols + c) for element (r, c) of the whole
+ * (rows, cols) matrix, so a rank's slice holds exactly the values of the same part of
+ * the whole. The slice: rows [r0, r0+nr), columns [c0, c0+nc), packed (nr, nc). */
+static void fill_dummy(void *dst, DType dt, int64_t r0, int64_t nr, int64_t cols, int64_t c0, int64_t nc, float amp,
+                       uint64_t seed) {
+    #pragma omp parallel for schedule(static) if (nr * nc > 262144)
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t j = 0; j < nc; j++) {
+            uint64_t i = (uint64_t)((r0 + r) * cols + c0 + j);
+            int64_t o = r * nc + j;
+            float v = amp * uniform_pm1(seed, i);
+            switch (dt) {
+            case DT_F32: ((float *)dst)[o] = v; break;
+            case DT_BF16: ((uint16_t *)dst)[o] = f32_to_bf16(v); break;
+            case DT_F16: ((_Float16 *)dst)[o] = (_Float16)v; break;
+            case DT_F8_E4M3: {
+                /* codes of magnitude up to ~1 (exponent field <= 7); scales carry amp */
+                uint8_t b = (uint8_t)(splitmix(seed + i * 0xd1b54a32d192ed03ull) & 0xbf);
+                ((uint8_t *)dst)[o] = b;
+                break;
+            }
+            default: break;
+            }
         }
-        default: break;
-        }
-    }
 }
 
 /* Block types: each row of the seeded float32 values above (the same values an F32
  * dummy holds) encoded with ggml_quant_fast (llama.cpp's reference quantizers with the
- * K types' scale searches cut short: load time, for random values). */
-static void fill_dummy_blocks(uint8_t *dst, DType dt, int64_t rows, int64_t cols, float amp, uint64_t seed) {
-    uint64_t rb = dtype_bytes(dt, cols);
-    #pragma omp parallel if (rows * cols > 262144)
+ * K types' scale searches cut short: load time, for random values). Blocks are encoded
+ * independently, so a column slice on block boundaries equals those blocks of the whole. */
+static void fill_dummy_blocks(uint8_t *dst, DType dt, int64_t r0, int64_t nr, int64_t cols, int64_t c0, int64_t nc, float amp,
+                              uint64_t seed) {
+    uint64_t rb = dtype_bytes(dt, nc);
+    #pragma omp parallel if (nr * nc > 262144)
     {
-        float *row = xmalloc(sizeof(float) * (size_t)cols);
+        float *row = xmalloc(sizeof(float) * (size_t)nc);
         #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            for (int64_t i = 0; i < cols; i++) row[i] = amp * uniform_pm1(seed, (uint64_t)(r * cols + i));
-            ggml_quant_fast(dtype_ggml(dt), row, dst + (uint64_t)r * rb, cols);
+        for (int64_t r = 0; r < nr; r++) {
+            for (int64_t j = 0; j < nc; j++) row[j] = amp * uniform_pm1(seed, (uint64_t)((r0 + r) * cols + c0 + j));
+            ggml_quant_fast(dtype_ggml(dt), row, dst + (uint64_t)r * rb, nc);
         }
         free(row);
     }
@@ -121,8 +130,8 @@ static DType dummy_dtype(DType want, int64_t cols) {
 
 /* A checkpoint's matrix re-encoded in the type a dummy of its shape gets (dummy_dtype);
  * rows decoded to float32 first, then encoded as the dummy fill encodes. */
-static Mat recode(Model *m, Mat w) {
-    DType dt = dummy_dtype(m->opts.dtype, w.cols);
+static Mat recode(Model *m, Mat w, int64_t whole_cols) {
+    DType dt = dummy_dtype(m->opts.dtype, whole_cols);
     if (dt == w.dt) return w;
     uint64_t rb = dtype_bytes(dt, w.cols);
     uint8_t *d = alloc_weights(rb * (uint64_t)w.rows);
@@ -156,16 +165,58 @@ static void missing(Binder *b, const char *name) {
     err_set(b->e, "%s: missing tensor \"%s\"", b->m->path, shown(b, name, g, sizeof g));
 }
 
-static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
+/* Which part of a (rows, cols) weight this rank holds (layout.h): all of it, rows
+ * [lo, lo+n), columns [lo, lo+n), or none (an expert another rank holds: its shape is
+ * still checked, nothing is read). */
+typedef enum { PART_ALL, PART_ROWS, PART_COLS, PART_NONE } PartAxis;
+typedef struct { PartAxis axis; int64_t lo, n; } Part;
+static const Part ALL = { PART_ALL, 0, 0 };
+static Part rows_part(int64_t lo, int64_t n) { return (Part){ PART_ROWS, lo, n }; }
+static Part cols_part(int64_t lo, int64_t n) { return (Part){ PART_COLS, lo, n }; }
+/* rows (or columns) [lo, lo+k) of `whole`: ALL when that is all of them */
+static Part rows_of(int64_t lo, int64_t k, int64_t whole) { return k == whole ? ALL : rows_part(lo, k); }
+static Part cols_of(int64_t lo, int64_t k, int64_t whole) { return k == whole ? ALL : cols_part(lo, k); }
+
+/* A column slice of a block type must start and end on block boundaries (and F8_E4M3's
+ * slices on its 128x128 scale blocks, rows included). 0, or -1 with e set. */
+static int part_fits(Binder *b, const char *name, DType dt, int64_t rows, int64_t cols, Part p) {
+    if (p.axis != PART_ROWS && p.axis != PART_COLS) return 0;
+    int64_t blk = p.axis == PART_COLS ? dtype_block(dt) : 1, end = p.lo + p.n, whole = p.axis == PART_COLS ? cols : rows;
+    if (dt == DT_F8_E4M3) blk = F8_BLOCK;
+    if (p.lo % blk || (end != whole && end % blk)) {
+        char g[128];
+        b->bad = 1;
+        return err_set(b->e, "%s: tensor \"%s\" (%s): this rank's %s [%lld, %lld) is not a whole number of %lld-element blocks "
+                             "(use fewer ranks, or another --tp/--ep)", b->m->path, shown(b, name, g, sizeof g), dtype_name(dt),
+                       p.axis == PART_COLS ? "columns" : "rows", (long long)p.lo, (long long)end, (long long)blk);
+    }
+    return 0;
+}
+
+/* NaN/Inf in the part a rank holds (its own check: a rank reads only its slice) */
+static int mat_nonfinite(const Mat *w) {
+    int64_t n = w->rows * w->cols;
+    return dtype_block(w->dt) > 1 ? qdot_block_nonfinite(w->dt, w->data, n) > 0 : count_nonfinite(w->dt, w->data, n) > 0;
+}
+
+static Mat bind_part(Binder *b, const char *name, int64_t rows, int64_t cols, Part p) {
     Mat w = { DT_F32, NULL, NULL, rows, cols };
     if (b->bad) return w;
     b->params += (uint64_t)rows * (uint64_t)cols;
     b->tensor_idx++;
     Model *m = b->m;
+    /* the held part: rows [r0, r0+nr), columns [c0, c0+nc) */
+    int64_t r0 = 0, nr = rows, c0 = 0, nc = cols;
+    if (p.axis == PART_ROWS) { r0 = p.lo; nr = p.n; }
+    if (p.axis == PART_COLS) { c0 = p.lo; nc = p.n; }
+    if (p.axis == PART_NONE) nr = 0;
     if (b->mode == BIND_COUNT || b->mode == BIND_DUMMY) {
         DType dt = dummy_dtype(m->opts.dtype, cols);
-        uint64_t nb = (uint64_t)rows * dtype_bytes(dt, cols);
-        uint64_t sb = dt == DT_F8_E4M3 ? sizeof(float) * (uint64_t)((rows + 127) / 128) * (uint64_t)((cols + 127) / 128) : 0;
+        if (part_fits(b, name, dt, rows, cols, p)) return w;
+        w.rows = nr; w.cols = nc;
+        if (p.axis == PART_NONE) { w.rows = rows; w.cols = cols; return w; }
+        uint64_t nb = (uint64_t)nr * dtype_bytes(dt, nc);
+        uint64_t sb = dt == DT_F8_E4M3 ? sizeof(float) * (uint64_t)((nr + 127) / 128) * (uint64_t)((nc + 127) / 128) : 0;
         b->bytes += nb + sb;
         b->owned_bytes += nb + sb;
         if (b->mode == BIND_COUNT) return w;
@@ -174,15 +225,15 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
         own(m, d);
         float amp = (float)(1.0 / sqrt((double)cols));  /* keeps activations O(1) */
         uint64_t seed = splitmix(m->opts.seed * 0x100000001b3ull + b->tensor_idx);
-        if (dtype_block(dt) > 1) fill_dummy_blocks(d, dt, rows, cols, amp, seed);
-        else fill_dummy(d, dt, rows * cols, amp, seed);
+        if (dtype_block(dt) > 1) fill_dummy_blocks(d, dt, r0, nr, cols, c0, nc, amp, seed);
+        else fill_dummy(d, dt, r0, nr, cols, c0, nc, amp, seed);
         w.data = d;
         if (dt == DT_F8_E4M3) {
-            int64_t ns = ((rows + 127) / 128) * ((cols + 127) / 128);
-            float *s = xmalloc(sizeof(float) * (size_t)ns);
-            own(m, s);
-            for (int64_t i = 0; i < ns; i++) s[i] = amp;
-            w.scale = s;
+            int64_t ns = ((nr + 127) / 128) * ((nc + 127) / 128);
+            float *sc = xmalloc(sizeof(float) * (size_t)ns);
+            own(m, sc);
+            for (int64_t i = 0; i < ns; i++) sc[i] = amp;
+            w.scale = sc;
         }
         record(m, name, w);
         return w;
@@ -206,13 +257,11 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
         return w;
     }
     t->used = 1;
-    w.dt = t->dtype;
-    w.data = t->data;
-    b->bytes += t->nbytes;
+    StTensor *s = NULL;
     if (t->dtype == DT_F8_E4M3) {
         char sn[512];
         snprintf(sn, sizeof sn, "%s_scale_inv", name);
-        StTensor *s = st_find(&m->st, sn);
+        s = st_find(&m->st, sn);
         int64_t sr = (rows + 127) / 128, scn = (cols + 127) / 128;
         if (!s) {
             b->bad = 1;
@@ -226,37 +275,70 @@ static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) {
             return w;
         }
         s->used = 1;
-        w.scale = s->data;
-        b->bytes += s->nbytes;
+    }
+    if (p.axis == PART_NONE) return w;
+    if (part_fits(b, name, t->dtype, rows, cols, p)) return w;
+    w.dt = t->dtype;
+    uint64_t rb = dtype_bytes(t->dtype, cols);
+    int64_t scn = (cols + 127) / 128;
+    if (p.axis != PART_COLS) {                  /* whole, or rows: a range of the mapping */
+        w.data = (const uint8_t *)t->data + (uint64_t)r0 * rb;
+        w.rows = nr;
+        if (s) w.scale = (const float *)s->data + (r0 / 128) * scn;
+    } else {                                    /* columns: each row's part copied */
+        uint64_t pb = dtype_bytes(t->dtype, nc), ob = dtype_bytes(t->dtype, c0);
+        uint8_t *d = alloc_weights(pb * (uint64_t)rows);
+        own(m, d);
+        for (int64_t r = 0; r < rows; r++) memcpy(d + (uint64_t)r * pb, (const uint8_t *)t->data + (uint64_t)r * rb + ob, pb);
+        w.data = d;
+        w.cols = nc;
+        if (s) {
+            int64_t sr = (rows + 127) / 128, pc = (nc + 127) / 128;
+            float *sc = xmalloc(sizeof(float) * (size_t)(sr * pc));
+            own(m, sc);
+            for (int64_t r = 0; r < sr; r++) memcpy(sc + r * pc, (const float *)s->data + r * scn + c0 / 128, sizeof(float) * (size_t)pc);
+            w.scale = sc;
+        }
+    }
+    b->bytes += (uint64_t)w.rows * dtype_bytes(w.dt, w.cols);
+    if (w.scale) b->bytes += sizeof(float) * (uint64_t)((w.rows + 127) / 128) * (uint64_t)((w.cols + 127) / 128);
+    if (m->sh.n > 1 && mat_nonfinite(&w)) {     /* whole models: check_finite, over the files */
+        char g[128];
+        b->bad = 1;
+        err_set(b->e, "%s: tensor \"%s\" holds NaN/Inf values (in rank %d's part)", file, shown(b, name, g, sizeof g), m->sh.rank);
+        return w;
     }
     if (m->opts.recode) {
-        b->bytes -= t->nbytes;
-        if (w.scale) b->bytes -= sizeof(float) * (uint64_t)((rows + 127) / 128) * (uint64_t)((cols + 127) / 128);
-        w = recode(m, w);
-        b->bytes += (uint64_t)rows * dtype_bytes(w.dt, cols);
+        b->bytes -= (uint64_t)w.rows * dtype_bytes(w.dt, w.cols);
+        if (w.scale) b->bytes -= sizeof(float) * (uint64_t)((w.rows + 127) / 128) * (uint64_t)((w.cols + 127) / 128);
+        w = recode(m, w, cols);
+        b->bytes += (uint64_t)w.rows * dtype_bytes(w.dt, w.cols);
     }
     record(m, name, w);
     return w;
 }
 
+static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) { return bind_part(b, name, rows, cols, ALL); }
+
 /* bytes a dummy vector counts per element: its dtype's, or float32 beside block types
  * (GGUF files keep norms and biases in F32) */
 static uint64_t vec_elem_bytes(DType dt) { return dtype_block(dt) > 1 ? 4 : dtype_size(dt); }
 
-/* A vector (norm weight, bias) as owned float32; fill is the dummy value (NAN = random). */
-static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) {
+/* A vector (norm weight, bias) as owned float32; fill is the dummy value (NAN = random).
+ * Elements [lo, lo+k) of the n (a rank's part of a bias). */
+static float *bind_vec_part(Binder *b, const char *name, int64_t n, float fill, int64_t lo, int64_t k) {
     if (b->bad) return NULL;
     b->params += (uint64_t)n;
     b->tensor_idx++;
     Model *m = b->m;
-    if (b->mode == BIND_COUNT) { b->bytes += (uint64_t)n * vec_elem_bytes(m->opts.dtype); return NULL; }
+    if (b->mode == BIND_COUNT) { b->bytes += (uint64_t)k * vec_elem_bytes(m->opts.dtype); return NULL; }
     float *v = xmalloc(sizeof(float) * (size_t)n);
     own(m, v);
     if (b->mode == BIND_DUMMY) {
-        b->bytes += (uint64_t)n * vec_elem_bytes(m->opts.dtype);
-        for (int64_t i = 0; i < n; i++)
-            v[i] = isnan(fill) ? 0.05f * uniform_pm1(m->opts.seed + b->tensor_idx, (uint64_t)i) : fill;
-        record(m, name, (Mat){ DT_F32, v, NULL, 1, n });
+        b->bytes += (uint64_t)k * vec_elem_bytes(m->opts.dtype);
+        for (int64_t i = 0; i < k; i++)
+            v[i] = isnan(fill) ? 0.05f * uniform_pm1(m->opts.seed + b->tensor_idx, (uint64_t)(lo + i)) : fill;
+        record(m, name, (Mat){ DT_F32, v, NULL, 1, k });
         return v;
     }
     StTensor *t = st_find(&m->st, name);
@@ -278,22 +360,27 @@ static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) {
         return v;
     }
     t->used = 1;
-    b->bytes += t->nbytes;
-    Mat tmp = { t->dtype, t->data, NULL, 1, n };
+    b->bytes += t->nbytes / (uint64_t)n * (uint64_t)k;
+    Mat tmp = { t->dtype, (const uint8_t *)t->data + dtype_bytes(t->dtype, lo), NULL, 1, k };
     mat_rows_f32(&tmp, 0, 1, v);
-    record(m, name, (Mat){ DT_F32, v, NULL, 1, n });
+    record(m, name, (Mat){ DT_F32, v, NULL, 1, k });
     return v;
 }
+static float *bind_vec(Binder *b, const char *name, int64_t n, float fill) { return bind_vec_part(b, name, n, fill, 0, n); }
 
-static Mlp bind_mlp(Binder *b, const char *pre, int inter, int dim, int mixtral) {
+/* gate and up rows [lo, lo+k) and the same columns of down (k = inter: whole; k = 0:
+ * held by another rank) */
+static Mlp bind_mlp(Binder *b, const char *pre, int inter, int dim, int mixtral, int lo, int k) {
     char n[512];
     Mlp p;
+    Part in = k == 0 ? (Part){ PART_NONE, 0, 0 } : k == inter ? ALL : rows_part(lo, k);
+    Part out = k == 0 ? (Part){ PART_NONE, 0, 0 } : k == inter ? ALL : cols_part(lo, k);
     snprintf(n, sizeof n, "%s.%s.weight", pre, mixtral ? "w1" : "gate_proj");
-    p.gate = bind_mat(b, n, inter, dim);
+    p.gate = bind_part(b, n, inter, dim, in);
     snprintf(n, sizeof n, "%s.%s.weight", pre, mixtral ? "w3" : "up_proj");
-    p.up = bind_mat(b, n, inter, dim);
+    p.up = bind_part(b, n, inter, dim, in);
     snprintf(n, sizeof n, "%s.%s.weight", pre, mixtral ? "w2" : "down_proj");
-    p.down = bind_mat(b, n, dim, inter);
+    p.down = bind_part(b, n, dim, inter, out);
     return p;
 }
 
@@ -305,36 +392,41 @@ static void bind_layer(Binder *b, int l, Layer *ly) {
     ly->attn_norm = bind_vec(b, NAME("input_layernorm.weight"), c->dim, 1.0f);
     ly->ffn_norm = bind_vec(b, NAME("post_attention_layernorm.weight"), c->dim, 1.0f);
     Attn *a = &ly->attn;
+    const Shard *sh = &b->m->sh;
     int H = c->n_heads;
     if (c->is_mla) {
         int qk = c->qk_nope + c->qk_rope;
         if (c->q_lora_rank) {
             a->q_a = bind_mat(b, NAME("self_attn.q_a_proj.weight"), c->q_lora_rank, c->dim);
             a->q_a_norm = bind_vec(b, NAME("self_attn.q_a_layernorm.weight"), c->q_lora_rank, 1.0f);
-            a->q_b = bind_mat(b, NAME("self_attn.q_b_proj.weight"), (int64_t)H * qk, c->q_lora_rank);
+            a->q_b = bind_part(b, NAME("self_attn.q_b_proj.weight"), (int64_t)H * qk, c->q_lora_rank, rows_of((int64_t)sh->h0 * qk, (int64_t)sh->nh * qk, (int64_t)H * qk));
         } else {
-            a->q = bind_mat(b, NAME("self_attn.q_proj.weight"), (int64_t)H * qk, c->dim);
+            a->q = bind_part(b, NAME("self_attn.q_proj.weight"), (int64_t)H * qk, c->dim, rows_of((int64_t)sh->h0 * qk, (int64_t)sh->nh * qk, (int64_t)H * qk));
         }
         a->kv_a = bind_mat(b, NAME("self_attn.kv_a_proj_with_mqa.weight"), c->kv_lora_rank + c->qk_rope, c->dim);
         a->kv_a_norm = bind_vec(b, NAME("self_attn.kv_a_layernorm.weight"), c->kv_lora_rank, 1.0f);
-        a->kv_b = bind_mat(b, NAME("self_attn.kv_b_proj.weight"), (int64_t)H * (c->qk_nope + c->v_head), c->kv_lora_rank);
-        a->o = bind_mat(b, NAME("self_attn.o_proj.weight"), c->dim, (int64_t)H * c->v_head);
+        int kvb = c->qk_nope + c->v_head;
+        a->kv_b = bind_part(b, NAME("self_attn.kv_b_proj.weight"), (int64_t)H * kvb, c->kv_lora_rank,
+                            rows_of((int64_t)sh->h0 * kvb, (int64_t)sh->nh * kvb, (int64_t)H * kvb));
+        a->o = bind_part(b, NAME("self_attn.o_proj.weight"), c->dim, (int64_t)H * c->v_head,
+                         cols_of((int64_t)sh->h0 * c->v_head, (int64_t)sh->nh * c->v_head, (int64_t)H * c->v_head));
     } else {
         int hd = c->head_dim, kvh = c->n_kv_heads;
-        a->q = bind_mat(b, NAME("self_attn.q_proj.weight"), (int64_t)H * hd, c->dim);
-        a->k = bind_mat(b, NAME("self_attn.k_proj.weight"), (int64_t)kvh * hd, c->dim);
-        a->v = bind_mat(b, NAME("self_attn.v_proj.weight"), (int64_t)kvh * hd, c->dim);
+        int64_t q0 = (int64_t)sh->h0 * hd, nq = (int64_t)sh->nh * hd, k0 = (int64_t)sh->g0 * hd, nk = (int64_t)sh->ng * hd;
+        a->q = bind_part(b, NAME("self_attn.q_proj.weight"), (int64_t)H * hd, c->dim, rows_of(q0, nq, (int64_t)H * hd));
+        a->k = bind_part(b, NAME("self_attn.k_proj.weight"), (int64_t)kvh * hd, c->dim, rows_of(k0, nk, (int64_t)kvh * hd));
+        a->v = bind_part(b, NAME("self_attn.v_proj.weight"), (int64_t)kvh * hd, c->dim, rows_of(k0, nk, (int64_t)kvh * hd));
         if (c->qkv_bias) {
-            a->bq = bind_vec(b, NAME("self_attn.q_proj.bias"), (int64_t)H * hd, NAN);
-            a->bk = bind_vec(b, NAME("self_attn.k_proj.bias"), (int64_t)kvh * hd, NAN);
-            a->bv = bind_vec(b, NAME("self_attn.v_proj.bias"), (int64_t)kvh * hd, NAN);
+            a->bq = bind_vec_part(b, NAME("self_attn.q_proj.bias"), (int64_t)H * hd, NAN, q0, nq);
+            a->bk = bind_vec_part(b, NAME("self_attn.k_proj.bias"), (int64_t)kvh * hd, NAN, k0, nk);
+            a->bv = bind_vec_part(b, NAME("self_attn.v_proj.bias"), (int64_t)kvh * hd, NAN, k0, nk);
         }
-        a->o = bind_mat(b, NAME("self_attn.o_proj.weight"), c->dim, (int64_t)H * hd);
+        a->o = bind_part(b, NAME("self_attn.o_proj.weight"), c->dim, (int64_t)H * hd, cols_of(q0, nq, (int64_t)H * hd));
     }
     ly->is_moe = config_is_moe_layer(c, l);
     if (!ly->is_moe) {
         snprintf(n, sizeof n, "%s.mlp", pre);
-        ly->mlp = bind_mlp(b, n, c->inter, c->dim, 0);
+        ly->mlp = bind_mlp(b, n, c->inter, c->dim, 0, sh->i0, sh->ni);
         return;
     }
     Moe *moe = &ly->moe;
@@ -348,12 +440,13 @@ static void bind_layer(Binder *b, int l, Layer *ly) {
     for (int x = 0; x < c->n_routed && !b->bad; x++) {
         char p[256];
         snprintf(p, sizeof p, "%s.%s.experts.%d", pre, blk, x);
-        moe->experts[x] = bind_mlp(b, p, c->moe_inter, c->dim, mixtral);
+        int held = x >= sh->e0 && x < sh->e0 + sh->ne;
+        moe->experts[x] = bind_mlp(b, p, c->moe_inter, c->dim, mixtral, sh->m0, held ? sh->nm : 0);
     }
     if (c->n_shared > 0) {
         moe->has_shared = 1;
         snprintf(n, sizeof n, "%s.mlp.shared_experts", pre);
-        moe->shared = bind_mlp(b, n, c->n_shared * c->moe_inter, c->dim, 0);
+        moe->shared = bind_mlp(b, n, c->n_shared * c->moe_inter, c->dim, 0, sh->s0, sh->ns);
     }
 #undef NAME
 }
@@ -361,11 +454,15 @@ static void bind_layer(Binder *b, int l, Layer *ly) {
 static void bind_model(Binder *b) {
     Model *m = b->m;
     const ModelConfig *c = &m->cfg;
+    const Shard *sh = &m->sh;
     m->embed = bind_mat(b, "model.embed_tokens.weight", c->vocab, c->dim);
     for (int l = 0; l < c->n_layers && !b->bad; l++) bind_layer(b, l, &m->layers[l]);
     m->norm = bind_vec(b, "model.norm.weight", c->dim, 1.0f);
-    if (c->tie_embeddings) m->lm_head = m->embed;
-    else m->lm_head = bind_mat(b, "lm_head.weight", c->vocab, c->dim);
+    if (c->tie_embeddings) {                   /* rows [v0, v0+nv) of the embedding */
+        m->lm_head = m->embed;
+        if (m->embed.data) m->lm_head.data = (const uint8_t *)m->embed.data + (uint64_t)sh->v0 * dtype_bytes(m->embed.dt, c->dim);
+        m->lm_head.rows = sh->nv;
+    } else m->lm_head = bind_part(b, "lm_head.weight", c->vocab, c->dim, rows_of(sh->v0, sh->nv, c->vocab));
 }
 
 /* a tensor's name in its file (GGUF names for a GGUF file) */
@@ -393,10 +490,12 @@ static int check_unused(Model *m, Err *e) {
     return 0;
 }
 
+/* Split over ranks, each rank checked its own part of every matrix as it bound it
+ * (bind_part): only vectors are left here. */
 static int check_finite(Model *m, Err *e) {
     for (int i = 0; i < m->st.n; i++) {
         StTensor *t = &m->st.t[i];
-        if (!t->used) continue;
+        if (!t->used || (m->sh.n > 1 && t->ndim == 2)) continue;
         int64_t n = (int64_t)(t->nbytes / dtype_bytes(t->dtype, dtype_block(t->dtype))) * dtype_block(t->dtype);
         int64_t bad = dtype_block(t->dtype) > 1 ? qdot_block_nonfinite(t->dtype, t->data, n) : count_nonfinite(t->dtype, t->data, n);
         if (bad)
@@ -437,6 +536,11 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
     }
     if (m->from_gguf && o->dummy) gguf_close(&m->gguf);   /* shapes only: no weights read */
     m->layers = xcalloc((size_t)c->n_layers, sizeof *m->layers);
+    if (layout_plan(c, o->ranks > 1 ? o->ranks : 1, o->ranks > 1 ? o->rank : 0, o->tp, o->ep, &m->sh, e)) {
+        err_prefix(e, "%s", path);
+        model_free(m);
+        return -1;
+    }
     Binder b = { .mode = BIND_COUNT, .m = m, .e = e };
     bind_model(&b);
     m->n_params = b.params;
@@ -527,11 +631,11 @@ void model_free(Model *m) {
 /* ---- KV cache ----------------------------------------------------------------------- */
 int kv_row_floats(const Model *m) {
     const ModelConfig *c = &m->cfg;
-    if (c->is_mla) {
-        if (m->opts.naive_mla) return c->n_heads * (c->qk_nope + c->qk_rope) + c->n_heads * c->v_head;
+    if (c->is_mla) {   /* split over ranks: the latent whole, naive per-head rows for the rank's heads */
+        if (m->opts.naive_mla) return m->sh.nh * (c->qk_nope + c->qk_rope) + m->sh.nh * c->v_head;
         return c->kv_lora_rank + c->qk_rope;
     }
-    return 2 * c->n_kv_heads * c->head_dim;
+    return 2 * m->sh.ng * c->head_dim;
 }
 
 uint64_t kv_row_bytes(DType dt, int n) {

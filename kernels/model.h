@@ -9,6 +9,8 @@
 #define EFFBENCH_MODEL_H
 
 #include "config.h"
+#include "comm.h"
+#include "layout.h"
 #include "gguf.h"
 #include "ops.h"
 #include "safetensors.h"
@@ -60,6 +62,8 @@ typedef struct {
     DType kv_dtype;              /* the KV cache kv_create makes: DT_F32 (0, default), DT_BF16, DT_F8_E4M3 */
     int shapes_only;             /* dummy: shapes and counts only, no weights (no forward) */
     const char *config_text;     /* dummy: this config.json text instead of the file at path */
+    int ranks, rank;             /* split over ranks (layout.h): this rank of ranks (0 or 1: whole) */
+    int tp, ep;                  /* the layout's degrees; 0 = the default for the model */
 } LoadOpts;
 
 /* A bound weight under its Hugging Face name (vectors: rows 1, F32, owned by the model). */
@@ -75,6 +79,7 @@ typedef struct StepWork StepWork;
  * stored, the KV cache) and its FLOPs, summed over the steps run while Model.ops is set. */
 enum {
     OPK_EMBED, OPK_NORM, OPK_QKV, OPK_ATTN, OPK_O, OPK_ROUTER, OPK_EXPERTS, OPK_SHARED, OPK_MLP, OPK_RESID, OPK_HEAD,
+    OPK_COMM,                    /* split over ranks: time inside the collectives (Model.comm) */
     OPK_COUNT
 };
 typedef struct {
@@ -108,6 +113,10 @@ typedef struct {
     uint64_t n_params;           /* all weights (main model) */
     DType wdtype;                /* dtype of the largest weights (for reports) */
     NamedMat *mats; int n_mats;  /* every weight bound, in binding order (export, tests) */
+    Shard sh;                    /* this rank's share (sh.n = 1: the whole model); weights,
+                                    work area and KV cache hold only that share */
+    Comm *comm;                  /* the ranks' group when sh.n > 1 (set by the caller after
+                                    model_load; not owned) */
 } Model;
 
 /* Loads path: a checkpoint dir, a .gguf file, or (dummy) a config or .gguf whose shapes are used. Refuses, before allocating, a
