@@ -39,7 +39,7 @@ BENCH_SRC  := bench/main.c bench/run_model.c bench/engine_bench.c bench/info_cos
 TEST_SRC   := tests/test_main.c tests/test_units.c tests/test_golden.c tests/test_badinput.c \
               tests/st_write.c tests/test_runner.c tests/test_evals.c tests/test_cuda.c \
               tests/gguf_write.c tests/test_gguf.c tests/test_quant.c tests/test_gguf_tok.c tests/test_tasks.c tests/test_real.c \
-              tests/test_lmeval.c tests/test_stdtasks.c tests/test_qdot.c tests/test_kv.c
+              tests/test_lmeval.c tests/test_stdtasks.c tests/test_qdot.c tests/test_kv.c tests/test_ranks.c
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 

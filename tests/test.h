@@ -49,5 +49,8 @@ extern const int n_lmeval_tests;
 extern const TestDef stdtask_tests[]; extern const int n_stdtask_tests;   /* test_stdtasks.c */
 extern const TestDef qdot_tests[]; extern const int n_qdot_tests;         /* test_qdot.c: stored-type products */
 extern const TestDef kv_tests[]; extern const int n_kv_tests;             /* test_kv.c: BF16 and FP8 KV caches */
+/* test_ranks.c: a model split over the ranks of g_ranks (run by `effbench-tests ranks` under mpirun) */
+extern const TestDef rank_tests[]; extern const int n_rank_tests;
+extern struct Comm *g_ranks;
 
 #endif

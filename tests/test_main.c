@@ -127,6 +127,36 @@ int main(int argc, char **argv) {
         HfToGguf o = { .q8_0 = argc == 5 && !strcmp(argv[4], "q8_0") };
         return hf_to_gguf(argv[2], argv[3], &o) ? 2 : 0;
     }
+    if (argc == 4 && !strcmp(argv[1], "nan-tensor")) {     /* a NaN written over the first element of a tensor */
+        StSet st = { 0 };
+        Err e = { "" };
+        if (st_open_dir(argv[2], &st, &e)) { fprintf(stderr, "%s\n", e.msg); return 2; }
+        StTensor *t = st_find(&st, argv[3]);
+        if (!t || t->dtype != DT_F32) { fprintf(stderr, "nan-tensor: no F32 tensor %s\n", argv[3]); st_close(&st); return 2; }
+        long off = (long)((const char *)t->data - (const char *)st.files[t->file].map);
+        FILE *f = fopen(st.files[t->file].path, "r+b");
+        float nan = NAN;
+        int bad = !f || fseek(f, off, SEEK_SET) || fwrite(&nan, sizeof nan, 1, f) != 1;
+        if (f) fclose(f);
+        st_close(&st);
+        return bad ? 2 : 0;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "ranks")) {           /* under mpirun: the split-model tests */
+        Err e = { "" };
+        if (comm_open_world(&g_ranks, &argc, &argv, &e)) { fprintf(stderr, "ranks: %s\n", e.msg); return 2; }
+        if (g_ranks->rank > 0 && !freopen("/dev/null", "w", stdout)) return 2;
+        snprintf(g_tmp, sizeof g_tmp, "/tmp/effbench-tests.XXXXXX");
+        if (!mkdtemp(g_tmp)) { perror("mkdtemp"); return 2; }
+        int pass = 0, fail = 0, skip = 0;
+        run_group(rank_tests, n_rank_tests, argc > 2 ? argv[2] : NULL, &pass, &fail, &skip);
+        printf("%d passed, %d failed, %d skipped\n", pass, fail, skip);
+        fflush(stdout);
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+        if (system(cmd)) {}
+        comm_close(g_ranks);
+        return fail ? 1 : 0;
+    }
     if (argc == 3 && !strcmp(argv[1], "case-tokens")) {
         g_golden = ".";
         Case c;
