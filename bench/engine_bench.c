@@ -15,6 +15,28 @@
 /* Where each CPU cell's step goes: per op kind, the share of the step and, for decode,
  * the rate at which it read its bytes (weights as stored, KV cache), for prefill the
  * rate of its arithmetic (GFLOP/s, against the SGEMM rate measured in the same run). */
+/* Split over ranks: each cell's step once more with its collectives counted, all ranks
+ * summed, beside the bytes layout_predict expects (uniform routing: a slot leaves its
+ * rank with probability (N-1)/N; the measured dispatch follows the step's routing). */
+static void print_comm(const Cell *cells, int nc) {
+    if (nc == 0 || cells[0].ranks <= 1) return;
+    printf("\nCommunication of one step of each test, %d ranks (bytes sent, all ranks summed; float32 activations; "
+           "predicted for uniform routing):\n\n| test | kind | measured bytes | predicted | measured / predicted |\n"
+           "|---|---|---:|---:|---:|\n", cells[0].ranks);
+    for (int i = 0; i < nc; i++) {
+        const Cell *c = &cells[i];
+        char name[64];
+        if (c->kind == 'p') snprintf(name, sizeof name, "pp%d", c->p);
+        else snprintf(name, sizeof name, "b%d @ d%d", c->b, c->d);
+        for (int k = 0; k < CK_CONTROL; k++)
+            if (c->comm_sent[k] > 0 || c->comm_pred[k] > 0)
+                printf("| %s | %s | %.0f | %.0f | %.3f |\n", name, comm_kind_name(k), c->comm_sent[k], c->comm_pred[k],
+                       c->comm_pred[k] > 0 ? c->comm_sent[k] / c->comm_pred[k] : 0);
+        printf("| %s | rank 0 in collectives | %.2f ms of a %.2f ms step | | %.0f%% |\n", name, 1e3 * c->comm_sec, 1e3 * c->step_sec,
+               c->step_sec > 0 ? 100 * c->comm_sec / c->step_sec : 0);
+    }
+}
+
 static void print_op_shares(const Cell *cells, int nc) {
     int any = 0;
     for (int i = 0; i < nc; i++) any |= cells[i].has_ops;
@@ -114,6 +136,7 @@ int cmd_bench(const Opts *o) {
         rc = i < np ? measure_prefill(g, p, reps, o->warmup, &cells[nc], &e)
                     : measure_decode(g, b, d, ngen, reps, o->warmup, &cells[nc], &e);
         if (!rc) rc = profiler_cell_done(prof, &cells[nc], g, &e);
+        if (!rc) rc = measure_comm(g, &cells[nc], &e);
         if (!rc) nc++;
         else if (rc == -2) fprintf(stderr, "effbench: %s skipped: %s\n", name, e.msg);    /* does not fit: the next may */
     }
@@ -151,7 +174,8 @@ int cmd_bench(const Opts *o) {
         printf("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n");
     } else if (!strcmp(fmt, "csv")) {
         printf("test,prompt,batch,depth,steps,reps,tokens_per_s,median_ms,min_ms,max_ms,sd_ms,p50_ms,p90_ms,p99_ms,"
-               "gflops,gbs,bound,roofline_tokens_per_s,of_roofline,threads,weights_dtype,backend,device,read_gbs,of_read_bw\n");
+               "gflops,gbs,bound,roofline_tokens_per_s,of_roofline,threads,weights_dtype,backend,device,read_gbs,of_read_bw,"
+               "ranks,layout,comm_bytes_per_step,comm_predicted_bytes,comm_share\n");
     }
     for (int i = 0; i < nc; i++) {
         const Cell *c = &cells[i];
@@ -169,11 +193,17 @@ int cmd_bench(const Opts *o) {
                    1e3 * c->med, 1e3 * c->min, 1e3 * c->max, 1e3 * c->p99, c->flops / c->med / 1e9, gb,
                    mem ? "memory" : "compute", ntok / troof, 100 * troof / c->med, rd);
         } else if (!strcmp(fmt, "csv")) {
-            printf("%s,%d,%d,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.4f,%d,%s,%s,\"%s\",%.6g,%.4f\n",
+            double cs = 0, cp = 0;
+            for (int k = 0; k < CK_CONTROL; k++) { cs += c->comm_sent[k]; cp += c->comm_pred[k]; }
+            char lay[32] = "-";
+            if (m.sh.n > 1) snprintf(lay, sizeof lay, "tp%d ep%d", m.sh.tp, m.sh.ep);
+            printf("%s,%d,%d,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.4f,%d,%s,%s,\"%s\",%.6g,%.4f,"
+                   "%d,%s,%.0f,%.0f,%.4f\n",
                    c->kind == 'p' ? "prefill" : "decode", c->p, c->b, c->d, c->n, c->reps, c->tokens_per_s, 1e3 * c->med,
                    1e3 * c->min, 1e3 * c->max, 1e3 * c->sd, 1e3 * c->p50, 1e3 * c->p90, 1e3 * c->p99,
                    c->flops / c->med / 1e9, gbs, mem ? "memory" : "compute", ntok / troof, troof / c->med, threads,
-                   c->dtype, c->backend, c->device, lim.read_gbs, c->kind == 'g' ? gbs / lim.read_gbs : 0.0);
+                   c->dtype, c->backend, c->device, lim.read_gbs, c->kind == 'g' ? gbs / lim.read_gbs : 0.0,
+                   m.sh.n, lay, cs, cp, c->step_sec > 0 ? c->comm_sec / c->step_sec : 0.0);
         } else {
             printf("%s{\"test\": \"%s\", \"prompt\": %d, \"batch\": %d, \"depth\": %d, \"steps\": %d, \"reps\": %d, "
                    "\"tokens_per_s\": %.6g, \"median_ms\": %.6g, \"min_ms\": %.6g, \"max_ms\": %.6g, \"sd_ms\": %.6g, "
@@ -199,7 +229,7 @@ int cmd_bench(const Opts *o) {
                "for a batch) + KV cache. Medians of %d runs after %d warm-up; p99 by nearest rank over all steps.\n",
                rss / 1e9, m.weight_bytes / 1e9, m.derived_bytes / 1e9, kvmax / 1e9, lim.m_peak, reps, o->warmup);
     }
-    if (!strcmp(fmt, "md")) print_op_shares(cells, nc);
+    if (!strcmp(fmt, "md")) { print_op_shares(cells, nc); print_comm(cells, nc); }
     free(cells); free(pp); free(bb); free(dd);
     model_free(&m);
     return rc;

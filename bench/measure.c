@@ -408,3 +408,37 @@ int measure_decode(Engine *g, int b, int d, int n, int reps, int warmup, Cell *c
     free(pos); free(t); free(steps);
     return rc;
 }
+
+int measure_comm(Engine *g, Cell *c, Err *e) {
+    Model *m = engine_model(g);
+    Comm *cm = m->comm;
+    if (!cm || m->sh.n <= 1) return 0;
+    CellStep st;
+    int rc = cell_step_open(g, c, &st, e);
+    if (!rc) rc = cell_step_reset(g, &st, e);
+    CommStats before = cm->st;
+    double t0 = now_sec();
+    if (!rc) rc = cell_step_run(g, &st, e);
+    c->step_sec = now_sec() - t0;
+    int N = cm->size, nw = 0;
+    for (int i = 0; i < st.n; i++) nw += !st.want || st.want[i];
+    double mine[CK_COUNT], *all = xcalloc((size_t)N * CK_COUNT, sizeof(double));
+    c->comm_sec = 0;
+    for (int k = 0; k < CK_COUNT; k++) {
+        mine[k] = cm->st.sent[k] - before.sent[k];
+        if (k != CK_CONTROL) c->comm_sec += cm->st.sec[k] - before.sec[k];
+    }
+    size_t *bytes = xcalloc((size_t)N, sizeof(size_t));
+    for (int i = 0; i < N; i++) bytes[i] = sizeof mine;
+    if (!rc) rc = comm_allgatherv(cm, CK_CONTROL, mine, all, bytes, e);
+    double *ps = xcalloc((size_t)N * CK_COUNT, sizeof(double)), *pr = xcalloc((size_t)N * CK_COUNT, sizeof(double));
+    layout_predict(&m->cfg, &m->sh, st.n, nw, NULL, ps, pr);
+    c->ranks = N;
+    for (int k = 0; k < CK_COUNT; k++) {
+        c->comm_sent[k] = c->comm_pred[k] = 0;
+        for (int i = 0; i < N; i++) { c->comm_sent[k] += all[(size_t)i * CK_COUNT + k]; c->comm_pred[k] += ps[(size_t)i * CK_COUNT + k]; }
+    }
+    free(all); free(bytes); free(ps); free(pr);
+    cell_step_close(&st);
+    return rc;
+}

@@ -41,6 +41,11 @@ typedef struct {
     char backend[8], device[256], dtype[16];   /* what ran it */
     int has_ops;                 /* CPU: the step's time and bytes by op kind (Model.ops) */
     double op_sec[OPK_COUNT], op_bytes[OPK_COUNT], op_flops[OPK_COUNT];   /* per step, over the timed steps */
+    /* split over ranks: one more run of the timed step (CellStep) with its collectives
+     * counted: bytes sent by all ranks together, by kind, measured and as layout_predict
+     * expects them for uniform routing; rank 0's seconds in collectives and in the step */
+    int ranks;
+    double comm_sent[CK_COUNT], comm_pred[CK_COUNT], comm_sec, step_sec;
 } Cell;
 
 /* Flags checked between repetitions; a set flag aborts the cell with an error. */
@@ -78,6 +83,10 @@ extern void *measure_hook_ctx;
 /* Roofline time of a cell: max(bytes / triad, FLOPs / roof), where the roof is the
  * SGEMM rate at the prefill length for prefill and at M >= 512 for decode. */
 double cell_roofline_s(const Cell *c, const Limits *l, int *memory_bound);
+
+/* Split over ranks (m->comm): runs the cell's step once more with its collectives
+ * counted into c's comm fields. 0, or -1 with e. */
+int measure_comm(Engine *g, Cell *c, Err *e);
 
 /* FLOPs per token as the engine computes them (active experts, absorbed MLA) at ctx */
 double model_flops_per_token(const Model *m, double ctx);

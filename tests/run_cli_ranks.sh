@@ -67,3 +67,10 @@ else bad "--tp 2 on one rank: $(cat "$tmp/err")"; fi
 if $MPI -np 2 "$E" info --model "$G/deepseek/v3-tiny" >/dev/null 2>"$tmp/err"; then bad "info under mpirun -np 2 accepted"
 elif [ "$(grep -c . "$tmp/err")" = 1 ] && grep -q 'runs on one rank' "$tmp/err"; then ok "ranks cli: a one-rank command under mpirun says so once"
 else bad "info under mpirun: $(cat "$tmp/err")"; fi
+
+# bench across ranks: each test's step with its collectives counted beside the prediction
+if [ -f "$G/deepseek/v3-tiny/config.json" ] && $MPI -np 2 "$E" bench -t 1 --model "$G/deepseek/v3-tiny" -p 16 -b 2 -d 8 -n 2 -r 1 \
+     --stream-mib 8 >"$tmp/b" 2>"$tmp/err" && grep -q '^Communication of one step of each test, 2 ranks' "$tmp/b" \
+     && grep -q '^| pp16 | attention all-reduce | 49152 | 49152 | 1.000 |' "$tmp/b" && grep -q '^| b2 @ d8 | MoE gather |' "$tmp/b"; then
+  ok "ranks cli: bench on 2 ranks reports each step's collective bytes beside the prediction"
+else bad "ranks cli: bench on 2 ranks: $(tail -5 "$tmp/b") $(cat "$tmp/err")"; fi
