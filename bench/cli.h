@@ -31,6 +31,7 @@ typedef struct {
     const char *gpu;             /* --gpu */
     double mfu, gpu_hours, price, seq_len;   /* --mfu, --gpu-hours, --price, --seq */
     int gpus;                    /* --gpus */
+    const char *ranks;           /* info --ranks LIST: the model split over each count (layout.h) */
     int fp8;                     /* --precision fp8 */
     const char *hardware;        /* --hardware FILE */
     /* run */

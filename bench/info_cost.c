@@ -19,9 +19,92 @@ static int load_config(const char *path, ModelConfig *c) {
     return 0;
 }
 
+/* The model split over each rank count of --ranks (or the --tp/--ep given): per GPU,
+ * the weights it holds and its KV cache per token (from the same binding the engine
+ * loads a rank's share with, shapes only: the largest rank's), and the bytes it sends
+ * per token (layout_predict, float32 activations, uniform routing, a step of 64 tokens
+ * per rank each wanting its logits: decode of a large batch). */
+static int info_split(const Opts *o, const ModelConfig *c) {
+    int *ns = NULL, nn = 0;
+    if (o->ranks) {
+        if (parse_int_list(o->ranks, &ns, &nn) || nn == 0) { fprintf(stderr, "effbench info: --ranks takes counts like 8,16,32,64\n"); free(ns); return -2; }
+    } else {
+        ns = xmalloc(sizeof(int));
+        ns[0] = o->load.tp > o->load.ep ? o->load.tp : o->load.ep;
+        nn = 1;
+    }
+    double kb = dtype_bits(o->kv_dtype) / 8;
+    int csv = o->format && !strcmp(o->format, "csv");
+    if (csv) printf("model,gpus,tp,ep,weights_bytes_per_gpu,kv_bytes_per_token_per_gpu,sent_bytes_per_token_per_gpu,"
+                    "attention,ffn,dispatch,combine,gather,lm_head\n");
+    else printf("\nsplit over GPUs (%s weights, %s KV cache; bytes sent per token per GPU with float32 activations, uniform "
+                "routing, decode of 64 tokens per GPU):\n\n| GPUs | layout | weights per GPU | KV per token per GPU | sent per token "
+                "per GPU | attention | FFN | MoE dispatch + combine | MoE gather | lm_head |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                dtype_name(o->weight_dtype), dtype_name(o->kv_dtype));
+    int rc = 0;
+    for (int i = 0; i < nn && !rc; i++) {
+        int N = ns[i];
+        if (N < 1) { fprintf(stderr, "effbench info: --ranks: %d\n", N); rc = -2; break; }
+        int tp = o->load.tp ? (o->load.tp == 1 ? 1 : N) : 0, ep = o->load.ep ? (o->load.ep == 1 ? 1 : N) : 0;
+        double wmax = 0, kvmax = 0;
+        Shard sh0 = { 0 };
+        for (int r = 0; r < N && !rc; r++) {
+            Model m;
+            LoadOpts lo = { .dtype = o->weight_dtype, .dummy = 1, .shapes_only = 1, .ranks = N, .rank = r, .tp = tp, .ep = ep };
+            Err e = { "" };
+            if (model_load(&m, o->model, &lo, &e)) { rc = -1; break; }
+            if ((double)m.weight_bytes > wmax) wmax = (double)m.weight_bytes;
+            double kv = (double)kv_row_floats(&m) * c->n_layers * kb;
+            if (kv > kvmax) kvmax = kv;
+            if (r == 0) sh0 = m.sh;
+            model_free(&m);
+        }
+        if (rc) {                                /* this count cannot split the model: say why, go on */
+            Model m;
+            LoadOpts lo = { .dtype = o->weight_dtype, .dummy = 1, .shapes_only = 1, .ranks = N, .rank = N - 1, .tp = tp, .ep = ep };
+            Err e = { "" };
+            for (int r = 0; r < N; r++) {
+                lo.rank = r;
+                if (model_load(&m, o->model, &lo, &e)) break;
+                model_free(&m);
+            }
+            if (csv) fprintf(stderr, "effbench info: %d GPUs: %s\n", N, e.msg);
+            else printf("| %d | refused: %s |\n", N, e.msg);
+            rc = 0;
+            continue;
+        }
+        int T = 64 * N;
+        double *ps = xcalloc((size_t)N * CK_COUNT, sizeof(double)), *pr = xcalloc((size_t)N * CK_COUNT, sizeof(double));
+        layout_predict(c, &sh0, T, T, NULL, ps, pr);
+        double k[CK_COUNT] = { 0 }, tot = 0;
+        for (int r = 0; r < N; r++)
+            for (int j = 0; j < CK_CONTROL; j++) { k[j] += ps[(size_t)r * CK_COUNT + j] / T / N; tot += ps[(size_t)r * CK_COUNT + j] / T / N; }
+        free(ps); free(pr);
+        char lay[32] = "-";
+        if (N > 1) snprintf(lay, sizeof lay, "tp%d ep%d", sh0.tp, sh0.ep);
+        if (csv)
+            printf("%s,%d,%d,%d,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", o->model, N, N > 1 ? sh0.tp : 1, N > 1 ? sh0.ep : 1,
+                   wmax, kvmax, tot, k[CK_ATTN], k[CK_FFN], k[CK_DISPATCH], k[CK_COMBINE], k[CK_GATHER], k[CK_HEAD]);
+        else
+            printf("| %d | %s | %.2f GB | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", N, lay, wmax / 1e9, kvmax, tot,
+                   k[CK_ATTN], k[CK_FFN], k[CK_DISPATCH] + k[CK_COMBINE], k[CK_GATHER], k[CK_HEAD]);
+    }
+    free(ns);
+    return rc;
+}
+
 int cmd_info(const Opts *o) {
     ModelConfig c;
     if (load_config(o->model, &c)) return -1;
+    if (o->ranks || o->load.tp || o->load.ep) {
+        if (!o->format || strcmp(o->format, "csv")) {
+            Analytic a0;
+            analytic_compute(&c, &a0);
+            printf("%s (%s): %.3f B parameters, %.3f B active per token\n", o->model, c.model_type, a0.params_total / 1e9,
+                   a0.params_active / 1e9);
+        }
+        return info_split(o, &c);
+    }
     Analytic a;
     analytic_compute(&c, &a);
     double wb = dtype_bits(o->weight_dtype) / 8, kb = dtype_bits(o->kv_dtype) / 8;   /* Q4_K: 0.5625 */

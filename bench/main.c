@@ -209,6 +209,7 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "--price")) { const char *v = VAL(); if (!v || to_num(v, &o->price, 0, a, cmd)) return -1; }
         else if (!strcmp(a, "--gpus")) { const char *v = VAL(); if (!v || to_int(v, &o->gpus, 1, a, cmd)) return -1; }
         else if (!strcmp(a, "--gpu")) { if (!(o->gpu = VAL())) return -1; }
+        else if (!strcmp(a, "--ranks")) { if (!(o->ranks = VAL())) return -1; }
         else if (!strcmp(a, "--hardware")) { if (!(o->hardware = VAL())) return -1; }
         else if (!strcmp(a, "--task")) { if (!(o->task = VAL())) return -1; }
         else if (!strcmp(a, "--samples")) { if (!(o->samples = VAL())) return -1; }
@@ -399,7 +400,7 @@ int main(int argc, char **argv) {
             if (!freopen("/dev/null", "w", stdout)) return 1;
             if (!getenv("EFFBENCH_RANK_LOGS") && !freopen("/dev/null", "w", stderr)) return 1;
         }
-    } else if ((o.load.tp > 1 || o.load.ep > 1) && fn != cmd_run) {
+    } else if ((o.load.tp > 1 || o.load.ep > 1) && fn != cmd_run && fn != cmd_info) {
         fprintf(stderr, "effbench %s: --tp/--ep %d need as many ranks: start it with mpirun -np %d\n", cmd,
                 o.load.tp > o.load.ep ? o.load.tp : o.load.ep, o.load.tp > o.load.ep ? o.load.tp : o.load.ep);
         free(o.args);

@@ -596,12 +596,12 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
         const Shard *sh = &m->sh;
         float *part = s.w[W_LOGP], *all = s.w[W_LOGP];
         size_t *bytes = s.w[W_BYTES];
-        int64_t off = (int64_t)nw * c->vocab - (int64_t)nw * sh->nv;   /* this rank's slice, where the gather puts it */
-        for (int i = 0, a = 0; i < sh->n; i++) {
-            int b = (int)((int64_t)c->vocab * (i + 1) / sh->n);
+        int64_t off = 0;                        /* this rank's slice, where the gather puts it */
+        for (int i = 0; i < sh->n; i++) {
+            int a, b;
+            layout_vocab_range(c->vocab, sh->n, i, &a, &b);
             bytes[i] = sizeof(float) * (size_t)nw * (size_t)(b - a);
             if (i == sh->rank) off = (int64_t)nw * a;
-            a = b;
         }
         part = all + off;
         lin(&s, part, sh->nv, h, D, nw, &m->lm_head);
@@ -609,11 +609,11 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
         if (comm_allgatherv(s.comm, CK_HEAD, part, all, bytes, e)) return -1;
         mark(&s, OPK_COMM, 0);
         /* (rank, row, column of the slice) -> (row, vocabulary) */
-        for (int i = 0, a = 0; i < sh->n; i++) {
-            int b = (int)((int64_t)c->vocab * (i + 1) / sh->n);
+        for (int i = 0; i < sh->n; i++) {
+            int a, b;
+            layout_vocab_range(c->vocab, sh->n, i, &a, &b);
             const float *src = all + (int64_t)nw * a;
             for (int r = 0; r < nw; r++) memcpy(logits + (int64_t)r * c->vocab + a, src + (int64_t)r * (b - a), sizeof(float) * (size_t)(b - a));
-            a = b;
         }
     }
     if (nw && logits) {

@@ -7,6 +7,12 @@
 
 static int part_lo(int64_t total, int n, int r) { return (int)(total * r / n); }
 
+void layout_vocab_range(int V, int n, int r, int *v0, int *v1) {
+    int blocks = (V + 127) / 128, a = 128 * part_lo(blocks, n, r), b = 128 * part_lo(blocks, n, r + 1);
+    *v0 = a < V ? a : V;
+    *v1 = b < V ? b : V;
+}
+
 void layout_token_range(int T, int n, int r, int *t0, int *t1) {
     *t0 = part_lo(T, n, r);
     *t1 = part_lo(T, n, r + 1);
@@ -61,8 +67,9 @@ int layout_plan(const ModelConfig *c, int n, int rank, int tp, int ep, Shard *s,
         s->nm = c->moe_inter / tp; s->m0 = rank * s->nm;
         s->ns = sh / tp; s->s0 = rank * s->ns;
     }
-    s->v0 = part_lo(c->vocab, n, rank);
-    s->nv = part_lo(c->vocab, n, rank + 1) - s->v0;
+    int v1;
+    layout_vocab_range(c->vocab, n, rank, &s->v0, &v1);
+    s->nv = v1 - s->v0;
     return 0;
 }
 
@@ -116,7 +123,9 @@ void layout_predict(const ModelConfig *c, const Shard *s, int T, int nw, const i
             S[CK_GATHER] += (double)(t1 - t0) * row * (n - 1);
             R[CK_GATHER] += (double)(T - (t1 - t0)) * row;
         }
-        int nv = part_lo(c->vocab, n, r + 1) - part_lo(c->vocab, n, r);
+        int v0, v1;
+        layout_vocab_range(c->vocab, n, r, &v0, &v1);
+        int nv = v1 - v0;
         S[CK_HEAD] += 4.0 * nw * nv * (n - 1);
         R[CK_HEAD] += 4.0 * nw * (double)(c->vocab - nv);
     }

@@ -49,6 +49,9 @@ typedef struct {
 int layout_plan(const ModelConfig *c, int n, int rank, int tp, int ep, Shard *s, Err *e);
 /* "tp 2, ep 2 (experts 4 per rank, heads 2 per rank, vocabulary split)" */
 void layout_describe(const ModelConfig *c, const Shard *s, char *out, size_t len);
+/* the vocabulary rows [v0, v1) of lm_head rank r holds: whole 128-row blocks (FP8
+ * checkpoints scale 128x128 blocks), the last rank the remainder */
+void layout_vocab_range(int V, int n, int r, int *v0, int *v1);
 /* the tokens rank r owns in an expert-parallel dispatch of T tokens: [t0, t1) */
 void layout_token_range(int T, int n, int r, int *t0, int *t1);
 

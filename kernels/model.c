@@ -543,6 +543,7 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
     }
     Binder b = { .mode = BIND_COUNT, .m = m, .e = e };
     bind_model(&b);
+    if (b.bad) { model_free(m); return -1; }     /* a share that does not fit its blocks (bind_part) */
     m->n_params = b.params;
     if (o->dummy && o->shapes_only) {
         m->weight_bytes = b.bytes;
