@@ -52,13 +52,19 @@ NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/
 ifeq ($(NO_CUDA)$(if $(NVCC),,none),)
   CUDA_MSG   := ✓ nvcc found ($(NVCC)): building the CUDA backend
   CUDA_OBJ   := $(BUILD)/kernels/cuda/ops.o $(BUILD)/kernels/cuda/gemm.o $(BUILD)/kernels/cuda/attn.o \
-                $(BUILD)/kernels/cuda/moe.o $(BUILD)/kernels/cuda/forward_gpu.o
+                $(BUILD)/kernels/cuda/moe.o $(BUILD)/kernels/cuda/forward_gpu.o $(BUILD)/kernels/cuda/comm_nccl.o
   CUDA_DEF   := -DEFFBENCH_CUDA=1 -I$(CUDA_HOME)/include -I$(CUDA_HOME)/extras/CUPTI/include   # CUPTI: runfile installs keep it apart
   CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/extras/CUPTI/lib64 \
                 -Wl,--disable-new-dtags,-rpath,$(CUDA_HOME)/lib64:$(CUDA_HOME)/extras/CUPTI/lib64 -lcudart -lcublas -lcupti -lstdc++
   NVCC_FLAGS := -O3 -std=c++17 -Xcompiler -Wall,-Wextra -Ikernels/cuda -Ikernels -DEFFBENCH_CUDA=1 \
                 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
                 -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90
+  # NCCL (shipped with the toolkit here): GPU ranks, bootstrapped over MPI
+  ifneq ($(and $(wildcard $(CUDA_HOME)/include/nccl.h),$(MPI_DEF)),)
+    CUDA_MSG  += ; NCCL and MPI found: GPU ranks
+    CUDA_DEF  += -DEFFBENCH_NCCL=1
+    CUDA_LIBS += -lnccl
+  endif
 else
   CUDA_MSG   := ✗ $(if $(NO_CUDA),NO_CUDA=1,nvcc not found): CPU only (--backend cuda will say so)
   CUDA_OBJ   := $(BUILD)/kernels/cuda/none.o
@@ -107,10 +113,13 @@ $(BUILD)/%.o: %.c $(wildcard kernels/*.h kernels/cuda/*.h bench/*.h reports/*.h 
 EMU_BUILD := build-emu
 EMU_TESTS := $(EMU_BUILD)/effbench-tests
 EMU_DEFS  := -DEFFBENCH_CUDA=1 -DEFFBENCH_EMU
-EMU_C     := $(filter-out bench/cupti_host.c,$(CORE_SRC)) kernels/cuda/forward_gpu.c $(TEST_SRC)
+EMU_C     := $(filter-out bench/cupti_host.c,$(CORE_SRC)) kernels/cuda/forward_gpu.c kernels/cuda/comm_nccl.c $(TEST_SRC) \
+             $(if $(MPI_DEF),tests/emu/nccl_emu.c)
+# with MPI, the emulated GPUs of several ranks talk through tests/emu/nccl (NCCL's API over MPI)
+EMU_NCCL  := $(if $(MPI_DEF),$(MPI_DEF) -DEFFBENCH_NCCL=1 -Itests/emu/nccl)
 EMU_OBJ   := $(EMU_C:%.c=$(EMU_BUILD)/%.o) $(EMU_BUILD)/bench/cupti_host.o \
              $(patsubst %,$(EMU_BUILD)/cu/%.o,ops gemm attn moe) $(EMU_BUILD)/emu.o
-EMU_HDRS  := $(wildcard kernels/*.h kernels/cuda/*.h kernels/cuda/*.cuh bench/*.h reports/*.h evals/*.h tests/*.h tests/emu/*.h)
+EMU_HDRS  := $(wildcard kernels/*.h kernels/cuda/*.h kernels/cuda/*.cuh bench/*.h reports/*.h evals/*.h tests/*.h tests/emu/*.h tests/emu/nccl/*.h)
 CXX       ?= g++
 
 $(EMU_BUILD)/cu/%.o: kernels/cuda/%.cu $(EMU_HDRS) Makefile
@@ -121,7 +130,7 @@ $(EMU_BUILD)/emu.o: tests/emu/emu.cpp $(EMU_HDRS) Makefile
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -U_FORTIFY_SOURCE -Itests/emu -c -o $@ $<
 $(EMU_BUILD)/%.o: %.c $(EMU_HDRS) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(OPT) -g $(WARN) -fopenmp -Ikernels -Ikernels/cuda -Ibench -Ireports -Ievals -Ibench/cupti_shim $(EMU_DEFS) \
+	$(CC) -std=gnu11 $(OPT) -g $(WARN) -fopenmp -Ikernels -Ikernels/cuda -Ibench -Ireports -Ievals -Ibench/cupti_shim $(EMU_DEFS) $(EMU_NCCL) \
 	    $(shell pkg-config --cflags libcjson openblas libpcre2-8 libutf8proc 2>/dev/null) $(BUILD_INFO) -c -o $@ $<
 $(EMU_TESTS): $(EMU_OBJ)
 	$(CXX) -fopenmp -o $@ $^ $(filter-out $(CUDA_LIBS),$(LDLIBS)) -lstdc++

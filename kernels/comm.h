@@ -80,6 +80,10 @@ Comm *comm_self(void);
 /* MPI's world (comm_mpi.c; without MPI: -1 and e says so) */
 int comm_mpi_open(Comm **c, int *argc, char ***argv, Err *e);
 int comm_mpi_available(void);
+/* The NCCL group of the same ranks, bootstrapped over host (an MPI group)
+ * (kernels/cuda/comm_nccl.c; without NCCL or MPI: -1 and e says which is missing). */
+int comm_nccl_open(Comm **c, Comm *host, Err *e);
+int comm_nccl_available(void);
 /* launched by mpirun/srun: the environment names a rank count above one */
 int comm_launched_ranks(void);
 void comm_close(Comm *c);

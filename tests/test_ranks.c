@@ -14,6 +14,8 @@
  */
 #include "test.h"
 #include "comm.h"
+#include "engine.h"
+#include "backend.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -219,6 +221,90 @@ static void t_timeout(void) {
     agree();
 }
 
+/* The GPU step split over the ranks (one GPU each; on the CUDA emulator, several
+ * emulated GPUs whose NCCL calls travel over MPI): golden logits within 1e-4 (the
+ * emulated GPU tests' tolerance), the whole CPU model's routing, the golden greedy
+ * tokens, and the bytes the NCCL collectives counted equal layout_predict's exactly. */
+static void gpu_case(const char *rel) {
+    Case c;
+    char why[256];
+    int have = cuda_available(why, sizeof why);
+    int64_t all = have;
+    Err e = { "" };
+    comm_sum_i64(g_ranks, &all, 1, &e);
+    if (all < g_ranks->size) { t_skip("no GPU on every rank (%s)", why); agree(); return; }
+    if (case_load(rel, &c)) { agree(); return; }
+    Comm *g = g_ranks;
+    LoadOpts split = { .ranks = g->size, .rank = g->rank }, whole = { 0 };
+    Model ms, mw;
+    if (model_load(&mw, c.dir, &whole, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); case_free(&c); agree(); return; }
+    int bad = model_load(&ms, c.dir, &split, &e);
+    if (bad) t_fail(__FILE__, __LINE__, "%s", e.msg);
+    if (comm_agree(g, bad, &e)) { if (!bad) model_free(&ms); model_free(&mw); case_free(&c); agree(); return; }
+    ms.comm = g;
+    Run rw = { 0 };
+    run_model(&mw, &c, &rw);
+    const ModelConfig *cf = &ms.cfg;
+    int n = c.n_prompt, V = cf->vocab, K = cf->top_k > 0 ? cf->top_k : 1, L = cf->n_layers;
+    EngineOpts eo = { .backend = BACKEND_CUDA, .gpu_dtype = DT_F32 };
+    Engine *en = NULL;
+    int rc = engine_open(&en, &ms, &eo, 1, 64, 16, &e);
+    if (rc) t_fail(__FILE__, __LINE__, "rank %d: %s", g->rank, e.msg);
+    if (comm_agree(g, rc, &e) == 0) {
+        float *lg = malloc(sizeof(float) * (size_t)n * V);
+        int *ex = malloc(sizeof(int) * (size_t)L * n * K);
+        float *wt = malloc(sizeof(float) * (size_t)L * n * K);
+        int *seq = calloc((size_t)n, sizeof(int)), *pos = malloc(sizeof(int) * (size_t)n);
+        for (int i = 0; i < n; i++) pos[i] = i;
+        Trace tr = { NULL, ex, wt };
+        CommStats before = g->st;
+        rc = engine_step(en, n, c.prompt, seq, pos, NULL, lg, NULL, &tr, &e);
+        CHECK(!rc, "rank %d: %s", g->rank, e.msg);
+        if (!rc) {
+            char gp[1100];
+            size_t ng, w;
+            snprintf(gp, sizeof gp, "%s/logits.f32", c.dir);
+            float *gl = read_f32(gp, &ng);
+            float d = gl && ng == (size_t)n * V ? max_abs_diff(lg, gl, ng, &w) : INFINITY;
+            CHECK(d <= 1e-4f, "%s: split GPU logits differ from the golden ones by %g (tolerance 1e-4)", rel, d);
+            free(gl);
+            int same = 1;
+            for (int i = 0; cf->n_routed && i < L * n * K; i++) same &= ex[i] == rw.experts[i];
+            CHECK(same, "%s: the split GPU step routes otherwise than the whole CPU model", rel);
+            CommStats got = { 0 };
+            for (int k = 0; k < CK_COUNT; k++) { got.sent[k] = g->st.sent[k] - before.sent[k]; got.recv[k] = g->st.recv[k] - before.recv[k]; }
+            size_t cells = (size_t)g->size * CK_COUNT;
+            double *ps = calloc(cells, sizeof(double)), *pr = calloc(cells, sizeof(double));
+            layout_predict(cf, &ms.sh, n, n, cf->n_routed ? ex : NULL, ps, pr);
+            bytes_match(&got, ps, pr, g->rank, "GPU prefill", 1);
+            free(ps); free(pr);
+            /* greedy continuation, token by token through the paged cache */
+            int next = 0, p = n, s0 = 0;
+            int last = 0;
+            for (int v = 1; v < V; v++) if (lg[(size_t)(n - 1) * V + v] > lg[(size_t)(n - 1) * V + last]) last = v;
+            next = last;
+            for (int i = 0; i < 8 && i < c.n_cont && !rc; i++) {
+                CHECK(next == c.cont[i], "%s: GPU greedy token %d is %d, golden %d", rel, i, next, c.cont[i]);
+                if (i == 7) break;
+                int tok = next;
+                rc = engine_step(en, 1, &tok, &s0, &p, NULL, NULL, &next, NULL, &e);
+                CHECK(!rc, "rank %d: %s", g->rank, e.msg);
+                p++;
+            }
+        }
+        free(lg); free(ex); free(wt); free(seq); free(pos);
+    }
+    engine_close(en);
+    run_free(&rw);
+    model_free(&ms);
+    model_free(&mw);
+    case_free(&c);
+    agree();
+}
+static void t_gpu_v3(void) { gpu_case("deepseek/v3-tiny"); }
+static void t_gpu_llama(void) { gpu_case("dense/llama-tiny"); }
+static void t_gpu_mixtral(void) { gpu_case("dense/mixtral-tiny"); }
+
 const TestDef rank_tests[] = {
     { "ranks: v3-tiny, default layout (tp N, ep N)", t_v3 },
     { "ranks: v3-tiny, --tp 1 (experts split only)", t_v3_ep_only },
@@ -230,6 +316,9 @@ const TestDef rank_tests[] = {
     { "ranks: mixtral-tiny (ep N)", t_mixtral },
     { "ranks: mixtral-tiny, --ep 1", t_mixtral_tp },
     { "ranks: an undividable layout refused", t_refused },
+    { "ranks: GPU step, v3-tiny (tp N, ep N over NCCL)", t_gpu_v3 },
+    { "ranks: GPU step, llama-tiny (tp N)", t_gpu_llama },
+    { "ranks: GPU step, mixtral-tiny (ep N)", t_gpu_mixtral },
     { "ranks: a rank that does not answer ends the wait", t_timeout },
 };
 const int n_rank_tests = sizeof rank_tests / sizeof *rank_tests;

@@ -27,6 +27,7 @@ extern "C" {
  * "no usable CUDA device: cudaErrorInsufficientDriver". Safe without a driver. */
 int cuda_available(char *why, size_t len);
 const char *cuda_error(void);               /* the last failure, one line */
+int cuda_fail_msg(const char *msg);         /* records msg as the last failure; returns -1 */
 
 #ifdef EFFBENCH_CUDA
 int cuda_device_name(char *name, size_t len);   /* device 0's name */
@@ -41,6 +42,10 @@ int cuda_to_device_async(void *dst, const void *src, size_t bytes);  /* queued; 
 int cuda_memset(void *dst, int v, size_t bytes);                     /* queued */
 int cuda_sync(void);                        /* waits for the stream */
 size_t cuda_mem_free(void);                 /* free device memory, bytes */
+void *cuda_stream_ptr(void);                /* the stream every op is queued on (a cudaStream_t) */
+int cuda_stream_poll(void);                 /* 1: the stream's work is done, 0: not yet, -1: it failed */
+int cuda_copy_bytes(void *dst, const void *src, size_t bytes);      /* device to device, queued */
+int cuda_set_device(int ordinal);           /* this process's GPU: ordinal modulo the GPUs there are */
 
 /* ---- elementwise and row ops ------------------------------------------------------- */
 /* out (T, n) [ldo] = x (T, n) [ldx] / sqrt(mean(x^2) + eps) * w (n).  Twin: rmsnorm */

@@ -15,6 +15,12 @@
  * Graphs: a step of n tokens with nw wanted rows and a given attention split is run
  * eagerly the first time and captured on the second; later steps of that shape replay
  * the graph (the kernels read tokens, positions and tables from device memory).
+ *
+ * Split over ranks (layout.h, one GPU per rank: rank modulo the GPUs there are): the
+ * model's share is uploaded as the CPU binds it, the collectives go through an NCCL
+ * group (kernels/cuda/comm_nccl.c) at the same points as kernels/forward.c, and an
+ * expert-parallel MoE layer brings the routing to the host to lay out the dispatch
+ * (counts, send order, grouping), so split steps run eagerly, never as graphs.
  */
 #include "engine.h"
 #include "backend.h"
@@ -65,6 +71,12 @@ struct GpuEngine {
     size_t work_floats;
     int *ex, *off, *order, *where, *in_d, *next_d, *pairs_d;
     int *stage;                                   /* pinned: tok, seq, pos, rows */
+    /* split over ranks */
+    Comm *nccl;                                   /* the ranks' NCCL group (sh.n > 1) */
+    float *xs, *logp, *logg;                      /* (device) EP send rows; lm_head slice (LOGIT_ROWS, nv); gathered */
+    int *idx_d, *spos_d;                          /* (device) (N*K) gather indices; own slots' rows in the send order */
+    int *hex, *hidx, *hspos, *hexl, *hoff, *horder, *hwhere, *hcnt;   /* host twins of the dispatch layout */
+    size_t *hbytes;                               /* (2 * ranks) */
     Graph graphs[N_GRAPHS];
     uint64_t clock;
     int open_op;                                  /* the op begun and not yet ended, + 1 (0: none) */
@@ -162,13 +174,13 @@ static int up_layer(GpuEngine *g, int l, Err *e) {
     const Moe *mo = &ly->moe;
     if (up_mat(g, &d->router, &mo->router, e)) return -1;
     UPV(d->bias, mo->bias, c->n_routed);
-    int E = c->n_routed;
+    int E = g->m->sh.ne, e0 = g->m->sh.e0;        /* the experts this rank holds */
     void **hp[3];
     for (int i = 0; i < 3; i++) hp[i] = xmalloc(sizeof(void *) * (size_t)E);
     int rc = 0;
     for (int x = 0; x < E && !rc; x++) {
         DMlp em;
-        rc = up_mlp(g, &em, &mo->experts[x], e);
+        rc = up_mlp(g, &em, &mo->experts[e0 + x], e);
         hp[0][x] = em.gate.w; hp[1][x] = em.up.w; hp[2][x] = em.down.w;
     }
     void ***dp[3] = { &d->gate_p, &d->up_p, &d->down_p };
@@ -184,7 +196,12 @@ static int up_layer(GpuEngine *g, int l, Err *e) {
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 static uint64_t weight_bytes_on_gpu(const Model *m, int bf16) {
-    return m->n_params * (bf16 ? 2u : 4u) + m->derived_bytes;
+    uint64_t n = m->n_params;
+    if (m->sh.n > 1) {                            /* this rank's share: what it bound */
+        n = 0;
+        for (int i = 0; i < m->n_mats; i++) n += (uint64_t)m->mats[i].w.rows * (uint64_t)m->mats[i].w.cols;
+    }
+    return n * (bf16 ? 2u : 4u) + m->derived_bytes;
 }
 
 /* frees the cache and step buffers (not the weights), and the graphs that use them */
@@ -197,6 +214,10 @@ static void release_step(GpuEngine *g) {
     g->stage = NULL;
     free(g->table); free(g->len); free(g->free_blocks);
     g->table = g->len = g->free_blocks = NULL;
+    free(g->hex); free(g->hidx); free(g->hspos); free(g->hexl); free(g->horder); free(g->hwhere); free(g->hoff); free(g->hcnt);
+    free(g->hbytes);
+    g->hex = g->hidx = g->hspos = g->hexl = g->horder = g->hwhere = g->hoff = g->hcnt = NULL;
+    g->hbytes = NULL;
     g->cache = NULL;
 }
 
@@ -209,7 +230,8 @@ int gpu_reserve(GpuEngine *g, int n_seq, int max_pos, int max_tokens, Err *e) {
     g->n_seq = n_seq;
     g->max_pos = max_pos;
     g->max_tokens = max_tokens;
-    int L = c->n_layers, D = c->dim, H = c->n_heads, V = c->vocab, N = max_tokens;
+    const Shard *sh = &m->sh;
+    int L = c->n_layers, D = c->dim, H = sh->nh, V = c->vocab, N = max_tokens;   /* this rank's heads */
     g->row = kv_row_floats(m);
     g->max_blocks = (max_pos + CUDA_KV_BLOCK - 1) / CUDA_KV_BLOCK;
     g->n_blocks = n_seq * g->max_blocks;
@@ -217,9 +239,9 @@ int gpu_reserve(GpuEngine *g, int n_seq, int max_pos, int max_tokens, Err *e) {
     size_t es = g->bf16 ? 2 : 4;
     uint64_t cache_bytes = (uint64_t)g->layer_elems * L * es;
     int64_t qk = c->is_mla ? c->qk_nope + c->qk_rope : c->head_dim, Dc = c->kv_lora_rank, Dr = c->qk_rope;
-    int64_t kvd = (int64_t)c->n_kv_heads * c->head_dim, K = c->top_k > 0 ? c->top_k : 0, E = c->n_routed;
+    int64_t kvd = (int64_t)sh->ng * c->head_dim, K = c->top_k > 0 ? c->top_k : 0, E = c->n_routed;
     int64_t dv = c->is_mla ? Dc : c->head_dim;
-    int64_t ffn = max64(c->inter, max64((int64_t)c->moe_inter * (c->n_shared > 0 ? c->n_shared : 1), K * c->moe_inter));
+    int64_t ffn = max64(sh->ni, max64(sh->ns, K * sh->nm)), split = sh->n > 1, ep = sh->ep > 1;
     g->work_floats = cuda_attention_work(N, H, (int)dv, max_pos);
     struct { float **p; int64_t n; } bufs[] = {
         { &g->x, N * D }, { &g->h, N * D }, { &g->o, N * D }, { &g->q, N * H * qk }, { &g->qa, N * max64(c->q_lora_rank, 1) },
@@ -228,11 +250,13 @@ int gpu_reserve(GpuEngine *g, int n_seq, int max_pos, int max_tokens, Err *e) {
         { &g->ao, N * H * max64(dv, c->v_head) }, { &g->g, N * ffn }, { &g->u, N * ffn },
         { &g->logits, (int64_t)LOGIT_ROWS * V }, { &g->sc, N * max64(E, 1) }, { &g->wt, N * max64(K, 1) },
         { &g->xin, E ? N * K * D : 1 }, { &g->y, E ? N * K * D : 1 }, { &g->z, N * D }, { &g->work, (int64_t)g->work_floats },
+        { &g->xs, ep ? N * K * D : 1 }, { &g->logp, split ? (int64_t)LOGIT_ROWS * sh->nv : 1 },
+        { &g->logg, split ? (int64_t)LOGIT_ROWS * V : 1 },
     };
     struct { int **p; int64_t n; } ibufs[] = {
         { &g->ex, N * max64(K, 1) }, { &g->off, E + 1 }, { &g->order, N * max64(K, 1) }, { &g->where, N * max64(K, 1) },
         { &g->in_d, 4 * (int64_t)N }, { &g->next_d, N }, { &g->table_d, (int64_t)n_seq * g->max_blocks },
-        { &g->pairs_d, 2 * (int64_t)g->max_blocks },
+        { &g->pairs_d, 2 * (int64_t)g->max_blocks }, { &g->idx_d, ep ? N * K : 1 }, { &g->spos_d, ep ? N * K : 1 },
     };
     uint64_t need = cache_bytes;
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) need += 4 * (uint64_t)max64(bufs[i].n, 1);
@@ -250,6 +274,13 @@ int gpu_reserve(GpuEngine *g, int n_seq, int max_pos, int max_tokens, Err *e) {
         rc = !(*bufs[i].p = balloc(g, sizeof(float) * (size_t)max64(bufs[i].n, 1), e));
     for (size_t i = 0; i < sizeof ibufs / sizeof *ibufs && !rc; i++)
         rc = !(*ibufs[i].p = balloc(g, sizeof(int) * (size_t)max64(ibufs[i].n, 1), e));
+    if (ep) {
+        size_t tk = (size_t)N * (size_t)K, R = (size_t)sh->n;
+        g->hex = xmalloc(sizeof(int) * tk); g->hidx = xmalloc(sizeof(int) * tk); g->hspos = xmalloc(sizeof(int) * tk);
+        g->hexl = xmalloc(sizeof(int) * tk); g->horder = xmalloc(sizeof(int) * tk); g->hwhere = xmalloc(sizeof(int) * tk);
+        g->hoff = xmalloc(sizeof(int) * (size_t)(E + 1)); g->hcnt = xmalloc(sizeof(int) * R * R);
+    }
+    if (split) g->hbytes = xmalloc(sizeof(size_t) * 2 * (size_t)sh->n);
     g->table = xcalloc((size_t)n_seq * g->max_blocks, sizeof(int));     /* unused entries name block 0 */
     g->len = xcalloc((size_t)n_seq, sizeof(int));
     g->free_blocks = xmalloc(sizeof(int) * (size_t)g->n_blocks);
@@ -269,6 +300,8 @@ int gpu_reserve(GpuEngine *g, int n_seq, int max_pos, int max_tokens, Err *e) {
 int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
     char why[256];
     *out = NULL;
+    if (m->sh.n > 1 && !m->comm) return err_set(e, "%s: split over %d ranks without their group", m->path, m->sh.n);
+    if (m->sh.n > 1 && cuda_set_device(m->sh.rank)) return err_set(e, "rank %d: %s", m->sh.rank, cuda_error());
     if (!cuda_available(why, sizeof why)) return err_set(e, "%s", why);
     if (!m->embed.data) return err_set(e, "%s: model was loaded for its shapes only", m->path);
     if (m->opts.naive_mla) return err_set(e, "the CUDA backend runs MLA absorbed only (drop --naive-mla)");
@@ -287,7 +320,8 @@ int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_
     GpuEngine *g = xcalloc(1, sizeof *g);
     g->m = m;
     g->bf16 = bf16;
-    g->use_graphs = !o->no_graphs;
+    g->use_graphs = !o->no_graphs && m->sh.n == 1;
+    if (m->sh.n > 1 && comm_nccl_open(&g->nccl, m->comm, e)) { free(g); return -1; }
     snprintf(g->device, sizeof g->device, "%s", dev);
     int L = c->n_layers, D = c->dim;
     int rc = 0;
@@ -319,6 +353,7 @@ void gpu_close(GpuEngine *g) {
     free(g->ptrs);
     free(g->bptrs);
     free(g->layers);
+    comm_close(g->nccl);
     free(g);
 }
 
@@ -433,6 +468,13 @@ static void op_close(GpuEngine *g) { if (g->open_op) op_end(g, g->open_op - 1); 
 #define TRY(call) do { if (call) return -1; } while (0)
 #define OP(op, body) do { op_begin(g, op); int rc_ = (body); op_end(g, op); if (rc_) return -1; } while (0)
 
+/* Sums the ranks' partial (n, D) outputs of a tensor-parallel op in place (NCCL). */
+static int reduce(GpuEngine *g, int kind, float *y, int n) {
+    Err e = { "" };
+    if (comm_allreduce(g->nccl, kind, y, (size_t)n * (size_t)g->m->cfg.dim, &e)) return cuda_fail_msg(e.msg);
+    return 0;
+}
+
 static int lin(float *y, int ldy, const float *x, int ldx, int T, const DMat *w, const float *b) {
     return cuda_linear(y, ldy, x, ldx, T, w->w, w->bf16, w->rows, w->cols, b);
 }
@@ -454,7 +496,7 @@ static int attn_mla(const Q *q, int l) {
     GpuEngine *g = q->g;
     const ModelConfig *c = &g->m->cfg;
     const GLayer *a = &g->layers[l];
-    int n = q->n, D = c->dim, H = c->n_heads, Dn = c->qk_nope, Dr = c->qk_rope, Dv = c->v_head, Dc = c->kv_lora_rank;
+    int n = q->n, D = c->dim, H = g->m->sh.nh, Dn = c->qk_nope, Dr = c->qk_rope, Dv = c->v_head, Dc = c->kv_lora_rank;
     int qk = Dn + Dr, qd = Dc + Dr, R = c->q_lora_rank;
     op_begin(g, OP_Q_PROJ);
     if (R) {
@@ -491,6 +533,7 @@ static int attn_mla(const Q *q, int l) {
     OP(OP_ATTN_OUT, cuda_gemm_batched(g->ao, H * Dv, Dv, g->lat, H * Dc, Dc, a->kv_b + (int64_t)Dn * Dc, Dc,
                                       (int64_t)(Dn + Dv) * Dc, 1, n, Dv, Dc, H));
     OP(OP_O_PROJ, lin(g->o, D, g->ao, H * Dv, n, &a->o, NULL));
+    if (g->m->sh.tp > 1) TRY(reduce(g, CK_ATTN, g->o, n));
     return 0;
 }
 
@@ -498,7 +541,7 @@ static int attn_dense(const Q *q, int l) {
     GpuEngine *g = q->g;
     const ModelConfig *c = &g->m->cfg;
     const GLayer *a = &g->layers[l];
-    int n = q->n, D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim, kvd = Hkv * hd;
+    int n = q->n, D = c->dim, H = g->m->sh.nh, Hkv = g->m->sh.ng, hd = c->head_dim, kvd = Hkv * hd;   /* this rank's heads */
     OP(OP_Q_PROJ, lin(g->q, H * hd, g->h, D, n, &a->q, a->bq));
     op_begin(g, OP_KV_PROJ);
     TRY(lin(g->k, kvd, g->h, D, n, &a->k, a->bk));
@@ -521,6 +564,79 @@ static int attn_dense(const Q *q, int l) {
     };
     OP(OP_ATTENTION, cuda_attention(&at));
     OP(OP_O_PROJ, lin(g->o, D, g->ao, H * hd, n, &a->o, NULL));
+    if (g->m->sh.tp > 1) TRY(reduce(g, CK_ATTN, g->o, n));
+    return 0;
+}
+
+/* Expert parallel (layout.h; kernels/forward.c's moe_ep, step for step): the routing
+ * comes to the host, which lays out the dispatch; the rows move between GPUs by NCCL. */
+static int moe_ep(const Q *q, const GLayer *a) {
+    GpuEngine *g = q->g;
+    const Shard *sh = &g->m->sh;
+    int N = sh->n, r = sh->rank, n = q->n, D = g->m->cfg.dim, K = g->m->cfg.top_k, per = sh->ne, I = sh->nm;
+    size_t row = sizeof(float) * (size_t)D, *sb = g->hbytes, *rb = sb + N;
+    int *cnt = g->hcnt, *ex = g->hex;
+    Err e = { "" };
+    TRY(cuda_to_host(ex, g->ex, sizeof(int) * (size_t)n * K));
+    int t0, t1;
+    layout_token_range(n, N, r, &t0, &t1);
+    memset(cnt, 0, sizeof(int) * (size_t)N * N);
+    for (int i = 0; i < N; i++) {
+        int a0, a1;
+        layout_token_range(n, N, i, &a0, &a1);
+        for (int t = a0; t < a1; t++)
+            for (int k = 0; k < K; k++) cnt[i * N + ex[t * K + k] / per]++;
+    }
+    int fill = 0;
+    for (int j = 0; j < N; j++) {
+        for (int t = t0; t < t1; t++)
+            for (int k = 0; k < K; k++)
+                if (ex[t * K + k] / per == j) { g->hidx[fill] = t; g->hspos[(t - t0) * K + k] = fill++; }
+        sb[j] = (size_t)cnt[r * N + j] * row;
+        rb[j] = (size_t)cnt[j * N + r] * row;
+    }
+    int R = 0;
+    for (int i = 0; i < N; i++) {
+        int a0, a1;
+        layout_token_range(n, N, i, &a0, &a1);
+        for (int t = a0; t < a1; t++)
+            for (int k = 0; k < K; k++)
+                if (ex[t * K + k] / per == r) g->hexl[R++] = ex[t * K + k] - sh->e0;
+    }
+    moe_permute(g->hoff, g->horder, g->hwhere, g->hexl, R, per);
+    op_begin(g, OP_PERMUTE);
+    if (fill) {
+        TRY(cuda_to_device(g->idx_d, g->hidx, sizeof(int) * (size_t)fill));
+        TRY(cuda_gather_rows(g->xs, g->h, D, g->idx_d, 1, fill, D));
+    }
+    op_end(g, OP_PERMUTE);
+    if (comm_alltoallv(g->nccl, CK_DISPATCH, g->xs, sb, g->xin, rb, &e)) return cuda_fail_msg(e.msg);
+    op_begin(g, OP_EXPERTS);
+    if (R) {
+        TRY(cuda_to_device(g->idx_d, g->horder, sizeof(int) * (size_t)R));
+        TRY(cuda_to_device(g->off, g->hoff, sizeof(int) * (size_t)(per + 1)));
+        TRY(cuda_gather_rows(g->xs, g->xin, D, g->idx_d, 1, R, D));            /* grouped by local expert */
+        TRY(cuda_grouped_linear(g->g, g->xs, (const void *const *)a->gate_p, g->bf16, g->off, per, R, I, D));
+        TRY(cuda_grouped_linear(g->u, g->xs, (const void *const *)a->up_p, g->bf16, g->off, per, R, I, D));
+        TRY(cuda_swiglu(g->g, g->u, (int64_t)R * I));
+        TRY(cuda_grouped_linear(g->y, g->g, (const void *const *)a->down_p, g->bf16, g->off, per, R, D, I));
+        TRY(cuda_to_device(g->idx_d, g->hwhere, sizeof(int) * (size_t)R));
+        TRY(cuda_gather_rows(g->xin, g->y, D, g->idx_d, 1, R, D));             /* back in the received order */
+    }
+    op_end(g, OP_EXPERTS);
+    if (comm_alltoallv(g->nccl, CK_COMBINE, g->xin, rb, g->xs, sb, &e)) return cuda_fail_msg(e.msg);
+    if (t1 > t0) {
+        if (a->has_shared) OP(OP_SHARED_EXPERT, mlp(q, &a->shared, g->h + (int64_t)t0 * D, t1 - t0, g->z));
+        TRY(cuda_to_device(g->spos_d, g->hspos, sizeof(int) * (size_t)(t1 - t0) * K));
+        OP(OP_COMBINE, cuda_moe_combine(g->o + (int64_t)t0 * D, g->xs, g->wt + (int64_t)t0 * K, g->spos_d,
+                                        a->has_shared ? g->z : NULL, t1 - t0, K, D));
+    }
+    for (int i = 0; i < N; i++) {
+        int a0, a1;
+        layout_token_range(n, N, i, &a0, &a1);
+        sb[i] = (size_t)(a1 - a0) * row;
+    }
+    if (comm_allgatherv(g->nccl, CK_GATHER, g->o + (int64_t)t0 * D, g->o, sb, &e)) return cuda_fail_msg(e.msg);
     return 0;
 }
 
@@ -528,7 +644,7 @@ static int moe(const Q *q, int l, Trace *tr) {
     GpuEngine *g = q->g;
     const ModelConfig *c = &g->m->cfg;
     const GLayer *a = &g->layers[l];
-    int n = q->n, D = c->dim, E = c->n_routed, K = c->top_k, I = c->moe_inter;
+    int n = q->n, D = c->dim, E = c->n_routed, K = c->top_k, I = g->m->sh.nm;
     OP(OP_ROUTER, lin(g->sc, E, g->h, D, n, &a->router, NULL));
     RouteParams rp;
     route_params(c, &rp);
@@ -539,6 +655,7 @@ static int moe(const Q *q, int l, Trace *tr) {
         TRY(cuda_to_host(tr->experts + (int64_t)l * n * K, g->ex, sizeof(int) * (size_t)n * K));
         TRY(cuda_to_host(tr->weights + (int64_t)l * n * K, g->wt, sizeof(float) * (size_t)n * K));
     }
+    if (g->m->sh.ep > 1) return moe_ep(q, a);
     op_begin(g, OP_PERMUTE);
     TRY(cuda_moe_permute(g->off, g->order, g->where, g->ex, n * K, E));
     TRY(cuda_gather_rows(g->xin, g->h, D, g->order, K, n * K, D));
@@ -551,6 +668,7 @@ static int moe(const Q *q, int l, Trace *tr) {
     op_end(g, OP_EXPERTS);
     if (a->has_shared) OP(OP_SHARED_EXPERT, mlp(q, &a->shared, g->h, n, g->z));
     OP(OP_COMBINE, cuda_moe_combine(g->o, g->y, g->wt, g->where, a->has_shared ? g->z : NULL, n, K, D));
+    if (g->m->sh.tp > 1) TRY(reduce(g, CK_FFN, g->o, n));   /* every expert split by columns: partial sums */
     return 0;
 }
 
@@ -570,7 +688,10 @@ static int queue_layers(const Q *q, Trace *tr) {
         OP(OP_RESIDUAL, cuda_add(g->x, g->o, (int64_t)n * D));
         OP(OP_NORM, cuda_rmsnorm(g->h, D, g->x, D, n, D, ly->ffn_norm, c->rms_eps));
         if (ly->is_moe) TRY(moe(q, l, tr));
-        else OP(OP_MLP, mlp(q, &ly->mlp, g->h, n, g->o));
+        else {
+            OP(OP_MLP, mlp(q, &ly->mlp, g->h, n, g->o));
+            if (g->m->sh.tp > 1) TRY(reduce(g, CK_FFN, g->o, n));
+        }
         OP(OP_RESIDUAL, cuda_add(g->x, g->o, (int64_t)n * D));
         if (tr && tr->hidden) TRY(cuda_to_host(tr->hidden + (int64_t)(l + 1) * n * D, g->x, sizeof(float) * (size_t)n * D));
     }
@@ -585,6 +706,25 @@ static int queue_layers(const Q *q, Trace *tr) {
 static int queue_head(const Q *q, int r0, int nr) {
     GpuEngine *g = q->g;
     int D = g->m->cfg.dim, V = g->m->cfg.vocab;
+    if (g->nccl) {                                /* this rank's vocabulary slice, gathered into (nr, V) */
+        const Shard *sh = &g->m->sh;
+        size_t *bytes = g->hbytes;
+        for (int i = 0; i < sh->n; i++) {
+            int a0, a1;
+            layout_vocab_range(V, sh->n, i, &a0, &a1);
+            bytes[i] = sizeof(float) * (size_t)nr * (size_t)(a1 - a0);
+        }
+        OP(OP_LM_HEAD, lin(g->logp, sh->nv, g->h + (int64_t)r0 * D, D, nr, &g->lm_head, NULL));
+        Err e = { "" };
+        if (comm_allgatherv(g->nccl, CK_HEAD, g->logp, g->logg, bytes, &e)) return cuda_fail_msg(e.msg);
+        for (int i = 0; i < sh->n; i++) {
+            int a0, a1;
+            layout_vocab_range(V, sh->n, i, &a0, &a1);
+            if (a1 > a0) TRY(cuda_copy2d(g->logits + a0, V, g->logg + (int64_t)nr * a0, a1 - a0, nr, a1 - a0));
+        }
+        OP(OP_SAMPLE, cuda_argmax(g->next_d + r0, g->logits, nr, V));
+        return 0;
+    }
     OP(OP_LM_HEAD, lin(g->logits, V, g->h + (int64_t)r0 * D, D, nr, &g->lm_head, NULL));
     OP(OP_SAMPLE, cuda_argmax(g->next_d + r0, g->logits, nr, V));
     return 0;
@@ -628,10 +768,11 @@ int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos
     if (!rc) rc = cuda_to_device_async(g->in_d, g->stage, sizeof(int) * (size_t)(3 * n + nw));
     if (rc) { undo_blocks(g, len, g->n_seq); free(len); return err_set(e, "GPU: %s", cuda_error()); }
     Q q = { g, n, nw, max_len, g->in_d, g->in_d + n, g->in_d + 2 * n, g->in_d + 3 * n };
+    CommStats before = g->nccl ? g->nccl->st : (CommStats){ 0 };
     int graphable = g->use_graphs && !logits && !tr && nw <= LOGIT_ROWS;
     Graph *gr = NULL;
     if (graphable) {
-        int H = c->n_heads, Hkv = c->is_mla ? 1 : c->n_kv_heads;
+        int H = g->m->sh.nh, Hkv = c->is_mla ? 1 : g->m->sh.ng;
         gr = find_graph(g, n, nw, cuda_attention_splits(n, H, Hkv, max_len));
         if (gr->exec) rc = cuda_graph_launch(gr->exec);
         else if (gr->seen) {
@@ -666,6 +807,13 @@ int gpu_step(GpuEngine *g, int n, const int *tok, const int *seq, const int *pos
     }
     if (!rc && next) rc = cuda_to_host(next, g->next_d, sizeof(int) * (size_t)nw);
     if (!rc) rc = cuda_sync();
+    if (g->nccl && g->m->comm)                    /* what this step's collectives counted, on the model's group */
+        for (int k = 0; k < CK_COUNT; k++) {
+            g->m->comm->st.sent[k] += g->nccl->st.sent[k] - before.sent[k];
+            g->m->comm->st.recv[k] += g->nccl->st.recv[k] - before.recv[k];
+            g->m->comm->st.sec[k] += g->nccl->st.sec[k] - before.sec[k];
+            g->m->comm->st.calls[k] += g->nccl->st.calls[k] - before.calls[k];
+        }
     if (rc) { undo_blocks(g, len, g->n_seq); free(len); return err_set(e, "GPU: %s", cuda_error()); }
     memcpy(g->len, len, sizeof(int) * (size_t)g->n_seq);
     free(len);

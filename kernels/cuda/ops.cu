@@ -44,6 +44,7 @@ cudaStream_t cu_stream(void) {
 }
 
 extern "C" const char *cuda_error(void) { return last_error; }
+extern "C" int cuda_fail_msg(const char *msg) { return cu_failf("%s", msg); }
 #define fail cu_fail
 
 extern "C" int cuda_available(char *why, size_t len) {
@@ -113,6 +114,23 @@ extern "C" int cuda_memset(void *dst, int v, size_t bytes) {
 extern "C" int cuda_sync(void) {
     cudaError_t e = cudaStreamSynchronize(cu_stream());
     return e == cudaSuccess ? 0 : fail("kernel execution", e);
+}
+extern "C" void *cuda_stream_ptr(void) { return (void *)cu_stream(); }
+extern "C" int cuda_stream_poll(void) {
+    cudaError_t e = cudaStreamQuery(cu_stream());
+    if (e == cudaSuccess) return 1;
+    if (e == cudaErrorNotReady) return 0;
+    return fail("kernel execution", e);
+}
+extern "C" int cuda_copy_bytes(void *dst, const void *src, size_t bytes) {
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cu_stream());
+    return e == cudaSuccess ? 0 : fail("cudaMemcpyAsync", e);
+}
+extern "C" int cuda_set_device(int ordinal) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaSuccess && count > 0) e = cudaSetDevice(ordinal % count);
+    return e == cudaSuccess ? 0 : fail("cudaSetDevice", e);
 }
 extern "C" size_t cuda_mem_free(void) {
     size_t f = 0, t = 0;

@@ -275,6 +275,8 @@ cudaError_t cudaMemsetAsync(void *dst, int v, size_t n, cudaStream_t) {
 cudaError_t cudaStreamCreate(cudaStream_t *s) { static EmuStream one; *s = &one; return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return capturing ? fail(cudaErrorStreamCaptureInvalidated) : cudaSuccess; }
 cudaError_t cudaDeviceSynchronize(void) { return cudaStreamSynchronize(NULL); }
+cudaError_t cudaStreamQuery(cudaStream_t) { return capturing ? fail(cudaErrorStreamCaptureInvalidated) : cudaSuccess; }   /* work runs at launch */
+cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
 cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
     if (capturing || getenv("EFFBENCH_EMU_REFUSE_CAPTURE")) return fail(cudaErrorInvalidValue);   /* tests: a refusal */
     capturing = true;
