@@ -83,3 +83,28 @@ if [ -f "$G/deepseek/v3-tiny/config.json" ] && $MPI -np 2 "$E" bench -t 1 --mode
      && grep -q '^| pp16 | attention all-reduce | 49152 | 49152 | 1.000 |' "$tmp/b" && grep -q '^| b2 @ d8 | MoE gather |' "$tmp/b"; then
   ok "ranks cli: bench on 2 ranks reports each step's collective bytes beside the prediction"
 else bad "ranks cli: bench on 2 ranks: $(tail -5 "$tmp/b") $(cat "$tmp/err")"; fi
+
+# GPU ranks on the CUDA emulator: several emulated GPUs whose NCCL calls travel over MPI
+# (tests/emu/nccl): the split GPU step's tests, and the command's logits and generate
+if [ -n "${EMU:-}" ] && [ -x "$EMU" ]; then
+  EE=$(dirname "$EMU")/effbench
+  for n in 2 4; do
+    out=$($MPI -np $n "$EMU" ranks "GPU step" 2>&1); rc=$?
+    echo "$out" | sed "s/^\(ok   \|SKIP \|FAIL \) /\1 [emulated, $n ranks] /"
+    tally "emulated GPU rank tests ($n ranks)" "$out" $rc
+  done
+  d="$G/deepseek/v3-tiny"
+  if [ -x "$EE" ] && [ -f "$d/case.json" ]; then
+    set -- $("$T" case-tokens "$d")
+    prompt=$1; shift; cont="$*"
+    rm -f "$tmp/ge.f32"
+    if $MPI -np 2 "$EE" logits --backend cuda --gpu-dtype f32 -t 1 --model "$d" --tokens "$prompt" -o "$tmp/ge.f32" >/dev/null 2>"$tmp/err"; then
+      diff=$("$T" maxdiff "$tmp/ge.f32" "$d/logits.f32")
+      if awk "BEGIN{exit !($diff <= 1e-4)}"; then ok "[emulated] ranks cli: mpirun -np 2 logits --backend cuda v3-tiny (max diff $diff)"
+      else bad "[emulated] ranks cli: logits --backend cuda: max diff $diff"; fi
+    else bad "[emulated] ranks cli: logits --backend cuda: $(cat "$tmp/err")"; fi
+    got=$($MPI -np 2 "$EE" generate --backend cuda --gpu-dtype f32 -t 1 --model "$d" --tokens "$prompt" -n 8 2>"$tmp/err")
+    if [ "$got" = "$cont" ]; then ok "[emulated] ranks cli: mpirun -np 2 generate --backend cuda v3-tiny"
+    else bad "[emulated] ranks cli: generate --backend cuda: got '$got' want '$cont' $(cat "$tmp/err")"; fi
+  fi
+fi
