@@ -5,6 +5,7 @@
 #      scripts/gpu-bundle.sh makes the bundle);
 #   2. runs every GPU test: each CUDA op against its CPU twin, the goldens through the
 #      CUDA engine (F32 and BF16), every family against the CPU, graphs, CUPTI's Host API;
+#      and, with Open MPI, one rank through NCCL (collectives, the split GPU step);
 #   3. a profiled sweep (CUPTI tracing) of a DeepSeek-V2-Lite-shaped model (all 27
 #      layers, dummy BF16) and a Llama-3.1-8B-shaped one: prefill 512 and 2048, decode at
 #      batch 1, 8, 64, 256 after 1K, 8K and 32K of context (cells that do not fit in the
@@ -58,7 +59,7 @@ fi
 command -v nvcc >/dev/null 2>&1 && export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc)")")}
 say "build"
 if ! make -j"$(nproc)" effbench effbench-tests >"$OUT/build.log" 2>&1; then tail -30 "$OUT/build.log"; exit 1; fi
-grep -E "nvcc found|CPU only" "$OUT/build.log"
+grep -E "nvcc found|CPU only|mpicc" "$OUT/build.log"
 
 # ---- 2. the GPU tests -------------------------------------------------------------------
 say "GPU tests (CUDA ops vs CPU twins, goldens through CUDA, engine, graphs, CUPTI host)"
@@ -66,6 +67,19 @@ timeout 150 ./effbench-tests cu >"$OUT/tests.log" 2>&1
 rc=$?
 cat "$OUT/tests.log"
 [ $rc -eq 0 ] || fail=1
+
+# one rank through NCCL (built when mpicc and nccl.h are found): the NCCL group's
+# collectives on device buffers and the split-GPU-step tests, N = 1
+if command -v mpirun >/dev/null 2>&1 && grep -q "NCCL and MPI found" "$OUT/build.log"; then
+    say "NCCL, one rank (mpirun -np 1): collectives on device buffers, GPU step tests"
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -q -np 1 ./effbench-tests ranks "ranks: GPU" \
+        >"$OUT/nccl.log" 2>&1
+    r=$?
+    cat "$OUT/nccl.log"
+    [ $r -eq 0 ] || fail=1
+else
+    say "NCCL stage skipped: this build has no MPI or no nccl.h (apt-get install libopenmpi-dev openmpi-bin)"
+fi
 
 # ---- 3. the profiled sweep ----------------------------------------------------------------
 sweep() {   # name config

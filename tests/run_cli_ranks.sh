@@ -89,7 +89,7 @@ else bad "ranks cli: bench on 2 ranks: $(tail -5 "$tmp/b") $(cat "$tmp/err")"; f
 if [ -n "${EMU:-}" ] && [ -x "$EMU" ]; then
   EE=$(dirname "$EMU")/effbench
   for n in 2 4; do
-    out=$($MPI -np $n "$EMU" ranks "GPU step" 2>&1); rc=$?
+    out=$($MPI -np $n "$EMU" ranks "ranks: GPU" 2>&1); rc=$?
     echo "$out" | sed "s/^\(ok   \|SKIP \|FAIL \) /\1 [emulated, $n ranks] /"
     tally "emulated GPU rank tests ($n ranks)" "$out" $rc
   done

@@ -301,6 +301,55 @@ static void gpu_case(const char *rel) {
     case_free(&c);
     agree();
 }
+/* The NCCL group's collectives on device buffers, against the values each rank can
+ * compute for itself: an all-reduce, an all-gather of unequal parts, an all-to-all
+ * with counts that differ by pair (rank i sends rank j (i + 2j + 1) floats). */
+static void t_nccl(void) {
+    char why[256];
+    int64_t all = cuda_available(why, sizeof why);
+    Err e = { "" };
+    comm_sum_i64(g_ranks, &all, 1, &e);
+    if (all < g_ranks->size) { t_skip("no GPU on every rank (%s)", why); agree(); return; }
+    Comm *g = g_ranks, *nc = NULL;
+    int N = g->size, r = g->rank;
+    int rc = cuda_set_device(r) || comm_nccl_open(&nc, g, &e);
+    CHECK(!rc, "rank %d: %s %s", r, e.msg, cuda_error());
+    if (comm_agree(g, rc, &e)) { comm_close(nc); agree(); return; }
+    enum { M = 64 };
+    size_t nsend = 0, nrecv = 0, sb[64], rb[64], gb[64], ng = 0;
+    for (int j = 0; j < N; j++) {
+        sb[j] = sizeof(float) * (size_t)(r + 2 * j + 1); nsend += sb[j];
+        rb[j] = sizeof(float) * (size_t)(j + 2 * r + 1); nrecv += rb[j];
+        gb[j] = sizeof(float) * (size_t)(j + 1); ng += gb[j];
+    }
+    float *h = malloc(nsend + nrecv + ng + sizeof(float) * M), *want = malloc(nrecv + ng + sizeof(float) * M);
+    float *d = cuda_malloc(sizeof(float) * M), *ds = cuda_malloc(nsend), *dr = cuda_malloc(nrecv), *dg = cuda_malloc(ng);
+    /* all-reduce: element i of rank j is j * 100 + i */
+    for (int i = 0; i < M; i++) { h[i] = (float)(r * 100 + i); want[i] = (float)(N * (N - 1) / 2 * 100 + N * i); }
+    rc = cuda_to_device(d, h, sizeof(float) * M) || comm_allreduce(nc, CK_CONTROL, d, M, &e) || cuda_to_host(h, d, sizeof(float) * M);
+    for (int i = 0; !rc && i < M; i++) CHECK(h[i] == want[i], "rank %d all-reduce [%d]: %g, want %g", r, i, h[i], want[i]);
+    /* all-to-all: the k-th float rank i sends rank j is 1000 i + 10 j + k */
+    float *hs = h, *hr = h + nsend / sizeof(float);
+    for (int j = 0, o = 0; j < N; j++) for (size_t k = 0; k < sb[j] / sizeof(float); k++) hs[o++] = (float)(1000 * r + 10 * j + (int)k);
+    rc = rc || cuda_to_device(ds, hs, nsend) || comm_alltoallv(nc, CK_DISPATCH, ds, sb, dr, rb, &e) || cuda_to_host(hr, dr, nrecv);
+    for (int j = 0, o = 0; !rc && j < N; j++)
+        for (size_t k = 0; k < rb[j] / sizeof(float); k++, o++)
+            CHECK(hr[o] == (float)(1000 * j + 10 * r + (int)k), "rank %d all-to-all from %d [%zu]: %g", r, j, k, hr[o]);
+    /* all-gather: rank j gives j + 1 floats of value j */
+    size_t mine = 0;
+    for (int j = 0; j < r; j++) mine += gb[j];
+    for (size_t k = 0; k < gb[r] / sizeof(float); k++) h[k] = (float)r;
+    rc = rc || cuda_to_device((char *)dg + mine, h, gb[r]) || comm_allgatherv(nc, CK_GATHER, (char *)dg + mine, dg, gb, &e) ||
+         cuda_to_host(h, dg, ng);
+    for (int j = 0, o = 0; !rc && j < N; j++)
+        for (size_t k = 0; k < gb[j] / sizeof(float); k++, o++) CHECK(h[o] == (float)j, "rank %d all-gather part %d: %g", r, j, h[o]);
+    CHECK(!rc, "rank %d: %s %s", r, e.msg, cuda_error());
+    cuda_free(d); cuda_free(ds); cuda_free(dr); cuda_free(dg);
+    free(h); free(want);
+    comm_close(nc);
+    agree();
+}
+
 static void t_gpu_v3(void) { gpu_case("deepseek/v3-tiny"); }
 static void t_gpu_llama(void) { gpu_case("dense/llama-tiny"); }
 static void t_gpu_mixtral(void) { gpu_case("dense/mixtral-tiny"); }
@@ -316,6 +365,7 @@ const TestDef rank_tests[] = {
     { "ranks: mixtral-tiny (ep N)", t_mixtral },
     { "ranks: mixtral-tiny, --ep 1", t_mixtral_tp },
     { "ranks: an undividable layout refused", t_refused },
+    { "ranks: GPU, NCCL collectives on device buffers", t_nccl },
     { "ranks: GPU step, v3-tiny (tp N, ep N over NCCL)", t_gpu_v3 },
     { "ranks: GPU step, llama-tiny (tp N)", t_gpu_llama },
     { "ranks: GPU step, mixtral-tiny (ep N)", t_gpu_mixtral },
