@@ -78,6 +78,12 @@ int engine_opts_for(const char *backend, const Opts *o, EngineOpts *eo, Err *e);
  * loads its own share (o->load.ranks, rank, tp, ep) and all agree: when any rank
  * failed, rank 0 prints the first failing rank's line and every rank returns -1. */
 int cli_load_model(const Opts *o, Model *m);
+/* Across ranks, each says whether it failed (rc != 0, msg its line): 0 when none did;
+ * else rank 0 prints the lowest failing rank's line and every rank returns -1 (so a
+ * failure on one rank never leaves the others waiting). One rank: prints msg on rc. */
+int cli_agree(int rc, const char *msg);
+/* engine_open, agreed across ranks as cli_load_model is (the error line printed). */
+int cli_engine_open(Engine **g, Model *m, const EngineOpts *eo, int n_seq, int max_pos, int max_tokens);
 /* The token ids a command runs on: --tokens LIST, or the text of --prompt/--text or
  * --file encoded with the model's tokenizer (tok_for_model; its template, e.g. a BOS,
  * unless --no-special). *tok receives that tokenizer (caller frees), NULL for --tokens;

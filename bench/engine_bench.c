@@ -120,8 +120,7 @@ int cmd_bench(const Opts *o) {
     Cell *cells = xcalloc((size_t)(np + nb * nd), sizeof *cells);
     int nc = 0, rc = 0;
     Engine *g = NULL;
-    if (engine_open(&g, &m, &eo, 1, 1, 1, &e)) {
-        fprintf(stderr, "effbench: %s\n", e.msg);
+    if (cli_engine_open(&g, &m, &eo, 1, 1, 1)) {
         profiler_discard(prof);
         free(cells); free(pp); free(bb); free(dd);
         model_free(&m);
@@ -189,9 +188,13 @@ int cmd_bench(const Opts *o) {
         if (!strcmp(fmt, "md")) {
             char gb[32] = "", rd[32] = "";
             if (c->kind == 'g') { snprintf(gb, sizeof gb, "%.2f", gbs); snprintf(rd, sizeof rd, "%.0f%%", 100 * gbs / lim.read_gbs); }
-            printf("| %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f | %s | %s | %.1f | %.0f%% | %s |\n", name, c->tokens_per_s,
-                   1e3 * c->med, 1e3 * c->min, 1e3 * c->max, 1e3 * c->p99, c->flops / c->med / 1e9, gb,
-                   mem ? "memory" : "compute", ntok / troof, 100 * troof / c->med, rd);
+            if (m.sh.n > 1)        /* FLOPs, bytes and roofline are whole-model figures: not a rank's */
+                printf("| %s | %.1f | %.2f | %.2f | %.2f | %.2f | - | - | - | - | - | - |\n", name, c->tokens_per_s,
+                       1e3 * c->med, 1e3 * c->min, 1e3 * c->max, 1e3 * c->p99);
+            else
+                printf("| %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f | %s | %s | %.1f | %.0f%% | %s |\n", name, c->tokens_per_s,
+                       1e3 * c->med, 1e3 * c->min, 1e3 * c->max, 1e3 * c->p99, c->flops / c->med / 1e9, gb,
+                       mem ? "memory" : "compute", ntok / troof, 100 * troof / c->med, rd);
         } else if (!strcmp(fmt, "csv")) {
             double cs = 0, cp = 0;
             for (int k = 0; k < CK_CONTROL; k++) { cs += c->comm_sent[k]; cp += c->comm_pred[k]; }
@@ -229,6 +232,9 @@ int cmd_bench(const Opts *o) {
                "for a batch) + KV cache. Medians of %d runs after %d warm-up; p99 by nearest rank over all steps.\n",
                rss / 1e9, m.weight_bytes / 1e9, m.derived_bytes / 1e9, kvmax / 1e9, lim.m_peak, reps, o->warmup);
     }
+    if (!strcmp(fmt, "md") && m.sh.n > 1)
+        printf("\nSplit over %d ranks: GFLOP/s, GB/s and the roofline columns are left out (the analytic FLOPs and bytes are "
+               "the whole model's, the time a rank's); the op table is rank 0's.\n", m.sh.n);
     if (!strcmp(fmt, "md")) { print_op_shares(cells, nc); print_comm(cells, nc); }
     free(cells); free(pp); free(bb); free(dd);
     model_free(&m);

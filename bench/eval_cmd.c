@@ -97,13 +97,19 @@ int cmd_eval(const Opts *o) {
         int bad = write_file_atomic(probe, "", 0, &e);
         unlink(probe);
         free(probe);
-        if (bad) { fprintf(stderr, "effbench: %s\n", e.msg); task_free(&t); return -1; }
+        if (bad) { cli_agree(-1, e.msg); task_free(&t); return -1; }
     }
     FILE *samples = NULL;
     char *stmp = NULL;
     if (o->samples) {
         stmp = xasprintf("%s.tmp.%d", o->samples, (int)getpid());
-        if (!(samples = fopen(stmp, "w"))) { fprintf(stderr, "effbench: %s: cannot create\n", o->samples); free(stmp); task_free(&t); return -1; }
+        if (!(samples = fopen(stmp, "w"))) {
+            snprintf(e.msg, sizeof e.msg, "%s: cannot create", o->samples);
+            cli_agree(-1, e.msg);
+            free(stmp);
+            task_free(&t);
+            return -1;
+        }
     }
     int tok_bad, rc = -1;
     Tokenizer *tok = model_tokenizer(o, &t, &e, &tok_bad);

@@ -22,8 +22,9 @@ static int load_config(const char *path, ModelConfig *c) {
 /* The model split over each rank count of --ranks (or the --tp/--ep given): per GPU,
  * the weights it holds and its KV cache per token (from the same binding the engine
  * loads a rank's share with, shapes only: the largest rank's), and the bytes it sends
- * per token (layout_predict, float32 activations, uniform routing, a step of 64 tokens
- * per rank each wanting its logits: decode of a large batch). */
+ * per token it serves (layout_predict, float32 activations, uniform routing, a decode
+ * step of 64 tokens per GPU, each wanting its logits: the bytes all GPUs send in the
+ * step over its 64 N tokens). A count whose share would cut a block is refused. */
 static int info_split(const Opts *o, const ModelConfig *c) {
     int *ns = NULL, nn = 0;
     if (o->ranks) {
@@ -33,44 +34,36 @@ static int info_split(const Opts *o, const ModelConfig *c) {
         ns[0] = o->load.tp > o->load.ep ? o->load.tp : o->load.ep;
         nn = 1;
     }
+    for (int i = 0; i < nn; i++)
+        if (ns[i] < 1) { fprintf(stderr, "effbench info: --ranks takes counts of 1 or more, got %d\n", ns[i]); free(ns); return -2; }
     double kb = dtype_bits(o->kv_dtype) / 8;
     int csv = o->format && !strcmp(o->format, "csv");
     if (csv) printf("model,gpus,tp,ep,weights_bytes_per_gpu,kv_bytes_per_token_per_gpu,sent_bytes_per_token_per_gpu,"
                     "attention,ffn,dispatch,combine,gather,lm_head\n");
-    else printf("\nsplit over GPUs (%s weights, %s KV cache; bytes sent per token per GPU with float32 activations, uniform "
-                "routing, decode of 64 tokens per GPU):\n\n| GPUs | layout | weights per GPU | KV per token per GPU | sent per token "
-                "per GPU | attention | FFN | MoE dispatch + combine | MoE gather | lm_head |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    else printf("\nsplit over GPUs (%s weights, %s KV cache; bytes a GPU sends per token it serves, float32 activations, uniform "
+                "routing, a decode step of 64 tokens per GPU):\n\n| GPUs | layout | weights per GPU | KV per token per GPU | sent per "
+                "token | attention | FFN | MoE dispatch + combine | MoE gather | lm_head |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
                 dtype_name(o->weight_dtype), dtype_name(o->kv_dtype));
-    int rc = 0;
-    for (int i = 0; i < nn && !rc; i++) {
+    for (int i = 0; i < nn; i++) {
         int N = ns[i];
-        if (N < 1) { fprintf(stderr, "effbench info: --ranks: %d\n", N); rc = -2; break; }
         int tp = o->load.tp ? (o->load.tp == 1 ? 1 : N) : 0, ep = o->load.ep ? (o->load.ep == 1 ? 1 : N) : 0;
         double wmax = 0, kvmax = 0;
         Shard sh0 = { 0 };
-        for (int r = 0; r < N && !rc; r++) {
+        Err e = { "" };
+        int bad = 0;
+        for (int r = 0; r < N && !bad; r++) {
             Model m;
             LoadOpts lo = { .dtype = o->weight_dtype, .dummy = 1, .shapes_only = 1, .ranks = N, .rank = r, .tp = tp, .ep = ep };
-            Err e = { "" };
-            if (model_load(&m, o->model, &lo, &e)) { rc = -1; break; }
+            if (model_load(&m, o->model, &lo, &e)) { bad = 1; break; }
             if ((double)m.weight_bytes > wmax) wmax = (double)m.weight_bytes;
             double kv = (double)kv_row_floats(&m) * c->n_layers * kb;
             if (kv > kvmax) kvmax = kv;
             if (r == 0) sh0 = m.sh;
             model_free(&m);
         }
-        if (rc) {                                /* this count cannot split the model: say why, go on */
-            Model m;
-            LoadOpts lo = { .dtype = o->weight_dtype, .dummy = 1, .shapes_only = 1, .ranks = N, .rank = N - 1, .tp = tp, .ep = ep };
-            Err e = { "" };
-            for (int r = 0; r < N; r++) {
-                lo.rank = r;
-                if (model_load(&m, o->model, &lo, &e)) break;
-                model_free(&m);
-            }
-            if (csv) fprintf(stderr, "effbench info: %d GPUs: %s\n", N, e.msg);
-            else printf("| %d | refused: %s |\n", N, e.msg);
-            rc = 0;
+        if (bad) {                               /* this count cannot split the model: say why, go on */
+            if (csv) fprintf(stderr, "effbench info: %d GPUs refused: %s\n", N, e.msg);
+            else printf("| %d | refused: %s | | | | | | | | |\n", N, e.msg);
             continue;
         }
         int T = 64 * N;
@@ -78,7 +71,7 @@ static int info_split(const Opts *o, const ModelConfig *c) {
         layout_predict(c, &sh0, T, T, NULL, ps, pr);
         double k[CK_COUNT] = { 0 }, tot = 0;
         for (int r = 0; r < N; r++)
-            for (int j = 0; j < CK_CONTROL; j++) { k[j] += ps[(size_t)r * CK_COUNT + j] / T / N; tot += ps[(size_t)r * CK_COUNT + j] / T / N; }
+            for (int j = 0; j < CK_CONTROL; j++) { k[j] += ps[(size_t)r * CK_COUNT + j] / T; tot += ps[(size_t)r * CK_COUNT + j] / T; }
         free(ps); free(pr);
         char lay[32] = "-";
         if (N > 1) snprintf(lay, sizeof lay, "tp%d ep%d", sh0.tp, sh0.ep);
@@ -90,7 +83,7 @@ static int info_split(const Opts *o, const ModelConfig *c) {
                    k[CK_ATTN], k[CK_FFN], k[CK_DISPATCH] + k[CK_COMBINE], k[CK_GATHER], k[CK_HEAD]);
     }
     free(ns);
-    return rc;
+    return 0;
 }
 
 int cmd_info(const Opts *o) {

@@ -308,6 +308,26 @@ int cli_engine(const Opts *o, EngineOpts *eo) {
 
 Comm *cli_comm;
 
+int cli_agree(int rc, const char *msg) {
+    Comm *c = cli_comm;
+    if (!c || c->size == 1) {
+        if (rc) fprintf(stderr, "effbench: %s\n", msg);
+        return rc ? -1 : 0;
+    }
+    Err ce = { "" };
+    int bad = comm_agree(c, rc, &ce);
+    if (bad < 0) { fprintf(stderr, "effbench: %s\n", ce.msg); comm_abort(c, 1); }
+    if (bad == 0) return 0;
+    int64_t first = rc ? c->size - c->rank : 0;          /* the lowest failing rank */
+    if (comm_max_i64(c, &first, 1, &ce)) { fprintf(stderr, "effbench: %s\n", ce.msg); comm_abort(c, 1); }
+    int who = c->size - (int)first;
+    char line[sizeof ce.msg];
+    snprintf(line, sizeof line, "%s", rc ? msg : "");
+    if (comm_bcast(c, line, sizeof line, who, &ce)) { fprintf(stderr, "effbench: %s\n", ce.msg); comm_abort(c, 1); }
+    if (c->rank == 0) fprintf(stderr, "effbench: rank %d of %d: %s\n", who, c->size, line);
+    return -1;
+}
+
 int cli_load_model(const Opts *o, Model *m) {
     Err e = { "" };
     int rc = model_load(m, o->model, &o->load, &e);
@@ -317,27 +337,29 @@ int cli_load_model(const Opts *o, Model *m) {
         else if (c) m->comm = c;
         return rc ? -1 : 0;
     }
-    /* every rank loaded its share: go on only if all did; else the lowest failing
-     * rank's line, said once by rank 0 */
-    Err ce = { "" };
-    int bad = comm_agree(c, rc, &ce);
-    if (bad < 0) { fprintf(stderr, "effbench: %s\n", ce.msg); comm_abort(c, 1); }
-    if (bad == 0) {
-        m->comm = c;
-        if (c->rank == 0) {
-            char d[256];
-            layout_describe(&m->cfg, &m->sh, d, sizeof d);
-            fprintf(stderr, "effbench: %s\n", d);
-        }
-        return 0;
+    /* every rank loaded its share: go on only if all did */
+    if (cli_agree(rc, e.msg)) {
+        if (!rc) model_free(m);
+        return -1;
     }
-    int64_t first = rc ? c->size - c->rank : 0;          /* the lowest failing rank */
-    if (comm_max_i64(c, &first, 1, &ce)) comm_abort(c, 1);
-    int who = c->size - (int)first;
-    if (comm_bcast(c, e.msg, sizeof e.msg, who, &ce)) comm_abort(c, 1);
-    if (c->rank == 0) fprintf(stderr, "effbench: rank %d of %d: %s\n", who, c->size, e.msg);
-    if (!rc) model_free(m);
-    return -1;
+    m->comm = c;
+    if (c->rank == 0) {
+        char d[256];
+        layout_describe(&m->cfg, &m->sh, d, sizeof d);
+        fprintf(stderr, "effbench: %s\n", d);
+    }
+    return 0;
+}
+
+int cli_engine_open(Engine **g, Model *m, const EngineOpts *eo, int n_seq, int max_pos, int max_tokens) {
+    Err e = { "" };
+    int rc = engine_open(g, m, eo, n_seq, max_pos, max_tokens, &e);
+    if (cli_agree(rc, e.msg)) {
+        if (!rc) engine_close(*g);
+        *g = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 /* export-gguf: the model as loaded (dummy or read), written for llama.cpp */

@@ -275,6 +275,13 @@ int cell_step_open(Engine *g, const Cell *c, CellStep *st, Err *e) {
     st->n = pre ? c->p : c->b;
     int chunk = st->d < PREFILL_CHUNK ? st->d : PREFILL_CHUNK;
     int rc = pre ? engine_reserve(g, 1, c->p, c->p, e) : engine_reserve(g, st->b, st->d + c->n + 1, chunk > st->b ? chunk : st->b, e);
+    if (m->comm && m->sh.n > 1) {               /* split: a cell runs on every rank or on none */
+        int64_t worst = rc == -1 ? 2 : rc == -2 ? 1 : 0;   /* a failure outranks a skip */
+        Err ce = { "" };
+        if (comm_max_i64(m->comm, &worst, 1, &ce)) return err_set(e, "%s", ce.msg);
+        if (worst && !rc) err_set(e, "the cell %s on another rank", worst == 2 ? "failed" : "does not fit");
+        if (worst) rc = worst == 2 ? -1 : -2;
+    }
     if (rc) return rc;
     if (!pre && st->d > 0) {   /* context: a real prefill (of PREFILL_CHUNK positions at most, then repeated), copied to every sequence */
         int *tok = xmalloc(sizeof(int) * (size_t)chunk), *seq = xcalloc((size_t)chunk, sizeof(int)), *pos = xmalloc(sizeof(int) * (size_t)chunk);

@@ -129,7 +129,7 @@ int cmd_logits(const Opts *o) {
         char probe[4200];
         Err pe = { "" };
         snprintf(probe, sizeof probe, "%s.probe", o->out);
-        if (write_file_atomic(probe, "", 0, &pe)) { fprintf(stderr, "effbench: %s\n", pe.msg); free(tok); return -1; }
+        if (write_file_atomic(probe, "", 0, &pe)) { cli_agree(-1, pe.msg); free(tok); return -1; }
         unlink(probe);
     }
     Model m;
@@ -138,7 +138,7 @@ int cmd_logits(const Opts *o) {
     Err e = { "" };
     rc = -1;
     float *lg = NULL;
-    if (engine_open(&g, &m, &eo, 1, n, n, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); goto out; }
+    if (cli_engine_open(&g, &m, &eo, 1, n, n)) goto out;
     lg = xmalloc(sizeof(float) * (size_t)n * m.cfg.vocab);
     if (run_prompt(&m, g, tok, n, o->decode, lg) == 0) {
         if (write_file_atomic(o->out, lg, sizeof(float) * (size_t)n * m.cfg.vocab, &e))
@@ -192,7 +192,7 @@ int cmd_generate(const Opts *o) {
     int V = m.cfg.vocab;
     rc = -1;
     float *lg = NULL;
-    if (engine_open(&g, &m, &eo, 1, n + o->n_gen, n, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); goto out; }
+    if (cli_engine_open(&g, &m, &eo, 1, n + o->n_gen, n)) goto out;
     lg = xmalloc(sizeof(float) * (size_t)n * V);
     if (run_prompt(&m, g, tok, n, o->decode, lg)) goto done;
     int next = argmax(lg + (int64_t)(n - 1) * V, V), seq = 0;

@@ -48,7 +48,8 @@ Comm *comm_self(void) {
 }
 
 int comm_launched_ranks(void) {
-    const char *vars[] = { "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "SLURM_NTASKS", "MPI_LOCALNRANKS" };
+    /* set by the launcher for each rank it starts (not SLURM_NTASKS: an allocation's) */
+    const char *vars[] = { "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE" };
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
         const char *v = getenv(vars[i]);
         if (v && atoi(v) > 1) return atoi(v);
@@ -56,6 +57,15 @@ int comm_launched_ranks(void) {
     /* started by mpirun at all (even one rank) */
     if (getenv("OMPI_COMM_WORLD_RANK") || getenv("PMIX_RANK")) return 1;
     return 0;
+}
+
+int comm_local_rank(const Comm *c) {
+    const char *vars[] = { "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMIX_LOCAL_RANK" };
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return c ? c->rank : 0;
 }
 
 int comm_open_world(Comm **c, int *argc, char ***argv, Err *e) {

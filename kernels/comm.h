@@ -17,8 +17,8 @@
  *   all-gather, rank i gives S_i:    sent = S_self (N-1), received = sum of the others' S_i
  *   all-to-all with counts:          sent = sum of the counts to other ranks, received
  *                                    likewise; a rank's rows to itself are not counted
- * and the seconds spent inside the call (waiting on the others included). The analytic
- * model (bench/analytic.c) predicts the same bytes from the config and the layout.
+ * and the seconds spent inside the call (waiting on the others included).
+ * layout_predict (kernels/layout.h) predicts the same bytes from the config and the layout.
  *
  * Failure. Every wait has a deadline (Comm.timeout seconds, EFFBENCH_COMM_TIMEOUT,
  * default 300): a rank that died or stopped answering ends the whole run with one line
@@ -86,6 +86,9 @@ int comm_nccl_open(Comm **c, Comm *host, Err *e);
 int comm_nccl_available(void);
 /* launched by mpirun/srun: the environment names a rank count above one */
 int comm_launched_ranks(void);
+/* this rank's index among the ranks of its host (mpirun's or srun's local rank), for
+ * choosing its GPU; the global rank when the launcher does not say */
+int comm_local_rank(const Comm *c);
 void comm_close(Comm *c);
 
 /* The collectives, counted under kind k. Buffers: host for MPI and self, device for
@@ -104,7 +107,7 @@ int comm_agree(Comm *c, int rc, Err *e);
 /* Ends every rank with code (after a failure only some ranks saw). */
 void comm_abort(Comm *c, int code);
 
-/* the byte conventions above, for the analytic model */
+/* the byte conventions above, for layout_predict */
 double comm_allreduce_bytes(double bytes, int n);            /* per rank, each way */
 
 #endif

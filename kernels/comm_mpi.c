@@ -5,8 +5,9 @@
  *
  * Every collective is started non-blocking (MPI_Iallreduce, MPI_Iallgatherv,
  * MPI_Ialltoallv, ...) and completed by polling MPI_Test against the Comm's deadline:
- * a rank that died or hangs turns into one error line and MPI_Abort, never a wait
- * without end. Polling sleeps 20 us between tests once the first spins fail, so ranks
+ * a rank that died or hangs turns into one error line, never a wait without end; the
+ * request is kept, and closing the group aborts every rank (MPI_Abort) when it is still
+ * incomplete, since MPI_Finalize would wait for it. Polling sleeps 20 us between tests once the first spins fail, so ranks
  * oversubscribing a machine's cores leave them to the ranks that compute.
  * Threads: MPI is called from the main thread only (MPI_THREAD_FUNNELED); OpenMP
  * regions never communicate.
@@ -22,9 +23,12 @@
 
 int comm_mpi_available(void) { return 1; }
 
+#define MAX_LEFT 16
 typedef struct {
     MPI_Comm comm;
     int *cnt, *dsp, *rcnt, *rdsp;   /* (size) counts and displacements in bytes */
+    MPI_Request left[MAX_LEFT];     /* collectives whose wait ran out (a late rank may yet complete them) */
+    int n_left;
 } Mpi;
 
 static int wait_for(Comm *c, MPI_Request *rq, const char *what, Err *e) {
@@ -34,6 +38,8 @@ static int wait_for(Comm *c, MPI_Request *rq, const char *what, Err *e) {
         MPI_Test(rq, &done, MPI_STATUS_IGNORE);
         if (done) return 0;
         if (now_sec() - t0 > c->timeout) {
+            Mpi *m = c->impl;
+            if (m->n_left < MAX_LEFT) m->left[m->n_left++] = *rq;
             return err_set(e, "rank %d: no answer from the other ranks within %.0f s in %s (a rank died or is stuck; "
                               "EFFBENCH_COMM_TIMEOUT sets the limit)", c->rank, c->timeout, what);
         }
@@ -105,11 +111,17 @@ static void mpi_abort(Comm *c, int code) {
 static void mpi_close(Comm *c) {
     Mpi *m = c->impl;
     if (!m) return;
+    int fin = 0;
+    MPI_Finalized(&fin);
+    /* a collective another rank never joined would hold MPI_Finalize forever: abort */
+    for (int i = 0; i < m->n_left && !fin; i++) {
+        int done = 0;
+        MPI_Test(&m->left[i], &done, MPI_STATUS_IGNORE);
+        if (!done) MPI_Abort(m->comm, 1);
+    }
     free(m->cnt); free(m->dsp); free(m->rcnt); free(m->rdsp);
     free(m);
     c->impl = NULL;
-    int fin = 0;
-    MPI_Finalized(&fin);
     if (!fin) MPI_Finalize();
 }
 

@@ -61,7 +61,8 @@ enum {
     W_LEN,                       /* (S) ints: the cache's fill after the step */
     /* split over ranks (layout.h) */
     W_LOGP,                      /* (nw, V) logits as gathered: each rank's vocabulary slice */
-    W_XS, W_YS,                  /* (T*K, D) expert parallel: rows sent to experts, outputs back */
+    W_XS, W_YS,                  /* (T*K, D) expert parallel: rows sent to experts; the received rows
+                                    grouped by expert, then the outputs that come back */
     W_EXL,                       /* (T*K) ints: the local expert of each received row */
     W_SPOS,                      /* (T*K) ints: row of each own (token, slot) in the send order */
     W_CNT,                       /* (N*N) ints: rows rank i sends rank j in a dispatch */

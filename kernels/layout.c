@@ -24,7 +24,7 @@ int layout_plan(const ModelConfig *c, int n, int rank, int tp, int ep, Shard *s,
     int moe = c->n_routed > 0;
     if (tp < 0 || ep < 0) return err_set(e, "layout: --tp and --ep take a rank count");
     if (!ep) ep = moe ? n : 1;
-    if (!tp) tp = !moe || c->n_heads % n == 0 ? n : 1;
+    if (!tp) tp = !moe || (c->n_heads % n == 0 && c->inter % n == 0 && (ep > 1 || c->moe_inter % n == 0)) ? n : 1;
     if ((tp != 1 && tp != n) || (ep != 1 && ep != n))
         return err_set(e, "layout: with %d ranks, --tp and --ep are each 1 or %d (got --tp %d --ep %d)", n, n, tp, ep);
     if (ep > 1 && !moe) return err_set(e, "layout: --ep %d: %s has no routed experts", ep, c->model_type);

@@ -22,8 +22,8 @@
  * With N > 1 the vocabulary is always split: rank r computes logits
  * [r V/N, (r+1) V/N) of lm_head and an all-gather assembles them. The embedding is
  * replicated (a lookup reads only the rows of the step's tokens).
- * Defaults: a MoE model gets --ep N, and --tp N when the heads divide by N (else
- * --tp 1); a dense model gets --tp N.
+ * Defaults: a MoE model gets --ep N, and --tp N when the heads and the dense FFN
+ * divide by N (else --tp 1); a dense model gets --tp N.
  */
 #ifndef EFFBENCH_LAYOUT_H
 #define EFFBENCH_LAYOUT_H

@@ -196,6 +196,7 @@ static int part_fits(Binder *b, const char *name, DType dt, int64_t rows, int64_
 /* NaN/Inf in the part a rank holds (its own check: a rank reads only its slice) */
 static int mat_nonfinite(const Mat *w) {
     int64_t n = w->rows * w->cols;
+    if (w->scale && count_nonfinite(DT_F32, w->scale, ((w->rows + 127) / 128) * ((w->cols + 127) / 128))) return 1;
     return dtype_block(w->dt) > 1 ? qdot_block_nonfinite(w->dt, w->data, n) > 0 : count_nonfinite(w->dt, w->data, n) > 0;
 }
 
@@ -332,7 +333,7 @@ static float *bind_vec_part(Binder *b, const char *name, int64_t n, float fill, 
     b->tensor_idx++;
     Model *m = b->m;
     if (b->mode == BIND_COUNT) { b->bytes += (uint64_t)k * vec_elem_bytes(m->opts.dtype); return NULL; }
-    float *v = xmalloc(sizeof(float) * (size_t)n);
+    float *v = xmalloc(sizeof(float) * (size_t)(k > 0 ? k : 1));
     own(m, v);
     if (b->mode == BIND_DUMMY) {
         b->bytes += (uint64_t)k * vec_elem_bytes(m->opts.dtype);
@@ -461,6 +462,7 @@ static void bind_model(Binder *b) {
     if (c->tie_embeddings) {                   /* rows [v0, v0+nv) of the embedding */
         m->lm_head = m->embed;
         if (m->embed.data) m->lm_head.data = (const uint8_t *)m->embed.data + (uint64_t)sh->v0 * dtype_bytes(m->embed.dt, c->dim);
+        if (m->embed.scale) m->lm_head.scale = m->embed.scale + (sh->v0 / 128) * ((c->dim + 127) / 128);   /* v0: whole blocks */
         m->lm_head.rows = sh->nv;
     } else m->lm_head = bind_part(b, "lm_head.weight", c->vocab, c->dim, rows_of(sh->v0, sh->nv, c->vocab));
 }

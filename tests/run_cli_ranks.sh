@@ -3,11 +3,11 @@
 # the split-model C tests (tests/test_ranks.c), the command's logits, generate and eval
 # across ranks, a rank that cannot load its slice, and the usage errors. Sourced by
 # tests/run.sh (uses its ok/bad/skp/tally, $E, $T, $G, $tmp).
-# info's split figures (no ranks needed): v3-tiny on 2 GPUs sends, per token per GPU, a
-# 128-float all-reduce (2 x 512 B x (N-1)/N) per layer's attention: 3 x 512 = 1536 B; the
-# dense GQA cache per GPU halves
+# info's split figures (no ranks needed): v3-tiny on 2 GPUs, attention's all-reduce of
+# 128 floats per token of the step, 2 (N-1)/N of it sent by each GPU: per token a GPU
+# serves (half the step) 1024 B per layer, 3 layers 3072 B; the dense GQA cache per GPU halves
 if [ -f "$G/deepseek/v3-tiny/config.json" ] && "$E" info --model "$G/deepseek/v3-tiny" --ranks 1,2 --format csv >"$tmp/i" 2>"$tmp/err" \
-   && [ "$(sed -n 3p "$tmp/i" | cut -d, -f8)" = 1536 ] && "$E" info --model "$G/dense/llama-tiny" --ranks 1,2 --format csv >"$tmp/j" 2>>"$tmp/err" \
+   && [ "$(sed -n 3p "$tmp/i" | cut -d, -f8)" = 3072 ] && "$E" info --model "$G/dense/llama-tiny" --ranks 1,2 --format csv >"$tmp/j" 2>>"$tmp/err" \
    && [ "$(sed -n 2p "$tmp/j" | cut -d, -f6)" = "$(( $(sed -n 3p "$tmp/j" | cut -d, -f6) * 2 ))" ]; then
   ok "ranks: info --ranks: attention all-reduce bytes per token by closed form, GQA cache per GPU halved on 2"
 else bad "ranks: info --ranks: $(cat "$tmp/i" "$tmp/j" "$tmp/err")"; fi

@@ -312,7 +312,7 @@ static void t_nccl(void) {
     if (all < g_ranks->size) { t_skip("no GPU on every rank (%s)", why); agree(); return; }
     Comm *g = g_ranks, *nc = NULL;
     int N = g->size, r = g->rank;
-    int rc = cuda_set_device(r) || comm_nccl_open(&nc, g, &e);
+    int rc = cuda_set_device(comm_local_rank(g)) || comm_nccl_open(&nc, g, &e);
     CHECK(!rc, "rank %d: %s %s", r, e.msg, cuda_error());
     if (comm_agree(g, rc, &e)) { comm_close(nc); agree(); return; }
     enum { M = 64 };
@@ -353,6 +353,7 @@ static void t_nccl(void) {
 static void t_gpu_v3(void) { gpu_case("deepseek/v3-tiny"); }
 static void t_gpu_llama(void) { gpu_case("dense/llama-tiny"); }
 static void t_gpu_mixtral(void) { gpu_case("dense/mixtral-tiny"); }
+static void t_gpu_qwen2(void) { gpu_case("dense/qwen2-tiny"); }
 
 const TestDef rank_tests[] = {
     { "ranks: v3-tiny, default layout (tp N, ep N)", t_v3 },
@@ -369,6 +370,7 @@ const TestDef rank_tests[] = {
     { "ranks: GPU step, v3-tiny (tp N, ep N over NCCL)", t_gpu_v3 },
     { "ranks: GPU step, llama-tiny (tp N)", t_gpu_llama },
     { "ranks: GPU step, mixtral-tiny (ep N)", t_gpu_mixtral },
+    { "ranks: GPU step, qwen2-tiny (tied embeddings, vocabulary split)", t_gpu_qwen2 },
     { "ranks: a rank that does not answer ends the wait", t_timeout },
 };
 const int n_rank_tests = sizeof rank_tests / sizeof *rank_tests;

@@ -132,13 +132,15 @@ static const CommOps nccl_ops = {
 int comm_nccl_open(Comm **out, Comm *host, Err *e) {
     *out = NULL;
     if (!host || host->size < 1) return err_set(e, "NCCL: no MPI group to start from");
-    ncclUniqueId id;
-    memset(&id, 0, sizeof id);
-    if (host->rank == 0) {
-        ncclResult_t r = ncclGetUniqueId(&id);
-        if (r != ncclSuccess) return err_set(e, "NCCL: ncclGetUniqueId: %s", ncclGetErrorString(r));
-    }
-    if (comm_bcast(host, &id, sizeof id, 0, e)) return -1;
+    struct { int ok; ncclUniqueId id; } boot;   /* the id, or rank 0's failure, to every rank */
+    memset(&boot, 0, sizeof boot);
+    ncclResult_t r0 = ncclSuccess;
+    if (host->rank == 0) boot.ok = (r0 = ncclGetUniqueId(&boot.id)) == ncclSuccess;
+    if (comm_bcast(host, &boot, sizeof boot, 0, e)) return -1;
+    if (!boot.ok)
+        return host->rank == 0 ? err_set(e, "NCCL: ncclGetUniqueId: %s", ncclGetErrorString(r0))
+                               : err_set(e, "NCCL: rank 0 could not make the group's id");
+    ncclUniqueId id = boot.id;
     Nccl *x = xcalloc(1, sizeof *x);
     x->host = host;
     ncclResult_t r = ncclCommInitRank(&x->nc, host->size, id, host->rank);

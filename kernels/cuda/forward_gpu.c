@@ -16,7 +16,7 @@
  * eagerly the first time and captured on the second; later steps of that shape replay
  * the graph (the kernels read tokens, positions and tables from device memory).
  *
- * Split over ranks (layout.h, one GPU per rank: rank modulo the GPUs there are): the
+ * Split over ranks (layout.h, one GPU per rank: its local rank modulo the host's GPUs): the
  * model's share is uploaded as the CPU binds it, the collectives go through an NCCL
  * group (kernels/cuda/comm_nccl.c) at the same points as kernels/forward.c, and an
  * expert-parallel MoE layer brings the routing to the host to lay out the dispatch
@@ -301,7 +301,7 @@ int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_
     char why[256];
     *out = NULL;
     if (m->sh.n > 1 && !m->comm) return err_set(e, "%s: split over %d ranks without their group", m->path, m->sh.n);
-    if (m->sh.n > 1 && cuda_set_device(m->sh.rank)) return err_set(e, "rank %d: %s", m->sh.rank, cuda_error());
+    if (m->sh.n > 1 && cuda_set_device(comm_local_rank(m->comm))) return err_set(e, "rank %d: %s", m->sh.rank, cuda_error());
     if (!cuda_available(why, sizeof why)) return err_set(e, "%s", why);
     if (!m->embed.data) return err_set(e, "%s: model was loaded for its shapes only", m->path);
     if (m->opts.naive_mla) return err_set(e, "the CUDA backend runs MLA absorbed only (drop --naive-mla)");
@@ -325,7 +325,7 @@ int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_
     snprintf(g->device, sizeof g->device, "%s", dev);
     int L = c->n_layers, D = c->dim;
     int rc = 0;
-    if (m->lm_head.data == m->embed.data) {
+    if (m->lm_head.data == m->embed.data && m->lm_head.rows == m->embed.rows) {   /* tied, and not split */
         rc = up_mat(g, &g->embed, &m->embed, e);
         g->lm_head = g->embed;
     } else {
