@@ -21,10 +21,10 @@ static int load_config(const char *path, ModelConfig *c) {
 
 /* The model split over each rank count of --ranks (or the --tp/--ep given): per GPU,
  * the weights it holds and its KV cache per token (from the same binding the engine
- * loads a rank's share with, shapes only: the largest rank's), and the bytes it sends
- * per token it serves (layout_predict, float32 activations, uniform routing, a decode
- * step of 64 tokens per GPU, each wanting its logits: the bytes all GPUs send in the
- * step over its 64 N tokens). A count whose share would cut a block is refused. */
+ * loads a rank's share with, shapes only: the largest rank's), and the bytes sent per
+ * token of a step, by all GPUs together and by one (layout_predict, float32
+ * activations, uniform routing, a decode step of 64 N tokens, each wanting its logits).
+ * A count whose share would cut a block is refused. */
 static int info_split(const Opts *o, const ModelConfig *c) {
     int *ns = NULL, nn = 0;
     if (o->ranks) {
@@ -38,12 +38,12 @@ static int info_split(const Opts *o, const ModelConfig *c) {
         if (ns[i] < 1) { fprintf(stderr, "effbench info: --ranks takes counts of 1 or more, got %d\n", ns[i]); free(ns); return -2; }
     double kb = dtype_bits(o->kv_dtype) / 8;
     int csv = o->format && !strcmp(o->format, "csv");
-    if (csv) printf("model,gpus,tp,ep,weights_bytes_per_gpu,kv_bytes_per_token_per_gpu,sent_bytes_per_token_per_gpu,"
-                    "attention,ffn,dispatch,combine,gather,lm_head\n");
-    else printf("\nsplit over GPUs (%s weights, %s KV cache; bytes a GPU sends per token it serves, float32 activations, uniform "
-                "routing, a decode step of 64 tokens per GPU):\n\n| GPUs | layout | weights per GPU | KV per token per GPU | sent per "
-                "token | attention | FFN | MoE dispatch + combine | MoE gather | lm_head |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-                dtype_name(o->weight_dtype), dtype_name(o->kv_dtype));
+    if (csv) printf("model,gpus,tp,ep,weights_bytes_per_gpu,kv_bytes_per_token_per_gpu,sent_bytes_per_token,"
+                    "sent_bytes_per_token_per_gpu,attention,ffn,dispatch,combine,gather,lm_head\n");
+    else printf("\nsplit over GPUs (%s weights, %s KV cache; bytes sent per token of a decode step of 64 tokens per GPU, all GPUs "
+                "together unless said, float32 activations, uniform routing):\n\n| GPUs | layout | weights per GPU | KV per token "
+                "per GPU | sent per token | per GPU | attention | FFN | MoE dispatch + combine | MoE gather | lm_head |\n"
+                "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", dtype_name(o->weight_dtype), dtype_name(o->kv_dtype));
     for (int i = 0; i < nn; i++) {
         int N = ns[i];
         int tp = o->load.tp ? (o->load.tp == 1 ? 1 : N) : 0, ep = o->load.ep ? (o->load.ep == 1 ? 1 : N) : 0;
@@ -63,7 +63,7 @@ static int info_split(const Opts *o, const ModelConfig *c) {
         }
         if (bad) {                               /* this count cannot split the model: say why, go on */
             if (csv) fprintf(stderr, "effbench info: %d GPUs refused: %s\n", N, e.msg);
-            else printf("| %d | refused: %s | | | | | | | | |\n", N, e.msg);
+            else printf("| %d | refused: %s | | | | | | | | | |\n", N, e.msg);
             continue;
         }
         int T = 64 * N;
@@ -76,11 +76,11 @@ static int info_split(const Opts *o, const ModelConfig *c) {
         char lay[32] = "-";
         if (N > 1) snprintf(lay, sizeof lay, "tp%d ep%d", sh0.tp, sh0.ep);
         if (csv)
-            printf("%s,%d,%d,%d,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", o->model, N, N > 1 ? sh0.tp : 1, N > 1 ? sh0.ep : 1,
-                   wmax, kvmax, tot, k[CK_ATTN], k[CK_FFN], k[CK_DISPATCH], k[CK_COMBINE], k[CK_GATHER], k[CK_HEAD]);
+            printf("%s,%d,%d,%d,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", o->model, N, N > 1 ? sh0.tp : 1, N > 1 ? sh0.ep : 1,
+                   wmax, kvmax, tot, tot / N, k[CK_ATTN], k[CK_FFN], k[CK_DISPATCH], k[CK_COMBINE], k[CK_GATHER], k[CK_HEAD]);
         else
-            printf("| %d | %s | %.2f GB | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", N, lay, wmax / 1e9, kvmax, tot,
-                   k[CK_ATTN], k[CK_FFN], k[CK_DISPATCH] + k[CK_COMBINE], k[CK_GATHER], k[CK_HEAD]);
+            printf("| %d | %s | %.2f GB | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", N, lay, wmax / 1e9, kvmax, tot,
+                   tot / N, k[CK_ATTN], k[CK_FFN], k[CK_DISPATCH] + k[CK_COMBINE], k[CK_GATHER], k[CK_HEAD]);
     }
     free(ns);
     return 0;

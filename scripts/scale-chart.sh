@@ -1,7 +1,7 @@
 #!/bin/sh
 # scripts/scale-chart.sh [DIR] - what splitting a model over GPUs costs, two charts:
-#   DIR/comm_bytes.csv, comm_bytes.png (.svg, .gp): bytes each GPU sends per token
-#     against GPUs (1 to 64), predicted by `effbench info --ranks` for DeepSeek-V3
+#   DIR/comm_bytes.csv, comm_bytes.png (.svg, .gp): bytes sent per token, all GPUs
+#     together, against GPUs (1 to 64), predicted by `effbench info --ranks` for DeepSeek-V3
 #     (default layout, and --tp 1: attention replicated, experts split), Mixtral-8x7B,
 #     Llama-3.1-405B and Qwen2.5-72B (tensor parallel): MoE against dense at scale.
 #   DIR/scaling.csv, scaling.png: tokens/s measured by `mpirun -np N effbench bench`
@@ -14,7 +14,7 @@ OUT=${1:-scale-chart}
 EB=./effbench
 mkdir -p "$OUT"
 B="$OUT/comm_bytes.csv"
-echo "model,gpus,tp,ep,weights_bytes_per_gpu,kv_bytes_per_token_per_gpu,sent_bytes_per_token_per_gpu,attention,ffn,dispatch,combine,gather,lm_head" > "$B"
+echo "model,gpus,tp,ep,weights_bytes_per_gpu,kv_bytes_per_token_per_gpu,sent_bytes_per_token,sent_bytes_per_token_per_gpu,attention,ffn,dispatch,combine,gather,lm_head" > "$B"
 for m in deepseek-v3 mixtral-8x7b llama-3.1-405b qwen2.5-72b; do
     $EB info --model suites/configs/$m.json --ranks 1,2,4,8,16,32,64 --format csv 2>/dev/null | tail -n +2 | sed "s#^[^,]*,#$m,#" >> "$B"
 done
@@ -44,8 +44,8 @@ set key top left
 set logscale x 2
 set logscale y 10
 set xlabel 'GPUs'
-set ylabel 'bytes sent per token per GPU (float32 activations, predicted)'
-set title 'Splitting a model: bytes each GPU sends per token (effbench info --ranks)'
+set ylabel 'bytes sent per token, all GPUs (float32 activations, predicted)'
+set title 'Splitting a model: bytes sent per token (effbench info --ranks)'
 plot for [m in "deepseek-v3 deepseek-v3@(tp1) mixtral-8x7b llama-3.1-405b qwen2.5-72b"] \
   '< sed "s/ (tp1)/@(tp1)/" comm_bytes.csv' using (strcol(1) eq m && \$2 > 1 ? \$2 : 1/0):7 with linespoints title m
 G

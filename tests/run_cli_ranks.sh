@@ -4,10 +4,10 @@
 # across ranks, a rank that cannot load its slice, and the usage errors. Sourced by
 # tests/run.sh (uses its ok/bad/skp/tally, $E, $T, $G, $tmp).
 # info's split figures (no ranks needed): v3-tiny on 2 GPUs, attention's all-reduce of
-# 128 floats per token of the step, 2 (N-1)/N of it sent by each GPU: per token a GPU
-# serves (half the step) 1024 B per layer, 3 layers 3072 B; the dense GQA cache per GPU halves
+# 128 floats (512 B) per token, 2 (N-1)/N of it sent by each of the 2 GPUs: 1024 B per
+# token per layer, 3 layers 3072 B, all GPUs together; the dense GQA cache per GPU halves
 if [ -f "$G/deepseek/v3-tiny/config.json" ] && "$E" info --model "$G/deepseek/v3-tiny" --ranks 1,2 --format csv >"$tmp/i" 2>"$tmp/err" \
-   && [ "$(sed -n 3p "$tmp/i" | cut -d, -f8)" = 3072 ] && "$E" info --model "$G/dense/llama-tiny" --ranks 1,2 --format csv >"$tmp/j" 2>>"$tmp/err" \
+   && [ "$(sed -n 3p "$tmp/i" | cut -d, -f9)" = 3072 ] && "$E" info --model "$G/dense/llama-tiny" --ranks 1,2 --format csv >"$tmp/j" 2>>"$tmp/err" \
    && [ "$(sed -n 2p "$tmp/j" | cut -d, -f6)" = "$(( $(sed -n 3p "$tmp/j" | cut -d, -f6) * 2 ))" ]; then
   ok "ranks: info --ranks: attention all-reduce bytes per token by closed form, GQA cache per GPU halved on 2"
 else bad "ranks: info --ranks: $(cat "$tmp/i" "$tmp/j" "$tmp/err")"; fi
