@@ -13,6 +13,40 @@
  * says what was kept. Then the suite's evals go to evals.csv, the points of the
  * accuracy charts to accuracy.csv, and the report (summary.md and charts) is rendered
  * from the CSV files alone: every figure it shows is computed here.
+ *
+ * Ranks (mpirun -np N, srun -n N: cli_comm has N ranks). Rank 0 alone reads and writes
+ * the output directory (no file system is assumed shared but rank 0's): it reads
+ * results.csv and evals.csv for --resume and sends every rank which cells and evals are
+ * done; it alone prints (progress, failures, the closing line); ranks > 0 print nothing
+ * on stdout and keep their messages for rank 0. The suite's "ranks" says how the cells
+ * use the ranks:
+ *   spread (default)  each model with work goes whole to one rank (the least loaded, in
+ *                     suite order, counting its cells and evals), which loads it once
+ *                     (LoadOpts.ranks 0, Model.comm NULL) and runs its cells and its evals.
+ *                     After each unit (a model's load and limits, a cell, an eval) the
+ *                     ranks meet in a round: ranks > 0 send their new rows, machine.csv
+ *                     rows, messages and counts; rank 0 writes them (atomically, as its
+ *                     own) and says the messages, naming the rank. A rank whose units are
+ *                     done keeps meeting the others until all are. Ranks sharing a host
+ *                     share its cores and memory bandwidth: each row is one rank's figures.
+ *   split             every cell and eval runs on all ranks together: each loads its
+ *                     share (LoadOpts.ranks N, the model's "tp"/"ep"), Model.comm is the
+ *                     group, and each step that may fail on some ranks (a load, a cell's
+ *                     engine, its measurement, an eval) is agreed: a failure anywhere
+ *                     skips the cell on all, rank 0 saying the lowest failing rank's reason.
+ *                     Rank 0 writes the rows: its step time (the ranks step together),
+ *                     the model's parameters, what rank 0 holds (weight and KV bytes,
+ *                     memory) and its own limits; the FLOP, byte and roofline columns are
+ *                     left empty (a rank's share is not the step's work), in evals.csv
+ *                     too; the columns ranks and layout ("tp2 ep2") say the split.
+ * One rank (no mpirun) runs as always; its rows say ranks 1, layout "whole" (not "-",
+ * which the CSV writer's formula guard would store as "'-"); --resume reads a results.csv
+ * from before these two columns as rows of one rank, and writes it back with them. Every wait
+ * is a comm_* collective with comm.h's deadline (EFFBENCH_COMM_TIMEOUT, 300 s): in spread
+ * mode a round waits for the longest unit running on another rank, which must stay under
+ * it. SIGINT/SIGTERM: spread ranks stop at the next repetition and all stop at the next
+ * round; split ranks finish the cell (a rank leaving a step alone would strand the
+ * others in its collectives), then stop together. --profile traces rank 0's cells only.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -33,6 +67,7 @@
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -48,8 +83,15 @@
 #define EFFBENCH_CFLAGS ""
 #endif
 
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { (void)sig; interrupted = 1; measure_stop = 1; }
+static volatile sig_atomic_t interrupted, split_signals;
+/* SIGINT/SIGTERM: one rank, or spread: the cell running stops at its next repetition
+ * boundary. Split: the cell runs to its end on every rank (a rank leaving a step alone
+ * would leave the others waiting in its collectives); the ranks then agree to stop. */
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+    if (!split_signals) measure_stop = 1;
+}
 
 /* ---- the tables that need no measuring ------------------------------------------------ */
 /* A model's config: its config.json with the suite's overrides, or a GGUF file's
@@ -310,7 +352,7 @@ static const char *RESULT_COLS[] = {
     "p90_ms", "p99_ms", "percentile_method", "gflops", "gbs", "flops_per_step", "bytes_per_step",
     "roofline_tokens_per_s", "of_roofline", "bound", "triad_gbs", "read_gbs", "sgemm_gflops", "peak_gflops",
     "params", "weight_bytes", "kv_bytes", "kv_bytes_per_token", "peak_rss_bytes", "weights", "dtype", "threads",
-    "device", "commit", "build_flags", "date", "status"
+    "ranks", "layout", "device", "commit", "build_flags", "date", "status"
 };
 #define N_RESULT_COLS ((int)(sizeof RESULT_COLS / sizeof RESULT_COLS[0]))
 
@@ -322,7 +364,7 @@ static char *weights_kind(const SuiteModel *sm, const Model *m) {
 }
 
 static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, const Cell *c, const Limits *l,
-                    const char *device) {
+                    const char *device, int ranks, const char *layout) {
     const SuiteModel *sm = &s->models[d->model];
     const Workload *wl = &s->work[d->work];
     int mem;
@@ -346,43 +388,22 @@ static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, 
     if (c->kind == 'p') { F("%.6g", 1e3 * c->med); S(""); S(""); S(""); S(""); }
     else { S(""); F("%.6g", 1e3 * c->med); F("%.6g", 1e3 * c->p50); F("%.6g", 1e3 * c->p90); F("%.6g", 1e3 * c->p99); }
     S(c->kind == 'g' ? "nearest rank over all decode steps" : "");
-    F("%.6g", c->flops / c->med / 1e9); F("%.6g", c->bytes / c->med / 1e9); F("%.6g", c->flops); F("%.6g", c->bytes);
-    F("%.6g", ntok / troof); F("%.4f", troof / c->med); S(mem ? "memory" : "compute");
+    if (ranks > 1) {             /* split: FLOPs and bytes are not one rank's work, the time is all ranks' */
+        S(""); S(""); S(""); S(""); S(""); S(""); S("");
+    } else {
+        F("%.6g", c->flops / c->med / 1e9); F("%.6g", c->bytes / c->med / 1e9); F("%.6g", c->flops); F("%.6g", c->bytes);
+        F("%.6g", ntok / troof); F("%.4f", troof / c->med); S(mem ? "memory" : "compute");
+    }
     F("%.4g", l->triad_gbs); F("%.4g", l->read_gbs); F("%.4g", l->sgemm_gflops); F("%.4g", l->peak_gflops);
     F("%llu", (unsigned long long)m->n_params); F("%llu", (unsigned long long)m->weight_bytes);
     F("%llu", (unsigned long long)c->kv_bytes); F("%llu", (unsigned long long)kv_per_token);
     F("%.0f", ru.ru_maxrss * 1024.0);
     v[k++] = weights_kind(sm, m); S(c->dtype[0] ? c->dtype : dtype_name(m->wdtype)); F("%d", omp_get_max_threads());
-    S(device); S(EFFBENCH_COMMIT); S(EFFBENCH_CFLAGS); S(date); S("ok");
+    F("%d", ranks); S(layout); S(device); S(EFFBENCH_COMMIT); S(EFFBENCH_CFLAGS); S(date); S("ok");
 #undef S
 #undef F
     table_add(t, (const char *const *)v);
     for (int i = 0; i < k; i++) free(v[i]);
-}
-
-/* machine.csv: this machine's limits as measured before each model's cells (the
- * SGEMM figures depend on the model's shapes); appended, written atomically */
-static void record_machine(const char *dir, const char *device, const char *model, const Limits *l) {
-    static const char *cols[] = { "device", "measured_before", "triad_gbs", "read_gbs", "sgemm_gflops", "sgemm_m",
-                                  "peak_gflops", "peak_m", "commit", "date" };
-    char *p = xasprintf("%s/machine.csv", dir);
-    Table t;
-    Err e;
-    if (access(p, F_OK) != 0 || csv_table_read(p, &t, &e) != 0 || t.ncol != 10) {
-        if (access(p, F_OK) == 0 && t.head) table_free(&t);
-        table_init(&t, 10, cols);
-    }
-    time_t now = time(NULL);
-    char date[64];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    char *v[10] = { xstrdup(device), xstrdup(model), xasprintf("%.4g", l->triad_gbs), xasprintf("%.4g", l->read_gbs),
-                    xasprintf("%.4g", l->sgemm_gflops), xasprintf("%d", l->m_prefill), xasprintf("%.4g", l->peak_gflops),
-                    xasprintf("%d", l->m_peak), xstrdup(EFFBENCH_COMMIT), xstrdup(date) };
-    table_add(&t, (const char *const *)v);
-    for (int i = 0; i < 10; i++) free(v[i]);
-    if (csv_table_write(p, &t, &e)) fprintf(stderr, "effbench: %s\n", e.msg);
-    table_free(&t);
-    free(p);
 }
 
 /* ---- evals -------------------------------------------------------------------------- */
@@ -400,67 +421,6 @@ static int model_tokenizer(const SuiteModel *sm, Tokenizer **tok, Err *e) {
     if (sm->tokenizer[0]) return (*tok = tok_load(sm->tokenizer, e)) ? 0 : -1;
     if (!sm->checkpoint[0] || !tok_model_has_tokenizer(sm->checkpoint)) return 0;
     return (*tok = tok_for_model(sm->checkpoint, e)) ? 0 : -1;
-}
-
-/* runs the suite's evals that name model mi (or all measured models) into ev; a
- * (model, task) already in ev is kept (resume). Returns the number that failed. */
-static int run_evals(const Suite *s, int mi, Model *m, Table *ev, const char *epath) {
-    const SuiteModel *sm = &s->models[mi];
-    int failed = 0;
-    for (int k = 0; k < s->n_evals && !interrupted; k++) {
-        const SuiteEval *se = &s->evals[k];
-        int applies = se->n_models == 0;
-        for (int j = 0; j < se->n_models; j++) applies |= !strcmp(se->models[j], sm->name);
-        if (!applies) continue;
-        Err e = { "" };
-        Task t;
-        if (task_load(se->task, &t, &e)) { fprintf(stderr, "effbench: eval %s: %s\n", sm->name, e.msg); failed++; continue; }
-        char key[4300];                       /* model|task file: exact, so resume can match it */
-        snprintf(key, sizeof key, "%s|%s", sm->name, se->task);
-        int done = 0;
-        for (int r = 0; r < ev->nrow && !done; r++) done = !strcmp(table_get(ev, r, "key"), key);
-        if (done) { task_free(&t); continue; }
-        Tokenizer *tok;
-        if (model_tokenizer(sm, &tok, &e)) {
-            fprintf(stderr, "effbench: eval %s: %s\n", sm->name, e.msg);
-            task_free(&t);
-            failed++;
-            continue;
-        }
-        EvalResult res;
-        if (eval_run(m, tok, &t, NULL, &res, &e)) {
-            fprintf(stderr, "effbench: eval %s on %s: %s\n", sm->name, t.name, e.msg);
-            failed++;
-        } else {
-            static const char *types[] = { "multiple_choice", "perplexity", "generation" };
-            time_t now = time(NULL);
-            char date[64];
-            strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-            double ctx = 512, train = 0;
-            if (sm->train_tokens > 0) {       /* training FLOPs of this model's config, 4096-token sequences */
-                Analytic an;
-                analytic_compute(&m->cfg, &an);
-                train = analytic_train_flops(&an, sm->train_tokens, 4096);
-            }
-            for (int q = 0; q < res.n_metrics; q++) {
-                const Metric *mt = &res.m[q];
-                char *v[N_EVAL_COLS] = {
-                    xstrdup(key), xstrdup(sm->name), xstrdup(sm->scaled_from), xstrdup(t.name), xstrdup(types[t.type]),
-                    xstrdup(mt->name), xasprintf("%.6g", mt->value), mt->stderr_ >= 0 ? xasprintf("%.6g", mt->stderr_) : xstrdup(""),
-                    xasprintf("%d", mt->n), xstrdup(mt->note), xasprintf("%.6g", model_flops_per_token(m, ctx)),
-                    xasprintf("%.6g", model_bytes_per_step(m, kv_row_bytes(m->opts.kv_dtype, kv_row_floats(m)) * (uint64_t)m->cfg.n_layers, 1, ctx)),
-                    train > 0 ? xasprintf("%.6g", train) : xstrdup(""), weights_kind(sm, m), xstrdup(dtype_name(m->wdtype)), xstrdup(EFFBENCH_COMMIT),
-                    xstrdup(date), xstrdup("measured") };
-                table_add(ev, (const char *const *)v);
-                for (int c = 0; c < N_EVAL_COLS; c++) free(v[c]);
-            }
-            eval_result_free(&res);
-            if (csv_table_write(epath, ev, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); failed++; }
-        }
-        tok_free(tok);
-        task_free(&t);
-    }
-    return failed;
 }
 
 /* ---- accuracy.csv: the points of the accuracy charts ----------------------------------- */
@@ -619,200 +579,712 @@ static void progress(int done, int total, const char *what, double t0) {
     fprintf(stderr, "\r\033[K[%s] %d/%d  %-40.40s  %4.0fs elapsed, ~%.0fs left", bar, done, total, what, el, eta);
 }
 
+/* ---- ranks -------------------------------------------------------------------------- */
+typedef enum { MODE_ONE, MODE_SPREAD, MODE_SPLIT } RunMode;
+
+/* A growing byte string of NUL-terminated fields: what a rank sends to rank 0 at a round. */
+typedef struct { char *p; size_t n, cap; } Buf;
+static void buf_put(Buf *b, const char *s) {
+    size_t k = strlen(s) + 1;
+    if (b->n + k > b->cap) {
+        b->cap = (b->n + k) * 2 + 256;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p) { fprintf(stderr, "effbench: out of memory\n"); exit(3); }
+    }
+    memcpy(b->p + b->n, s, k);
+    b->n += k;
+}
+static void buf_int(Buf *b, long long v) {
+    char t[32];
+    snprintf(t, sizeof t, "%lld", v);
+    buf_put(b, t);
+}
+static void buf_table(Buf *b, const Table *t) {
+    buf_int(b, t->nrow);
+    for (int r = 0; r < t->nrow; r++)
+        for (int c = 0; c < t->ncol; c++) {
+            const char *v = t->cell[(size_t)r * (size_t)t->ncol + (size_t)c];
+            buf_put(b, v ? v : "");
+        }
+}
+/* reading one rank's part back; a short or unterminated part reads as empty fields */
+typedef struct { const char *p, *end; int bad; } Rd;
+static const char *rd_str(Rd *r) {
+    const char *z = r->bad || r->p >= r->end ? NULL : memchr(r->p, 0, (size_t)(r->end - r->p));
+    if (!z) { r->bad = 1; return ""; }
+    const char *s = r->p;
+    r->p = z + 1;
+    return s;
+}
+static long long rd_int(Rd *r) { return strtoll(rd_str(r), NULL, 10); }
+/* appends the part's next table of t's columns to t; returns the index of its first row */
+static int rd_table(Rd *r, Table *t) {
+    long long n = rd_int(r);
+    int first = t->nrow;
+    const char **row = xmalloc(sizeof *row * (size_t)t->ncol);
+    for (long long i = 0; i < n && !r->bad; i++) {
+        for (int c = 0; c < t->ncol; c++) row[c] = rd_str(r);
+        if (!r->bad) table_add(t, row);
+    }
+    free(row);
+    return first;
+}
+
+/* One `effbench run`: the suite, its files and cells, and this process's place among
+ * the ranks. */
+typedef struct {
+    const Opts *o;
+    Suite s; int have_suite;
+    char dir[4096];
+    char *rpath, *epath;
+    Table res, evt;              /* rank 0: results.csv and evals.csv as they stand; spread, ranks > 0:
+                                    this rank's rows not yet sent */
+    Table mach;                  /* spread, ranks > 0: machine.csv rows not yet sent */
+    Buf msgs;                    /* spread, ranks > 0: message lines not yet sent */
+    int have_tables;
+    CellDef *cells; int nc, todo;
+    unsigned char *done;         /* (nc) cells in results.csv */
+    unsigned char *evdone;       /* (n_models x n_evals) evals in evals.csv */
+    int *owner;                  /* spread: the rank that runs each model (-1: nothing to run) */
+    char device[256];
+    double t0;
+    int ndone, nfail, rc;        /* rank 0: the run's; spread, ranks > 0: since the last round */
+    Profiler *prof;
+    Comm *c; int rank, size;
+    RunMode mode;
+    int stop;                    /* agreed by all ranks: stop after this unit */
+    int all_finished;            /* spread: every rank has run all its units */
+} Run;
+
+/* the stop flag every loop reads: split ranks act only on the agreed one */
+static int stopping(const Run *r) { return r->mode == MODE_SPLIT ? r->stop : interrupted || r->stop; }
+
+/* A line for stderr ("effbench: " and fmt): rank 0 says it (after a newline when a
+ * progress bar may be on the line and nl is set); a spread rank > 0 keeps it for rank 0;
+ * a split rank > 0 drops it (rank 0 says the ranks' agreed failures). */
+static void say(Run *r, int nl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(Run *r, int nl, const char *fmt, ...) {
+    char m[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    if (r->rank == 0) fprintf(stderr, "%seffbench: %s\n", nl && isatty(2) ? "\n" : "", m);
+    else if (r->mode == MODE_SPREAD && m[0]) buf_put(&r->msgs, m);
+}
+
+/* a collective that failed (a rank stopped answering): this rank says so and every rank ends */
+static void comm_fatal(Run *r, const Err *e) {
+    fprintf(stderr, "%seffbench: %s\n", r->rank == 0 && isatty(2) ? "\n" : "", e->msg);
+    comm_abort(r->c, 1);
+}
+
+/* Every rank's rc of a step that may fail on some of them; returns how many failed. On
+ * rank 0, e then holds the lowest failing rank's message ("rank R of N: ..." for R > 0).
+ * Collective whenever the run has several ranks and `all` is set; else this rank alone. */
+static int agree_all(Run *r, int all, int rc, Err *e) {
+    if (r->size == 1 || !all) return rc != 0;
+    Err ce = { "" };
+    int bad = comm_agree(r->c, rc, &ce);
+    if (bad < 0) comm_fatal(r, &ce);
+    if (bad == 0) return 0;
+    int64_t first = rc ? r->size - r->rank : 0;           /* the lowest failing rank */
+    if (comm_max_i64(r->c, &first, 1, &ce)) comm_fatal(r, &ce);
+    int who = r->size - (int)first;
+    char msg[sizeof e->msg];
+    memcpy(msg, e->msg, sizeof msg);
+    if (comm_bcast(r->c, msg, sizeof msg, who, &ce)) comm_fatal(r, &ce);
+    msg[sizeof msg - 1] = 0;
+    if (who == 0) snprintf(e->msg, sizeof e->msg, "%s", msg);
+    else snprintf(e->msg, sizeof e->msg, "rank %d of %d: %.900s", who, r->size, msg);
+    return bad;
+}
+/* the same for the steps of a cell, model or eval: collective in split mode only */
+static int agree(Run *r, int rc, Err *e) { return agree_all(r, r->mode == MODE_SPLIT, rc, e); }
+
+/* rank 0's value of v on every rank */
+static void bcast_i64(Run *r, int64_t *v, size_t n) {
+    Err ce = { "" };
+    if (r->size > 1 && comm_bcast(r->c, v, n * sizeof *v, 0, &ce)) comm_fatal(r, &ce);
+}
+
+/* ---- machine.csv ---------------------------------------------------------------------- */
+static const char *MACHINE_COLS[] = { "device", "measured_before", "triad_gbs", "read_gbs", "sgemm_gflops", "sgemm_m",
+                                      "peak_gflops", "peak_m", "commit", "date" };
+#define N_MACHINE_COLS ((int)(sizeof MACHINE_COLS / sizeof MACHINE_COLS[0]))
+
+static void machine_row(Table *t, const char *device, const char *model, const Limits *l) {
+    time_t now = time(NULL);
+    char date[64];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    char *v[N_MACHINE_COLS] = { xstrdup(device), xstrdup(model), xasprintf("%.4g", l->triad_gbs), xasprintf("%.4g", l->read_gbs),
+                                xasprintf("%.4g", l->sgemm_gflops), xasprintf("%d", l->m_prefill), xasprintf("%.4g", l->peak_gflops),
+                                xasprintf("%d", l->m_peak), xstrdup(EFFBENCH_COMMIT), xstrdup(date) };
+    add_owned(t, v, N_MACHINE_COLS);
+}
+
+/* appends rows to dir/machine.csv, written atomically */
+static void append_machine(const char *dir, const Table *rows) {
+    char *p = xasprintf("%s/machine.csv", dir);
+    Table t;
+    Err e;
+    if (access(p, F_OK) != 0 || csv_table_read(p, &t, &e) != 0 || t.ncol != N_MACHINE_COLS) {
+        if (access(p, F_OK) == 0 && t.head) table_free(&t);
+        table_init(&t, N_MACHINE_COLS, MACHINE_COLS);
+    }
+    const char **row = xmalloc(sizeof *row * N_MACHINE_COLS);
+    for (int r = 0; r < rows->nrow; r++) {
+        for (int c = 0; c < N_MACHINE_COLS; c++) row[c] = rows->cell[(size_t)r * N_MACHINE_COLS + (size_t)c];
+        table_add(&t, row);
+    }
+    free(row);
+    if (csv_table_write(p, &t, &e)) fprintf(stderr, "effbench: %s\n", e.msg);
+    table_free(&t);
+    free(p);
+}
+
+/* machine.csv: this machine's limits as measured before each model's cells (the SGEMM
+ * figures depend on the model's shapes). Rank 0 appends its own row at once; a spread
+ * rank > 0 sends its rows at the next round; a split rank > 0 keeps none (the row
+ * says rank 0's limits, which its cells' rows use). */
+static void record_machine(Run *r, const char *device, const char *model, const Limits *l) {
+    if (r->rank == 0) {
+        Table t;
+        table_init(&t, N_MACHINE_COLS, MACHINE_COLS);
+        machine_row(&t, device, model, l);
+        append_machine(r->dir, &t);
+        table_free(&t);
+    } else if (r->mode == MODE_SPREAD) {
+        machine_row(&r->mach, device, model, l);
+    }
+}
+
+/* ---- rounds (spread) -------------------------------------------------------------------- */
+/* After each unit of work (a model's load, a cell, an eval) every rank meets the others:
+ * ranks > 0 send their new rows, messages and counts, rank 0 writes them into the files
+ * and decides whether to go on (a rank interrupted, or a file that cannot be written,
+ * stops them all), and all learn whether every rank has finished. A rank with no units
+ * left keeps meeting the others until all have finished. A round waits at most for the
+ * longest unit running on another rank, under comm.h's deadline. */
+static void round_sync(Run *r, int finished) {
+    if (r->mode != MODE_SPREAD) return;
+    Err e = { "" };
+    Buf b = { 0 };
+    buf_int(&b, finished);
+    buf_int(&b, interrupted);
+    buf_int(&b, r->rank ? r->ndone : 0);
+    buf_int(&b, r->rank ? r->nfail : 0);
+    if (r->rank) {
+        buf_table(&b, &r->res);
+        buf_table(&b, &r->mach);
+        buf_table(&b, &r->evt);
+        for (size_t k = 0; k < r->msgs.n; k += strlen(r->msgs.p + k) + 1) buf_put(&b, r->msgs.p + k);
+    }
+    buf_put(&b, "");                                        /* the messages end */
+    int N = r->size;
+    int64_t *len = xcalloc((size_t)N, sizeof *len);
+    len[r->rank] = (int64_t)b.n;
+    if (comm_sum_i64(r->c, len, (size_t)N, &e)) comm_fatal(r, &e);
+    size_t *bytes = xcalloc((size_t)N, sizeof *bytes), total = 0;
+    for (int q = 0; q < N; q++) { bytes[q] = (size_t)len[q]; total += bytes[q]; }
+    char *all = xmalloc(total + 1);
+    if (comm_allgatherv(r->c, CK_CONTROL, b.p, all, bytes, &e)) comm_fatal(r, &e);
+    int64_t dec[2] = { 0, 0 };                              /* stop, all finished */
+    if (r->rank == 0) {
+        int fin = 1, stop = interrupted || r->rc != 0, new_rows = 0, new_evals = 0;
+        Table mach;
+        table_init(&mach, N_MACHINE_COLS, MACHINE_COLS);
+        size_t off = 0;
+        for (int q = 0; q < N; q++) {
+            Rd rd = { all + off, all + off + bytes[q], 0 };
+            off += bytes[q];
+            fin &= rd_int(&rd) != 0;
+            stop |= rd_int(&rd) != 0;
+            r->ndone += (int)rd_int(&rd);
+            r->nfail += (int)rd_int(&rd);
+            if (q == 0) continue;
+            int first = rd_table(&rd, &r->res);
+            for (int i = first; i < r->res.nrow; i++) {
+                new_rows++;
+                for (int j = 0; j < r->nc; j++)
+                    if (!strcmp(r->cells[j].key, table_get(&r->res, i, "key"))) { r->done[j] = 1; break; }
+            }
+            rd_table(&rd, &mach);
+            int ev0 = r->evt.nrow;
+            rd_table(&rd, &r->evt);
+            new_evals += r->evt.nrow - ev0;
+            for (const char *m = rd_str(&rd); *m; m = rd_str(&rd)) fprintf(stderr, "%seffbench: rank %d: %s\n", isatty(2) ? "\n" : "", q, m);
+        }
+        if (new_rows && r->rc == 0 && csv_table_write(r->rpath, &r->res, &e)) {
+            say(r, 1, "%s", e.msg);
+            r->rc = -1;
+            interrupted = 1;
+            stop = 1;
+        }
+        if (mach.nrow) append_machine(r->dir, &mach);
+        table_free(&mach);
+        if (new_evals && csv_table_write(r->epath, &r->evt, &e)) { say(r, 0, "%s", e.msg); r->nfail++; }
+        dec[0] = stop;
+        dec[1] = fin;
+    }
+    free(all); free(bytes); free(len); free(b.p);
+    bcast_i64(r, dec, 2);
+    r->stop |= dec[0] != 0;
+    r->all_finished = dec[1] != 0;
+    if (r->rank) {                                          /* sent: start afresh */
+        table_free(&r->res); table_init(&r->res, N_RESULT_COLS, RESULT_COLS);
+        table_free(&r->mach); table_init(&r->mach, N_MACHINE_COLS, MACHINE_COLS);
+        table_free(&r->evt); table_init(&r->evt, N_EVAL_COLS, EVAL_COLS);
+        r->msgs.n = 0;
+        r->ndone = r->nfail = 0;
+    } else if (!r->all_finished) {
+        progress(r->ndone, r->todo, finished ? "(the other ranks)" : "", r->t0);
+    }
+}
+
+/* Split: after each unit the ranks agree whether to stop (any rank interrupted, or
+ * rank 0 could not write). */
+static void sync_stop(Run *r) {
+    if (r->mode != MODE_SPLIT) return;
+    Err e = { "" };
+    int64_t f = interrupted || r->rc != 0;
+    if (comm_max_i64(r->c, &f, 1, &e)) comm_fatal(r, &e);
+    r->stop |= f != 0;
+}
+
+static void unit_end(Run *r) {
+    round_sync(r, 0);
+    sync_stop(r);
+}
+
+/* ---- a model's units -------------------------------------------------------------------- */
+typedef struct {
+    Model m;
+    int maxp;
+    Limits lim, glim;
+    int have_glim;
+    Engine *eng[4];              /* one per suite backend, opened on first use */
+    int ranks;                   /* the rows' ranks column */
+    char layout[32];             /* and layout: "tp2 ep2", or "whole" on one rank */
+} Walk;
+
+/* the model's load and this machine's limits; -1 when it failed (its cells are counted
+ * failed, and said once) */
+static int walk_load(Run *r, int mi, Walk *w) {
+    const SuiteModel *sm = &r->s.models[mi];
+    memset(w, 0, sizeof *w);
+    LoadOpts lo = { .dtype = sm->dtype, .layers = sm->layers, .seed = sm->seed, .dummy = !sm->checkpoint[0],
+                    .kv_dtype = sm->kv_dtype_set ? sm->kv_dtype : r->o->load.kv_dtype };
+    if (r->mode == MODE_SPLIT) { lo.ranks = r->size; lo.rank = r->rank; lo.tp = sm->tp; lo.ep = sm->ep; }
+    Err e = { "" };
+    char *cfg = NULL;
+    if (lo.dummy) {
+        cfg = suite_model_config_json(sm, &e);
+        lo.config_text = cfg;
+    }
+    if (r->rank == 0) progress(r->ndone, r->todo, sm->name, r->t0);
+    int rc = (lo.dummy && !cfg) || model_load(&w->m, lo.dummy ? sm->config : sm->checkpoint, &lo, &e) ? -1 : 0;
+    free(cfg);
+    if (agree(r, rc, &e)) {
+        say(r, 1, "model %s: %s (its cells are skipped)", sm->name, e.msg);
+        if (!rc) model_free(&w->m);
+        for (int i = 0; i < r->nc; i++) if (r->cells[i].model == mi && !r->done[i]) { r->nfail++; r->ndone++; }
+        return -1;
+    }
+    w->ranks = 1;
+    snprintf(w->layout, sizeof w->layout, "whole");
+    if (r->mode == MODE_SPLIT) {
+        w->m.comm = r->c;
+        w->ranks = w->m.sh.n;
+        snprintf(w->layout, sizeof w->layout, "tp%d ep%d", w->m.sh.tp, w->m.sh.ep);
+        char d[256];
+        layout_describe(&w->m.cfg, &w->m.sh, d, sizeof d);
+        say(r, 1, "model %s: %s", sm->name, d);
+    }
+    w->maxp = 1;
+    for (int i = 0; i < r->nc; i++)
+        if (r->cells[i].model == mi && r->cells[i].kind == 'p' && r->s.work[r->cells[i].work].prefill > w->maxp)
+            w->maxp = r->s.work[r->cells[i].work].prefill;
+    limits_measure(&w->m, w->maxp, 3, (size_t)r->s.stream_mib, &w->lim);
+    record_machine(r, r->device, sm->name, &w->lim);
+    return 0;
+}
+
+static void walk_close(Walk *w) {
+    for (int b = 0; b < 4; b++) engine_close(w->eng[b]);
+    model_free(&w->m);
+}
+
+/* one cell: a row in results.csv (rank 0 writes it at once; a spread rank > 0 sends it
+ * at the next round), or a failure said and counted */
+static void run_cell(Run *r, Walk *w, int i) {
+    const CellDef *d = &r->cells[i];
+    const SuiteModel *sm = &r->s.models[d->model];
+    const Workload *wl = &r->s.work[d->work];
+    char what[256];
+    snprintf(what, sizeof what, "%s %s", sm->name, d->test);
+    if (r->rank == 0) progress(r->ndone, r->todo, what, r->t0);
+    const char *be = r->s.backends[d->backend];
+    EngineOpts eo;
+    Err e = { "" };
+    int rc = 0;
+    if (engine_opts_for(be, r->o, &eo, &e) || (!strcmp(be, "cuda") && eo.backend != BACKEND_CUDA)) rc = -1;
+    if (!rc && eo.backend == BACKEND_CUDA && !w->have_glim) {
+        if (limits_measure_for(&w->m, &eo, w->maxp, 3, (size_t)r->s.stream_mib, &w->glim, &e)) rc = -1;
+        else {
+            w->have_glim = 1;
+            char gdev[300];
+            cuda_available(gdev, sizeof gdev);           /* the device's name, capability and memory */
+            record_machine(r, gdev, sm->name, &w->glim);
+        }
+    }
+    if (!rc && !w->eng[d->backend] && engine_open(&w->eng[d->backend], &w->m, &eo, 1, 1, 1, &e)) rc = -1;
+    if (agree(r, rc, &e)) {
+        say(r, 1, "cell %s: %s (skipped)", d->key, e.msg);
+        r->nfail++; r->ndone++;
+        return;
+    }
+    Engine *g = w->eng[d->backend];
+    Cell c;
+    Profiler *cp = eo.backend == BACKEND_CUDA ? r->prof : NULL;     /* only GPU cells have kernels to trace */
+    profiler_cell(cp, d->key);
+    rc = d->kind == 'p' ? measure_prefill(g, wl->prefill, wl->reps, wl->warmup, &c, &e)
+                        : measure_decode(g, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
+    if (!rc) rc = profiler_cell_done(cp, &c, g, &e);
+    if (agree(r, rc, &e)) {
+        if (r->mode == MODE_SPLIT || !interrupted) { say(r, 1, "cell %s: %s", d->key, e.msg); r->nfail++; r->ndone++; }
+        return;
+    }
+    const Limits *cl = eo.backend == BACKEND_CUDA ? &w->glim : &w->lim;
+    char gdev[300];
+    if (eo.backend == BACKEND_CUDA) snprintf(gdev, sizeof gdev, "%s (CUDA graphs %s)", c.device, eo.no_graphs ? "off" : "on");
+    if (r->rank == 0 || r->mode == MODE_SPREAD)
+        add_row(&r->res, &r->s, d, &w->m, &c, cl, eo.backend == BACKEND_CUDA ? gdev : r->device, w->ranks, w->layout);
+    if (r->rank == 0 && csv_table_write(r->rpath, &r->res, &e)) {
+        say(r, 1, "%s", e.msg);
+        r->rc = -1;
+        interrupted = 1;
+        return;
+    }
+    r->done[i] = 1;
+    r->ndone++;
+}
+
+/* one eval of the suite on model mi, unless evals.csv holds it (resume). Its rows go
+ * to evals.csv as the cells' rows go to results.csv. */
+static void run_eval(Run *r, int mi, int k, Model *m) {
+    const SuiteModel *sm = &r->s.models[mi];
+    const SuiteEval *se = &r->s.evals[k];
+    Err e = { "" };
+    Task t;
+    int rc = task_load(se->task, &t, &e);
+    if (agree(r, rc, &e)) {
+        say(r, 0, "eval %s: %s", sm->name, e.msg);
+        r->nfail++;
+        if (!rc) task_free(&t);
+        return;
+    }
+    char key[4300];                       /* model|task file: exact, so resume can match it */
+    snprintf(key, sizeof key, "%s|%s", sm->name, se->task);
+    if (r->evdone[mi * r->s.n_evals + k]) { task_free(&t); return; }
+    Tokenizer *tok;
+    rc = model_tokenizer(sm, &tok, &e);
+    if (agree(r, rc, &e)) {
+        say(r, 0, "eval %s: %s", sm->name, e.msg);
+        if (!rc) tok_free(tok);
+        task_free(&t);
+        r->nfail++;
+        return;
+    }
+    EvalResult res;
+    rc = eval_run(m, tok, &t, NULL, &res, &e);
+    if (agree(r, rc, &e)) {
+        say(r, 0, "eval %s on %s: %s", sm->name, t.name, e.msg);
+        if (!rc) eval_result_free(&res);
+        r->nfail++;
+    } else {
+        static const char *types[] = { "multiple_choice", "perplexity", "generation" };
+        time_t now = time(NULL);
+        char date[64];
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        double ctx = 512, train = 0;
+        if (sm->train_tokens > 0) {       /* training FLOPs of this model's config, 4096-token sequences */
+            Analytic an;
+            analytic_compute(&m->cfg, &an);
+            train = analytic_train_flops(&an, sm->train_tokens, 4096);
+        }
+        int split = m->sh.n > 1;          /* a rank's share: its FLOPs and bytes per token are left out */
+        for (int q = 0; q < res.n_metrics && (r->rank == 0 || r->mode == MODE_SPREAD); q++) {
+            const Metric *mt = &res.m[q];
+            char *v[N_EVAL_COLS] = {
+                xstrdup(key), xstrdup(sm->name), xstrdup(sm->scaled_from), xstrdup(t.name), xstrdup(types[t.type]),
+                xstrdup(mt->name), xasprintf("%.6g", mt->value), mt->stderr_ >= 0 ? xasprintf("%.6g", mt->stderr_) : xstrdup(""),
+                xasprintf("%d", mt->n), xstrdup(mt->note), split ? xstrdup("") : xasprintf("%.6g", model_flops_per_token(m, ctx)),
+                split ? xstrdup("") : xasprintf("%.6g", model_bytes_per_step(m, kv_row_bytes(m->opts.kv_dtype, kv_row_floats(m)) * (uint64_t)m->cfg.n_layers, 1, ctx)),
+                train > 0 ? xasprintf("%.6g", train) : xstrdup(""), weights_kind(sm, m), xstrdup(dtype_name(m->wdtype)), xstrdup(EFFBENCH_COMMIT),
+                xstrdup(date), xstrdup("measured") };
+            add_owned(&r->evt, v, N_EVAL_COLS);
+        }
+        eval_result_free(&res);
+        for (int k2 = 0; k2 < r->s.n_evals; k2++)           /* the same task listed twice runs once */
+            if (!strcmp(r->s.evals[k2].task, se->task)) r->evdone[mi * r->s.n_evals + k2] = 1;
+        if (r->rank == 0 && csv_table_write(r->epath, &r->evt, &e)) { say(r, 0, "%s", e.msg); r->nfail++; }
+    }
+    tok_free(tok);
+    task_free(&t);
+}
+
+static int eval_applies(const Suite *s, int k, int mi) {
+    int applies = s->evals[k].n_models == 0;
+    for (int j = 0; j < s->evals[k].n_models; j++) applies |= !strcmp(s->evals[k].models[j], s->models[mi].name);
+    return applies && s->models[mi].measure;
+}
+
+/* cells and evals of model mi still to run */
+static int model_work(const Run *r, int mi) {
+    int n = 0;
+    for (int i = 0; i < r->nc; i++) n += r->cells[i].model == mi && !r->done[i];
+    for (int k = 0; k < r->s.n_evals; k++) n += eval_applies(&r->s, k, mi) && !r->evdone[mi * r->s.n_evals + k];
+    return n;
+}
+
+/* ---- resume and setup -------------------------------------------------------------------- */
+/* results.csv of an effbench from before the ranks and layout columns: the same rows,
+ * each as measured on one rank */
+static const char *RESULT_COLS_ADDED[] = { "ranks", "layout" };
+static const char *RESULT_COLS_ADDED_DEFAULT[] = { "1", "whole" };
+
+static int read_results(const char *rpath, Table *res, Err *e) {
+    Table t;
+    if (csv_table_read(rpath, &t, e)) return -1;
+    int added = 0;
+    for (int k = 0; k < 2; k++) added += table_col(&t, RESULT_COLS_ADDED[k]) < 0;
+    int known = table_col(&t, "key") == 0 && t.ncol + added == N_RESULT_COLS && (added == 0 || added == 2);
+    for (int c = 0; c < N_RESULT_COLS && known; c++) {
+        int extra = !strcmp(RESULT_COLS[c], "ranks") || !strcmp(RESULT_COLS[c], "layout");
+        known = table_col(&t, RESULT_COLS[c]) >= 0 || (extra && added);
+    }
+    if (!known) { table_free(&t); return err_set(e, "%s: not a results file of this effbench (columns differ)", rpath); }
+    if (!added) { *res = t; return 0; }
+    table_init(res, N_RESULT_COLS, RESULT_COLS);
+    const char **row = xmalloc(sizeof *row * N_RESULT_COLS);
+    for (int i = 0; i < t.nrow; i++) {
+        for (int c = 0; c < N_RESULT_COLS; c++) {
+            row[c] = table_get(&t, i, RESULT_COLS[c]);
+            for (int k = 0; k < 2; k++) if (!strcmp(RESULT_COLS[c], RESULT_COLS_ADDED[k])) row[c] = RESULT_COLS_ADDED_DEFAULT[k];
+        }
+        table_add(res, row);
+    }
+    free(row);
+    table_free(&t);
+    return 0;
+}
+
+/* FNV-1a of what every rank must agree on: the mode, the cells and the evals */
+static uint64_t suite_digest(const Run *r) {
+    uint64_t h = 1469598103934665603ull;
+    char head[64];
+    snprintf(head, sizeof head, "%d|%d|%d|%d", (int)r->mode, r->nc, r->s.n_models, r->s.n_evals);
+    const char *parts[2] = { head, NULL };
+    for (int i = -1; i < r->nc + r->s.n_evals; i++) {
+        parts[1] = i < 0 ? "" : i < r->nc ? r->cells[i].key : r->s.evals[i - r->nc].task;
+        for (int p = i < 0 ? 0 : 1; p < 2; p++)
+            for (const unsigned char *q = (const unsigned char *)parts[p]; *q; q++) { h ^= *q; h *= 1099511628211ull; }
+        h ^= 0xff; h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Rank 0: the output directory, the rows a --resume keeps, and the tables that need no
+ * measuring. 0, or -1 after saying why. */
+static int open_output(Run *r) {
+    const Opts *o = r->o;
+    Err e = { "" };
+    if (probe_dir(r->dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
+    remove_stale_tmp(r->dir);
+    if (access(r->rpath, F_OK) == 0) {
+        if (!o->resume) {
+            fprintf(stderr, "effbench: %s exists: --resume to run only the missing cells, or choose another -o DIR\n", r->rpath);
+            return -1;
+        }
+        if (read_results(r->rpath, &r->res, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
+    } else {
+        table_init(&r->res, N_RESULT_COLS, RESULT_COLS);
+    }
+    if (o->resume && access(r->epath, F_OK) == 0) {
+        if (csv_table_read(r->epath, &r->evt, &e) || r->evt.ncol != N_EVAL_COLS) {
+            fprintf(stderr, "effbench: %s: %s\n", r->epath, e.msg[0] ? e.msg : "not an evals file of this effbench");
+            if (r->evt.head) table_free(&r->evt);
+            table_free(&r->res);
+            return -1;
+        }
+    } else {
+        table_init(&r->evt, N_EVAL_COLS, EVAL_COLS);
+    }
+    r->have_tables = 1;
+    if (write_static(&r->s, r->dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
+    return 0;
+}
+
+static void run_free(Run *r) {
+    if (r->have_tables) { table_free(&r->res); table_free(&r->evt); }
+    if (r->mach.head) table_free(&r->mach);
+    free(r->msgs.p);
+    free(r->done); free(r->evdone); free(r->owner); free(r->cells);
+    free(r->rpath); free(r->epath);
+    if (r->have_suite) suite_free(&r->s);
+}
+
+/* Every rank ends with rank 0's status. */
+static int run_end(Run *r, int rc) {
+    int64_t v = rc;
+    bcast_i64(r, &v, 1);
+    run_free(r);
+    return (int)v;
+}
+
 int cmd_run(const Opts *o) {
-    if (o->n_args > 1) { fprintf(stderr, "effbench run: one suite at most, got \"%s\" too\n", o->args[1]); return -2; }
+    Run run, *r = &run;
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    r->c = cli_comm;                       /* NULL (no group set up): one rank */
+    r->rank = r->c ? r->c->rank : 0;
+    r->size = r->c ? r->c->size : 1;
+    if (o->n_args > 1) {
+        if (r->rank == 0) fprintf(stderr, "effbench run: one suite at most, got \"%s\" too\n", o->args[1]);
+        return -2;
+    }
+    if (r->rank > 0) {                     /* rank 0 alone prints and writes */
+        fflush(stdout);
+        if (!freopen("/dev/null", "w", stdout)) return -1;
+        set_writes_files(0);
+    }
     char spath[4096];
     if (o->n_args) snprintf(spath, sizeof spath, "%s", o->args[0]);
     else shipped_path("default.json", spath, sizeof spath);
-    Suite s;
     Err e = { "" };
-    if (suite_load(spath, &s, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
-    char dir[4096];
-    if (o->out) snprintf(dir, sizeof dir, "%s", o->out);
-    else snprintf(dir, sizeof dir, "out/%s", s.name);
-    if (probe_dir(dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); suite_free(&s); return -1; }
-    remove_stale_tmp(dir);
-    char *rpath = xasprintf("%s/results.csv", dir);
-    Table res;
-    int rc = 0;
-    if (access(rpath, F_OK) == 0) {
-        if (!o->resume) {
-            fprintf(stderr, "effbench: %s exists: --resume to run only the missing cells, or choose another -o DIR\n", rpath);
-            free(rpath); suite_free(&s);
-            return -1;
+    int rc = suite_load(spath, &r->s, &e);
+    r->have_suite = rc == 0;
+    if (agree_all(r, 1, rc, &e)) {
+        if (r->rank == 0) fprintf(stderr, "effbench: %s\n", e.msg);
+        return run_end(r, -1);
+    }
+    r->mode = r->size == 1 ? MODE_ONE : r->s.ranks_split ? MODE_SPLIT : MODE_SPREAD;
+    if (o->out) snprintf(r->dir, sizeof r->dir, "%s", o->out);
+    else snprintf(r->dir, sizeof r->dir, "out/%.127s", r->s.name);
+    r->rpath = xasprintf("%s/results.csv", r->dir);
+    r->epath = xasprintf("%s/evals.csv", r->dir);
+    rc = r->rank == 0 ? open_output(r) : 0;
+    if (r->rank > 0) {                     /* the rows this rank has not yet sent */
+        table_init(&r->res, N_RESULT_COLS, RESULT_COLS);
+        table_init(&r->evt, N_EVAL_COLS, EVAL_COLS);
+        table_init(&r->mach, N_MACHINE_COLS, MACHINE_COLS);
+        r->have_tables = 1;
+    }
+    if (agree_all(r, 1, rc, &e)) return run_end(r, -1);     /* rank 0 said why */
+    r->nc = build_cells(&r->s, &r->cells);
+    int ne = r->s.n_models * r->s.n_evals;
+    r->done = xcalloc((size_t)r->nc + 1, 1);
+    r->evdone = xcalloc((size_t)ne + 1, 1);
+    if (r->size > 1) {                     /* every rank must run the same suite */
+        int64_t dg = (int64_t)suite_digest(r), d0 = dg;
+        bcast_i64(r, &d0, 1);
+        if (dg != d0) err_set(&e, "%s: the suite differs from rank 0's (its cells, evals or \"ranks\")", spath);
+        if (agree_all(r, 1, dg != d0 ? -1 : 0, &e)) {
+            if (r->rank == 0) fprintf(stderr, "effbench: %s\n", e.msg);
+            return run_end(r, -1);
         }
-        if (csv_table_read(rpath, &res, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); free(rpath); suite_free(&s); return -1; }
-        if (res.ncol != N_RESULT_COLS || table_col(&res, "key") != 0) {
-            fprintf(stderr, "effbench: %s: not a results file of this effbench (columns differ)\n", rpath);
-            table_free(&res); free(rpath); suite_free(&s);
-            return -1;
+    }
+    if (r->rank == 0) {                    /* what results.csv and evals.csv already hold */
+        for (int i = 0; i < r->nc; i++)
+            for (int q = 0; q < r->res.nrow && !r->done[i]; q++) r->done[i] = !strcmp(table_get(&r->res, q, "key"), r->cells[i].key);
+        for (int mi = 0; mi < r->s.n_models; mi++)
+            for (int k = 0; k < r->s.n_evals; k++) {
+                char key[4300];
+                snprintf(key, sizeof key, "%s|%s", r->s.models[mi].name, r->s.evals[k].task);
+                for (int q = 0; q < r->evt.nrow && !r->evdone[mi * r->s.n_evals + k]; q++)
+                    r->evdone[mi * r->s.n_evals + k] = !strcmp(table_get(&r->evt, q, "key"), key);
+            }
+    }
+    if (r->size > 1) {
+        Err ce = { "" };
+        if (comm_bcast(r->c, r->done, (size_t)r->nc + 1, 0, &ce) || comm_bcast(r->c, r->evdone, (size_t)ne + 1, 0, &ce))
+            comm_fatal(r, &ce);
+    }
+    for (int i = 0; i < r->nc; i++) r->todo += !r->done[i];
+    if (r->rank == 0 && o->resume && r->res.nrow)
+        fprintf(stderr, "effbench: resuming %s: %d of %d cells done, %d to run\n", r->dir, r->nc - r->todo, r->nc, r->todo);
+    if (r->mode == MODE_SPREAD) {          /* each model with work to the least loaded rank */
+        r->owner = xcalloc((size_t)r->s.n_models + 1, sizeof *r->owner);
+        int64_t *load = xcalloc((size_t)r->size, sizeof *load);
+        for (int mi = 0; mi < r->s.n_models; mi++) {
+            int w = r->s.models[mi].missing ? 0 : model_work(r, mi);
+            r->owner[mi] = -1;
+            if (!w) continue;
+            int best = 0;
+            for (int q = 1; q < r->size; q++) if (load[q] < load[best]) best = q;
+            r->owner[mi] = best;
+            load[best] += w + 1;           /* + its load */
         }
-    } else {
-        table_init(&res, N_RESULT_COLS, RESULT_COLS);
+        free(load);
     }
-    char *epath = xasprintf("%s/evals.csv", dir);
-    Table evt;
-    if (o->resume && access(epath, F_OK) == 0) {
-        if (csv_table_read(epath, &evt, &e) || evt.ncol != N_EVAL_COLS) {
-            fprintf(stderr, "effbench: %s: %s\n", epath, e.msg[0] ? e.msg : "not an evals file of this effbench");
-            if (evt.head) table_free(&evt);
-            table_free(&res); free(rpath); free(epath); suite_free(&s);
-            return -1;
-        }
-    } else {
-        table_init(&evt, N_EVAL_COLS, EVAL_COLS);
-    }
-    /* the tables that need no measuring */
-    if (write_static(&s, dir, &e)) {
-        fprintf(stderr, "effbench: %s\n", e.msg);
-        table_free(&res); table_free(&evt); free(rpath); free(epath); suite_free(&s);
-        return -1;
-    }
-    CellDef *cells;
-    int nc = build_cells(&s, &cells), todo = 0;
-    unsigned char *done = xcalloc((size_t)nc + 1, 1);
-    for (int i = 0; i < nc; i++) {
-        for (int r = 0; r < res.nrow; r++)
-            if (!strcmp(table_get(&res, r, "key"), cells[i].key)) { done[i] = 1; break; }
-        todo += !done[i];
-    }
-    if (o->resume && res.nrow) fprintf(stderr, "effbench: resuming %s: %d of %d cells done, %d to run\n", dir, nc - todo, nc, todo);
-    char device[256], cpu[200];
+    char cpu[200];
     cpu_model_name(cpu, sizeof cpu);
-    snprintf(device, sizeof device, "%s, %d threads", cpu, omp_get_max_threads());
+    snprintf(r->device, sizeof r->device, "%s, %d threads", cpu, omp_get_max_threads());
+    split_signals = r->mode == MODE_SPLIT;
     struct sigaction sa = { 0 }, old;
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
     sigaction(SIGTERM, &sa, NULL);
-    double t0 = now_sec();
-    int ndone = 0, nfail = 0;
-    Profiler *prof = NULL;
-    if ((o->profile || o->metrics) && profiler_open(&prof, o->profile ? o->profile : "profile", o->metrics, &e)) {
-        fprintf(stderr, "effbench: %s\n", e.msg);
-        free(done); free(cells); free(rpath); free(epath);
-        table_free(&res); table_free(&evt); suite_free(&s);
-        return -1;
+    r->t0 = now_sec();
+    rc = r->rank == 0 && (o->profile || o->metrics) ? profiler_open(&r->prof, o->profile ? o->profile : "profile", o->metrics, &e) : 0;
+    if (agree_all(r, 1, rc, &e)) {
+        if (r->rank == 0) fprintf(stderr, "effbench: %s\n", e.msg);
+        sigaction(SIGINT, &old, NULL);
+        signal(SIGTERM, SIG_DFL);
+        return run_end(r, -1);
     }
-    for (int mi = 0; mi < s.n_models && !interrupted; mi++) {
-        int any = 0;
-        for (int i = 0; i < nc; i++) any |= cells[i].model == mi && !done[i];
-        if (s.models[mi].missing) continue;                 /* said once, in skipped.csv */
-        for (int k = 0; k < s.n_evals && s.models[mi].measure; k++) {
-            int applies = s.evals[k].n_models == 0;
-            for (int j = 0; j < s.evals[k].n_models; j++) applies |= !strcmp(s.evals[k].models[j], s.models[mi].name);
-            char key[4300];
-            snprintf(key, sizeof key, "%s|%s", s.models[mi].name, s.evals[k].task);
-            int have = 0;
-            for (int r = 0; r < evt.nrow && applies && !have; r++) have = !strcmp(table_get(&evt, r, "key"), key);
-            any |= applies && !have;
+    for (int mi = 0; mi < r->s.n_models && !stopping(r); mi++) {
+        if (r->s.models[mi].missing) continue;              /* said once, in skipped.csv */
+        if (r->mode == MODE_SPREAD ? r->owner[mi] != r->rank : !model_work(r, mi)) continue;
+        Walk w;
+        int lrc = walk_load(r, mi, &w);
+        unit_end(r);
+        if (lrc) continue;
+        for (int i = 0; i < r->nc && !stopping(r); i++) {
+            if (r->cells[i].model != mi || r->done[i]) continue;
+            run_cell(r, &w, i);
+            unit_end(r);
         }
-        if (!any) continue;
-        const SuiteModel *sm = &s.models[mi];
-        Model m;
-        LoadOpts lo = { .dtype = sm->dtype, .layers = sm->layers, .seed = sm->seed, .dummy = !sm->checkpoint[0],
-                        .kv_dtype = sm->kv_dtype_set ? sm->kv_dtype : o->load.kv_dtype };
-        char *cfg = NULL;
-        if (lo.dummy) {
-            cfg = suite_model_config_json(sm, &e);
-            lo.config_text = cfg;
+        for (int k = 0; k < r->s.n_evals && !stopping(r); k++) {
+            if (!eval_applies(&r->s, k, mi)) continue;
+            run_eval(r, mi, k, &w.m);
+            unit_end(r);
         }
-        progress(ndone, todo, sm->name, t0);
-        if ((lo.dummy && !cfg) || model_load(&m, lo.dummy ? sm->config : sm->checkpoint, &lo, &e)) {
-            fprintf(stderr, "%seffbench: model %s: %s (its cells are skipped)\n", isatty(2) ? "\n" : "", sm->name, e.msg);
-            free(cfg);
-            for (int i = 0; i < nc; i++) if (cells[i].model == mi && !done[i]) { nfail++; ndone++; }
-            continue;
-        }
-        free(cfg);
-        int maxp = 1;
-        for (int i = 0; i < nc; i++)
-            if (cells[i].model == mi && cells[i].kind == 'p' && s.work[cells[i].work].prefill > maxp) maxp = s.work[cells[i].work].prefill;
-        Limits lim, glim;
-        int have_glim = 0;
-        Engine *eng[4] = { NULL, NULL, NULL, NULL };        /* one per suite backend, opened on first use */
-        limits_measure(&m, maxp, 3, (size_t)s.stream_mib, &lim);
-        record_machine(dir, device, sm->name, &lim);
-        for (int i = 0; i < nc && !interrupted; i++) {
-            const CellDef *d = &cells[i];
-            if (d->model != mi || done[i]) continue;
-            const Workload *wl = &s.work[d->work];
-            char what[256];
-            snprintf(what, sizeof what, "%s %s", sm->name, d->test);
-            progress(ndone, todo, what, t0);
-            const char *be = s.backends[d->backend];
-            EngineOpts eo;
-            if (engine_opts_for(be, o, &eo, &e) || (!strcmp(be, "cuda") && eo.backend != BACKEND_CUDA)) {
-                fprintf(stderr, "%seffbench: cell %s: %s (skipped)\n", isatty(2) ? "\n" : "", d->key, e.msg);
-                nfail++; ndone++;
-                continue;
-            }
-            const Limits *cl = &lim;
-            if (eo.backend == BACKEND_CUDA && !have_glim) {
-                if (limits_measure_for(&m, &eo, maxp, 3, (size_t)s.stream_mib, &glim, &e)) {
-                    fprintf(stderr, "%seffbench: cell %s: %s (skipped)\n", isatty(2) ? "\n" : "", d->key, e.msg);
-                    nfail++; ndone++;
-                    continue;
-                }
-                have_glim = 1;
-                char gdev[300];
-                cuda_available(gdev, sizeof gdev);           /* the device's name, capability and memory */
-                record_machine(dir, gdev, sm->name, &glim);
-            }
-            if (eo.backend == BACKEND_CUDA) cl = &glim;
-            if (!eng[d->backend] && engine_open(&eng[d->backend], &m, &eo, 1, 1, 1, &e)) {
-                fprintf(stderr, "%seffbench: cell %s: %s (skipped)\n", isatty(2) ? "\n" : "", d->key, e.msg);
-                nfail++; ndone++;
-                continue;
-            }
-            Engine *g = eng[d->backend];
-            Cell c;
-            Profiler *cp = eo.backend == BACKEND_CUDA ? prof : NULL;     /* only GPU cells have kernels to trace */
-            profiler_cell(cp, d->key);
-            int r = d->kind == 'p' ? measure_prefill(g, wl->prefill, wl->reps, wl->warmup, &c, &e)
-                                   : measure_decode(g, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
-            if (!r) r = profiler_cell_done(cp, &c, g, &e);
-            if (r) {
-                if (!interrupted) { fprintf(stderr, "%seffbench: cell %s: %s\n", isatty(2) ? "\n" : "", d->key, e.msg); nfail++; ndone++; }
-                continue;
-            }
-            if (eo.backend == BACKEND_CUDA) {
-                char gdev[300];
-                snprintf(gdev, sizeof gdev, "%s (CUDA graphs %s)", c.device, eo.no_graphs ? "off" : "on");
-                add_row(&res, &s, d, &m, &c, cl, gdev);
-            } else {
-                add_row(&res, &s, d, &m, &c, cl, device);
-            }
-            if (csv_table_write(rpath, &res, &e)) {
-                fprintf(stderr, "%seffbench: %s\n", isatty(2) ? "\n" : "", e.msg);
-                rc = -1;
-                interrupted = 1;
-                break;
-            }
-            done[i] = 1;
-            ndone++;
-        }
-        for (int b = 0; b < 4; b++) engine_close(eng[b]);
-        if (!interrupted) nfail += run_evals(&s, mi, &m, &evt, epath);
-        model_free(&m);
+        walk_close(&w);
     }
-    progress(ndone, todo, "done", t0);
-    if (isatty(2)) fputc('\n', stderr);
-    if (prof && profiler_close(prof, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
+    while (r->mode == MODE_SPREAD && !r->stop && !r->all_finished) round_sync(r, 1);
+    rc = r->rc;
+    if (r->rank == 0) {
+        progress(r->ndone, r->todo, "done", r->t0);
+        if (isatty(2)) fputc('\n', stderr);
+        if (r->prof && profiler_close(r->prof, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
+    }
     sigaction(SIGINT, &old, NULL);
     signal(SIGTERM, SIG_DFL);
-    int kept = 0;
-    for (int i = 0; i < nc; i++) kept += done[i];
-    if (interrupted && rc == 0) {
-        fprintf(stderr, "effbench: interrupted: %s holds %d of %d cells; run again with --resume to finish\n", rpath, kept, nc);
-        rc = -3;
-    } else if (rc == 0) {
-        if (write_accuracy(dir, &evt, &e) || write_comparison(dir, &evt, &e) || report_render(dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); rc = -1; }
-        else fprintf(stderr, "effbench: %d of %d cells in %s; %d failed; report in %s/summary.md\n", kept, nc, rpath, nfail, dir);
-        if (nfail && rc == 0) rc = -1;
+    if (r->rank == 0) {
+        int kept = 0;
+        for (int i = 0; i < r->nc; i++) kept += r->done[i];
+        if ((interrupted || r->stop) && rc == 0) {
+            fprintf(stderr, "effbench: interrupted: %s holds %d of %d cells; run again with --resume to finish\n", r->rpath, kept, r->nc);
+            rc = -3;
+        } else if (rc == 0) {
+            if (write_accuracy(r->dir, &r->evt, &e) || write_comparison(r->dir, &r->evt, &e) || report_render(r->dir, &e)) {
+                fprintf(stderr, "effbench: %s\n", e.msg);
+                rc = -1;
+            } else fprintf(stderr, "effbench: %d of %d cells in %s; %d failed; report in %s/summary.md\n", kept, r->nc, r->rpath, r->nfail, r->dir);
+            if (r->nfail && rc == 0) rc = -1;
+        }
     }
-    free(done); free(cells); free(rpath); free(epath);
-    table_free(&res);
-    table_free(&evt);
-    suite_free(&s);
-    return rc;
+    return run_end(r, rc);
 }

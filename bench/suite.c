@@ -177,6 +177,8 @@ static void parse_models(Ctx *c, const cJSON *arr, Suite *s) {
         const char *sf = get_str(c, m, "scaled_from", at, 0);
         if (sf) snprintf(sm->scaled_from, sizeof sm->scaled_from, "%s", sf);
         sm->train_tokens = get_pos(c, m, "train_tokens", at, 0, 0);
+        sm->tp = get_posint(c, m, "tp", at, 0, 0, 1);
+        sm->ep = get_posint(c, m, "ep", at, 0, 0, 1);
         const char *tk = get_str(c, m, "tokenizer", at, 0);
         char p[80];
         snprintf(p, sizeof p, "%s.tokenizer", at);
@@ -367,6 +369,13 @@ int suite_load(const char *path, Suite *s, Err *e) {
         }
         if (!cl) { double d[] = { 1024, 4096, 16384, 32768, 65536, 131072 }; for (int i = 0; i < 6; i++) s->ctx_lengths[s->n_ctx++] = d[i]; }
         s->stream_mib = get_posint(&c, root, "stream_mib", "(top)", 256, 0, 0);
+    }
+    if (!c.bad) {
+        const cJSON *rk = get(root, "ranks");
+        if (rk && (!cJSON_IsString(rk) || (strcmp(rk->valuestring, "spread") && strcmp(rk->valuestring, "split"))))
+            fail(&c, "ranks", "expected \"spread\" (each cell on one rank, the cells dealt over the ranks) or \"split\" "
+                              "(every cell on all ranks, the model split over them)");
+        else s->ranks_split = rk && !strcmp(rk->valuestring, "split");
     }
     cJSON_Delete(root);
     if (c.bad) { suite_free(s); return -1; }

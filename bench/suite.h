@@ -12,6 +12,15 @@
  * A checkpoint is a Hugging Face directory (config.json, safetensors, tokenizer.json)
  * or a GGUF file, whose metadata holds the config and the tokenizer; suite_load does
  * not open it beyond its first four bytes (the magic).
+ *
+ * Ranks (`mpirun -np N effbench run SUITE`; one process: both modes run as one rank):
+ *   "ranks": "spread"  (default) the cells are dealt over the ranks, each model to one
+ *                      rank, which loads the whole model alone and runs its cells and
+ *                      evals; rank 0 gathers the rows and writes every file.
+ *   "ranks": "split"   every cell runs on all ranks together: each rank holds its share
+ *                      of the model (kernels/layout.h), the rows say ranks and layout.
+ *   Per model, "tp" and "ep" (split only; 1 or N, 0 or absent = the layout's default
+ *   for the model): the tensor- and expert-parallel degrees.
  */
 #ifndef EFFBENCH_SUITE_H
 #define EFFBENCH_SUITE_H
@@ -37,6 +46,7 @@ typedef struct {
     char scaled_from[128];       /* the real model a scaled-down variant stands for */
     char tokenizer[4096];        /* tokenizer.json given for evals, or "" (checkpoints: their own) */
     double train_tokens;         /* tokens it was trained on, if given (0 = unknown) */
+    int tp, ep;                  /* "tp", "ep": the split layout's degrees (0 = the default) */
 } SuiteModel;
 
 typedef struct {
@@ -75,6 +85,7 @@ typedef struct {
     double ctx_lengths[32]; int n_ctx;
     int stream_mib;
     char fetch_hint[256];        /* default fetch hint of optional models, or "" */
+    int ranks_split;             /* "ranks": "split" (1) or "spread" (0, the default) */
 } Suite;
 
 int suite_load(const char *path, Suite *s, Err *e);

@@ -109,7 +109,7 @@ else bad "cli bench: $(cat "$tmp/err" "$tmp/b")"; fi
 . tests/run_cli_evals.sh
 . tests/run_cli_hostile.sh
 # text in and out (tokenize, --prompt); the model fetch step; GGUF models through the command
-for f in tests/run_cli_text.sh tests/run_cli_fetch.sh tests/run_cli_gguf.sh tests/run_cli_compare.sh tests/run_cli_ranks.sh; do [ -f "$f" ] && . "$f"; done
+for f in tests/run_cli_text.sh tests/run_cli_fetch.sh tests/run_cli_gguf.sh tests/run_cli_compare.sh tests/run_cli_ranks.sh tests/run_cli_runner_ranks.sh; do [ -f "$f" ] && . "$f"; done
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
