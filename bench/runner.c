@@ -352,7 +352,8 @@ static const char *RESULT_COLS[] = {
     "p90_ms", "p99_ms", "percentile_method", "gflops", "gbs", "flops_per_step", "bytes_per_step",
     "roofline_tokens_per_s", "of_roofline", "bound", "triad_gbs", "read_gbs", "sgemm_gflops", "peak_gflops",
     "params", "weight_bytes", "kv_bytes", "kv_bytes_per_token", "peak_rss_bytes", "weights", "dtype", "threads",
-    "ranks", "layout", "device", "commit", "build_flags", "date", "status"
+    "ranks", "layout", "comm_bytes_per_step", "comm_predicted_bytes", "comm_share", "device", "commit", "build_flags",
+    "date", "status"
 };
 #define N_RESULT_COLS ((int)(sizeof RESULT_COLS / sizeof RESULT_COLS[0]))
 
@@ -399,7 +400,13 @@ static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, 
     F("%llu", (unsigned long long)c->kv_bytes); F("%llu", (unsigned long long)kv_per_token);
     F("%.0f", ru.ru_maxrss * 1024.0);
     v[k++] = weights_kind(sm, m); S(c->dtype[0] ? c->dtype : dtype_name(m->wdtype)); F("%d", omp_get_max_threads());
-    F("%d", ranks); S(layout); S(device); S(EFFBENCH_COMMIT); S(EFFBENCH_CFLAGS); S(date); S("ok");
+    F("%d", ranks); S(layout);
+    if (ranks > 1 && c->ranks > 1) {             /* the step's collectives (measure_comm): all ranks' bytes sent */
+        double cs = 0, cp = 0;
+        for (int j = 0; j < CK_CONTROL; j++) { cs += c->comm_sent[j]; cp += c->comm_pred[j]; }
+        F("%.0f", cs); F("%.0f", cp); F("%.4f", c->step_sec > 0 ? c->comm_sec / c->step_sec : 0.0);
+    } else { S(""); S(""); S(""); }
+    S(device); S(EFFBENCH_COMMIT); S(EFFBENCH_CFLAGS); S(date); S("ok");
 #undef S
 #undef F
     table_add(t, (const char *const *)v);
@@ -946,11 +953,13 @@ static void run_cell(Run *r, Walk *w, int i) {
     }
     Engine *g = w->eng[d->backend];
     Cell c;
+    memset(&c, 0, sizeof c);
     Profiler *cp = eo.backend == BACKEND_CUDA ? r->prof : NULL;     /* only GPU cells have kernels to trace */
     profiler_cell(cp, d->key);
     rc = d->kind == 'p' ? measure_prefill(g, wl->prefill, wl->reps, wl->warmup, &c, &e)
                         : measure_decode(g, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
     if (!rc) rc = profiler_cell_done(cp, &c, g, &e);
+    if (!rc && w->ranks > 1) rc = measure_comm(g, &c, &e);   /* every rank runs the cell: the step once more, counted */
     if (agree(r, rc, &e)) {
         if (r->mode == MODE_SPLIT || !interrupted) { say(r, 1, "cell %s: %s", d->key, e.msg); r->nfail++; r->ndone++; }
         return;
@@ -1049,29 +1058,32 @@ static int model_work(const Run *r, int mi) {
 }
 
 /* ---- resume and setup -------------------------------------------------------------------- */
-/* results.csv of an effbench from before the ranks and layout columns: the same rows,
- * each as measured on one rank */
-static const char *RESULT_COLS_ADDED[] = { "ranks", "layout" };
-static const char *RESULT_COLS_ADDED_DEFAULT[] = { "1", "whole" };
+/* results.csv of an effbench from before the ranks, layout and communication columns:
+ * the same rows, each as measured on one rank */
+static const char *RESULT_COLS_ADDED[] = { "ranks", "layout", "comm_bytes_per_step", "comm_predicted_bytes", "comm_share" };
+static const char *RESULT_COLS_ADDED_DEFAULT[] = { "1", "whole", "", "", "" };
+#define N_ADDED ((int)(sizeof RESULT_COLS_ADDED / sizeof *RESULT_COLS_ADDED))
+static int added_col(const char *name) {
+    for (int k = 0; k < N_ADDED; k++) if (!strcmp(name, RESULT_COLS_ADDED[k])) return k;
+    return -1;
+}
 
 static int read_results(const char *rpath, Table *res, Err *e) {
     Table t;
     if (csv_table_read(rpath, &t, e)) return -1;
     int added = 0;
-    for (int k = 0; k < 2; k++) added += table_col(&t, RESULT_COLS_ADDED[k]) < 0;
-    int known = table_col(&t, "key") == 0 && t.ncol + added == N_RESULT_COLS && (added == 0 || added == 2);
-    for (int c = 0; c < N_RESULT_COLS && known; c++) {
-        int extra = !strcmp(RESULT_COLS[c], "ranks") || !strcmp(RESULT_COLS[c], "layout");
-        known = table_col(&t, RESULT_COLS[c]) >= 0 || (extra && added);
-    }
+    for (int k = 0; k < N_ADDED; k++) added += table_col(&t, RESULT_COLS_ADDED[k]) < 0;
+    int known = table_col(&t, "key") == 0 && t.ncol + added == N_RESULT_COLS && (added == 0 || added == N_ADDED);
+    for (int c = 0; c < N_RESULT_COLS && known; c++)
+        known = table_col(&t, RESULT_COLS[c]) >= 0 || (added_col(RESULT_COLS[c]) >= 0 && added);
     if (!known) { table_free(&t); return err_set(e, "%s: not a results file of this effbench (columns differ)", rpath); }
     if (!added) { *res = t; return 0; }
     table_init(res, N_RESULT_COLS, RESULT_COLS);
     const char **row = xmalloc(sizeof *row * N_RESULT_COLS);
     for (int i = 0; i < t.nrow; i++) {
         for (int c = 0; c < N_RESULT_COLS; c++) {
-            row[c] = table_get(&t, i, RESULT_COLS[c]);
-            for (int k = 0; k < 2; k++) if (!strcmp(RESULT_COLS[c], RESULT_COLS_ADDED[k])) row[c] = RESULT_COLS_ADDED_DEFAULT[k];
+            int k = added_col(RESULT_COLS[c]);
+            row[c] = k >= 0 ? RESULT_COLS_ADDED_DEFAULT[k] : table_get(&t, i, RESULT_COLS[c]);
         }
         table_add(res, row);
     }

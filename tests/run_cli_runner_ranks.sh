@@ -83,14 +83,17 @@ if $MPI -np 2 "$E" run -t 1 tests/data/.ranks-split.json -o "$RR/split" >"$RR/ou
      && [ -z "$(col "$RR/split/results.csv" gflops | tr -d '\n')" ] && [ -z "$(col "$RR/split/results.csv" of_roofline | tr -d '\n')" ] \
      && [ "$(col "$RR/one/results.csv" gflops | grep -c .)" = 6 ] \
      && [ "$(col "$RR/split/evals.csv" value | tr '\n' ' ')" = "$(col "$RR/one/evals.csv" value | tr '\n' ' ')" ] \
+     && [ "$(col "$RR/split/results.csv" comm_bytes_per_step | grep -c '^[1-9]')" = 6 ] \
+     && [ "$(col "$RR/split/results.csv" comm_share | grep -c '^0\.')" = 6 ] && [ -z "$(col "$RR/one/results.csv" comm_share | tr -d '\n')" ] \
      && grep -q "^effbench: model moe: 2 ranks: --tp 1 --ep 2" "$RR/err" && [ ! -s "$RR/out" ]; then
-    ok "runner ranks: split over 2 ranks: the 6 cells with ranks 2 and their layouts ($lay), no FLOP or roofline figures, the one-rank evals"
+    ok "runner ranks: split over 2 ranks: the 6 cells with ranks 2 and their layouts ($lay), collective bytes and share, no FLOP or roofline figures, the one-rank evals"
   else bad "runner ranks: split: layouts '$lay' $(cat "$RR/err")"; fi
 else bad "runner ranks: split: $(cat "$RR/err")"; fi
 
-# a results.csv of before the ranks and layout columns resumes: its rows as one rank's
+# a results.csv of before the ranks, layout and communication columns resumes: its rows as one rank's
 if [ -f "$RR/one/results.csv" ]; then
-  sed -e '1s/,"ranks","layout",/,/' -e '2,$s/,"1","whole",/,/' "$RR/one/results.csv" | grep -v "^$KEY," >"$RR/one/old.csv"
+  sed -e '1s/,"ranks","layout","comm_bytes_per_step","comm_predicted_bytes","comm_share",/,/' -e '2,$s/,"1","whole","","","",/,/' \
+      "$RR/one/results.csv" | grep -v "^$KEY," >"$RR/one/old.csv"
   mv "$RR/one/old.csv" "$RR/one/results.csv"
   if ! head -n 1 "$RR/one/results.csv" | grep -q '"ranks"' \
      && $MPI -np 2 "$E" run -t 1 tests/data/.ranks-spread.json -o "$RR/one" --resume >/dev/null 2>"$RR/err" \
