@@ -236,6 +236,7 @@ int cmd_bench(const Opts *o) {
         printf("\nSplit over %d ranks: GFLOP/s, GB/s and the roofline columns are left out (the analytic FLOPs and bytes are "
                "the whole model's, the time a rank's); the op table is rank 0's.\n", m.sh.n);
     if (!strcmp(fmt, "md")) { print_op_shares(cells, nc); print_comm(cells, nc); }
+    for (int i = 0; i < nc; i++) free(cells[i].comm_detail);
     free(cells); free(pp); free(bb); free(dd);
     model_free(&m);
     return rc;

@@ -429,11 +429,13 @@ int measure_comm(Engine *g, Cell *c, Err *e) {
     c->step_sec = now_sec() - t0;
     int N = cm->size, nw = 0;
     for (int i = 0; i < st.n; i++) nw += !st.want || st.want[i];
-    double mine[CK_COUNT], *all = xcalloc((size_t)N * CK_COUNT, sizeof(double));
+    double mine[3 * CK_COUNT], *all = xcalloc((size_t)N * 3 * CK_COUNT, sizeof(double));   /* sent, received, seconds */
     c->comm_sec = 0;
     for (int k = 0; k < CK_COUNT; k++) {
-        mine[k] = cm->st.sent[k] - before.sent[k];
-        if (k != CK_CONTROL) c->comm_sec += cm->st.sec[k] - before.sec[k];
+        mine[3 * k] = cm->st.sent[k] - before.sent[k];
+        mine[3 * k + 1] = cm->st.recv[k] - before.recv[k];
+        mine[3 * k + 2] = cm->st.sec[k] - before.sec[k];
+        if (k != CK_CONTROL) c->comm_sec += mine[3 * k + 2];
     }
     size_t *bytes = xcalloc((size_t)N, sizeof(size_t));
     for (int i = 0; i < N; i++) bytes[i] = sizeof mine;
@@ -441,9 +443,17 @@ int measure_comm(Engine *g, Cell *c, Err *e) {
     double *ps = xcalloc((size_t)N * CK_COUNT, sizeof(double)), *pr = xcalloc((size_t)N * CK_COUNT, sizeof(double));
     layout_predict(&m->cfg, &m->sh, st.n, nw, NULL, ps, pr);
     c->ranks = N;
+    free(c->comm_detail);
+    c->comm_detail = xcalloc((size_t)N * CK_COUNT * 5, sizeof(double));
     for (int k = 0; k < CK_COUNT; k++) {
         c->comm_sent[k] = c->comm_pred[k] = 0;
-        for (int i = 0; i < N; i++) { c->comm_sent[k] += all[(size_t)i * CK_COUNT + k]; c->comm_pred[k] += ps[(size_t)i * CK_COUNT + k]; }
+        for (int i = 0; i < N; i++) {
+            const double *a = all + (size_t)i * 3 * CK_COUNT + 3 * k;
+            double *d = c->comm_detail + ((size_t)i * CK_COUNT + (size_t)k) * 5;
+            d[0] = a[0]; d[1] = a[1]; d[2] = ps[(size_t)i * CK_COUNT + k]; d[3] = pr[(size_t)i * CK_COUNT + k]; d[4] = a[2];
+            c->comm_sent[k] += a[0];
+            c->comm_pred[k] += d[2];
+        }
     }
     free(all); free(bytes); free(ps); free(pr);
     cell_step_close(&st);

@@ -46,6 +46,9 @@ typedef struct {
      * expects them for uniform routing; rank 0's seconds in collectives and in the step */
     int ranks;
     double comm_sent[CK_COUNT], comm_pred[CK_COUNT], comm_sec, step_sec;
+    double *comm_detail;         /* (ranks, CK_COUNT, 5): each rank's bytes sent, received, predicted
+                                    sent and received (uniform routing), seconds in the calls;
+                                    allocated by measure_comm, freed by the caller (free) */
 } Cell;
 
 /* Flags checked between repetitions; a set flag aborts the cell with an error. */

@@ -38,10 +38,12 @@
  *                     the model's parameters, what rank 0 holds (weight and KV bytes,
  *                     memory) and its own limits; the FLOP, byte and roofline columns are
  *                     left empty (a rank's share is not the step's work), in evals.csv
- *                     too; the columns ranks and layout ("tp2 ep2") say the split.
+ *                     too; the columns ranks and layout ("tp2 ep2") say the split, and
+ *                     comm_* the step's collectives (measure_comm: the step once more,
+ *                     counted), each rank's by kind in comm.csv beside the prediction.
  * One rank (no mpirun) runs as always; its rows say ranks 1, layout "whole" (not "-",
  * which the CSV writer's formula guard would store as "'-"); --resume reads a results.csv
- * from before these two columns as rows of one rank, and writes it back with them. Every wait
+ * from before these columns as rows of one rank, and writes it back with them. Every wait
  * is a comm_* collective with comm.h's deadline (EFFBENCH_COMM_TIMEOUT, 300 s): in spread
  * mode a round waits for the longest unit running on another rank, which must stay under
  * it. SIGINT/SIGTERM: spread ranks stop at the next repetition and all stop at the next
@@ -364,6 +366,30 @@ static char *weights_kind(const SuiteModel *sm, const Model *m) {
     return xstrdup(sm->checkpoint[0] ? "checkpoint" : "dummy");
 }
 
+/* comm.csv: a split cell's step, each rank's collectives by kind, measured beside
+ * layout_predict's bytes for uniform routing */
+static const char *COMM_COLS[] = { "key", "model", "test", "ranks", "layout", "rank", "kind", "sent_bytes", "received_bytes",
+                                   "predicted_sent_bytes", "predicted_received_bytes", "seconds", "step_seconds" };
+#define N_COMM_COLS ((int)(sizeof COMM_COLS / sizeof COMM_COLS[0]))
+
+static void add_comm_rows(Table *t, const Suite *s, const CellDef *d, const Cell *c, const char *layout) {
+    if (!c->comm_detail) return;
+    for (int r = 0; r < c->ranks; r++)
+        for (int k = 0; k < CK_CONTROL; k++) {
+            const double *x = c->comm_detail + ((size_t)r * CK_COUNT + (size_t)k) * 5;
+            if (x[0] == 0 && x[1] == 0 && x[2] == 0 && x[3] == 0) continue;
+            char *v[N_COMM_COLS];
+            int n = 0;
+            v[n++] = xstrdup(d->key); v[n++] = xstrdup(s->models[d->model].name); v[n++] = xstrdup(d->test);
+            v[n++] = xasprintf("%d", c->ranks); v[n++] = xstrdup(layout); v[n++] = xasprintf("%d", r);
+            v[n++] = xstrdup(comm_kind_name(k));
+            for (int j = 0; j < 4; j++) v[n++] = xasprintf("%.0f", x[j]);
+            v[n++] = xasprintf("%.6g", x[4]); v[n++] = xasprintf("%.6g", c->step_sec);
+            table_add(t, (const char *const *)v);
+            for (int j = 0; j < n; j++) free(v[j]);
+        }
+}
+
 static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, const Cell *c, const Limits *l,
                     const char *device, int ranks, const char *layout) {
     const SuiteModel *sm = &s->models[d->model];
@@ -643,7 +669,8 @@ typedef struct {
     const Opts *o;
     Suite s; int have_suite;
     char dir[4096];
-    char *rpath, *epath;
+    char *rpath, *epath, *cpath;
+    Table comm;                  /* rank 0: comm.csv as it stands (split cells' collectives) */
     Table res, evt;              /* rank 0: results.csv and evals.csv as they stand; spread, ranks > 0:
                                     this rank's rows not yet sent */
     Table mach;                  /* spread, ranks > 0: machine.csv rows not yet sent */
@@ -962,6 +989,7 @@ static void run_cell(Run *r, Walk *w, int i) {
     if (!rc && w->ranks > 1) rc = measure_comm(g, &c, &e);   /* every rank runs the cell: the step once more, counted */
     if (agree(r, rc, &e)) {
         if (r->mode == MODE_SPLIT || !interrupted) { say(r, 1, "cell %s: %s", d->key, e.msg); r->nfail++; r->ndone++; }
+        free(c.comm_detail);
         return;
     }
     const Limits *cl = eo.backend == BACKEND_CUDA ? &w->glim : &w->lim;
@@ -969,7 +997,9 @@ static void run_cell(Run *r, Walk *w, int i) {
     if (eo.backend == BACKEND_CUDA) snprintf(gdev, sizeof gdev, "%s (CUDA graphs %s)", c.device, eo.no_graphs ? "off" : "on");
     if (r->rank == 0 || r->mode == MODE_SPREAD)
         add_row(&r->res, &r->s, d, &w->m, &c, cl, eo.backend == BACKEND_CUDA ? gdev : r->device, w->ranks, w->layout);
-    if (r->rank == 0 && csv_table_write(r->rpath, &r->res, &e)) {
+    if (r->rank == 0 && w->ranks > 1) add_comm_rows(&r->comm, &r->s, d, &c, w->layout);
+    free(c.comm_detail);
+    if (r->rank == 0 && ((w->ranks > 1 && csv_table_write(r->cpath, &r->comm, &e)) || csv_table_write(r->rpath, &r->res, &e))) {
         say(r, 1, "%s", e.msg);
         r->rc = -1;
         interrupted = 1;
@@ -1133,17 +1163,28 @@ static int open_output(Run *r) {
     } else {
         table_init(&r->evt, N_EVAL_COLS, EVAL_COLS);
     }
+    if (o->resume && access(r->cpath, F_OK) == 0) {
+        if (csv_table_read(r->cpath, &r->comm, &e) || r->comm.ncol != N_COMM_COLS) {
+            fprintf(stderr, "effbench: %s: %s\n", r->cpath, e.msg[0] ? e.msg : "not a comm file of this effbench");
+            if (r->comm.head) table_free(&r->comm);
+            table_free(&r->res);
+            table_free(&r->evt);
+            return -1;
+        }
+    } else {
+        table_init(&r->comm, N_COMM_COLS, COMM_COLS);
+    }
     r->have_tables = 1;
     if (write_static(&r->s, r->dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }
     return 0;
 }
 
 static void run_free(Run *r) {
-    if (r->have_tables) { table_free(&r->res); table_free(&r->evt); }
+    if (r->have_tables) { table_free(&r->res); table_free(&r->evt); table_free(&r->comm); }
     if (r->mach.head) table_free(&r->mach);
     free(r->msgs.p);
     free(r->done); free(r->evdone); free(r->owner); free(r->cells);
-    free(r->rpath); free(r->epath);
+    free(r->rpath); free(r->epath); free(r->cpath);
     if (r->have_suite) suite_free(&r->s);
 }
 
@@ -1186,6 +1227,7 @@ int cmd_run(const Opts *o) {
     else snprintf(r->dir, sizeof r->dir, "out/%.127s", r->s.name);
     r->rpath = xasprintf("%s/results.csv", r->dir);
     r->epath = xasprintf("%s/evals.csv", r->dir);
+    r->cpath = xasprintf("%s/comm.csv", r->dir);
     rc = r->rank == 0 ? open_output(r) : 0;
     if (r->rank > 0) {                     /* the rows this rank has not yet sent */
         table_init(&r->res, N_RESULT_COLS, RESULT_COLS);

@@ -85,8 +85,10 @@ if $MPI -np 2 "$E" run -t 1 tests/data/.ranks-split.json -o "$RR/split" >"$RR/ou
      && [ "$(col "$RR/split/evals.csv" value | tr '\n' ' ')" = "$(col "$RR/one/evals.csv" value | tr '\n' ' ')" ] \
      && [ "$(col "$RR/split/results.csv" comm_bytes_per_step | grep -c '^[1-9]')" = 6 ] \
      && [ "$(col "$RR/split/results.csv" comm_share | grep -c '^0\.')" = 6 ] && [ -z "$(col "$RR/one/results.csv" comm_share | tr -d '\n')" ] \
+     && [ "$(col "$RR/split/comm.csv" key | sort -u | grep -c .)" = 6 ] && [ "$(col "$RR/split/comm.csv" rank | sort -u | tr '\n' ' ')" = "0 1 " ] \
+     && col "$RR/split/comm.csv" kind | grep -q "^MoE dispatch$" && [ ! -f "$RR/one/comm.csv" ] \
      && grep -q "^effbench: model moe: 2 ranks: --tp 1 --ep 2" "$RR/err" && [ ! -s "$RR/out" ]; then
-    ok "runner ranks: split over 2 ranks: the 6 cells with ranks 2 and their layouts ($lay), collective bytes and share, no FLOP or roofline figures, the one-rank evals"
+    ok "runner ranks: split over 2 ranks: the 6 cells with ranks 2 and their layouts ($lay), collective bytes and share, comm.csv per rank and kind, no FLOP or roofline figures, the one-rank evals"
   else bad "runner ranks: split: layouts '$lay' $(cat "$RR/err")"; fi
 else bad "runner ranks: split: $(cat "$RR/err")"; fi
 
