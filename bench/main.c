@@ -87,6 +87,8 @@ static void usage(FILE *f) {
         "  --metrics LIST    cuda: range-profiler counters per op (roofline, or metric\n"
         "                    names, comma-separated) into the --profile DIR\n"
         "info:      [--json] [--ctx 4096] [--kv-dtype bf16] [--weight-dtype bf16]\n"
+        "           [--ranks 8,16,32,64 [--tp 1|N] [--ep 1|N] [--format csv]]: per GPU weights, KV\n"
+        "           cache and bytes sent per token, the model split over each count\n"
         "cost:      --tokens N --gpu NAME (--mfu F | --gpu-hours H) [--gpus G] [--price USD]\n"
         "           [--precision bf16|fp8] [--seq 4096] [--hardware FILE] [--json]\n"
         "run:       effbench run [SUITE.json] [-o DIR] [--resume]\n"
@@ -97,7 +99,14 @@ static void usage(FILE *f) {
         "           their stored types; names and layout of llama.cpp's convert_hf_to_gguf.py)\n"
         "eval-compare: effbench eval-compare A.samples.jsonl B.samples.jsonl\n"
         "kl:        --model DIR (--tokens LIST | --prompt TEXT) --ref LOGITS.f32 (from effbench logits of a\n"
-        "           reference run) [--decode: tokens one at a time, as decode runs them]\n");
+        "           reference run) [--decode: tokens one at a time, as decode runs them]\n"
+        "across ranks: mpirun -np N effbench logits|generate|bench|eval|run ... (one process per rank,\n"
+        "           one GPU each with --backend cuda; rank 0 prints and writes)\n"
+        "  --tp N            tensor parallel over the N ranks: heads, FFN columns (1 or N)\n"
+        "  --ep N            expert parallel: routed experts dealt over the N ranks (1 or N);\n"
+        "                    default: --ep N for MoE models (and --tp N when the heads divide),\n"
+        "                    --tp N for dense ones; EFFBENCH_COMM_TIMEOUT (s, default 300)\n"
+        "                    bounds every wait between ranks\n");
 }
 
 int parse_int_list(const char *s, int **out, int *n) {

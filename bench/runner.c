@@ -354,8 +354,8 @@ static const char *RESULT_COLS[] = {
     "p90_ms", "p99_ms", "percentile_method", "gflops", "gbs", "flops_per_step", "bytes_per_step",
     "roofline_tokens_per_s", "of_roofline", "bound", "triad_gbs", "read_gbs", "sgemm_gflops", "peak_gflops",
     "params", "weight_bytes", "kv_bytes", "kv_bytes_per_token", "peak_rss_bytes", "weights", "dtype", "threads",
-    "ranks", "layout", "comm_bytes_per_step", "comm_predicted_bytes", "comm_share", "device", "commit", "build_flags",
-    "date", "status"
+    "ranks", "layout", "comm_bytes_per_step", "comm_predicted_bytes", "comm_share", "kv_dtype", "device", "commit",
+    "build_flags", "date", "status"
 };
 #define N_RESULT_COLS ((int)(sizeof RESULT_COLS / sizeof RESULT_COLS[0]))
 
@@ -432,6 +432,7 @@ static void add_row(Table *t, const Suite *s, const CellDef *d, const Model *m, 
         for (int j = 0; j < CK_CONTROL; j++) { cs += c->comm_sent[j]; cp += c->comm_pred[j]; }
         F("%.0f", cs); F("%.0f", cp); F("%.4f", c->step_sec > 0 ? c->comm_sec / c->step_sec : 0.0);
     } else { S(""); S(""); S(""); }
+    S(!strcmp(c->backend, "cuda") ? c->dtype : dtype_name(m->opts.kv_dtype));   /* the GPU's cache follows its weights */
     S(device); S(EFFBENCH_COMMIT); S(EFFBENCH_CFLAGS); S(date); S("ok");
 #undef S
 #undef F
@@ -1088,10 +1089,11 @@ static int model_work(const Run *r, int mi) {
 }
 
 /* ---- resume and setup -------------------------------------------------------------------- */
-/* results.csv of an effbench from before the ranks, layout and communication columns:
- * the same rows, each as measured on one rank */
-static const char *RESULT_COLS_ADDED[] = { "ranks", "layout", "comm_bytes_per_step", "comm_predicted_bytes", "comm_share" };
-static const char *RESULT_COLS_ADDED_DEFAULT[] = { "1", "whole", "", "", "" };
+/* results.csv of an effbench from before the ranks, layout, communication and KV cache
+ * type columns: the same rows, each as measured on one rank */
+static const char *RESULT_COLS_ADDED[] = { "ranks", "layout", "comm_bytes_per_step", "comm_predicted_bytes", "comm_share",
+                                           "kv_dtype" };
+static const char *RESULT_COLS_ADDED_DEFAULT[] = { "1", "whole", "", "", "", "" };   /* kv_dtype: not recorded then */
 #define N_ADDED ((int)(sizeof RESULT_COLS_ADDED / sizeof *RESULT_COLS_ADDED))
 static int added_col(const char *name) {
     for (int k = 0; k < N_ADDED; k++) if (!strcmp(name, RESULT_COLS_ADDED[k])) return k;

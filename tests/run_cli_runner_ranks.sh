@@ -94,7 +94,8 @@ else bad "runner ranks: split: $(cat "$RR/err")"; fi
 
 # a results.csv of before the ranks, layout and communication columns resumes: its rows as one rank's
 if [ -f "$RR/one/results.csv" ]; then
-  sed -e '1s/,"ranks","layout","comm_bytes_per_step","comm_predicted_bytes","comm_share",/,/' -e '2,$s/,"1","whole","","","",/,/' \
+  sed -e '1s/,"ranks","layout","comm_bytes_per_step","comm_predicted_bytes","comm_share","kv_dtype",/,/' \
+      -e '2,$s/,"1","whole","","","","[A-Z0-9_]*",/,/' \
       "$RR/one/results.csv" | grep -v "^$KEY," >"$RR/one/old.csv"
   mv "$RR/one/old.csv" "$RR/one/results.csv"
   if ! head -n 1 "$RR/one/results.csv" | grep -q '"ranks"' \
