@@ -421,6 +421,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (cli_parse(argc, argv, 2, &o, cmd)) { free(o.args); comm_close(c); return 2; }
+    if (fn == cmd_run && (o.load.tp || o.load.ep)) {
+        if (c->rank == 0) fprintf(stderr, "effbench run: --tp and --ep are set per model in the suite (\"tp\", \"ep\", with \"ranks\": \"split\")\n");
+        free(o.args);
+        comm_close(c);
+        return 2;
+    }
     if (c->size > 1 && fn != cmd_run) {
         o.load.ranks = c->size;
         o.load.rank = c->rank;

@@ -366,6 +366,21 @@ static char *weights_kind(const SuiteModel *sm, const Model *m) {
     return xstrdup(sm->checkpoint[0] ? "checkpoint" : "dummy");
 }
 
+/* removes t's rows whose key is key */
+static void drop_rows(Table *t, const char *key) {
+    Table k;
+    table_init(&k, t->ncol, (const char *const *)t->head);
+    const char **row = xmalloc(sizeof *row * (size_t)t->ncol);
+    for (int i = 0; i < t->nrow; i++) {
+        if (!strcmp(table_get(t, i, "key"), key)) continue;
+        for (int c = 0; c < t->ncol; c++) row[c] = table_get(t, i, t->head[c]);
+        table_add(&k, row);
+    }
+    free(row);
+    table_free(t);
+    *t = k;
+}
+
 /* comm.csv: a split cell's step, each rank's collectives by kind, measured beside
  * layout_predict's bytes for uniform routing */
 static const char *COMM_COLS[] = { "key", "model", "test", "ranks", "layout", "rank", "kind", "sent_bytes", "received_bytes",
@@ -374,6 +389,7 @@ static const char *COMM_COLS[] = { "key", "model", "test", "ranks", "layout", "r
 
 static void add_comm_rows(Table *t, const Suite *s, const CellDef *d, const Cell *c, const char *layout) {
     if (!c->comm_detail) return;
+    drop_rows(t, d->key);                        /* a cell measured again (--resume after its row was deleted) */
     for (int r = 0; r < c->ranks; r++)
         for (int k = 0; k < CK_CONTROL; k++) {
             const double *x = c->comm_detail + ((size_t)r * CK_COUNT + (size_t)k) * 5;
@@ -987,7 +1003,7 @@ static void run_cell(Run *r, Walk *w, int i) {
     rc = d->kind == 'p' ? measure_prefill(g, wl->prefill, wl->reps, wl->warmup, &c, &e)
                         : measure_decode(g, d->batch, wl->depth, wl->decode, wl->reps, wl->warmup, &c, &e);
     if (!rc) rc = profiler_cell_done(cp, &c, g, &e);
-    if (!rc && w->ranks > 1) rc = measure_comm(g, &c, &e);   /* every rank runs the cell: the step once more, counted */
+    if (w->ranks > 1 && !agree(r, rc, &e)) rc = measure_comm(g, &c, &e);   /* all ranks ran the cell: its step once more, counted */
     if (agree(r, rc, &e)) {
         if (r->mode == MODE_SPLIT || !interrupted) { say(r, 1, "cell %s: %s", d->key, e.msg); r->nfail++; r->ndone++; }
         free(c.comm_detail);
@@ -1000,7 +1016,7 @@ static void run_cell(Run *r, Walk *w, int i) {
         add_row(&r->res, &r->s, d, &w->m, &c, cl, eo.backend == BACKEND_CUDA ? gdev : r->device, w->ranks, w->layout);
     if (r->rank == 0 && w->ranks > 1) add_comm_rows(&r->comm, &r->s, d, &c, w->layout);
     free(c.comm_detail);
-    if (r->rank == 0 && ((w->ranks > 1 && csv_table_write(r->cpath, &r->comm, &e)) || csv_table_write(r->rpath, &r->res, &e))) {
+    if (r->rank == 0 && (csv_table_write(r->rpath, &r->res, &e) || (w->ranks > 1 && csv_table_write(r->cpath, &r->comm, &e)))) {
         say(r, 1, "%s", e.msg);
         r->rc = -1;
         interrupted = 1;
@@ -1225,6 +1241,14 @@ int cmd_run(const Opts *o) {
         return run_end(r, -1);
     }
     r->mode = r->size == 1 ? MODE_ONE : r->s.ranks_split ? MODE_SPLIT : MODE_SPREAD;
+    if (r->mode == MODE_SPREAD) {
+        /* the ranks meet after each unit, which may be a whole eval: the waits between
+           rounds get their own deadline (EFFBENCH_ROUND_TIMEOUT, seconds; default a week) */
+        const char *rt = getenv("EFFBENCH_ROUND_TIMEOUT");
+        r->c->timeout = rt && atof(rt) > 0 ? atof(rt) : 7 * 86400.0;
+    }
+    for (int b = 0; r->size > 1 && b < r->s.n_backends; b++)   /* GPU cells: each rank its own GPU */
+        if (strcmp(r->s.backends[b], "cpu")) { cuda_set_device(comm_local_rank(r->c)); break; }
     if (o->out) snprintf(r->dir, sizeof r->dir, "%s", o->out);
     else snprintf(r->dir, sizeof r->dir, "out/%.127s", r->s.name);
     r->rpath = xasprintf("%s/results.csv", r->dir);
@@ -1242,10 +1266,16 @@ int cmd_run(const Opts *o) {
     int ne = r->s.n_models * r->s.n_evals;
     r->done = xcalloc((size_t)r->nc + 1, 1);
     r->evdone = xcalloc((size_t)ne + 1, 1);
-    if (r->size > 1) {                     /* every rank must run the same suite */
-        int64_t dg = (int64_t)suite_digest(r), d0 = dg;
+    if (r->size > 1) {                     /* every rank must run the same suite, its file byte for byte */
+        int64_t dg = (int64_t)suite_digest(r), d0;
+        size_t flen = 0;
+        Err fe = { "" };
+        char *text = read_file(spath, 64u << 20, &flen, &fe);
+        for (size_t q = 0; text && q < flen; q++) { dg ^= (unsigned char)text[q]; dg = (int64_t)((uint64_t)dg * 1099511628211ull); }
+        free(text);
+        d0 = dg;
         bcast_i64(r, &d0, 1);
-        if (dg != d0) err_set(&e, "%s: the suite differs from rank 0's (its cells, evals or \"ranks\")", spath);
+        if (dg != d0) err_set(&e, "%s: the suite differs from rank 0's (its file, cells, evals or \"ranks\")", spath);
         if (agree_all(r, 1, dg != d0 ? -1 : 0, &e)) {
             if (r->rank == 0) fprintf(stderr, "effbench: %s\n", e.msg);
             return run_end(r, -1);
@@ -1261,6 +1291,19 @@ int cmd_run(const Opts *o) {
                 for (int q = 0; q < r->evt.nrow && !r->evdone[mi * r->s.n_evals + k]; q++)
                     r->evdone[mi * r->s.n_evals + k] = !strcmp(table_get(&r->evt, q, "key"), key);
             }
+    }
+    {   /* rows kept from another rank count (split over N, against one rank) would be mixed
+           with this run's under the same keys: refused */
+        int want = r->mode == MODE_SPLIT ? r->size : 1, bad = 0;
+        for (int q = 0; r->rank == 0 && q < r->res.nrow && !bad; q++)
+            if (atoi(table_get(&r->res, q, "ranks")) != want) {
+                bad = err_set(&e, "%s holds cells measured on %s ranks; this run measures on %d: use another -o DIR", r->rpath,
+                              table_get(&r->res, q, "ranks"), want);
+            }
+        if (agree_all(r, 1, bad, &e)) {
+            if (r->rank == 0) fprintf(stderr, "effbench: %s\n", e.msg);
+            return run_end(r, -1);
+        }
     }
     if (r->size > 1) {
         Err ce = { "" };
@@ -1293,6 +1336,10 @@ int cmd_run(const Opts *o) {
     sigaction(SIGINT, &sa, &old);
     sigaction(SIGTERM, &sa, NULL);
     r->t0 = now_sec();
+    if ((o->profile || o->metrics) && r->mode == MODE_SPLIT) {   /* its replays of a cell would run on rank 0 alone */
+        if (r->rank == 0) fprintf(stderr, "effbench: --profile and --metrics trace one process: not with \"ranks\": \"split\"\n");
+        return run_end(r, -1);
+    }
     rc = r->rank == 0 && (o->profile || o->metrics) ? profiler_open(&r->prof, o->profile ? o->profile : "profile", o->metrics, &e) : 0;
     if (agree_all(r, 1, rc, &e)) {
         if (r->rank == 0) fprintf(stderr, "effbench: %s\n", e.msg);

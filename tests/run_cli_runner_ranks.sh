@@ -92,6 +92,17 @@ if $MPI -np 2 "$E" run -t 1 tests/data/.ranks-split.json -o "$RR/split" >"$RR/ou
   else bad "runner ranks: split: layouts '$lay' $(cat "$RR/err")"; fi
 else bad "runner ranks: split: $(cat "$RR/err")"; fi
 
+# rows measured on 2 ranks are not mixed with one rank's: a one-rank --resume of the split run is refused
+if [ -f "$RR/split/results.csv" ]; then
+  cp "$RR/split/results.csv" "$RR/split-before.csv"
+  if "$E" run -t 1 tests/data/.ranks-split.json -o "$RR/split" --resume >/dev/null 2>"$RR/err"; then
+    bad "runner ranks: a one-rank resume of a 2-rank run was accepted"
+  elif [ "$(grep -c . "$RR/err")" = 1 ] && grep -q "measured on 2 ranks; this run measures on 1" "$RR/err" \
+       && cmp -s "$RR/split/results.csv" "$RR/split-before.csv"; then
+    ok "runner ranks: a one-rank --resume of rows measured on 2 ranks is refused in one line, the file unchanged"
+  else bad "runner ranks: resume across rank counts: $(cat "$RR/err")"; fi
+fi
+
 # a results.csv of before the ranks, layout and communication columns resumes: its rows as one rank's
 if [ -f "$RR/one/results.csv" ]; then
   sed -e '1s/,"ranks","layout","comm_bytes_per_step","comm_predicted_bytes","comm_share","kv_dtype",/,/' \

@@ -297,26 +297,40 @@ int gpu_reserve(GpuEngine *g, int n_seq, int max_pos, int max_tokens, Err *e) {
     return rc;
 }
 
-int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
+/* What must hold before anything is put on the GPU: 0, or -1 with e. */
+static int gpu_can_open(Model *m, const EngineOpts *o, int *bf16, char *dev, size_t devlen, Err *e) {
     char why[256];
-    *out = NULL;
-    if (m->sh.n > 1 && !m->comm) return err_set(e, "%s: split over %d ranks without their group", m->path, m->sh.n);
     if (m->sh.n > 1 && cuda_set_device(comm_local_rank(m->comm))) return err_set(e, "rank %d: %s", m->sh.rank, cuda_error());
     if (!cuda_available(why, sizeof why)) return err_set(e, "%s", why);
     if (!m->embed.data) return err_set(e, "%s: model was loaded for its shapes only", m->path);
     if (m->opts.naive_mla) return err_set(e, "the CUDA backend runs MLA absorbed only (drop --naive-mla)");
-    const ModelConfig *c = &m->cfg;
     if (o->gpu_dtype && o->gpu_dtype != DT_BF16 && o->gpu_dtype != DT_F32)
         return err_set(e, "the CUDA backend holds weights as F32 or BF16, not %s", dtype_name((DType)o->gpu_dtype));
-    int bf16 = o->gpu_dtype == DT_BF16 || (o->gpu_dtype == 0 && m->wdtype == DT_BF16);
-    char dev[256];
-    if (cuda_device_name(dev, sizeof dev)) return err_set(e, "%s", cuda_error());
-    uint64_t wbytes = weight_bytes_on_gpu(m, bf16), avail = cuda_mem_free();
+    *bf16 = o->gpu_dtype == DT_BF16 || (o->gpu_dtype == 0 && m->wdtype == DT_BF16);
+    if (cuda_device_name(dev, devlen)) return err_set(e, "%s", cuda_error());
+    uint64_t wbytes = weight_bytes_on_gpu(m, *bf16), avail = cuda_mem_free();
     if (wbytes > avail) {
         char a[32], f[32];
         return err_set(e, "%s: %s of weights do not fit in the %s the GPU has free", m->path, fmt_bytes(wbytes, a, sizeof a),
                        fmt_bytes(avail, f, sizeof f));
     }
+    return 0;
+}
+
+int gpu_open(GpuEngine **out, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
+    *out = NULL;
+    if (m->sh.n > 1 && !m->comm) return err_set(e, "%s: split over %d ranks without their group", m->path, m->sh.n);
+    const ModelConfig *c = &m->cfg;
+    int bf16 = 0;
+    char dev[256] = "";
+    int rc0 = gpu_can_open(m, o, &bf16, dev, sizeof dev, e);
+    if (m->sh.n > 1) {                            /* the ranks open NCCL together, or none does */
+        Err ce = { "" };
+        int bad = comm_agree(m->comm, rc0, &ce);
+        if (bad < 0) return err_set(e, "%s", ce.msg);
+        if (bad && !rc0) return err_set(e, "another rank cannot open its GPU engine");
+    }
+    if (rc0) return -1;
     GpuEngine *g = xcalloc(1, sizeof *g);
     g->m = m;
     g->bf16 = bf16;
