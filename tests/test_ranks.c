@@ -202,6 +202,7 @@ static void t_refused(void) {
  * the collective (rank 1 joins late, so the group stays usable for the tests after). */
 static void t_timeout(void) {
     Comm *g = g_ranks;
+    if (g->size < 2) { t_skip("needs two ranks or more"); agree(); return; }
     double keep = g->timeout;
     float x[4] = { 1, 2, 3, 4 };
     Err e = { "" };
@@ -221,18 +222,33 @@ static void t_timeout(void) {
     agree();
 }
 
+#ifdef EFFBENCH_CUDA
+/* Every rank has a GPU of its own (NCCL refuses two ranks on one GPU; the emulator gives
+ * each process its own emulated GPU). why: the reason when not. */
+static int gpus_for_all(char *why, size_t len) {
+    int have = cuda_available(why, len);
+#ifndef EFFBENCH_EMU
+    int n = have ? cuda_device_count() : 0;
+    if (have && comm_local_rank(g_ranks) >= n) {
+        snprintf(why, len, "%d GPU(s) on the host for more ranks than that", n);
+        have = 0;
+    }
+#endif
+    int64_t all = have;
+    Err e = { "" };
+    comm_sum_i64(g_ranks, &all, 1, &e);
+    return all == g_ranks->size;
+}
+
 /* The GPU step split over the ranks (one GPU each; on the CUDA emulator, several
  * emulated GPUs whose NCCL calls travel over MPI): golden logits within 1e-4 (the
  * emulated GPU tests' tolerance), the whole CPU model's routing, the golden greedy
  * tokens, and the bytes the NCCL collectives counted equal layout_predict's exactly. */
 static void gpu_case(const char *rel) {
     Case c;
-    char why[256];
-    int have = cuda_available(why, sizeof why);
-    int64_t all = have;
+    char why[256] = "";
     Err e = { "" };
-    comm_sum_i64(g_ranks, &all, 1, &e);
-    if (all < g_ranks->size) { t_skip("no GPU on every rank (%s)", why); agree(); return; }
+    if (!gpus_for_all(why, sizeof why)) { t_skip("no GPU for every rank (%s)", why); agree(); return; }
     if (case_load(rel, &c)) { agree(); return; }
     Comm *g = g_ranks;
     LoadOpts split = { .ranks = g->size, .rank = g->rank }, whole = { 0 };
@@ -305,11 +321,9 @@ static void gpu_case(const char *rel) {
  * compute for itself: an all-reduce, an all-gather of unequal parts, an all-to-all
  * with counts that differ by pair (rank i sends rank j (i + 2j + 1) floats). */
 static void t_nccl(void) {
-    char why[256];
-    int64_t all = cuda_available(why, sizeof why);
+    char why[256] = "";
     Err e = { "" };
-    comm_sum_i64(g_ranks, &all, 1, &e);
-    if (all < g_ranks->size) { t_skip("no GPU on every rank (%s)", why); agree(); return; }
+    if (!gpus_for_all(why, sizeof why)) { t_skip("no GPU for every rank (%s)", why); agree(); return; }
     Comm *g = g_ranks, *nc = NULL;
     int N = g->size, r = g->rank;
     int rc = cuda_set_device(comm_local_rank(g)) || comm_nccl_open(&nc, g, &e);
@@ -349,6 +363,11 @@ static void t_nccl(void) {
     comm_close(nc);
     agree();
 }
+
+#else
+static void gpu_case(const char *rel) { (void)rel; t_skip("built without the CUDA backend"); agree(); }
+static void t_nccl(void) { t_skip("built without the CUDA backend"); agree(); }
+#endif
 
 static void t_gpu_v3(void) { gpu_case("deepseek/v3-tiny"); }
 static void t_gpu_llama(void) { gpu_case("dense/llama-tiny"); }

@@ -26,6 +26,10 @@ extern "C" {
 /* 1 if a CUDA device can run our kernels; else 0 with why (one line), e.g.
  * "no usable CUDA device: cudaErrorInsufficientDriver". Safe without a driver. */
 int cuda_available(char *why, size_t len);
+/* this process's GPU: ordinal modulo the GPUs there are (0, or -1 when there is none);
+ * and how many it sees (0 without CUDA). Both exist without the CUDA backend too. */
+int cuda_set_device(int ordinal);
+int cuda_device_count(void);
 const char *cuda_error(void);               /* the last failure, one line */
 int cuda_fail_msg(const char *msg);         /* records msg as the last failure; returns -1 */
 
@@ -45,7 +49,7 @@ size_t cuda_mem_free(void);                 /* free device memory, bytes */
 void *cuda_stream_ptr(void);                /* the stream every op is queued on (a cudaStream_t) */
 int cuda_stream_poll(void);                 /* 1: the stream's work is done, 0: not yet, -1: it failed */
 int cuda_copy_bytes(void *dst, const void *src, size_t bytes);      /* device to device, queued */
-int cuda_set_device(int ordinal);           /* this process's GPU: ordinal modulo the GPUs there are */
+
 
 /* ---- elementwise and row ops ------------------------------------------------------- */
 /* out (T, n) [ldo] = x (T, n) [ldx] / sqrt(mean(x^2) + eps) * w (n).  Twin: rmsnorm */

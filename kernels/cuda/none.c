@@ -12,6 +12,7 @@ static const char WHY[] = "this effbench was built without the CUDA backend (nvc
 int cuda_available(char *why, size_t len) { if (why && len) snprintf(why, len, "%s", WHY); return 0; }
 const char *cuda_error(void) { return WHY; }
 int cuda_set_device(int ordinal) { (void)ordinal; return -1; }
+int cuda_device_count(void) { return 0; }
 
 int gpu_open(GpuEngine **g, Model *m, const EngineOpts *o, int n_seq, int max_pos, int max_tokens, Err *e) {
     (void)m; (void)o; (void)n_seq; (void)max_pos; (void)max_tokens;

@@ -126,6 +126,10 @@ extern "C" int cuda_copy_bytes(void *dst, const void *src, size_t bytes) {
     cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cu_stream());
     return e == cudaSuccess ? 0 : fail("cudaMemcpyAsync", e);
 }
+extern "C" int cuda_device_count(void) {
+    int count = 0;
+    return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
+}
 extern "C" int cuda_set_device(int ordinal) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
