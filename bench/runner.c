@@ -1155,6 +1155,21 @@ static uint64_t suite_digest(const Run *r) {
     return h;
 }
 
+/* A table of the run: path's rows when resuming and it exists (its columns checked),
+ * else empty. 0, or -1 after saying why. */
+static int resume_table(const char *path, int resume, Table *t, int ncol, const char *const *cols, const char *what) {
+    Err e = { "" };
+    if (!resume || access(path, F_OK) != 0) { table_init(t, ncol, cols); return 0; }
+    memset(t, 0, sizeof *t);
+    if (csv_table_read(path, t, &e) || t->ncol != ncol) {
+        fprintf(stderr, "effbench: %s: %s%s%s\n", path, e.msg[0] ? e.msg : "not an ", e.msg[0] ? "" : what,
+                e.msg[0] ? "" : " file of this effbench");
+        if (t->head) table_free(t);
+        return -1;
+    }
+    return 0;
+}
+
 /* Rank 0: the output directory, the rows a --resume keeps, and the tables that need no
  * measuring. 0, or -1 after saying why. */
 static int open_output(Run *r) {
@@ -1171,26 +1186,11 @@ static int open_output(Run *r) {
     } else {
         table_init(&r->res, N_RESULT_COLS, RESULT_COLS);
     }
-    if (o->resume && access(r->epath, F_OK) == 0) {
-        if (csv_table_read(r->epath, &r->evt, &e) || r->evt.ncol != N_EVAL_COLS) {
-            fprintf(stderr, "effbench: %s: %s\n", r->epath, e.msg[0] ? e.msg : "not an evals file of this effbench");
-            if (r->evt.head) table_free(&r->evt);
-            table_free(&r->res);
-            return -1;
-        }
-    } else {
-        table_init(&r->evt, N_EVAL_COLS, EVAL_COLS);
-    }
-    if (o->resume && access(r->cpath, F_OK) == 0) {
-        if (csv_table_read(r->cpath, &r->comm, &e) || r->comm.ncol != N_COMM_COLS) {
-            fprintf(stderr, "effbench: %s: %s\n", r->cpath, e.msg[0] ? e.msg : "not a comm file of this effbench");
-            if (r->comm.head) table_free(&r->comm);
-            table_free(&r->res);
-            table_free(&r->evt);
-            return -1;
-        }
-    } else {
-        table_init(&r->comm, N_COMM_COLS, COMM_COLS);
+    if (resume_table(r->epath, o->resume, &r->evt, N_EVAL_COLS, EVAL_COLS, "evals")) { table_free(&r->res); return -1; }
+    if (resume_table(r->cpath, o->resume, &r->comm, N_COMM_COLS, COMM_COLS, "comm")) {
+        table_free(&r->res);
+        table_free(&r->evt);
+        return -1;
     }
     r->have_tables = 1;
     if (write_static(&r->s, r->dir, &e)) { fprintf(stderr, "effbench: %s\n", e.msg); return -1; }

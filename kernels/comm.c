@@ -133,23 +133,16 @@ int comm_bcast(Comm *c, void *buf, size_t bytes, int root, Err *e) {
     return rc;
 }
 
-int comm_sum_i64(Comm *c, int64_t *buf, size_t n, Err *e) {
+static int reduce_i64(Comm *c, int64_t *buf, size_t n, int max, Err *e) {
     if (c->size == 1) return 0;
     double t0 = now_sec();
-    int rc = c->ops->allreduce_i64(c, buf, n, 0, e);
+    int rc = c->ops->allreduce_i64(c, buf, n, max, e);
     double b = comm_allreduce_bytes((double)n * 8, c->size);
     count(c, CK_CONTROL, b, b, t0);
     return rc;
 }
-
-int comm_max_i64(Comm *c, int64_t *buf, size_t n, Err *e) {
-    if (c->size == 1) return 0;
-    double t0 = now_sec();
-    int rc = c->ops->allreduce_i64(c, buf, n, 1, e);
-    double b = comm_allreduce_bytes((double)n * 8, c->size);
-    count(c, CK_CONTROL, b, b, t0);
-    return rc;
-}
+int comm_sum_i64(Comm *c, int64_t *buf, size_t n, Err *e) { return reduce_i64(c, buf, n, 0, e); }
+int comm_max_i64(Comm *c, int64_t *buf, size_t n, Err *e) { return reduce_i64(c, buf, n, 1, e); }
 
 int comm_agree(Comm *c, int rc, Err *e) {
     int64_t bad = rc != 0;

@@ -64,6 +64,7 @@ enum {
     W_XS, W_YS,                  /* (T*K, D) expert parallel: rows sent to experts; the received rows
                                     grouped by expert, then the outputs that come back */
     W_EXL,                       /* (T*K) ints: the local expert of each received row */
+    W_SIDX,                      /* (T*K) ints: the token of each row sent */
     W_SPOS,                      /* (T*K) ints: row of each own (token, slot) in the send order */
     W_CNT,                       /* (N*N) ints: rows rank i sends rank j in a dispatch */
     W_BYTES,                     /* (2N) size_t: byte counts of a collective */
@@ -130,7 +131,7 @@ static void work_sizes(const Model *m, const KVCache *kv, int T, size_t *sz) {
         sz[W_LOGP] = F * t * (size_t)c->vocab;
         if (E && sh->ep > 1) {
             sz[W_XS] = sz[W_YS] = F * t * K * D;
-            sz[W_EXL] = sz[W_SPOS] = sizeof(int) * t * K;
+            sz[W_EXL] = sz[W_SPOS] = sz[W_SIDX] = sizeof(int) * t * K;
         }
         sz[W_CNT] = sizeof(int) * N * N;
         sz[W_BYTES] = sizeof(size_t) * 2 * N;
@@ -411,45 +412,18 @@ static void moe_ep(Step *s, const Moe *mo, const float *h, float *out, const int
     const Shard *sh = &s->m->sh;
     int N = sh->n, r = sh->rank, n = s->n, K = s->m->cfg.top_k, D = s->m->cfg.dim, per = sh->ne;
     size_t row = sizeof(float) * (size_t)D;
-    int *cnt = s->w[W_CNT], *spos = s->w[W_SPOS], *exl = s->w[W_EXL];   /* cnt (N, N) */
+    int *cnt = s->w[W_CNT], *spos = s->w[W_SPOS], *exl = s->w[W_EXL], *sidx = s->w[W_SIDX];   /* cnt (N, N) */
     int *off = s->w[W_OFF], *order = s->w[W_ORDER], *where = s->w[W_WHERE];
     size_t *sb = s->w[W_BYTES], *rb = sb + N;
     float *xs = s->w[W_XS], *xr = s->w[W_XIN], *xg = s->w[W_YS], *y = s->w[W_Y], *ys = s->w[W_YS];
-    int t0, t1;
+    int t0, t1, fill;
     layout_token_range(n, N, r, &t0, &t1);
-    /* every rank's counts, from the routing all ranks share */
-    memset(cnt, 0, sizeof(int) * (size_t)N * N);
-    for (int i = 0; i < N; i++) {
-        int a, b;
-        layout_token_range(n, N, i, &a, &b);
-        for (int t = a; t < b; t++)
-            for (int k = 0; k < K; k++) cnt[i * N + ex[t * K + k] / per]++;
-    }
-    /* dispatch: own tokens' rows grouped by destination rank, token order within */
-    int fill = 0;
-    for (int j = 0; j < N; j++) {
-        for (int t = t0; t < t1; t++)
-            for (int k = 0; k < K; k++)
-                if (ex[t * K + k] / per == j) {
-                    memcpy(xs + (int64_t)fill * D, h + (int64_t)t * D, row);
-                    spos[(t - t0) * K + k] = fill++;
-                }
-        sb[j] = (size_t)cnt[r * N + j] * row;
-        rb[j] = (size_t)cnt[j * N + r] * row;
-    }
+    int R = layout_dispatch(ex, n, K, N, r, per, row, cnt, sidx, spos, sb, rb, exl, &fill);
+    for (int j = 0; j < fill; j++) memcpy(xs + (int64_t)j * D, h + (int64_t)sidx[j] * D, row);
     mark(s, OPK_EXPERTS, 0);
     if (comm_alltoallv(s->comm, CK_DISPATCH, xs, sb, xr, rb, s->e)) { s->rc = -1; return; }
     mark(s, OPK_COMM, 0);
-    /* the received rows, in the senders' order, by local expert */
-    int R = 0;
-    for (int i = 0; i < N; i++) {
-        int a, b;
-        layout_token_range(n, N, i, &a, &b);
-        for (int t = a; t < b; t++)
-            for (int k = 0; k < K; k++)
-                if (ex[t * K + k] / per == r) exl[R++] = ex[t * K + k] - sh->e0;
-    }
-    moe_permute(off, order, where, exl, R, sh->ne);
+    moe_permute(off, order, where, exl, R, sh->ne);  /* the received rows by local expert */
     for (int j = 0; j < R; j++) memcpy(xg + (int64_t)j * D, xr + (int64_t)order[j] * D, row);
     double eb = 0, ef = 0;
     for (int x = 0; x < sh->ne; x++) {
@@ -595,7 +569,7 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
     int rc = 0;
     if (nw && logits && s.comm) {               /* each rank its vocabulary slice, then gathered */
         const Shard *sh = &m->sh;
-        float *part = s.w[W_LOGP], *all = s.w[W_LOGP];
+        float *all = s.w[W_LOGP], *part;
         size_t *bytes = s.w[W_BYTES];
         int64_t off = 0;                        /* this rank's slice, where the gather puts it */
         for (int i = 0; i < sh->n; i++) {

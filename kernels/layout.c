@@ -87,6 +87,32 @@ void layout_describe(const ModelConfig *c, const Shard *s, char *out, size_t len
     snprintf(out + o, len - (size_t)o, "vocabulary split)");
 }
 
+int layout_dispatch(const int *ex, int T, int K, int n, int r, int per, size_t row, int *cnt, int *sidx, int *spos,
+                    size_t *sb, size_t *rb, int *exl, int *sent) {
+    int t0, t1, fill = 0, R = 0;
+    layout_token_range(T, n, r, &t0, &t1);
+    memset(cnt, 0, sizeof(int) * (size_t)n * n);
+    for (int i = 0; i < n; i++) {                /* every rank's counts */
+        int a, b;
+        layout_token_range(T, n, i, &a, &b);
+        for (int t = a; t < b; t++)
+            for (int k = 0; k < K; k++) {
+                int e = ex[t * K + k];
+                cnt[i * n + e / per]++;
+                if (e / per == r) exl[R++] = e - r * per;
+            }
+    }
+    for (int j = 0; j < n; j++) {
+        for (int t = t0; t < t1; t++)
+            for (int k = 0; k < K; k++)
+                if (ex[t * K + k] / per == j) { sidx[fill] = t; spos[(t - t0) * K + k] = fill++; }
+        sb[j] = (size_t)cnt[r * n + j] * row;
+        rb[j] = (size_t)cnt[j * n + r] * row;
+    }
+    *sent = fill;
+    return R;
+}
+
 void layout_predict(const ModelConfig *c, const Shard *s, int T, int nw, const int *experts, double *sent, double *recv) {
     int n = s->n, D = c->dim, K = c->top_k;
     double row = 4.0 * D, ar = comm_allreduce_bytes(4.0 * T * D, n);

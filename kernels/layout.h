@@ -55,6 +55,16 @@ void layout_vocab_range(int V, int n, int r, int *v0, int *v1);
 /* the tokens rank r owns in an expert-parallel dispatch of T tokens: [t0, t1) */
 void layout_token_range(int T, int n, int r, int *t0, int *t1);
 
+/* An expert-parallel dispatch of T tokens routed to ex (T, K), the routing every rank
+ * computed, seen from rank r of n holding experts [r*per, (r+1)*per); a row is `row`
+ * bytes. Fills sidx (the token of each row this rank sends, grouped by destination rank,
+ * token order within), spos (the send row of each (token, slot) of its own tokens),
+ * sb and rb (n: bytes to and from each rank) and exl (the local expert of each row it
+ * receives, in the senders' order); cnt (n*n ints) is scratch. Returns the rows
+ * received; *sent the rows sent. */
+int layout_dispatch(const int *ex, int T, int K, int n, int r, int per, size_t row, int *cnt, int *sidx, int *spos,
+                    size_t *sb, size_t *rb, int *exl, int *sent);
+
 /* Bytes each rank of the layout sends and receives, by kind, in one step of T tokens
  * with nw logits rows wanted, by comm.h's conventions, float32 activations.
  * experts (n_layers, T, K) the routing (-1 on dense layers), or NULL: dispatch and

@@ -592,31 +592,9 @@ static int moe_ep(const Q *q, const GLayer *a) {
     int *cnt = g->hcnt, *ex = g->hex;
     Err e = { "" };
     TRY(cuda_to_host(ex, g->ex, sizeof(int) * (size_t)n * K));
-    int t0, t1;
+    int t0, t1, fill;
     layout_token_range(n, N, r, &t0, &t1);
-    memset(cnt, 0, sizeof(int) * (size_t)N * N);
-    for (int i = 0; i < N; i++) {
-        int a0, a1;
-        layout_token_range(n, N, i, &a0, &a1);
-        for (int t = a0; t < a1; t++)
-            for (int k = 0; k < K; k++) cnt[i * N + ex[t * K + k] / per]++;
-    }
-    int fill = 0;
-    for (int j = 0; j < N; j++) {
-        for (int t = t0; t < t1; t++)
-            for (int k = 0; k < K; k++)
-                if (ex[t * K + k] / per == j) { g->hidx[fill] = t; g->hspos[(t - t0) * K + k] = fill++; }
-        sb[j] = (size_t)cnt[r * N + j] * row;
-        rb[j] = (size_t)cnt[j * N + r] * row;
-    }
-    int R = 0;
-    for (int i = 0; i < N; i++) {
-        int a0, a1;
-        layout_token_range(n, N, i, &a0, &a1);
-        for (int t = a0; t < a1; t++)
-            for (int k = 0; k < K; k++)
-                if (ex[t * K + k] / per == r) g->hexl[R++] = ex[t * K + k] - sh->e0;
-    }
+    int R = layout_dispatch(ex, n, K, N, r, per, row, cnt, g->hidx, g->hspos, sb, rb, g->hexl, &fill);
     moe_permute(g->hoff, g->horder, g->hwhere, g->hexl, R, per);
     op_begin(g, OP_PERMUTE);
     if (fill) {
