@@ -26,7 +26,7 @@ else
   MPI_MSG  := ✗ $(if $(NO_MPI),NO_MPI=1,mpicc not found): one rank only (install libopenmpi-dev for mpirun)
 endif
 
-KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c \
+KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c kernels/qgemm.c \
               kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c kernels/qdot.c kernels/qdot_int.c \
               kernels/comm.c kernels/comm_mpi.c kernels/layout.c
 # everything but the command-line front end; the tests link it too

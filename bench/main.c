@@ -231,11 +231,11 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         else if (!strcmp(a, "--products")) {
             const char *v = VAL();
             if (!v) return -1;
-            if (strcmp(v, "f32") && strcmp(v, "q8")) {
-                fprintf(stderr, "effbench %s: --products takes f32 or q8, not \"%s\"\n", cmd, v);
+            if (strcmp(v, "f32") && strcmp(v, "low") && strcmp(v, "q8")) {
+                fprintf(stderr, "effbench %s: --products takes f32, low or q8 (the same as low), not \"%s\"\n", cmd, v);
                 return -1;
             }
-            o->products = !strcmp(v, "q8");
+            o->products = strcmp(v, "f32") != 0;
             qdot_set_products(o->products);
         }
         else if (!strcmp(a, "--profile")) { if (!(o->profile = VAL())) return -1; }

@@ -96,6 +96,23 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
                 for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
             }
         }
+    } else if (scratch && qdot_int8_products() && qgemm_ok(W->dt)) {
+        /* --products low, BF16 weights: activations rounded to BF16 (a chunk of tokens at
+         * a time through the scratch) and VDPBF16PS tiles (qgemm.c) */
+        int64_t ldxb = (cols + 31) / 32 * 32;
+        int64_t chunk = (int64_t)(linear_scratch_floats(cols) * sizeof(float) / (sizeof(uint16_t) * (size_t)ldxb));
+        if (chunk > T) chunk = T;
+        uint16_t *xb = (uint16_t *)(void *)scratch;
+        for (int t0 = 0; t0 < T; t0 += (int)chunk) {
+            int tn = T - t0 < chunk ? T - t0 : (int)chunk;
+            qgemm_act_bf16(x + (int64_t)t0 * ldx, ldx, tn, cols, xb, ldxb);
+            #pragma omp parallel if (!small)
+            {
+                int64_t lo, hi;
+                share(nr, 4, &lo, &hi);
+                if (hi > lo) qgemm_rows(row_ptr(W, r0 + lo), hi - lo, cols, xb, ldxb, tn, y + (int64_t)t0 * ldy + lo, ldy);
+            }
+        }
     } else {
         #pragma omp parallel if (!small)
         {

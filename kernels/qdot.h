@@ -69,6 +69,21 @@ const char *qdot_int_isa(void);  /* "avx512-vnni" or "c" */
 int qdot_int8_products(void);
 void qdot_set_products(int mode);
 
+/* ---- BF16 prefill with BF16 activations (qgemm.c; --products low) --------------------------
+ * y (T, nr) [ldy] = xb (T, cols) [ldxb] . W^T for BF16 rows W (nr, cols), in tiles of
+ * 6 tokens x 4 rows multiplied in VDPBF16PS. xb: the activations rounded to BF16 by
+ * qgemm_act_bf16 (T rows of ldxb >= cols elements, zero past cols). qgemm_ok(dt):
+ * whether this build has the tile kernel for dt (AVX-512 BF16, BF16 weights); where it
+ * has none qgemm_rows runs the plain C twin. */
+int qgemm_ok(DType dt);
+void qgemm_act_bf16(const float *x, int64_t ldx, int T, int64_t cols, uint16_t *xb, int64_t ldxb);
+void qgemm_rows(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T, float *y,
+                int64_t ldy);
+/* the plain C twins */
+void qgemm_act_bf16_ref(const float *x, int64_t ldx, int T, int64_t cols, uint16_t *xb, int64_t ldxb);
+void qgemm_rows_ref(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T, float *y,
+                    int64_t ldy);
+
 /* Elements of n (whole blocks of a block type) that decode to NaN or Inf: those of
  * every block whose f16 scale (d, or d and m / dmin) is not finite. */
 int64_t qdot_block_nonfinite(DType dt, const void *data, int64_t n);

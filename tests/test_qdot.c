@@ -207,6 +207,8 @@ static void test_linear_types(void) {
                     qdot_set_products(mode);
                     /* 8-bit activations (decode, block types): each x within dx/2 of its rounding */
                     int q8 = mode && T <= 6 && qdot_int_type(dt);
+                    /* BF16 activations (prefill, BF16 weights): each x within 2^-9 of itself */
+                    int bfx = mode && T > 6 && qgemm_ok(dt);
                     linear(y, (int)rows, x, (int)cols, T, &W, 0, rows, NULL, scratch);
                     double worst = 0;
                     for (int t = 0; t < T; t++)
@@ -220,12 +222,13 @@ static void test_linear_types(void) {
                                     for (int64_t j = i / 32 * 32; j < i / 32 * 32 + 32; j++) amax = fmaxf(amax, fabsf(x[t * cols + j]));
                                     round += fabs((double)wf[r * cols + i]) * amax / 127 / 2;
                                 }
+                                if (bfx) round += fabs((double)wf[r * cols + i] * x[t * cols + i]) * 0x1p-9;
                             }
                             double d = (fabs(y[t * rows + r] - exact) - round) / (mag + 1e-30);
                             if (d > worst) worst = d;
                         }
                     CHECK(worst <= 1e-5, "linear %s rows %lld cols %lld T %d (%s products): error beyond the activations' rounding %.3g of sum |wx|",
-                          dtype_name(dt), (long long)rows, (long long)cols, T, q8 ? "int8" : "float", worst);
+                          dtype_name(dt), (long long)rows, (long long)cols, T, q8 ? "int8" : bfx ? "bf16" : "float", worst);
                 }
                 qdot_set_products(-1);
                 free(x); free(y);
@@ -424,6 +427,111 @@ static void test_q8_products_cost(void) {
     case_free(&c);
 }
 
+/* BF16 prefill tiles (qgemm.c) against their plain C twin and float64 on awkward sizes:
+ * tokens not a multiple of the 6-token tile or the 72-token block, rows not a multiple
+ * of 4, columns not a multiple of the 32-element step. The rounding of the activations
+ * to BF16 is bit-exact against the C twin (both round to nearest even). Both products
+ * take the same BF16 operands, so they differ by float32 summation order alone: 1e-5 of
+ * sum |w x| (as above; VDPBF16PS adds pairs before each lane's sum, one more rounding).
+ * A product that drops its last column must fail that bound. */
+static void test_qgemm_twin(void) {
+    if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build: qgemm_rows is its C twin"); return; }
+    int Ts[] = { 1, 5, 6, 7, 13, 73, 150 };
+    int64_t rows_list[] = { 1, 3, 4, 9 }, cols_list[] = { 1, 31, 32, 33, 100, 4099 };
+    int caught = 0, tried = 0;
+    for (size_t ci = 0; ci < sizeof cols_list / sizeof cols_list[0]; ci++) {
+        int64_t cols = cols_list[ci], ldxb = (cols + 31) / 32 * 32 + 32 * (ci & 1);   /* padded rows too */
+        for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+            int64_t rows = rows_list[ri];
+            uint16_t *w = malloc(2 * (size_t)(rows * cols));
+            for (int64_t i = 0; i < rows * cols; i++) w[i] = f32_to_bf16(frnd());
+            int bad_cut = 0;                     /* over every T: some sum must notice */
+            for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
+                int T = Ts[k];
+                float *x = malloc(sizeof(float) * (size_t)(T * cols)), *y = malloc(sizeof(float) * (size_t)(T * rows)),
+                      *yr = malloc(sizeof(float) * (size_t)(T * rows)), *yc = malloc(sizeof(float) * (size_t)(T * rows));
+                uint16_t *xb = malloc(2 * (size_t)(T * ldxb)), *xr = malloc(2 * (size_t)(T * ldxb));
+                for (int64_t i = 0; i < T * cols; i++) x[i] = frnd() * (i % 7 == 0 ? 100.0f : 1.0f);
+                memset(xb, 0xff, 2 * (size_t)(T * ldxb));
+                qgemm_act_bf16(x, cols, T, cols, xb, ldxb);
+                qgemm_act_bf16_ref(x, cols, T, cols, xr, ldxb);
+                CHECK(!memcmp(xb, xr, 2 * (size_t)(T * ldxb)), "BF16 rounding of %d x %lld activations differs from the C twin",
+                      T, (long long)cols);
+                qgemm_rows(w, rows, cols, xb, ldxb, T, y, rows);
+                qgemm_rows_ref(w, rows, cols, xr, ldxb, T, yr, rows);
+                if (cols > 1) qgemm_rows(w, rows, cols - 1, xb, ldxb, T, yc, rows);  /* the deliberate error */
+                double worst = 0, worst_ref = 0;
+                for (int t = 0; t < T; t++)
+                    for (int64_t r = 0; r < rows; r++) {
+                        double exact = 0, mag = 0;
+                        for (int64_t i = 0; i < cols; i++) {
+                            double p = (double)bf16_to_f32(w[r * cols + i]) * bf16_to_f32(xr[t * ldxb + i]);
+                            exact += p;
+                            mag += fabs(p);
+                        }
+                        double d = fabs(y[t * rows + r] - yr[t * rows + r]) / (mag + 1e-30);
+                        double dr = fabs(yr[t * rows + r] - exact) / (mag + 1e-30);
+                        if (d > worst) worst = d;
+                        if (dr > worst_ref) worst_ref = dr;
+                        if (cols > 1 && fabs(yc[t * rows + r] - yr[t * rows + r]) > 1e-5 * mag) bad_cut = 1;
+                    }
+                CHECK(worst <= 1e-5, "qgemm T %d rows %lld cols %lld: %.3g of sum |wx| from the C twin", T, (long long)rows,
+                      (long long)cols, worst);
+                CHECK(worst_ref <= 1e-5, "qgemm C twin T %d rows %lld cols %lld: %.3g of sum |wx| from float64", T,
+                      (long long)rows, (long long)cols, worst_ref);
+                free(x); free(y); free(yr); free(yc); free(xb); free(xr);
+            }
+            if (cols > 1) { tried++; caught += bad_cut; }
+            free(w);
+        }
+    }
+    CHECK(tried > 0 && caught == tried, "a product that dropped its last column passed in %d of %d cases", tried - caught, tried);
+}
+
+/* --products low in prefill with BF16 weights: its cost is the activations' rounding to
+ * BF16. v3-tiny and llama-tiny re-encoded BF16, 16 tokens at once, against the same
+ * weights with float32 activations. Bound 1e-4, 50x the 1.9e-6 measured on v3-tiny
+ * (4.8e-7 on llama-tiny): BF16 keeps 8 significant bits, so each product moves by
+ * about 2^-9 of its terms' magnitudes. KL > 0 shows the BF16 path ran. */
+static void test_bf16_products_cost(void) {
+    if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build"); return; }
+    const char *cases[] = { "deepseek/v3-tiny", "dense/llama-tiny" };
+    int tok[16];
+    for (int i = 0; i < 16; i++) tok[i] = (int)((53u * (unsigned)i + 7u) % 200u);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        Case c;
+        if (case_load(cases[k], &c)) continue;
+        DType odt;
+        float *a = NULL, *b = NULL;
+        int V = 0;
+        {
+            Model m;
+            Err e = { "" };
+            LoadOpts o = { .dtype = DT_BF16, .recode = 1 };
+            if (model_load(&m, c.dir, &o, &e)) { t_fail(__FILE__, __LINE__, "load %s: %s", c.dir, e.msg); case_free(&c); continue; }
+            V = m.cfg.vocab;
+            model_free(&m);
+        }
+        a = malloc(sizeof(float) * 16 * (size_t)V);
+        b = malloc(sizeof(float) * 16 * (size_t)V);
+        qdot_set_products(0);
+        int rc = logits_of(c.dir, 1, DT_BF16, tok, 16, a, &odt);
+        qdot_set_products(1);
+        if (!rc) rc = logits_of(c.dir, 1, DT_BF16, tok, 16, b, &odt);
+        qdot_set_products(-1);
+        if (!rc) {
+            double kl;
+            kl_rows(a, b, 16, V, &kl);
+            CHECK(odt == DT_BF16, "%s: o_proj held as %s", cases[k], dtype_name(odt));
+            CHECK(kl > 0 && kl < 1e-4, "%s: BF16 activations' mean KL against float32 activations %.3g (expected 0 < KL < 1e-4)",
+                  cases[k], kl);
+            if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s: bf16 activations in prefill, mean KL %.3g\n", cases[k], kl);
+        }
+        free(a); free(b);
+        case_free(&c);
+    }
+}
+
 const TestDef qdot_tests[] = {
     { "qdot widening is bit-exact against the C twin, every type", test_widen_exact },
     { "qdot products match the C twin and float64, every type, T 1-8", test_dot_twin },
@@ -433,6 +541,8 @@ const TestDef qdot_tests[] = {
     { "fast encoders: errors within 1.3x the reference encoders'", test_fast_encoders },
     { "int8 products match the C twin, and float64 within the activations' rounding", test_int_twin },
     { "q8 products' cost in decode: KL against f32 products, goldens and SmolLM2", test_q8_products_cost },
+    { "BF16 prefill tiles match the C twin and float64; a dropped column is caught", test_qgemm_twin },
+    { "bf16 activations' cost in prefill: KL against float32 activations, goldens", test_bf16_products_cost },
     { "checkpoint re-encoded at load: KL against float32 small for Q8_0, larger for Q4_0", test_recode_checkpoint },
 };
 const int n_qdot_tests = (int)(sizeof qdot_tests / sizeof qdot_tests[0]);
