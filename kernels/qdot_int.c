@@ -235,12 +235,41 @@ INLINE void run32(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T,
     }
 }
 
+/* Q4_K / Q5_K: a super-block's eight 6-bit scales and mins unpacked together (the
+ * 12-byte packing read as three words, as llama.cpp's kmask shuffle does), widened to
+ * float vectors once per block; per token, the eight sub-block scales times the eight dx
+ * are one multiply, a 64-weight group takes its two by a permute, and the mins'
+ * correction is a vector sum reduced once per row. */
+INLINE void k_scales_vec(const uint8_t *b, __m256 *dsc, __m256 *dmn) {
+    uint32_t u[4];
+    memcpy(u, b + 4, 12);
+    const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);     /* mins 4-7 */
+    uint32_t mins03 = u[1] & m1;
+    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);            /* scales 4-7 */
+    u[0] &= m1;                                                 /* scales 0-3 */
+    u[2] = mins03;
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)u);
+    *dsc = _mm256_mul_ps(_mm256_set1_ps(h2f(b)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)));
+    *dmn = _mm256_mul_ps(_mm256_set1_ps(h2f(b + 2)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))));
+}
+
 INLINE void run_k(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
     const int64_t bb = dt == DT_Q4_K ? 144 : 176, nbx = a->cols / 32;
+    __m512i pick[4];                                            /* lanes 0-7: sub-block 2g, 8-15: 2g+1 */
+    for (int g = 0; g < 4; g++)
+        pick[g] = _mm512_inserti64x4(_mm512_set1_epi32(2 * g), _mm256_set1_epi32(2 * g + 1), 1);
+    __m256 corr[4];
+    for (int t = 0; t < T; t++) corr[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *b = row + i * bb, *qs = b + (dt == DT_Q4_K ? 16 : 48);
-        float dsc[8], dmn[8];
-        k_scales_with(h2f, b, dsc, dmn);
+        __m256 dsc, dmn;
+        k_scales_vec(b, &dsc, &dmn);
+        __m512 sc[4];
+        for (int t = 0; t < T; t++) {
+            sc[t] = _mm512_castps256_ps512(_mm256_mul_ps(dsc, _mm256_loadu_ps(a->dx + t * nbx + 8 * i)));
+            corr[t] = _mm256_fmadd_ps(dmn, _mm256_loadu_ps(a->sx + t * nbx + 8 * i), corr[t]);
+        }
         __m256i hb = dt == DT_Q5_K ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
         for (int g = 0; g < 4; g++) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * g)), lo = nib_lo(v), hi = nib_hi(v);
@@ -249,13 +278,20 @@ INLINE void run_k(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T,
                 lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * g), one), 4));
                 hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * g + 1), one), 4));
             }
-            int64_t c = 256 * i + 64 * g, xb = c / 32;
-            dot64_2(s, T, cat(lo, hi), c, dsc[2 * g], dsc[2 * g + 1], a->dx + xb, nbx);
+            __m512i u = cat(lo, hi);
+            int64_t c = 256 * i + 64 * g;
             for (int t = 0; t < T; t++) {
-                const float *sx = a->sx + t * nbx + xb;
-                s->corr[t] -= dmn[2 * g] * sx[0] + dmn[2 * g + 1] * sx[1];
+                __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + c));
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
+                s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(pick[g], sc[t]), s->acc[t]);
             }
         }
+    }
+    for (int t = 0; t < T; t++) {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(corr[t]), _mm256_extractf128_ps(corr[t], 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        s->corr[t] -= _mm_cvtss_f32(h);
     }
 }
 
