@@ -25,9 +25,10 @@
 #      (effbench / llama.cpp) | effbench's % of its roofline (the bound bench measures
 #      in the same run: memory bandwidth for decode, GEMM rate for prefill) | decode's
 #      % of the read-only bandwidth measured in the same run.
-# Block types (Q8_0, Q4_*, Q5_K, Q6_K) are measured with each of PRODUCTS: f32 (float32
-# activations, effbench's default) and q8 (activations rounded to 8 bits and integer dot
-# products: llama.cpp's own arithmetic). effbench's KV cache is KV (default bf16: the
+# Block types (Q8_0, Q4_*, Q5_K, Q6_K) and BF16 are measured with each of PRODUCTS: f32
+# (float32 activations, effbench's default) and low (llama.cpp's own arithmetic: block
+# types' activations rounded to 8 bits and integer dot products; BF16 prefill's
+# activations rounded to BF16 and VDPBF16PS). effbench's KV cache is KV (default bf16: the
 # bytes of llama.cpp's default F16 cache).
 # Both figures are medians of the repetitions (llama-bench's samples_ts, effbench's
 # median time). Raw outputs stay in $CACHE/compare/ for inspection.
@@ -38,7 +39,7 @@
 #   SMOLLM=1                                  0: leave out the real SmolLM2 file
 #   TESTS="pp512 tg32 tg32@d1024"             a subset, to be quick
 #   EFFBENCH=./effbench                       the binary to measure
-#   PRODUCTS="f32 q8"                         effbench's products for block types
+#   PRODUCTS="f32 low"                        effbench's products for block types and BF16
 #   KV=bf16                                   effbench's --kv-dtype
 set -u
 
@@ -52,7 +53,7 @@ SEED=${SEED:-1}
 SMOLLM=${SMOLLM:-1}
 TESTS=${TESTS:-pp512 tg32 tg32@d1024}
 EFFBENCH=${EFFBENCH:-$root/effbench}
-PRODUCTS=${PRODUCTS:-f32 q8}
+PRODUCTS=${PRODUCTS:-f32 low}
 KV=${KV:-bf16}
 types=${*:-bf16 f16 q8_0 q4_k}
 
@@ -109,7 +110,7 @@ echo "$files" | while IFS='|' read -r shape type path; do
             || say "llama-bench failed on $path $test: $(tail -n 1 "$base.llama.err")"
         t1=$(date +%s)
         say "$shape $type $test: llama-bench $((t1 - t0)) s"
-        case $type in bf16|f16|f32|BF16|F16|F32) modes=f32 ;; *) modes=$PRODUCTS ;; esac
+        case $type in f16|f32|F16|F32) modes=f32 ;; *) modes=$PRODUCTS ;; esac
         for pm in $modes; do
         # shellcheck disable=SC2086
         "$EFFBENCH" bench --model "$path" -t "$THREADS" -r "$REPS" $eb --products "$pm" --kv-dtype "$KV" --format csv \
