@@ -42,17 +42,24 @@ void qdot_row_ref(DType dt, const void *row, const float *srow, int64_t cols, co
 void qdot_widen_ref(DType dt, const void *row, const float *srow, int64_t cols, float *dst);
 
 /* ---- 8-bit activations and integer dot products (qdot_int.c) ----------------------------
- * For the block types, a second way: the activations rounded to int8 per block of 32
- * (dx = amax / 127, llama.cpp's Q8_0 rounding) and each weight block's integer levels
- * multiplied with them in integer dot products (AVX-512 VNNI), as llama.cpp does. Costs
- * the activations' rounding (at most dx/2 per element; its KL divergence is measured in
- * tests and the README); much less arithmetic per weight than decoding to float. */
+ * For the block types, a second way: the activations rounded to int8 and each weight
+ * block's integer levels multiplied with them in integer dot products (AVX-512 VNNI), as
+ * llama.cpp does, with llama.cpp's roundings: per block of 32 (dx = amax / 127, its
+ * Q8_0) for Q8_0, Q4_0, Q4_1 and Q6_K; per block of 256 (dk = amax / 127, its Q8_K) for
+ * Q4_K and Q5_K, whose 6-bit sub-block scales then multiply integer sums and a super-block
+ * needs one float conversion. Costs the activations' rounding (at most dx/2 or dk/2 per
+ * element; its KL divergence is measured in tests and the README); much less arithmetic
+ * per weight than decoding to float. */
 typedef struct {
     int T;
     int64_t cols;                /* a whole number of 32-blocks */
     int8_t *q;                   /* (T, cols) */
     float *dx, *sx;              /* (T, cols/32): scale, scale * sum(q) */
     float *sx16;                 /* (T, cols/16): scale * sum(q) per 16 */
+    /* per 256 (NULL unless cols is a whole number of 256-blocks) */
+    int8_t *qk;                  /* (T, cols) */
+    float *dk;                   /* (T, cols/256) */
+    int32_t *bk;                 /* (T, cols/32): sum(qk) per 32 */
 } QAct;
 size_t qdot_act_bytes(int T, int64_t cols);
 /* x (T rows of cols, stride ldx) rounded into buf (qdot_act_bytes) described by a */

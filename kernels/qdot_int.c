@@ -35,7 +35,18 @@
 
 /* ---- activations -------------------------------------------------------------------------- */
 size_t qdot_act_bytes(int T, int64_t cols) {
-    return (size_t)T * ((size_t)cols + sizeof(float) * (size_t)(cols / 32 * 2 + cols / 16)) + 64;
+    size_t per32 = (size_t)T * ((size_t)cols + sizeof(float) * (size_t)(cols / 32 * 2 + cols / 16)) + 64;
+    size_t per256 = (size_t)T * ((size_t)cols + sizeof(float) * (size_t)(cols / 256) + sizeof(int32_t) * (size_t)(cols / 32)) + 64;
+    return per32 + per256;
+}
+
+/* q[0..n) = round(x / d) with d = amax / 127 over the n values; returns d */
+static float round_block(const float *x, int n, int8_t *q) {
+    float amax = 0;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float d = amax / 127, id = d ? 1.0f / d : 0;
+    for (int i = 0; i < n; i++) q[i] = (int8_t)(int)roundf(x[i] * id);
+    return d;
 }
 
 void qdot_act_quant(const float *x, int64_t ldx, int T, int64_t cols, void *buf, QAct *a) {
@@ -50,19 +61,27 @@ void qdot_act_quant(const float *x, int64_t ldx, int T, int64_t cols, void *buf,
         const float *xt = x + t * ldx;
         int8_t *q = a->q + t * cols;
         for (int64_t b = 0; b < nb; b++) {
-            float amax = 0;
-            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xt[32 * b + i]));
-            float d = amax / 127, id = d ? 1.0f / d : 0;
+            float d = round_block(xt + 32 * b, 32, q + 32 * b);
             int s0 = 0, s1 = 0;
-            for (int i = 0; i < 32; i++) {
-                int v = (int)roundf(xt[32 * b + i] * id);
-                q[32 * b + i] = (int8_t)v;
-                if (i < 16) s0 += v; else s1 += v;
-            }
+            for (int i = 0; i < 16; i++) { s0 += q[32 * b + i]; s1 += q[32 * b + 16 + i]; }
             a->dx[t * nb + b] = d;
             a->sx[t * nb + b] = d * (float)(s0 + s1);
             a->sx16[t * 2 * nb + 2 * b] = d * (float)s0;
             a->sx16[t * 2 * nb + 2 * b + 1] = d * (float)s1;
+        }
+    }
+    a->qk = NULL; a->dk = NULL; a->bk = NULL;
+    if (cols % 256) return;
+    a->qk = (int8_t *)(void *)(((uintptr_t)(a->sx16 + T * 2 * nb) + 63) & ~(uintptr_t)63);
+    a->dk = (float *)(void *)(a->qk + (size_t)T * (size_t)cols);
+    a->bk = (int32_t *)(void *)(a->dk + T * (cols / 256));
+    for (int t = 0; t < T; t++) {
+        int8_t *q = a->qk + t * cols;
+        for (int64_t b = 0; b < cols / 256; b++) a->dk[t * (cols / 256) + b] = round_block(x + t * ldx + 256 * b, 256, q + 256 * b);
+        for (int64_t b = 0; b < nb; b++) {
+            int32_t s = 0;
+            for (int i = 0; i < 32; i++) s += q[32 * b + i];
+            a->bk[t * nb + b] = s;
         }
     }
 }
@@ -111,19 +130,16 @@ static void levels(DType dt, const uint8_t *b, uint8_t *u) {
     }
 }
 
-/* Q4_K / Q5_K: d*sc[j] and dmin*mn[j] (f16 widened by the caller's function) */
-static inline __attribute__((always_inline)) void k_scales_with(float (*wid)(const uint8_t *), const uint8_t *b, float dsc[8],
-                                                                  float dmn[8]) {
-    const float d = wid(b), dmin = wid(b + 2);
+/* Q4_K / Q5_K: the 6-bit scales and mins as integers */
+static void k_scales_int(const uint8_t *b, uint8_t sc[8], uint8_t mn[8]) {
     const uint8_t *s = b + 4;
     for (int j = 0; j < 4; j++) {
-        dsc[j] = d * (float)(s[j] & 0x3F);
-        dmn[j] = dmin * (float)(s[j + 4] & 0x3F);
-        dsc[j + 4] = d * (float)((s[j + 8] & 0x0F) | ((s[j] >> 2) & 0x30));
-        dmn[j + 4] = dmin * (float)((s[j + 8] >> 4) | ((s[j + 4] >> 2) & 0x30));
+        sc[j] = s[j] & 0x3F;
+        mn[j] = s[j + 4] & 0x3F;
+        sc[j + 4] = (uint8_t)((s[j + 8] & 0x0F) | ((s[j] >> 2) & 0x30));
+        mn[j + 4] = (uint8_t)((s[j + 8] >> 4) | ((s[j + 4] >> 2) & 0x30));
     }
 }
-static void k_scales(const uint8_t *b, float dsc[8], float dmn[8]) { k_scales_with(f16, b, dsc, dmn); }
 
 static float row_ref_one(DType dt, const uint8_t *row, int64_t cols, const QAct *a, int t) {
     const int8_t *q = a->q + t * a->cols;
@@ -152,14 +168,20 @@ static float row_ref_one(DType dt, const uint8_t *row, int64_t cols, const QAct 
                 float ds = d * (float)sc[j];
                 acc += ds * dx[x0 + j / 2] * (float)dot - 32 * ds * sx16[c0 / 16 + j];
             }
-        } else {
-            float dsc[8], dmn[8];
-            k_scales(b, dsc, dmn);
+        } else {                                 /* Q4_K, Q5_K: per-256 activations, integer sums */
+            const int8_t *qk = a->qk + t * a->cols;
+            const int32_t *bk = a->bk + t * (a->cols / 32);
+            uint8_t sc[8], mn[8];
+            k_scales_int(b, sc, mn);
+            int64_t isum = 0, msum = 0;
             for (int j = 0; j < 8; j++) {
                 int dot = 0;
-                for (int l = 0; l < 32; l++) dot += u[32 * j + l] * q[c0 + 32 * j + l];
-                acc += dsc[j] * dx[x0 + j] * (float)dot - dmn[j] * sx[x0 + j];
+                for (int l = 0; l < 32; l++) dot += u[32 * j + l] * qk[c0 + 32 * j + l];
+                isum += (int64_t)sc[j] * dot;
+                msum += (int64_t)mn[j] * bk[x0 + j];
             }
+            float dk = a->dk[t * (a->cols / 256) + i];
+            acc += f16(b) * dk * (double)isum - f16(b + 2) * dk * (double)msum;
         }
     }
     return (float)acc;
@@ -235,56 +257,54 @@ INLINE void run32(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T,
     }
 }
 
-/* Q4_K / Q5_K: a super-block's eight 6-bit scales and mins unpacked together (the
- * 12-byte packing read as three words, as llama.cpp's kmask shuffle does), widened to
- * float vectors once per block; per token, the eight sub-block scales times the eight dx
- * are one multiply, a 64-weight group takes its two by a permute, and the mins'
- * correction is a vector sum reduced once per row. */
-INLINE void k_scales_vec(const uint8_t *b, __m256 *dsc, __m256 *dmn) {
-    uint32_t u[4];
-    memcpy(u, b + 4, 12);
-    const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);     /* mins 4-7 */
-    uint32_t mins03 = u[1] & m1;
-    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);            /* scales 4-7 */
-    u[0] &= m1;                                                 /* scales 0-3 */
-    u[2] = mins03;
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)u);
-    *dsc = _mm256_mul_ps(_mm256_set1_ps(h2f(b)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)));
-    *dmn = _mm256_mul_ps(_mm256_set1_ps(h2f(b + 2)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))));
-}
-
+/* Q4_K / Q5_K against per-256 activations (qk, dk; bk: sums of qk per 32), as llama.cpp's
+ * q4_K x q8_K product: a super-block's eight 6-bit scales and mins unpacked together (the
+ * 12-byte packing read as three words, llama.cpp's kmask shuffle); per 64 weights
+ * VPMADDUBSW multiplies levels and activations into 16-bit pair sums and VPDPWSSD
+ * multiplies those by the two sub-blocks' scales into int32 sums; the block's sum is
+ * converted once and scaled by d * dk; the mins' correction dmin * dk * sum(mn * bk) is
+ * a vector sum reduced once per row. */
 INLINE void run_k(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
-    const int64_t bb = dt == DT_Q4_K ? 144 : 176, nbx = a->cols / 32;
-    __m512i pick[4];                                            /* lanes 0-7: sub-block 2g, 8-15: 2g+1 */
+    const int64_t bb = dt == DT_Q4_K ? 144 : 176, nbx = a->cols / 32, nbk = a->cols / 256;
+    __m512i pick[4];                                            /* 16-bit lanes 0-15: scale 2g, 16-31: 2g+1 */
     for (int g = 0; g < 4; g++)
-        pick[g] = _mm512_inserti64x4(_mm512_set1_epi32(2 * g), _mm256_set1_epi32(2 * g + 1), 1);
+        pick[g] = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * g)), _mm256_set1_epi16((short)(2 * g + 1)), 1);
     __m256 corr[4];
     for (int t = 0; t < T; t++) corr[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *b = row + i * bb, *qs = b + (dt == DT_Q4_K ? 16 : 48);
-        __m256 dsc, dmn;
-        k_scales_vec(b, &dsc, &dmn);
-        __m512 sc[4];
-        for (int t = 0; t < T; t++) {
-            sc[t] = _mm512_castps256_ps512(_mm256_mul_ps(dsc, _mm256_loadu_ps(a->dx + t * nbx + 8 * i)));
-            corr[t] = _mm256_fmadd_ps(dmn, _mm256_loadu_ps(a->sx + t * nbx + 8 * i), corr[t]);
-        }
+        uint32_t w3[3];
+        memcpy(w3, b + 4, 12);
+        const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+        __m128i v = _mm_set_epi32((int)(((w3[2] >> 4) & m2) | (((w3[1] >> 6) & m3) << 4)),   /* mins 4-7 */
+                                  (int)(w3[1] & m1),                                         /* mins 0-3 */
+                                  (int)((w3[2] & m2) | (((w3[0] >> 6) & m3) << 4)),          /* scales 4-7 */
+                                  (int)(w3[0] & m1));                                        /* scales 0-3 */
+        __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(v));
+        __m256i mn32 = _mm256_cvtepu8_epi32(_mm_srli_si128(v, 8));
+        const float d = h2f(b), dmin = h2f(b + 2);
         __m256i hb = dt == DT_Q5_K ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+        __m512i isum[4];
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
         for (int g = 0; g < 4; g++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * g)), lo = nib_lo(v), hi = nib_hi(v);
+            __m256i w = _mm256_loadu_si256((const __m256i *)(qs + 32 * g)), lo = nib_lo(w), hi = nib_hi(w);
             if (dt == DT_Q5_K) {
                 __m256i one = _mm256_set1_epi8(1);
                 lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * g), one), 4));
                 hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * g + 1), one), 4));
             }
-            __m512i u = cat(lo, hi);
+            __m512i u = cat(lo, hi), scg = _mm512_permutexvar_epi16(pick[g], sc16);
             int64_t c = 256 * i + 64 * g;
             for (int t = 0; t < T; t++) {
-                __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + c));
-                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
-                s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(pick[g], sc[t]), s->acc[t]);
+                __m512i xq = _mm512_loadu_si512((const void *)(a->qk + t * a->cols + c));
+                isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(u, xq), scg);
             }
+        }
+        for (int t = 0; t < T; t++) {
+            const float dk = a->dk[t * nbk + i];
+            s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * dk), s->acc[t]);
+            __m256i bk = _mm256_loadu_si256((const __m256i *)(const void *)(a->bk + t * nbx + 8 * i));
+            corr[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(mn32, bk)), _mm256_set1_ps(dmin * dk), corr[t]);
         }
     }
     for (int t = 0; t < T; t++) {
@@ -367,6 +387,11 @@ void qdot_row_int(DType dt, const void *row, const QAct *a, int T, float *acc) {
         sub.dx = a->dx + t0 * nbx;
         sub.sx = a->sx + t0 * nbx;
         sub.sx16 = a->sx16 + t0 * 2 * nbx;
+        if (a->qk) {
+            sub.qk = a->qk + t0 * a->cols;
+            sub.dk = a->dk + t0 * (a->cols / 256);
+            sub.bk = a->bk + t0 * nbx;
+        }
         switch (n) {
         case 1: row_1(dt, row, &sub, acc + t0); break;
         case 2: row_2(dt, row, &sub, acc + t0); break;

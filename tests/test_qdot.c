@@ -218,8 +218,9 @@ static void test_linear_types(void) {
                                 exact += (double)wf[r * cols + i] * x[t * cols + i];
                                 mag += fabs((double)wf[r * cols + i] * x[t * cols + i]);
                                 if (q8) {
+                                    int64_t bl = dt == DT_Q4_K || dt == DT_Q5_K ? 256 : 32;   /* Q8_K or Q8_0 activations */
                                     float amax = 0;
-                                    for (int64_t j = i / 32 * 32; j < i / 32 * 32 + 32; j++) amax = fmaxf(amax, fabsf(x[t * cols + j]));
+                                    for (int64_t j = i / bl * bl; j < i / bl * bl + bl; j++) amax = fmaxf(amax, fabsf(x[t * cols + j]));
                                     round += fabs((double)wf[r * cols + i]) * amax / 127 / 2;
                                 }
                                 if (bfx) round += fabs((double)wf[r * cols + i] * x[t * cols + i]) * 0x1p-9;
@@ -336,7 +337,8 @@ static void test_recode_checkpoint(void) {
 
 /* the integer products against their C twin (the same integer sums), awkward block
  * counts (odd counts take the single-block tail), T 1-8; and against float64 within
- * the activations' rounding: |sum w x - result| <= sum |w_i| dx_i / 2 (+ float32 sums) */
+ * the activations' rounding: |sum w x - result| <= sum |w_i| dx_i / 2 (+ float32 sums),
+ * dx the scale of the activation's block: per 32, or per 256 for Q4_K and Q5_K */
 static void test_int_twin(void) {
     for (int ti = 0; ti < N_TYPES; ti++) {
         DType dt = all_types[ti];
@@ -360,7 +362,8 @@ static void test_int_twin(void) {
                     for (int64_t i = 0; i < cols; i++) {
                         mag += fabs((double)w[i] * x[t * cols + i]);
                         exact += (double)w[i] * x[t * cols + i];
-                        round += fabs((double)w[i]) * qa.dx[t * (cols / 32) + i / 32] / 2;
+                        int k256 = dt == DT_Q4_K || dt == DT_Q5_K;   /* per-256 activations (Q8_K) */
+                        round += fabs((double)w[i]) * (k256 ? qa.dk[t * (cols / 256) + i / 256] : qa.dx[t * (cols / 32) + i / 32]) / 2;
                     }
                     CHECK(close_enough(got[t], want[t], mag), "%s cols %lld T %d row %d (%s): %.9g, the C twin gives %.9g",
                           dtype_name(dt), (long long)cols, T, t, qdot_int_isa(), got[t], want[t]);
