@@ -99,10 +99,10 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
     } else if (scratch && qdot_int8_products() && qgemm_ok(W->dt)) {
         /* --products low, BF16 weights: activations rounded to BF16 (a chunk of tokens at
          * a time through the scratch) and VDPBF16PS tiles (qgemm.c) */
-        int64_t ldxb = (cols + 31) / 32 * 32;
-        int64_t chunk = (int64_t)(linear_scratch_floats(cols) * sizeof(float) / (sizeof(uint16_t) * (size_t)ldxb));
+        int64_t ldxb = (cols + 31) / 32 * 32;     /* rows of whole cache lines, from a line start */
+        int64_t chunk = (int64_t)((linear_scratch_floats(cols) * sizeof(float) - 64) / (sizeof(uint16_t) * (size_t)ldxb));
         if (chunk > T) chunk = T;
-        uint16_t *xb = (uint16_t *)(void *)scratch;
+        uint16_t *xb = (uint16_t *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
         for (int t0 = 0; t0 < T; t0 += (int)chunk) {
             int tn = T - t0 < chunk ? T - t0 : (int)chunk;
             qgemm_act_bf16(x + (int64_t)t0 * ldx, ldx, tn, cols, xb, ldxb);

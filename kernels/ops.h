@@ -7,8 +7,9 @@
  *
  * Weights are read in their stored format (F32, BF16, F16, F8_E4M3 with 128x128
  * block scales, the ggml block types Q8_0 to Q6_K) and decoded to float32 on the fly
- * (qdot.h); all arithmetic is float32, except decode products with --products q8
- * (8-bit activations, integer dot products).
+ * (qdot.h); all arithmetic is float32, except with --products low: block types' decode
+ * products (8-bit activations, integer dot products) and BF16 prefill products (BF16
+ * activations, VDPBF16PS).
  */
 #ifndef EFFBENCH_OPS_H
 #define EFFBENCH_OPS_H
@@ -40,7 +41,7 @@ size_t linear_scratch_floats(int64_t cols);
  * slice. F32 weights go straight to BLAS; others are decoded row by row in registers
  * for small T (decode: each weight byte is read once; block types with 8-bit
  * activations when qdot_int8_products()) or in blocks of rows handed to BLAS for large
- * T (prefill). scratch: linear_scratch_floats(W->cols) floats (it also holds the 8-bit
+ * T (prefill; BF16 with BF16 activations in qgemm.c's tiles when qdot_int8_products()). scratch: linear_scratch_floats(W->cols) floats (it also holds the 8-bit
  * activations; NULL keeps float32 activations). */
 void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t r0, int64_t nr, const float *bias, float *scratch);

@@ -69,10 +69,11 @@ int qdot_int_type(DType dt);     /* 1: Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K */
 void qdot_row_int(DType dt, const void *row, const QAct *a, int T, float *acc);
 void qdot_row_int_ref(DType dt, const void *row, const QAct *a, int T, float *acc);   /* plain C twin */
 const char *qdot_int_isa(void);  /* "avx512-vnni" or "c" */
-/* Whether linear() takes this way for decode (T <= 6): not by default (float32
- * activations: exact up to summation order); `--products q8` or EFFBENCH_PRODUCTS=q8
- * in the environment turns it on. qdot_set_products: 1 int8, 0 float32, -1 back to the
- * default (the environment's choice). */
+/* Whether linear() rounds activations as llama.cpp does (block types in decode, T <= 6:
+ * this way; BF16 in prefill: qgemm.c's): not by default (float32 activations: exact up
+ * to summation order); `--products low` (or q8) or EFFBENCH_PRODUCTS=low (or q8) in the
+ * environment turns it on. qdot_set_products: 1 on, 0 float32, -1 back to the default
+ * (the environment's choice). */
 int qdot_int8_products(void);
 void qdot_set_products(int mode);
 
