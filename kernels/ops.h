@@ -41,7 +41,8 @@ size_t linear_scratch_floats(int64_t cols);
  * slice. F32 weights go straight to BLAS; others are decoded row by row in registers
  * for small T (decode: each weight byte is read once; block types with 8-bit
  * activations when qdot_int8_products()) or in blocks of rows handed to BLAS for large
- * T (prefill; BF16 with BF16 activations in qgemm.c's tiles when qdot_int8_products()). scratch: linear_scratch_floats(W->cols) floats (it also holds the 8-bit
+ * T (prefill; BF16 with BF16 activations in qgemm.c's tiles when qdot_int8_products()).
+ * scratch: linear_scratch_floats(W->cols) floats (it also holds the 8-bit or BF16
  * activations; NULL keeps float32 activations). */
 void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t r0, int64_t nr, const float *bias, float *scratch);

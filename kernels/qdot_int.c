@@ -4,23 +4,26 @@
  * products on the CPU.
  *
  * Activations: each token's row in blocks of 32, q = round(x / dx) with dx = amax / 127
- * (llama.cpp's quantize_row_q8_0), kept with dx, sx = dx * sum(q) per 32 and per 16.
+ * (llama.cpp's quantize_row_q8_0), kept with dx, sx = dx * sum(q) per 32 and per 16;
+ * and, for Q4_K and Q5_K, in blocks of 256, qk = round(x / dk) with dk = amax / 127
+ * (llama.cpp's Q8_K), kept with dk and bk = sum(qk) per 32 (integers).
  * A weight block's integer levels u (unsigned: Q4 0..15, Q5 0..31, Q6 0..63, Q8 q+128)
  * meet q in VPDPBUSD (AVX-512 VNNI: 64 byte products summed into 16 int32 lanes per
  * instruction); each lane's sum is converted once and scaled by its sub-block's
  * (weight scale x dx); what the offset of u contributes (-8 for Q4_0, +128 for Q8_0,
- * -32 for Q6_K, the min of Q4_1/Q4_K/Q5_K) comes from the precomputed sums, per block:
+ * -32 for Q6_K, the min of Q4_1) comes from the precomputed sums, per block:
  *
  *   Q8_0  d (u - 128)             sum = d dx dot(u, q) - 128 d sx
  *   Q4_0  d (u - 8)               sum = d dx dot(u, q) - 8 d sx
  *   Q4_1  d u + m                 sum = d dx dot(u, q) + m sx
- *   Q4_K  (d sc) u - (dmin mn)    per sub-block of 32: (d sc) dx dot - (dmin mn) sx;  Q5_K alike
  *   Q6_K  (d sc) (u - 32)         per sub-block of 16: (d sc) dx dot - 32 (d sc) sx16
+ *   Q4_K  sc u - mn (times d, dmin)  per super-block: d dk sum_j sc_j dot_j(u, qk)
+ *                                    - dmin dk sum_j mn_j bk_j, both sums integers;  Q5_K alike
  *
  * The integer sums are exact, so the result differs from the float32 product of the
- * decoded weights only by the rounding of the activations (at most dx/2 per element)
- * and float32 summation order. The plain C twin computes the same integer sums with
- * scalar code (qdot_row_int_ref).
+ * decoded weights only by the rounding of the activations (at most dx/2 or dk/2 per
+ * element) and float32 summation order. The plain C twin computes the same integer sums
+ * with scalar code (qdot_row_int_ref).
  */
 #include "qdot.h"
 
