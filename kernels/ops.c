@@ -76,7 +76,7 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
     } else if (T <= ROW_PATH_MAX_T) {
         QAct qa;                                /* block types: 8-bit activations, integer products */
         int q8 = scratch && qdot_int_type(W->dt) && cols % 32 == 0 && qdot_int8_products();
-        if (q8) qdot_act_quant(x, ldx, T, cols, scratch, &qa);
+        if (q8) qdot_act_quant(W->dt, x, ldx, T, cols, scratch, &qa);
         #pragma omp parallel if (!small)
         {
             int64_t lo, hi, r;

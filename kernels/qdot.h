@@ -53,17 +53,19 @@ void qdot_widen_ref(DType dt, const void *row, const float *srow, int64_t cols, 
 typedef struct {
     int T;
     int64_t cols;                /* a whole number of 32-blocks */
+    /* per 32 (Q8_0, Q4_0, Q4_1, Q6_K; NULL for Q4_K and Q5_K) */
     int8_t *q;                   /* (T, cols) */
     float *dx, *sx;              /* (T, cols/32): scale, scale * sum(q) */
     float *sx16;                 /* (T, cols/16): scale * sum(q) per 16 */
-    /* per 256 (NULL unless cols is a whole number of 256-blocks) */
+    /* per 256 (Q4_K, Q5_K; NULL for the others) */
     int8_t *qk;                  /* (T, cols) */
     float *dk;                   /* (T, cols/256) */
     int32_t *bk;                 /* (T, cols/32): sum(qk) per 32 */
 } QAct;
 size_t qdot_act_bytes(int T, int64_t cols);
-/* x (T rows of cols, stride ldx) rounded into buf (qdot_act_bytes) described by a */
-void qdot_act_quant(const float *x, int64_t ldx, int T, int64_t cols, void *buf, QAct *a);
+/* x (T rows of cols, stride ldx) rounded into buf (qdot_act_bytes) described by a, in
+ * the form the products with weights of type dt read */
+void qdot_act_quant(DType dt, const float *x, int64_t ldx, int T, int64_t cols, void *buf, QAct *a);
 int qdot_int_type(DType dt);     /* 1: Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K */
 /* acc[t] = row . activations t, for t < T (any T), the row in a qdot_int_type type */
 void qdot_row_int(DType dt, const void *row, const QAct *a, int T, float *acc);

@@ -5,7 +5,7 @@
  *
  * Activations: each token's row in blocks of 32, q = round(x / dx) with dx = amax / 127
  * (llama.cpp's quantize_row_q8_0), kept with dx, sx = dx * sum(q) per 32 and per 16;
- * and, for Q4_K and Q5_K, in blocks of 256, qk = round(x / dk) with dk = amax / 127
+ * for Q4_K and Q5_K instead in blocks of 256, qk = round(x / dk) with dk = amax / 127
  * (llama.cpp's Q8_K), kept with dk and bk = sum(qk) per 32 (integers).
  * A weight block's integer levels u (unsigned: Q4 0..15, Q5 0..31, Q6 0..63, Q8 q+128)
  * meet q in VPDPBUSD (AVX-512 VNNI: 64 byte products summed into 16 int32 lanes per
@@ -37,10 +37,8 @@
 #endif
 
 /* ---- activations -------------------------------------------------------------------------- */
-size_t qdot_act_bytes(int T, int64_t cols) {
-    size_t per32 = (size_t)T * ((size_t)cols + sizeof(float) * (size_t)(cols / 32 * 2 + cols / 16)) + 64;
-    size_t per256 = (size_t)T * ((size_t)cols + sizeof(float) * (size_t)(cols / 256) + sizeof(int32_t) * (size_t)(cols / 32)) + 64;
-    return per32 + per256;
+size_t qdot_act_bytes(int T, int64_t cols) {   /* the larger of the two forms: per 32 */
+    return (size_t)T * ((size_t)cols + sizeof(float) * (size_t)(cols / 32 * 2 + cols / 16)) + 64;
 }
 
 /* q[0..n) = round(x / d) with d = amax / 127 over the n values; returns d */
@@ -52,11 +50,29 @@ static float round_block(const float *x, int n, int8_t *q) {
     return d;
 }
 
-void qdot_act_quant(const float *x, int64_t ldx, int T, int64_t cols, void *buf, QAct *a) {
+static int per256(DType dt) { return dt == DT_Q4_K || dt == DT_Q5_K; }
+
+void qdot_act_quant(DType dt, const float *x, int64_t ldx, int T, int64_t cols, void *buf, QAct *a) {
     int64_t nb = cols / 32;
+    memset(a, 0, sizeof *a);
     a->T = T;
     a->cols = cols;
-    a->q = buf;
+    if (per256(dt)) {                    /* llama.cpp's Q8_K: a scale per 256, integer sums per 32 */
+        a->qk = buf;
+        a->dk = (float *)(void *)((int8_t *)buf + (((size_t)T * (size_t)cols + 63) & ~(size_t)63));
+        a->bk = (int32_t *)(void *)(a->dk + T * (cols / 256));
+        for (int t = 0; t < T; t++) {
+            int8_t *q = a->qk + t * cols;
+            for (int64_t b = 0; b < cols / 256; b++) a->dk[t * (cols / 256) + b] = round_block(x + t * ldx + 256 * b, 256, q + 256 * b);
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t s = 0;
+                for (int i = 0; i < 32; i++) s += q[32 * b + i];
+                a->bk[t * nb + b] = s;
+            }
+        }
+        return;
+    }
+    a->q = buf;                          /* llama.cpp's Q8_0: a scale per 32 */
     a->dx = (float *)(void *)((int8_t *)buf + (((size_t)T * (size_t)cols + 15) & ~(size_t)15));
     a->sx = a->dx + T * nb;
     a->sx16 = a->sx + T * nb;
@@ -71,20 +87,6 @@ void qdot_act_quant(const float *x, int64_t ldx, int T, int64_t cols, void *buf,
             a->sx[t * nb + b] = d * (float)(s0 + s1);
             a->sx16[t * 2 * nb + 2 * b] = d * (float)s0;
             a->sx16[t * 2 * nb + 2 * b + 1] = d * (float)s1;
-        }
-    }
-    a->qk = NULL; a->dk = NULL; a->bk = NULL;
-    if (cols % 256) return;
-    a->qk = (int8_t *)(void *)(((uintptr_t)(a->sx16 + T * 2 * nb) + 63) & ~(uintptr_t)63);
-    a->dk = (float *)(void *)(a->qk + (size_t)T * (size_t)cols);
-    a->bk = (int32_t *)(void *)(a->dk + T * (cols / 256));
-    for (int t = 0; t < T; t++) {
-        int8_t *q = a->qk + t * cols;
-        for (int64_t b = 0; b < cols / 256; b++) a->dk[t * (cols / 256) + b] = round_block(x + t * ldx + 256 * b, 256, q + 256 * b);
-        for (int64_t b = 0; b < nb; b++) {
-            int32_t s = 0;
-            for (int i = 0; i < 32; i++) s += q[32 * b + i];
-            a->bk[t * nb + b] = s;
         }
     }
 }
@@ -145,8 +147,12 @@ static void k_scales_int(const uint8_t *b, uint8_t sc[8], uint8_t mn[8]) {
 }
 
 static float row_ref_one(DType dt, const uint8_t *row, int64_t cols, const QAct *a, int t) {
-    const int8_t *q = a->q + t * a->cols;
-    const float *dx = a->dx + t * (a->cols / 32), *sx = a->sx + t * (a->cols / 32), *sx16 = a->sx16 + t * (a->cols / 16);
+    const int8_t *q = NULL;               /* the per-32 form; Q4_K and Q5_K take the per-256 one below */
+    const float *dx = NULL, *sx = NULL, *sx16 = NULL;
+    if (a->q) {
+        q = a->q + t * a->cols;
+        dx = a->dx + t * (a->cols / 32), sx = a->sx + t * (a->cols / 32), sx16 = a->sx16 + t * (a->cols / 16);
+    }
     int blk = dtype_block(dt);
     int64_t bb = (int64_t)dtype_bytes(dt, blk);
     double acc = 0;
@@ -386,10 +392,12 @@ void qdot_row_int(DType dt, const void *row, const QAct *a, int T, float *acc) {
         int n = T - t0 < 4 ? T - t0 : 4;
         QAct sub = *a;                       /* activation rows t0 .. t0+n-1 */
         int64_t nbx = a->cols / 32;
-        sub.q = a->q + t0 * a->cols;
-        sub.dx = a->dx + t0 * nbx;
-        sub.sx = a->sx + t0 * nbx;
-        sub.sx16 = a->sx16 + t0 * 2 * nbx;
+        if (a->q) {
+            sub.q = a->q + t0 * a->cols;
+            sub.dx = a->dx + t0 * nbx;
+            sub.sx = a->sx + t0 * nbx;
+            sub.sx16 = a->sx16 + t0 * 2 * nbx;
+        }
         if (a->qk) {
             sub.qk = a->qk + t0 * a->cols;
             sub.dk = a->dk + t0 * (a->cols / 256);

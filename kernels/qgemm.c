@@ -20,8 +20,6 @@
  */
 #include "qdot.h"
 
-#include <string.h>
-
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
 #include <immintrin.h>
 #define QG 1

@@ -352,7 +352,7 @@ static void test_int_twin(void) {
             qdot_widen_ref(dt, r, srow, cols, w);
             for (int64_t i = 0; i < cols * QDOT_MAX_T; i++) x[i] = frnd() * (1 + (float)(i % 7));
             QAct qa;
-            qdot_act_quant(x, cols, QDOT_MAX_T, cols, buf, &qa);
+            qdot_act_quant(dt, x, cols, QDOT_MAX_T, cols, buf, &qa);
             for (int T = 1; T <= QDOT_MAX_T; T++) {
                 float got[QDOT_MAX_T], want[QDOT_MAX_T];
                 qdot_row_int(dt, r, &qa, T, got);
