@@ -113,6 +113,30 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
                 if (hi > lo) qgemm_rows(row_ptr(W, r0 + lo), hi - lo, cols, xb, ldxb, tn, y + (int64_t)t0 * ldy + lo, ldy);
             }
         }
+    } else if (scratch && qdot_int8_products() && qgemm_int_ok(W->dt) && cols % 32 == 0) {
+        /* --products low, block types: activations rounded to int8 per 32 (a chunk of
+         * tokens at a time), rows repacked 32 at a time into each thread's panel at the
+         * start of the scratch, VPDPBUSD tiles (qgemm_int.c) */
+        size_t pb = (qgemm_int_panel_bytes(cols) + 63) & ~(size_t)63;
+        size_t nth = (size_t)omp_get_max_threads();
+        uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        size_t avail = linear_scratch_floats(cols) * sizeof(float) - 64 - nth * pb;
+        size_t per_token = qdot_act_bytes(1, cols) - 64;
+        int64_t chunk = (int64_t)((avail - 64) / per_token);
+        if (chunk > T) chunk = T;
+        for (int t0 = 0; t0 < T; t0 += (int)chunk) {
+            int tn = T - t0 < chunk ? T - t0 : (int)chunk;
+            QAct qa;
+            qdot_act_quant(DT_Q8_0, x + (int64_t)t0 * ldx, ldx, tn, cols, base + nth * pb, &qa);
+            #pragma omp parallel if (!small)
+            {
+                int64_t lo, hi;
+                share(nr, 32, &lo, &hi);
+                if (hi > lo)
+                    qgemm_int_rows(W->dt, row_ptr(W, r0 + lo), hi - lo, cols, &qa, y + (int64_t)t0 * ldy + lo, ldy,
+                                   base + (size_t)omp_get_thread_num() * pb);
+            }
+        }
     } else {
         #pragma omp parallel if (!small)
         {

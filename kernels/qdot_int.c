@@ -76,6 +76,7 @@ void qdot_act_quant(DType dt, const float *x, int64_t ldx, int T, int64_t cols, 
     a->dx = (float *)(void *)((int8_t *)buf + (((size_t)T * (size_t)cols + 15) & ~(size_t)15));
     a->sx = a->dx + T * nb;
     a->sx16 = a->sx + T * nb;
+    #pragma omp parallel for schedule(static) if (T >= 32)
     for (int t = 0; t < T; t++) {
         const float *xt = x + t * ldx;
         int8_t *q = a->q + t * cols;
@@ -136,13 +137,32 @@ static void levels(DType dt, const uint8_t *b, uint8_t *u) {
 }
 
 /* Q4_K / Q5_K: the 6-bit scales and mins as integers */
-static void k_scales_int(const uint8_t *b, uint8_t sc[8], uint8_t mn[8]) {
-    const uint8_t *s = b + 4;
+void qdot_k_scales(const void *block, uint8_t sc[8], uint8_t mn[8]) {
+    const uint8_t *s = (const uint8_t *)block + 4;
     for (int j = 0; j < 4; j++) {
         sc[j] = s[j] & 0x3F;
         mn[j] = s[j + 4] & 0x3F;
         sc[j + 4] = (uint8_t)((s[j + 8] & 0x0F) | ((s[j] >> 2) & 0x30));
         mn[j + 4] = (uint8_t)((s[j + 8] >> 4) | ((s[j + 4] >> 2) & 0x30));
+    }
+}
+
+void qdot_sub_levels(DType dt, const void *block, uint8_t *u, float *a, float *b) {
+    const uint8_t *p = block;
+    levels(dt, p, u);
+    float d = f16(p);
+    switch (dt) {
+    case DT_Q8_0: a[0] = d, b[0] = -128 * d; break;
+    case DT_Q4_0: a[0] = d, b[0] = -8 * d; break;
+    case DT_Q4_1: a[0] = d, b[0] = f16(p + 2); break;
+    case DT_Q4_K: case DT_Q5_K: {
+        uint8_t sc[8], mn[8];
+        float dmin = f16(p + 2);
+        qdot_k_scales(p, sc, mn);
+        for (int j = 0; j < 8; j++) a[j] = d * (float)sc[j], b[j] = -dmin * (float)mn[j];
+        break;
+    }
+    default: break;
     }
 }
 
@@ -181,7 +201,7 @@ static float row_ref_one(DType dt, const uint8_t *row, int64_t cols, const QAct 
             const int8_t *qk = a->qk + t * a->cols;
             const int32_t *bk = a->bk + t * (a->cols / 32);
             uint8_t sc[8], mn[8];
-            k_scales_int(b, sc, mn);
+            qdot_k_scales(b, sc, mn);
             int64_t isum = 0, msum = 0;
             for (int j = 0; j < 8; j++) {
                 int dot = 0;

@@ -205,8 +205,9 @@ static void test_linear_types(void) {
                 for (int64_t i = 0; i < T * cols; i++) x[i] = frnd();
                 for (int mode = 0; mode < 2; mode++) {
                     qdot_set_products(mode);
-                    /* 8-bit activations (decode, block types): each x within dx/2 of its rounding */
-                    int q8 = mode && T <= 6 && qdot_int_type(dt);
+                    /* 8-bit activations (block types: decode; prefill but Q6_K): each x within
+                     * dx/2 of its rounding */
+                    int q8 = mode && qdot_int_type(dt) && (T <= 6 || qgemm_int_ok(dt));
                     /* BF16 activations (prefill, BF16 weights): each x within 2^-9 of itself */
                     int bfx = mode && T > 6 && qgemm_ok(dt);
                     linear(y, (int)rows, x, (int)cols, T, &W, 0, rows, NULL, scratch);
@@ -218,7 +219,8 @@ static void test_linear_types(void) {
                                 exact += (double)wf[r * cols + i] * x[t * cols + i];
                                 mag += fabs((double)wf[r * cols + i] * x[t * cols + i]);
                                 if (q8) {
-                                    int64_t bl = dt == DT_Q4_K || dt == DT_Q5_K ? 256 : 32;   /* Q8_K or Q8_0 activations */
+                                    /* per 256 (Q8_K) in Q4_K/Q5_K decode, else per 32 (Q8_0) */
+                                    int64_t bl = T <= 6 && (dt == DT_Q4_K || dt == DT_Q5_K) ? 256 : 32;
                                     float amax = 0;
                                     for (int64_t j = i / bl * bl; j < i / bl * bl + bl; j++) amax = fmaxf(amax, fabsf(x[t * cols + j]));
                                     round += fabs((double)wf[r * cols + i]) * amax / 127 / 2;
@@ -491,13 +493,91 @@ static void test_qgemm_twin(void) {
     CHECK(tried > 0 && caught == tried, "a product that dropped its last column passed in %d of %d cases", tried - caught, tried);
 }
 
-/* --products low in prefill with BF16 weights: its cost is the activations' rounding to
- * BF16. v3-tiny and llama-tiny re-encoded BF16, 16 tokens at once, against the same
- * weights with float32 activations. Bound 1e-4, 50x the 1.9e-6 measured on v3-tiny
- * (4.8e-7 on llama-tiny): BF16 keeps 8 significant bits, so each product moves by
- * about 2^-9 of its terms' magnitudes. KL > 0 shows the BF16 path ran. */
-static void test_bf16_products_cost(void) {
-    if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build"); return; }
+/* Block-type prefill tiles (qgemm_int.c) against their plain C twin and float64 on
+ * awkward sizes: tokens not a multiple of the 6-token tile, rows not a multiple of the
+ * 32-row panel (1, 17, 33, 70), 1, 3 and 17 blocks of columns. Both products take the
+ * same integer levels and per-32 activations, so they differ by float32 summation order
+ * alone (1e-5 of sum |w x|, as above); the twin stays within the activations' rounding
+ * of the float64 product of the decoded weights (sum |w_i| dx_i / 2, per 32). A product
+ * over one block fewer (a shorter row stride too) must fail the first bound. */
+static void test_qgemm_int_twin(void) {
+    static const DType types[] = { DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q4_K, DT_Q5_K };
+    static const int Ts[] = { 1, 5, 7, 13 };
+    static const int64_t rows_list[] = { 1, 17, 33, 70 }, mult[] = { 1, 3, 17 };
+    if (!qgemm_int_ok(DT_Q8_0)) { t_skip("no AVX-512 VNNI in this build: qgemm_int_rows is its C twin"); return; }
+    int caught = 0, tried = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        DType dt = types[ti];
+        int blk = dtype_block(dt);
+        for (size_t ci = 0; ci < sizeof mult / sizeof mult[0]; ci++) {
+            int64_t cols = mult[ci] * blk, rb = (int64_t)dtype_bytes(dt, cols);
+            if (cols > 1024 && dt != DT_Q4_K && dt != DT_Q8_0) continue;     /* the long rows: two types suffice */
+            void *panel = aligned_alloc(64, (qgemm_int_panel_bytes(cols) + 63) / 64 * 64);
+            for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+                int64_t rows = rows_list[ri];
+                uint8_t *w = malloc((size_t)(rows * rb));
+                float *wf = malloc(sizeof(float) * (size_t)(rows * cols));
+                for (int64_t r = 0; r < rows; r++) {
+                    float *srow;
+                    uint8_t *one = make_row(dt, cols, &srow);
+                    memcpy(w + r * rb, one, (size_t)rb);
+                    qdot_widen_ref(dt, one, srow, cols, wf + r * cols);
+                    free(one); free(srow);
+                }
+                int bad_cut = 0;
+                for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
+                    int T = Ts[k];
+                    float *x = malloc(sizeof(float) * (size_t)(T * cols)), *y = malloc(sizeof(float) * (size_t)(T * rows)),
+                          *yr = malloc(sizeof(float) * (size_t)(T * rows)), *yc = malloc(sizeof(float) * (size_t)(T * rows));
+                    void *buf = malloc(qdot_act_bytes(T, cols) + 64);
+                    for (int64_t i = 0; i < T * cols; i++) x[i] = frnd() * (i % 7 == 0 ? 30.0f : 1.0f);
+                    QAct qa;
+                    qdot_act_quant(DT_Q8_0, x, cols, T, cols, buf, &qa);
+                    qgemm_int_rows(dt, w, rows, cols, &qa, y, rows, panel);
+                    qgemm_int_rows_ref(dt, w, rows, cols, &qa, yr, rows);
+                    if (cols > blk) qgemm_int_rows(dt, w, rows, cols - blk, &qa, yc, rows, panel);   /* the deliberate error */
+                    double worst = 0, worst_ref = 0;
+                    for (int t = 0; t < T; t++)
+                        for (int64_t r = 0; r < rows; r++) {
+                            double exact = 0, mag = 0, round = 0;
+                            for (int64_t i = 0; i < cols; i++) {
+                                double wi = wf[r * cols + i];
+                                exact += wi * x[t * cols + i];
+                                mag += fabs(wi * x[t * cols + i]);
+                                round += fabs(wi) * qa.dx[t * (cols / 32) + i / 32] / 2;
+                            }
+                            double d = fabs(y[t * rows + r] - yr[t * rows + r]) / (mag + 1e-30);
+                            double dr = fabs(yr[t * rows + r] - exact) / (round + 1e-5 * mag + 1e-30);
+                            if (d > worst) worst = d;
+                            if (dr > worst_ref) worst_ref = dr;
+                            if (cols > blk && fabs(yc[t * rows + r] - yr[t * rows + r]) > 1e-5 * mag) bad_cut = 1;
+                        }
+                    CHECK(worst <= 1e-5, "%s int8 tiles T %d rows %lld cols %lld: %.3g of sum |wx| from the C twin",
+                          dtype_name(dt), T, (long long)rows, (long long)cols, worst);
+                    CHECK(worst_ref <= 1, "%s int8 C twin T %d rows %lld cols %lld: %.3g of the rounding bound from float64",
+                          dtype_name(dt), T, (long long)rows, (long long)cols, worst_ref);
+                    free(x); free(y); free(yr); free(yc); free(buf);
+                }
+                if (cols > blk) { tried++; caught += bad_cut; }
+                free(w); free(wf);
+            }
+            free(panel);
+        }
+    }
+    CHECK(tried > 0 && caught == tried, "an int8 product over one block fewer passed in %d of %d cases", tried - caught, tried);
+}
+
+/* --products low in prefill: its cost is the activations' rounding. v3-tiny and
+ * llama-tiny re-encoded, 16 tokens at once, against the same weights with float32
+ * activations. BF16 weights (qgemm.c: activations to BF16): bound 1e-4, 50x the 1.9e-6
+ * measured on v3-tiny (4.8e-7 on llama-tiny); BF16 keeps 8 significant bits, so each
+ * product moves by about 2^-9 of its terms' magnitudes. Q8_0 and Q4_1 weights
+ * (qgemm_int.c: activations to int8 per 32): bound 1e-3, as for decode above; measured
+ * (v3-tiny, llama-tiny) Q8_0 2.3e-6 and 3.9e-6, Q4_1 2.3e-6 and 4.2e-6. The goldens'
+ * widths are not multiples of 256, so Q4_K would fall back to Q4_1 here: the weights'
+ * type as held is checked, so that a fallback cannot pass unnoticed. KL > 0 shows the
+ * low path ran. */
+static void products_cost(DType dt, double bound) {
     const char *cases[] = { "deepseek/v3-tiny", "dense/llama-tiny" };
     int tok[16];
     for (int i = 0; i < 16; i++) tok[i] = (int)((53u * (unsigned)i + 7u) % 200u);
@@ -510,7 +590,7 @@ static void test_bf16_products_cost(void) {
         {
             Model m;
             Err e = { "" };
-            LoadOpts o = { .dtype = DT_BF16, .recode = 1 };
+            LoadOpts o = { .dtype = dt, .recode = 1 };
             if (model_load(&m, c.dir, &o, &e)) { t_fail(__FILE__, __LINE__, "load %s: %s", c.dir, e.msg); case_free(&c); continue; }
             V = m.cfg.vocab;
             model_free(&m);
@@ -518,21 +598,32 @@ static void test_bf16_products_cost(void) {
         a = malloc(sizeof(float) * 16 * (size_t)V);
         b = malloc(sizeof(float) * 16 * (size_t)V);
         qdot_set_products(0);
-        int rc = logits_of(c.dir, 1, DT_BF16, tok, 16, a, &odt);
+        int rc = logits_of(c.dir, 1, dt, tok, 16, a, &odt);
         qdot_set_products(1);
-        if (!rc) rc = logits_of(c.dir, 1, DT_BF16, tok, 16, b, &odt);
+        if (!rc) rc = logits_of(c.dir, 1, dt, tok, 16, b, &odt);
         qdot_set_products(-1);
         if (!rc) {
             double kl;
             kl_rows(a, b, 16, V, &kl);
-            CHECK(odt == DT_BF16, "%s: o_proj held as %s", cases[k], dtype_name(odt));
-            CHECK(kl > 0 && kl < 1e-4, "%s: BF16 activations' mean KL against float32 activations %.3g (expected 0 < KL < 1e-4)",
-                  cases[k], kl);
-            if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s: bf16 activations in prefill, mean KL %.3g\n", cases[k], kl);
+            CHECK(odt == dt, "%s: o_proj held as %s, not %s", cases[k], dtype_name(odt), dtype_name(dt));
+            CHECK(kl > 0 && kl < bound, "%s %s: low products' mean KL against float32 activations in prefill %.3g (expected 0 < KL < %.0e)",
+                  cases[k], dtype_name(dt), kl, bound);
+            if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s %s: low products in prefill, mean KL %.3g\n", cases[k], dtype_name(dt), kl);
         }
         free(a); free(b);
         case_free(&c);
     }
+}
+
+static void test_bf16_products_cost(void) {
+    if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build"); return; }
+    products_cost(DT_BF16, 1e-4);
+}
+
+static void test_int8_prefill_cost(void) {
+    if (!qgemm_int_ok(DT_Q8_0)) { t_skip("no AVX-512 VNNI in this build"); return; }
+    products_cost(DT_Q8_0, 1e-3);
+    products_cost(DT_Q4_1, 1e-3);
 }
 
 const TestDef qdot_tests[] = {
@@ -545,7 +636,9 @@ const TestDef qdot_tests[] = {
     { "int8 products match the C twin, and float64 within the activations' rounding", test_int_twin },
     { "q8 products' cost in decode: KL against f32 products, goldens and SmolLM2", test_q8_products_cost },
     { "BF16 prefill tiles match the C twin and float64; a dropped column is caught", test_qgemm_twin },
+    { "block-type int8 prefill tiles match the C twin and float64; a dropped block is caught", test_qgemm_int_twin },
     { "bf16 activations' cost in prefill: KL against float32 activations, goldens", test_bf16_products_cost },
+    { "int8 activations' cost in block-type prefill: KL against float32 activations, goldens", test_int8_prefill_cost },
     { "checkpoint re-encoded at load: KL against float32 small for Q8_0, larger for Q4_0", test_recode_checkpoint },
 };
 const int n_qdot_tests = (int)(sizeof qdot_tests / sizeof qdot_tests[0]);
