@@ -12,6 +12,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- widening ----------------------------------------------------------------------- */
 /* F8_E4M3: the block scales of row r (one per 128 columns), else NULL */
@@ -226,8 +227,25 @@ static size_t attn_score_floats(int max_pos, DType dt) {
     return dt == DT_F32 || max_pos + 1 < ATTN_KV_BLOCK ? (size_t)max_pos + 1 : ATTN_KV_BLOCK;
 }
 
+/* Prefill (more than ATTN_BLOCK_MIN_T tokens): runs of consecutive positions of one
+ * sequence go in query blocks of ATTN_QROWS / group tokens, so that each block of keys
+ * and values is read (and decoded) once for up to ATTN_QROWS query rows, not once per
+ * token, and its products are GEMMs of that many rows. */
+#define ATTN_BLOCK_MIN_T 6
+#define ATTN_QROWS 64
+static int attn_qblock_tokens(int group) { return group >= ATTN_QROWS ? 1 : ATTN_QROWS / group; }
+
+/* one thread's floats on the query-block path: Q, O, m, l and scores of the block's
+ * rows, and a block of decoded keys and values */
+static size_t attn_qblock_floats(int group, int dk, int dv) {
+    size_t M = (size_t)attn_qblock_tokens(group) * group;
+    return M * ((size_t)dk + dv + 2 + ATTN_KV_BLOCK) + (size_t)ATTN_KV_BLOCK * ((size_t)dk + dv);
+}
+
 size_t attention_work_floats(int T, int H, int Hkv, int dk, int dv, int max_pos, DType dt) {
     int group = H / Hkv, threads = omp_get_max_threads();
+    if (T > ATTN_BLOCK_MIN_T)            /* block starts (ints), then the threads' buffers */
+        return (size_t)T + 1 + (size_t)threads * attn_qblock_floats(group, dk, dv);
     size_t items = (size_t)T * Hkv * attn_chunks(T, Hkv, threads);
     size_t n = items * group * ((size_t)dv + 2) + (size_t)threads * group * attn_score_floats(max_pos, dt);
     if (dt != DT_F32) n += (size_t)threads * ATTN_KV_BLOCK * ((size_t)dk + dv);
@@ -248,6 +266,19 @@ static void widen_span(DType dt, const void *codes, const float *sc, int64_t off
     }
 }
 
+/* positions p0..p0+n of sequence sq, KV head g, decoded into kb: rows of ld floats,
+ * [key | value], or the key alone when the value is the key's first dv elements */
+static void decode_rows(const AttnArgs *a, int sq, int g, int p0, int n, int shared, float *kb, int ld) {
+    size_t esz = dtype_size(a->dt);
+    for (int r = 0; r < n; r++) {
+        int p = p0 + r;
+        const uint8_t *row = (const uint8_t *)a->codes + ((int64_t)sq * a->seq_stride + (int64_t)p * a->row) * (int64_t)esz;
+        const float *rs = a->scales ? a->scales + (int64_t)sq * a->sc_seq_stride + (int64_t)p * a->sc_row : NULL;
+        widen_span(a->dt, row, rs, a->k_off + (int64_t)g * a->k_head_stride, a->dk, kb + (int64_t)r * ld);
+        if (!shared) widen_span(a->dt, row, rs, a->v_off + (int64_t)g * a->v_head_stride, a->dv, kb + (int64_t)r * ld + a->dk);
+    }
+}
+
 /* One work item over a BF16 or FP8 cache: positions j0..j0+len of sequence sq for KV
  * head g, in blocks of ATTN_KV_BLOCK rows decoded into kb, S = scale Q K^T per block and
  * O += exp(S - m) V with O and the sum rescaled whenever the running maximum m rises. */
@@ -255,18 +286,11 @@ static void attn_item_decoded(const AttnArgs *a, const float *q, int sq, int g, 
                               float *kb, float *o, float *m, float *l) {
     int shared = a->v_off == a->k_off && a->v_head_stride == a->k_head_stride && a->dv <= a->dk;
     int ld = shared ? a->dk : a->dk + a->dv;         /* kb rows: [key | value], or the key alone */
-    size_t esz = dtype_size(a->dt);
     for (int x = 0; x < group; x++) { m[x] = -INFINITY; l[x] = 0; }
     for (int i = 0; i < group * a->dv; i++) o[i] = 0;
     for (int b0 = 0; b0 < len; b0 += ATTN_KV_BLOCK) {
         int bl = len - b0 < ATTN_KV_BLOCK ? len - b0 : ATTN_KV_BLOCK;
-        for (int r = 0; r < bl; r++) {
-            int p = j0 + b0 + r;
-            const uint8_t *row = (const uint8_t *)a->codes + ((int64_t)sq * a->seq_stride + (int64_t)p * a->row) * (int64_t)esz;
-            const float *rs = a->scales ? a->scales + (int64_t)sq * a->sc_seq_stride + (int64_t)p * a->sc_row : NULL;
-            widen_span(a->dt, row, rs, a->k_off + (int64_t)g * a->k_head_stride, a->dk, kb + (int64_t)r * ld);
-            if (!shared) widen_span(a->dt, row, rs, a->v_off + (int64_t)g * a->v_head_stride, a->dv, kb + (int64_t)r * ld + a->dk);
-        }
+        decode_rows(a, sq, g, j0 + b0, bl, shared, kb, ld);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, bl, a->dk, a->scale, q, a->dk, kb, ld, 0.0f, sc, bl);
         for (int x = 0; x < group; x++) {
             float *s = sc + (int64_t)x * bl, mx = m[x], sum = 0;
@@ -282,6 +306,87 @@ static void attn_item_decoded(const AttnArgs *a, const float *q, int sq, int g, 
     }
 }
 
+/* Query-block item: tokens t0..t0+tb of one sequence at consecutive positions, KV head
+ * g. Its M = tb x group query rows (token-major) are gathered into qb; the keys
+ * 0..pos[t0+tb-1] go in blocks of ATTN_KV_BLOCK (read in place from a float32 cache,
+ * else decoded into kb): S (M, bl) = scale Q K^T, each row masked past its own position
+ * (causal), O += exp(S - m) V with O and the sum rescaled when a row's maximum rises
+ * (as attn_item_decoded); then each row of O over its sum to the output. */
+static void attn_qblock(const AttnArgs *a, int t0, int tb, int g, int group, float *buf) {
+    const int dk = a->dk, dv = a->dv, M = tb * group;
+    float *qb = buf, *o = qb + (size_t)M * dk, *m = o + (size_t)M * dv, *l = m + M, *sc = l + M;
+    float *kb = sc + (size_t)M * ATTN_KV_BLOCK;
+    int shared = a->v_off == a->k_off && a->v_head_stride == a->k_head_stride && a->dv <= a->dk;
+    int ld = shared ? dk : dk + dv;
+    for (int i = 0; i < M; i++) {
+        int t = t0 + i / group, h = g * group + i % group;
+        memcpy(qb + (size_t)i * dk, a->q + (int64_t)t * a->ldq + (int64_t)h * dk, sizeof(float) * (size_t)dk);
+        m[i] = -INFINITY;
+        l[i] = 0;
+    }
+    memset(o, 0, sizeof(float) * (size_t)M * dv);
+    const int sq = a->seq[t0], n = a->pos[t0 + tb - 1] + 1;
+    for (int b0 = 0; b0 < n; b0 += ATTN_KV_BLOCK) {
+        int bl = n - b0 < ATTN_KV_BLOCK ? n - b0 : ATTN_KV_BLOCK;
+        const float *K, *V;
+        int ldk;
+        if (a->dt == DT_F32) {
+            const float *base = a->cache + (int64_t)sq * a->seq_stride + (int64_t)b0 * a->row;
+            K = base + a->k_off + (int64_t)g * a->k_head_stride;
+            V = base + a->v_off + (int64_t)g * a->v_head_stride;
+            ldk = a->row;
+        } else {
+            decode_rows(a, sq, g, b0, bl, shared, kb, ld);
+            K = kb;
+            V = kb + (shared ? 0 : dk);
+            ldk = ld;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, bl, dk, a->scale, qb, dk, K, ldk, 0.0f, sc, bl);
+        for (int i = 0; i < M; i++) {
+            float *s = sc + (size_t)i * bl;
+            int valid = a->pos[t0 + i / group] - b0 + 1;        /* keys of this block the row may see */
+            if (valid > bl) valid = bl;
+            if (valid <= 0) { memset(s, 0, sizeof(float) * (size_t)bl); continue; }
+            float mx = m[i], sum = 0;
+            for (int j = 0; j < valid; j++) if (s[j] > mx) mx = s[j];
+            float alpha = expf(m[i] - mx);                       /* 0 on the first block */
+            if (alpha != 1.0f)
+                for (int k = 0; k < dv; k++) o[(size_t)i * dv + k] *= alpha;
+            for (int j = 0; j < valid; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+            for (int j = valid; j < bl; j++) s[j] = 0;
+            m[i] = mx;
+            l[i] = l[i] * alpha + sum;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, dv, bl, 1.0f, sc, bl, V, ldk, 1.0f, o, dv);
+    }
+    for (int i = 0; i < M; i++) {
+        int t = t0 + i / group, h = g * group + i % group;
+        float *out = a->out + (int64_t)t * a->ldo + (int64_t)h * dv, inv = 1.0f / l[i];
+        for (int k = 0; k < dv; k++) out[k] = o[(size_t)i * dv + k] * inv;
+    }
+}
+
+/* prefill: query blocks over every KV head, the blocks of the latest positions first */
+static void attention_qblocks(const AttnArgs *a, float *ws) {
+    int group = a->H / a->Hkv, tbmax = attn_qblock_tokens(group), nb = 0;
+    int *start = (int *)(void *)ws;
+    float *bufs = ws + a->T + 1;
+    int64_t work = 0;
+    for (int t = 0; t < a->T; t++) {
+        int cont = t > 0 && a->seq[t] == a->seq[t - 1] && a->pos[t] == a->pos[t - 1] + 1 && t - start[nb - 1] < tbmax;
+        if (!cont) start[nb++] = t;
+        work += (int64_t)(a->pos[t] + 1) * a->H * (a->dk + a->dv);
+    }
+    start[nb] = a->T;
+    size_t per = attn_qblock_floats(group, a->dk, a->dv);
+    int64_t items = (int64_t)nb * a->Hkv;
+    #pragma omp parallel for schedule(dynamic, 1) if (items > 1 && work > 262144)
+    for (int64_t it = 0; it < items; it++) {
+        int b = nb - 1 - (int)(it / a->Hkv), g = (int)(it % a->Hkv);
+        attn_qblock(a, start[b], start[b + 1] - start[b], g, group, bufs + (size_t)omp_get_thread_num() * per);
+    }
+}
+
 /* Work item: token t, KV head g, and a chunk of its positions. All query heads that
  * share g go through one GEMM, S (group, len) = Q (group, dk) K^T, and the
  * unnormalised output through another, O (group, dv) = exp(S - m) V, so each cached
@@ -290,6 +395,12 @@ static void attn_item_decoded(const AttnArgs *a, const float *q, int sq, int g, 
  * merged with their maxima and sums (the log-sum-exp merge of split-K decoding). */
 void attention(const AttnArgs *a) {
     blas_single_thread();
+    if (a->T > ATTN_BLOCK_MIN_T) {
+        float *own = a->work ? NULL : xmalloc(sizeof(float) * attention_work_floats(a->T, a->H, a->Hkv, a->dk, a->dv, a->max_pos, a->dt));
+        attention_qblocks(a, a->work ? a->work : own);
+        free(own);
+        return;
+    }
     int group = a->H / a->Hkv, threads = omp_get_max_threads();
     int nchunk = attn_chunks(a->T, a->Hkv, threads);
     int64_t items = (int64_t)a->T * a->Hkv * nchunk;

@@ -135,6 +135,72 @@ static void t_attention_codes(void) {
         }
 }
 
+/* Prefill attention in query blocks (many tokens at once) against the per-token path
+ * (each token alone): a second algorithm over the same cache. Tokens: a run of 60 that
+ * crosses the 256-position block boundary, a run of 9 in another sequence, one token
+ * that does not continue a run, and a run in the first sequence again. 1e-5 relative
+ * (TOL_SAME, summation order). wrong: the reference lets every token see one position
+ * more, which the comparison must notice (the causal mask is what it checks). */
+static float attn_blocks_vs_tokens(DType dt, int row, int dk, int dv, int H, int Hkv, int k_off, int khs, int v_off, int vhs,
+                                   int wrong) {
+    enum { S = 2, P = 700, T = 60 + 9 + 1 + 8 };
+    KVCache kv = { .n_layers = 1, .n_seq = S, .max_pos = P, .row = row, .dt = dt };
+    kv.n_scales = dt == DT_F8_E4M3 ? (row + 127) / 128 : 0;
+    kv.data = xmalloc(kv_row_bytes(dt, row) * S * P);
+    kv.scales = kv.n_scales ? xmalloc(sizeof(float) * (size_t)kv.n_scales * S * P) : NULL;
+    float *x = xmalloc(sizeof(float) * (size_t)row);
+    for (int sq = 0; sq < S; sq++)
+        for (int p = 0; p < P; p++) {
+            for (int i = 0; i < row; i++) x[i] = frand() * (1 + (i % 7));
+            kv_store(&kv, 0, sq, p, x);
+        }
+    int seq[T], pos[T], n = 0;
+    for (int i = 0; i < 60; i++) seq[n] = 0, pos[n++] = 220 + i;
+    for (int i = 0; i < 9; i++) seq[n] = 1, pos[n++] = i;
+    seq[n] = 1, pos[n++] = 500;
+    for (int i = 0; i < 8; i++) seq[n] = 0, pos[n++] = 600 + i;
+    float *q = xmalloc(sizeof(float) * T * H * dk), *oa = xmalloc(sizeof(float) * T * H * dv), *ob = xmalloc(sizeof(float) * T * H * dv);
+    for (int i = 0; i < T * H * dk; i++) q[i] = frand();
+    AttnArgs a = {
+        .T = T, .seq = seq, .pos = pos, .q = q, .ldq = H * dk, .seq_stride = (int64_t)P * row, .row = row,
+        .k_off = k_off, .k_head_stride = khs, .v_off = v_off, .v_head_stride = vhs, .dk = dk, .dv = dv, .H = H, .Hkv = Hkv,
+        .scale = 1.0f / sqrtf((float)dk), .out = oa, .ldo = H * dv, .max_pos = P,
+        .dt = dt, .codes = kv.data, .scales = kv.scales, .sc_seq_stride = (int64_t)P * kv.n_scales, .sc_row = kv.n_scales,
+    };
+    if (dt == DT_F32) { a.cache = kv.data; a.codes = NULL; }
+    attention(&a);
+    for (int t = 0; t < T; t++) {
+        AttnArgs b = a;
+        int p = pos[t] + (wrong ? 1 : 0);
+        b.T = 1; b.seq = seq + t; b.pos = &p; b.q = q + (size_t)t * H * dk; b.out = ob + (size_t)t * H * dv;
+        attention(&b);
+    }
+    size_t w;
+    float d = max_abs_diff(oa, ob, (size_t)T * H * dv, &w) / max_abs(ob, (size_t)T * H * dv);
+    free(q); free(oa); free(ob); free(x); free(kv.data); free(kv.scales);
+    return d;
+}
+
+static void t_attention_blocks(void) {
+    struct { const char *name; int row, dk, dv, H, Hkv, k_off, khs, v_off, vhs; } sh[] = {
+        { "GQA 8 on 2, hd 64", 256, 64, 64, 8, 2, 0, 64, 128, 64 },
+        { "MLA latent Dc 160 + Dr 32", 192, 192, 160, 4, 1, 0, 0, 0, 0 },
+        { "MHA 3 heads, hd 40", 240, 40, 40, 3, 3, 0, 40, 120, 40 },
+    };
+    DType dts[3] = { DT_F32, DT_BF16, DT_F8_E4M3 };
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < 3; j++) {
+            float d = attn_blocks_vs_tokens(dts[j], sh[k].row, sh[k].dk, sh[k].dv, sh[k].H, sh[k].Hkv, sh[k].k_off, sh[k].khs,
+                                            sh[k].v_off, sh[k].vhs, 0);
+            CHECK(d <= TOL_SAME, "%s, %s cache: query blocks vs one token at a time: max rel diff %g > %g", sh[k].name,
+                  dtype_name(dts[j]), d, TOL_SAME);
+            if (j) continue;
+            float bad = attn_blocks_vs_tokens(dts[j], sh[k].row, sh[k].dk, sh[k].dv, sh[k].H, sh[k].Hkv, sh[k].k_off, sh[k].khs,
+                                              sh[k].v_off, sh[k].vhs, 1);
+            CHECK(bad > 100 * TOL_SAME, "%s: a mask one position off went unnoticed (diff %g)", sh[k].name, bad);
+        }
+}
+
 /* ---- golden cases -------------------------------------------------------------------- */
 static void golden_kv_one(const char *rel) {
     Case c;
@@ -257,6 +323,7 @@ static void t_kv_bytes_types(void) {
 
 const TestDef kv_tests[] = {
     { "kv attention on BF16/FP8 codes = on their f32 values", t_attention_codes },
+    { "prefill attention in query blocks = one token at a time, f32/BF16/FP8 caches", t_attention_blocks },
     { "kv v3-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_0 },
     { "kv v2-lite-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_1 },
     { "kv llama-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_2 },
