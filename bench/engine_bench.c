@@ -101,8 +101,13 @@ int cmd_bench(const Opts *o) {
     Model m;
     double t0 = now_sec();
     if (cli_load_model(o, &m)) { free(pp); free(bb); free(dd); return -1; }
-    char stored[96] = "";
-    if (m.from_gguf) snprintf(stored, sizeof stored, ", GGUF %s %.2f GB widened at load", m.stored, m.file_bytes / 1e9);
+    char stored[192] = "";
+    int sl = 0;
+    if (m.from_gguf) sl = snprintf(stored, sizeof stored, ", GGUF %s %.2f GB widened at load", m.stored, m.file_bytes / 1e9);
+    if (m.copied_bytes)
+        snprintf(stored + sl, sizeof stored - (size_t)sl, ", %.2f GB copied into huge pages in %.1f s", m.copied_bytes / 1e9, m.copy_sec);
+    else if (m.copy_skipped)
+        snprintf(stored + sl, sizeof stored - (size_t)sl, ", read from the file mapping: over 70%% of available memory");
     fprintf(stderr, "effbench: loaded %s (%s, %d layers, %s weights, %.2f GB%s) in %.1f s\n", o->model,
             m.cfg.model_type, m.cfg.n_layers, dtype_name(m.wdtype), m.weight_bytes / 1e9, stored, now_sec() - t0);
     int maxp = 1;

@@ -50,10 +50,14 @@ static void usage(FILE *f) {
         "  --layers N        dummy: keep the first N layers\n"
         "  --seed S          dummy: seed (default 1)\n"
         "  --naive-mla       MLA with expanded K/V instead of the absorbed latent path\n"
+        "  --mmap            read a checkpoint's weights in place from the file mapping\n"
+        "                    (default: copied into huge pages at load when they fit in\n"
+        "                    70%% of available memory; decode streams them faster there)\n"
         "  --products P      f32 (default: float32 activations, exact) or low (q8 is the\n"
         "                    same): llama.cpp's arithmetic, activations rounded to 8 bits\n"
-        "                    for block-type decode (integer dot products) and to BF16 for\n"
-        "                    BF16 prefill (VDPBF16PS); its KL cost in README\n"
+        "                    for block types (integer dot products; prefill: per 32, in\n"
+        "                    tiles) and to BF16 for BF16 prefill (VDPBF16PS); its KL cost\n"
+        "                    in README\n"
         "  --kv-dtype T      the KV cache's element type: f32 (default), bf16 (rounded to\n"
         "                    nearest even) or fp8 (E4M3, a float32 scale per 128 elements);\n"
         "                    cpu only (logits, generate, bench, eval, kl, run); for info\n"
@@ -184,6 +188,7 @@ int cli_parse(int argc, char **argv, int first, Opts *o, const char *cmd) {
         if (!strcmp(a, "--model")) { if (!(o->model = VAL())) return -1; }
         else if (!strcmp(a, "--dummy")) o->load.dummy = 1;
         else if (!strcmp(a, "--naive-mla")) o->load.naive_mla = 1;
+        else if (!strcmp(a, "--mmap")) o->load.mmap = 1;
         else if (!strcmp(a, "--decode") && !strcmp(cmd, "tokenize")) { if (!(o->decode_ids = VAL())) return -1; }
         else if (!strcmp(a, "--decode")) o->decode = 1;
         else if (!strcmp(a, "--prompt") || !strcmp(a, "--text")) { if (!(o->text = VAL())) return -1; }

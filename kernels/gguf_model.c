@@ -355,7 +355,8 @@ static int put(Out *o, const char *name, const GgufTensor *src, const uint8_t *b
         return 0;
     }
     int64_t *perm = heads ? unpermute(rows, heads) : NULL;
-    uint8_t *d = xmalloc((size_t)(rb * rows));   /* rows permuted, or data not aligned to its element size */
+    uint64_t nb = (uint64_t)(rb * rows);        /* rows permuted, or data not aligned to its element size */
+    uint8_t *d = nb >= (2u << 20) ? model_alloc_weights(nb) : xmalloc((size_t)nb);
     for (int64_t r = 0; r < rows; r++) memcpy(d + r * rb, base + (perm ? perm[r] : r) * rb, (size_t)rb);
     free(perm);
     model_own(o->m, d);

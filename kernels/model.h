@@ -64,6 +64,8 @@ typedef struct {
     const char *config_text;     /* dummy: this config.json text instead of the file at path */
     int ranks, rank;             /* split over ranks (layout.h): this rank of ranks (0 or 1: whole) */
     int tp, ep;                  /* the layout's degrees; 0 = the default for the model */
+    int mmap;                    /* checkpoint weights read in place from the file's mapping (4 KiB
+                                    pages), not copied into huge pages at load */
 } LoadOpts;
 
 /* A bound weight under its Hugging Face name (vectors: rows 1, F32, owned by the model). */
@@ -106,6 +108,9 @@ typedef struct {
     uint64_t weight_bytes;       /* bytes of all weights as stored */
     uint64_t derived_bytes;      /* float32 copies made at load (kv_b_f32) */
     uint64_t file_bytes;         /* a GGUF's tensor bytes as stored (0 otherwise) */
+    uint64_t copied_bytes;       /* weights copied out of the mapping into huge pages at load */
+    double copy_sec;             /* the binding that copied them, seconds */
+    int copy_skipped;            /* not copied: more than 70% of the memory available */
     float *scratch;              /* linear() scratch for the widest weight; one forward at a time */
     OpStats *ops;                /* when set, forward adds each op's time and bytes to it */
     StepWork *work;              /* the forward step's buffers (forward.c), made by the first step,
@@ -125,6 +130,9 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e);
 void model_free(Model *m);
 /* m frees p with the model. */
 void model_own(Model *m, void *p);
+/* nb bytes for weights: 2 MiB-aligned and advised as huge pages where the kernel allows
+ * (decode streams them; 4 KiB pages cost TLB misses and stop the prefetchers at every page) */
+void *model_alloc_weights(uint64_t nb);
 
 /* ---- KV cache ----------------------------------------------------------------------- */
 /* Rows of `row` elements, one per (layer, sequence, position), stored as

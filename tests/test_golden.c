@@ -423,6 +423,43 @@ static void encode_case(const char *rel, Encoding enc) {
     case_free(&c);
 }
 
+/* Weights copied out of the file mapping into huge pages at load (the default) against
+ * the same checkpoint read in place (--mmap): the copy is what is bound (the matrices lie
+ * outside every mapped file, and copied_bytes counts them), and the logits are equal bit
+ * for bit. A copy that lost a byte, or a binding left on the mapping, fails. */
+static void copy_vs_mmap_one(const char *rel) {
+    Case c;
+    if (case_load(rel, &c)) return;
+    Model a, b;
+    Err e = { "" };
+    LoadOpts oa = { .dtype = DT_F32, .seed = 1 }, ob = oa;
+    ob.mmap = 1;
+    if (model_load(&a, c.dir, &oa, &e)) { t_fail(__FILE__, __LINE__, "load %s: %s", c.dir, e.msg); case_free(&c); return; }
+    if (model_load(&b, c.dir, &ob, &e)) { t_fail(__FILE__, __LINE__, "load %s: %s", c.dir, e.msg); model_free(&a); case_free(&c); return; }
+    CHECK(a.copied_bytes > 0 && b.copied_bytes == 0, "%s: copied %llu bytes (default) and %llu (--mmap)", rel,
+          (unsigned long long)a.copied_bytes, (unsigned long long)b.copied_bytes);
+    const Mat *mats[2][2] = { { &a.layers[0].attn.o, &a.embed }, { &b.layers[0].attn.o, &b.embed } };
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 2; j++) {
+            const uint8_t *p = mats[k][j]->data;
+            int inside = 0;
+            for (int f = 0; f < (k ? b.st.n_files : a.st.n_files); f++) {
+                const StFile *sf = &(k ? b.st.files : a.st.files)[f];
+                if (p >= (const uint8_t *)sf->map && p < (const uint8_t *)sf->map + sf->size) inside = 1;
+            }
+            CHECK(inside == k, "%s: %s %s the file mapping with%s --mmap", rel, j ? "embed" : "layer 0's o_proj",
+                  inside ? "points into" : "lies outside", k ? "" : "out");
+        }
+    int V = a.cfg.vocab, n = c.n_prompt;
+    float *la = xmalloc(sizeof(float) * (size_t)n * V), *lb = xmalloc(sizeof(float) * (size_t)n * V);
+    if (!prefill(&a, c.prompt, n, la, NULL) && !prefill(&b, c.prompt, n, lb, NULL))
+        CHECK(!memcmp(la, lb, sizeof(float) * (size_t)n * V), "%s: logits with weights copied differ from --mmap's", rel);
+    free(la); free(lb);
+    model_free(&a); model_free(&b);
+    case_free(&c);
+}
+static void t_copy_vs_mmap(void) { copy_vs_mmap_one(CASES[0]); copy_vs_mmap_one(CASES[3]); }
+
 static void t_enc_bf16(void) { encode_case("deepseek/v3-tiny", ENC_BF16); encode_case("dense/qwen2-tiny", ENC_BF16); }
 static void t_enc_f16(void) { encode_case("deepseek/v2-lite-tiny", ENC_F16); encode_case("dense/llama-tiny", ENC_F16); }
 static void t_enc_fp8(void) { encode_case("deepseek/v3-tiny", ENC_FP8); encode_case("dense/mixtral-tiny", ENC_FP8); }
@@ -472,5 +509,6 @@ const TestDef golden_tests[] = {
     { "dtype F16 checkpoint = its F32 values", t_enc_f16 },
     { "dtype F8_E4M3+scales = its F32 values", t_enc_fp8 },
     { "sharded checkpoint (index.json)", t_enc_shards },
+    { "weights copied into huge pages at load = read in place (--mmap), bit for bit", t_copy_vs_mmap },
 };
 const int n_golden_tests = sizeof golden_tests / sizeof golden_tests[0];
