@@ -40,13 +40,9 @@
 #define PR 32                        /* rows of a panel */
 #define SUB_BYTES (8 * PR * 4 + 2 * PR * 4)
 
-static int int_type(DType dt) {
-    return dt == DT_Q8_0 || dt == DT_Q4_0 || dt == DT_Q4_1 || dt == DT_Q4_K || dt == DT_Q5_K;
-}
-
 int qgemm_int_ok(DType dt) {
 #ifdef QI
-    return int_type(dt);
+    return dt == DT_Q8_0 || dt == DT_Q4_0 || dt == DT_Q4_1 || dt == DT_Q4_K || dt == DT_Q5_K;
 #else
     (void)dt;
     return 0;
