@@ -101,7 +101,7 @@ void qgemm_rows_ref(const void *w, int64_t nr, int64_t cols, const uint16_t *xb,
  * a panel of qgemm_int_panel_bytes(cols) (the caller's scratch, 64-byte aligned) whose
  * 32-bit lanes are rows, then multiplied in VPDPBUSD tiles of 6 tokens x 32 rows.
  * qgemm_int_ok(dt): this build has the kernel (AVX-512 VNNI) and dt is Q8_0, Q4_0, Q4_1,
- * Q4_K or Q5_K. qgemm_int_rows_ref: the plain C twin (no panel). */
+ * Q4_K, Q5_K or Q6_K. qgemm_int_rows_ref: the plain C twin (no panel). */
 int qgemm_int_ok(DType dt);
 size_t qgemm_int_panel_bytes(int64_t cols);
 void qgemm_int_rows(DType dt, const void *w, int64_t nr, int64_t cols, const QAct *a, float *y, int64_t ldy,
@@ -109,7 +109,8 @@ void qgemm_int_rows(DType dt, const void *w, int64_t nr, int64_t cols, const QAc
 void qgemm_int_rows_ref(DType dt, const void *w, int64_t nr, int64_t cols, const QAct *a, float *y, int64_t ldy);
 /* one block's integer levels u (32 or 256, as qdot_int.c's table defines them) and, per
  * sub-block j of 32, a[j] and b[j] such that the sub-block's part of a product with
- * per-32 activations is  a[j] dx dot(u, q) + b[j] sx  (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K) */
+ * per-32 activations is  a[j] dx dot(u, q) + b[j] sx  (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K);
+ * for Q6_K per sub-block of 16 (16 of each), with sx16 for sx */
 void qdot_sub_levels(DType dt, const void *block, uint8_t *u, float *a, float *b);
 /* Q4_K / Q5_K: a super-block's eight 6-bit sub-block scales and mins */
 void qdot_k_scales(const void *block, uint8_t sc[8], uint8_t mn[8]);

@@ -162,6 +162,12 @@ void qdot_sub_levels(DType dt, const void *block, uint8_t *u, float *a, float *b
         for (int j = 0; j < 8; j++) a[j] = d * (float)sc[j], b[j] = -dmin * (float)mn[j];
         break;
     }
+    case DT_Q6_K: {                      /* per 16: (d sc) (u - 32) */
+        const int8_t *sc = (const int8_t *)(p + 192);
+        float d6 = f16(p + 208);
+        for (int j = 0; j < 16; j++) a[j] = d6 * (float)sc[j], b[j] = -32 * d6 * (float)sc[j];
+        break;
+    }
     default: break;
     }
 }

@@ -501,7 +501,7 @@ static void test_qgemm_twin(void) {
  * of the float64 product of the decoded weights (sum |w_i| dx_i / 2, per 32). A product
  * over one block fewer (a shorter row stride too) must fail the first bound. */
 static void test_qgemm_int_twin(void) {
-    static const DType types[] = { DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q4_K, DT_Q5_K };
+    static const DType types[] = { DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q4_K, DT_Q5_K, DT_Q6_K };
     static const int Ts[] = { 1, 5, 7, 13 };
     static const int64_t rows_list[] = { 1, 17, 33, 70 }, mult[] = { 1, 3, 17 };
     if (!qgemm_int_ok(DT_Q8_0)) { t_skip("no AVX-512 VNNI in this build: qgemm_int_rows is its C twin"); return; }
