@@ -105,7 +105,7 @@ int cmd_bench(const Opts *o) {
     int sl = 0;
     if (m.from_gguf) sl = snprintf(stored, sizeof stored, ", GGUF %s %.2f GB widened at load", m.stored, m.file_bytes / 1e9);
     if (m.copied_bytes)
-        snprintf(stored + sl, sizeof stored - (size_t)sl, ", %.2f GB copied into huge pages in %.1f s", m.copied_bytes / 1e9, m.copy_sec);
+        snprintf(stored + sl, sizeof stored - (size_t)sl, ", %.2f GB copied into huge pages while binding (%.1f s)", m.copied_bytes / 1e9, m.copy_sec);
     else if (m.copy_skipped)
         snprintf(stored + sl, sizeof stored - (size_t)sl, ", read from the file mapping: over 70%% of available memory");
     fprintf(stderr, "effbench: loaded %s (%s, %d layers, %s weights, %.2f GB%s) in %.1f s\n", o->model,

@@ -63,11 +63,11 @@ void *model_alloc_weights(uint64_t nb) {
     return p;
 }
 
-/* A matrix of a mapped file copied into anonymous memory in 2 MiB pages (alloc_weights'
- * chunks of at least 256 MiB, each matrix 64-byte aligned in them): the file's pages are
- * 4 KiB, and a decode step that streams every weight from them ran at 70% of the
- * bandwidth it reached on the same bytes in huge pages (Llama-8B-4L Q4_K: 16-17 against
- * 23 GB/s). The copied pages of the mapping are then released (MADV_DONTNEED: the
+/* A matrix of a mapped file copied into anonymous memory in 2 MiB pages
+ * (model_alloc_weights' chunks of at least 256 MiB, each matrix 64-byte aligned in them):
+ * the file's pages are 4 KiB, and a decode step that streams every weight from them ran
+ * at 70% of the bandwidth it reached on the same bytes in huge pages (Llama-8B-4L Q4_K:
+ * 16-17 against 22-23 GB/s). The copied pages of the mapping are then released (MADV_DONTNEED: the
  * file's page cache keeps them, the process no longer counts them). A tensor bound
  * whole also points the StTensor at the copy, so later readers (check_finite) read it. */
 #define HEAP_CHUNK (256ull << 20)

@@ -165,10 +165,12 @@ static void pack(DType dt, const uint8_t *w, int64_t r0, int64_t n, int64_t cols
         for (int64_t i = 0; i < cols / blk; i++) {
             uint8_t *p = panel + i * spb * sb_bytes;
             for (int rr = 0; rr < 16; rr++) {
-                float ra[16] = { 0 }, rbs[16] = { 0 };
-                const uint8_t *b = w + (r0 + 16 * g + rr) * rb + i * bb;
-                if (rr < nv && dt == DT_Q6_K) qdot_sub_levels(dt, b, lev + 256 * rr, ra, rbs);
-                else if (rr < nv) block_levels(dt, b, lev + 256 * rr, ra, rbs);
+                float ra[16] = { 0 }, rbs[16] = { 0 };     /* rows past n: zeros */
+                if (rr < nv) {
+                    const uint8_t *b = w + (r0 + 16 * g + rr) * rb + i * bb;
+                    if (dt == DT_Q6_K) qdot_sub_levels(dt, b, lev + 256 * rr, ra, rbs);
+                    else block_levels(dt, b, lev + 256 * rr, ra, rbs);
+                }
                 for (int j = 0; j < spb; j++)
                     for (int h = 0; h < nh; h++) {
                         float *sa = (float *)(void *)(p + j * sb_bytes + LEV_BYTES + h * 2 * PR * 4) + 16 * g;

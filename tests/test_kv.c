@@ -72,65 +72,89 @@ static float frand(void) {
     return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
 }
 
-/* One cache shape: S sequences of P positions, rows of `row` elements; queries of T
- * tokens at the given positions. Encodes a random cache in dt through kv_store (a
- * bare KVCache, no model), decodes it to float32, and compares attention() on the
- * codes with attention() on the decoded floats. wrong: the reference decodes with
- * every scale doubled (FP8) or each value doubled (BF16), and must then disagree. */
-static float attn_codes_vs_f32(DType dt, int row, int dk, int dv, int H, int Hkv, int k_off, int khs, int v_off, int vhs,
-                               int wrong) {
-    enum { S = 2, P = 700, T = 3 };
-    KVCache kv = { .n_layers = 1, .n_seq = S, .max_pos = P, .row = row, .dt = dt };
+/* One cache shape: where a head's key and value sit in a row of `row` elements. */
+typedef struct { const char *name; int row, dk, dv, H, Hkv, k_off, khs, v_off, vhs; } AttnShape;
+enum { CS = 2, CP = 700 };               /* the test caches: sequences, positions */
+
+/* A bare KVCache (no model) of CS sequences x CP positions in dt, every row random (blocks
+ * of unequal range) through kv_store; dec, when given, receives the decoded float32 rows,
+ * each value doubled when wrong. */
+static KVCache random_cache(DType dt, int row, float *dec, int wrong) {
+    KVCache kv = { .n_layers = 1, .n_seq = CS, .max_pos = CP, .row = row, .dt = dt };
     kv.n_scales = dt == DT_F8_E4M3 ? (row + 127) / 128 : 0;
-    kv.data = xmalloc(kv_row_bytes(dt, row) * S * P);
-    kv.scales = kv.n_scales ? xmalloc(sizeof(float) * (size_t)kv.n_scales * S * P) : NULL;
-    float *x = xmalloc(sizeof(float) * (size_t)row), *dec = xmalloc(sizeof(float) * (size_t)S * P * row);
-    for (int s = 0; s < S; s++)
-        for (int p = 0; p < P; p++) {
-            for (int i = 0; i < row; i++) x[i] = frand() * (1 + (i % 7));     /* blocks of unequal range */
+    kv.data = xmalloc(kv_row_bytes(dt, row) * CS * CP);
+    kv.scales = kv.n_scales ? xmalloc(sizeof(float) * (size_t)kv.n_scales * CS * CP) : NULL;
+    float *x = xmalloc(sizeof(float) * (size_t)row);
+    for (int s = 0; s < CS; s++)
+        for (int p = 0; p < CP; p++) {
+            for (int i = 0; i < row; i++) x[i] = frand() * (1 + (i % 7));
             kv_store(&kv, 0, s, p, x);
-            float *d = dec + ((size_t)s * P + p) * row;
+            if (!dec) continue;
+            float *d = dec + ((size_t)s * CP + p) * row;
             kv_load(&kv, 0, s, p, d);
             if (wrong) for (int i = 0; i < row; i++) d[i] *= 2;
         }
-    int seq[T] = { 0, 1, 1 }, pos[T] = { 699, 256, 511 };   /* across 1..3 blocks */
-    float *q = xmalloc(sizeof(float) * T * H * dk), *oa = xmalloc(sizeof(float) * T * H * dv), *ob = xmalloc(sizeof(float) * T * H * dv);
-    for (int i = 0; i < T * H * dk; i++) q[i] = frand();
+    free(x);
+    return kv;
+}
+
+/* attention() over kv for T tokens (seq, pos) with queries q into out */
+static AttnArgs attn_args(const AttnShape *sh, const KVCache *kv, int T, const int *seq, const int *pos, const float *q,
+                          float *out) {
     AttnArgs a = {
-        .T = T, .seq = seq, .pos = pos, .q = q, .ldq = H * dk, .seq_stride = (int64_t)P * row, .row = row,
-        .k_off = k_off, .k_head_stride = khs, .v_off = v_off, .v_head_stride = vhs, .dk = dk, .dv = dv, .H = H, .Hkv = Hkv,
-        .scale = 1.0f / sqrtf((float)dk), .out = oa, .ldo = H * dv, .max_pos = P,
-        .dt = dt, .codes = kv.data, .scales = kv.scales, .sc_seq_stride = (int64_t)P * kv.n_scales, .sc_row = kv.n_scales,
+        .T = T, .seq = seq, .pos = pos, .q = q, .ldq = sh->H * sh->dk, .seq_stride = (int64_t)CP * sh->row, .row = sh->row,
+        .k_off = sh->k_off, .k_head_stride = sh->khs, .v_off = sh->v_off, .v_head_stride = sh->vhs, .dk = sh->dk,
+        .dv = sh->dv, .H = sh->H, .Hkv = sh->Hkv, .scale = 1.0f / sqrtf((float)sh->dk), .out = out, .ldo = sh->H * sh->dv,
+        .max_pos = CP, .dt = kv->dt, .codes = kv->data, .scales = kv->scales,
+        .sc_seq_stride = (int64_t)CP * kv->n_scales, .sc_row = kv->n_scales,
     };
+    if (kv->dt == DT_F32) { a.cache = kv->data; a.codes = NULL; }
+    return a;
+}
+
+/* Queries of T tokens at the given positions over a random cache in dt, decoded to
+ * float32: attention() on the codes against attention() on the decoded floats. wrong:
+ * the reference decodes with each value doubled, and must then disagree. */
+static float attn_codes_vs_f32(DType dt, const AttnShape *sh, int wrong) {
+    enum { T = 3 };
+    float *dec = xmalloc(sizeof(float) * (size_t)CS * CP * sh->row);
+    KVCache kv = random_cache(dt, sh->row, dec, wrong);
+    int seq[T] = { 0, 1, 1 }, pos[T] = { 699, 256, 511 };   /* across 1..3 blocks */
+    size_t nq = (size_t)T * sh->H * sh->dk, no = (size_t)T * sh->H * sh->dv;
+    float *q = xmalloc(sizeof(float) * nq), *oa = xmalloc(sizeof(float) * no), *ob = xmalloc(sizeof(float) * no);
+    for (size_t i = 0; i < nq; i++) q[i] = frand();
+    AttnArgs a = attn_args(sh, &kv, T, seq, pos, q, oa);
     attention(&a);
-    AttnArgs b = a;
-    b.dt = DT_F32; b.codes = NULL; b.scales = NULL; b.cache = dec; b.out = ob;
+    KVCache kf = { .n_layers = 1, .n_seq = CS, .max_pos = CP, .row = sh->row, .dt = DT_F32, .data = dec };
+    AttnArgs b = attn_args(sh, &kf, T, seq, pos, q, ob);
     attention(&b);
     size_t w;
-    float d = max_abs_diff(oa, ob, (size_t)T * H * dv, &w) / max_abs(ob, (size_t)T * H * dv);
-    free(q); free(oa); free(ob); free(x); free(dec); free(kv.data); free(kv.scales);
+    float d = max_abs_diff(oa, ob, no, &w) / max_abs(ob, no);
+    free(q); free(oa); free(ob); free(dec); free(kv.data); free(kv.scales);
     return d;
 }
 
+static const AttnShape attn_shapes[] = {
+    /* GQA: 8 query heads on 2 KV heads of 64: row [K (2*64) | V (2*64)] */
+    { "GQA 8 on 2, hd 64", 256, 64, 64, 8, 2, 0, 64, 128, 64 },
+    /* MLA absorbed: one latent row [c (Dc 160) | k_pe (Dr 32)], V = its first Dc */
+    { "MLA latent Dc 160 + Dr 32", 192, 192, 160, 4, 1, 0, 0, 0, 0 },
+    /* odd head size: spans that straddle FP8 scale blocks */
+    { "GQA 6 on 3, hd 40", 240, 40, 40, 6, 3, 0, 40, 120, 40 },
+    /* MHA: as many KV heads as query heads */
+    { "MHA 3 heads, hd 40", 240, 40, 40, 3, 3, 0, 40, 120, 40 },
+};
+
 static void t_attention_codes(void) {
-    struct { const char *name; int row, dk, dv, H, Hkv, k_off, khs, v_off, vhs; } sh[] = {
-        /* GQA: 8 query heads on 2 KV heads of 64: row [K (2*64) | V (2*64)] */
-        { "GQA 8 on 2, hd 64", 256, 64, 64, 8, 2, 0, 64, 128, 64 },
-        /* MLA absorbed: one latent row [c (Dc 160) | k_pe (Dr 32)], V = its first Dc */
-        { "MLA latent Dc 160 + Dr 32", 192, 192, 160, 4, 1, 0, 0, 0, 0 },
-        /* odd head size: spans that straddle FP8 scale blocks */
-        { "GQA 6 on 3, hd 40", 240, 40, 40, 6, 3, 0, 40, 120, 40 },
-    };
     DType dts[2] = { DT_BF16, DT_F8_E4M3 };
     for (int k = 0; k < 3; k++)
         for (int j = 0; j < 2; j++) {
-            float d = attn_codes_vs_f32(dts[j], sh[k].row, sh[k].dk, sh[k].dv, sh[k].H, sh[k].Hkv, sh[k].k_off, sh[k].khs,
-                                        sh[k].v_off, sh[k].vhs, 0);
-            CHECK(d <= TOL_SAME, "%s, %s cache: attention on codes vs on their float32 values: max rel diff %g > %g", sh[k].name,
+            const AttnShape *sh = &attn_shapes[k];
+            float d = attn_codes_vs_f32(dts[j], sh, 0);
+            CHECK(d <= TOL_SAME, "%s, %s cache: attention on codes vs on their float32 values: max rel diff %g > %g", sh->name,
                   dtype_name(dts[j]), d, TOL_SAME);
-            float bad = attn_codes_vs_f32(dts[j], sh[k].row, sh[k].dk, sh[k].dv, sh[k].H, sh[k].Hkv, sh[k].k_off, sh[k].khs,
-                                          sh[k].v_off, sh[k].vhs, 1);
-            CHECK(bad > 100 * TOL_SAME, "%s, %s cache: values decoded at twice their scale went unnoticed (diff %g)", sh[k].name,
+            float bad = attn_codes_vs_f32(dts[j], sh, 1);
+            CHECK(bad > 100 * TOL_SAME, "%s, %s cache: values decoded at twice their scale went unnoticed (diff %g)", sh->name,
                   dtype_name(dts[j]), bad);
         }
 }
@@ -141,63 +165,42 @@ static void t_attention_codes(void) {
  * that does not continue a run, and a run in the first sequence again. 1e-5 relative
  * (TOL_SAME, summation order). wrong: the reference lets every token see one position
  * more, which the comparison must notice (the causal mask is what it checks). */
-static float attn_blocks_vs_tokens(DType dt, int row, int dk, int dv, int H, int Hkv, int k_off, int khs, int v_off, int vhs,
-                                   int wrong) {
-    enum { S = 2, P = 700, T = 60 + 9 + 1 + 8 };
-    KVCache kv = { .n_layers = 1, .n_seq = S, .max_pos = P, .row = row, .dt = dt };
-    kv.n_scales = dt == DT_F8_E4M3 ? (row + 127) / 128 : 0;
-    kv.data = xmalloc(kv_row_bytes(dt, row) * S * P);
-    kv.scales = kv.n_scales ? xmalloc(sizeof(float) * (size_t)kv.n_scales * S * P) : NULL;
-    float *x = xmalloc(sizeof(float) * (size_t)row);
-    for (int sq = 0; sq < S; sq++)
-        for (int p = 0; p < P; p++) {
-            for (int i = 0; i < row; i++) x[i] = frand() * (1 + (i % 7));
-            kv_store(&kv, 0, sq, p, x);
-        }
+static float attn_blocks_vs_tokens(DType dt, const AttnShape *sh, int wrong) {
+    enum { T = 60 + 9 + 1 + 8 };
+    KVCache kv = random_cache(dt, sh->row, NULL, 0);
     int seq[T], pos[T], n = 0;
     for (int i = 0; i < 60; i++) seq[n] = 0, pos[n++] = 220 + i;
     for (int i = 0; i < 9; i++) seq[n] = 1, pos[n++] = i;
     seq[n] = 1, pos[n++] = 500;
     for (int i = 0; i < 8; i++) seq[n] = 0, pos[n++] = 600 + i;
-    float *q = xmalloc(sizeof(float) * T * H * dk), *oa = xmalloc(sizeof(float) * T * H * dv), *ob = xmalloc(sizeof(float) * T * H * dv);
-    for (int i = 0; i < T * H * dk; i++) q[i] = frand();
-    AttnArgs a = {
-        .T = T, .seq = seq, .pos = pos, .q = q, .ldq = H * dk, .seq_stride = (int64_t)P * row, .row = row,
-        .k_off = k_off, .k_head_stride = khs, .v_off = v_off, .v_head_stride = vhs, .dk = dk, .dv = dv, .H = H, .Hkv = Hkv,
-        .scale = 1.0f / sqrtf((float)dk), .out = oa, .ldo = H * dv, .max_pos = P,
-        .dt = dt, .codes = kv.data, .scales = kv.scales, .sc_seq_stride = (int64_t)P * kv.n_scales, .sc_row = kv.n_scales,
-    };
-    if (dt == DT_F32) { a.cache = kv.data; a.codes = NULL; }
+    size_t nq = (size_t)T * sh->H * sh->dk, no = (size_t)T * sh->H * sh->dv;
+    float *q = xmalloc(sizeof(float) * nq), *oa = xmalloc(sizeof(float) * no), *ob = xmalloc(sizeof(float) * no);
+    for (size_t i = 0; i < nq; i++) q[i] = frand();
+    AttnArgs a = attn_args(sh, &kv, T, seq, pos, q, oa);
     attention(&a);
     for (int t = 0; t < T; t++) {
-        AttnArgs b = a;
         int p = pos[t] + (wrong ? 1 : 0);
-        b.T = 1; b.seq = seq + t; b.pos = &p; b.q = q + (size_t)t * H * dk; b.out = ob + (size_t)t * H * dv;
+        AttnArgs b = attn_args(sh, &kv, 1, seq + t, &p, q + (size_t)t * sh->H * sh->dk, ob + (size_t)t * sh->H * sh->dv);
         attention(&b);
     }
     size_t w;
-    float d = max_abs_diff(oa, ob, (size_t)T * H * dv, &w) / max_abs(ob, (size_t)T * H * dv);
-    free(q); free(oa); free(ob); free(x); free(kv.data); free(kv.scales);
+    float d = max_abs_diff(oa, ob, no, &w) / max_abs(ob, no);
+    free(q); free(oa); free(ob); free(kv.data); free(kv.scales);
     return d;
 }
 
 static void t_attention_blocks(void) {
-    struct { const char *name; int row, dk, dv, H, Hkv, k_off, khs, v_off, vhs; } sh[] = {
-        { "GQA 8 on 2, hd 64", 256, 64, 64, 8, 2, 0, 64, 128, 64 },
-        { "MLA latent Dc 160 + Dr 32", 192, 192, 160, 4, 1, 0, 0, 0, 0 },
-        { "MHA 3 heads, hd 40", 240, 40, 40, 3, 3, 0, 40, 120, 40 },
-    };
+    static const int shapes[3] = { 0, 1, 3 };
     DType dts[3] = { DT_F32, DT_BF16, DT_F8_E4M3 };
     for (int k = 0; k < 3; k++)
         for (int j = 0; j < 3; j++) {
-            float d = attn_blocks_vs_tokens(dts[j], sh[k].row, sh[k].dk, sh[k].dv, sh[k].H, sh[k].Hkv, sh[k].k_off, sh[k].khs,
-                                            sh[k].v_off, sh[k].vhs, 0);
-            CHECK(d <= TOL_SAME, "%s, %s cache: query blocks vs one token at a time: max rel diff %g > %g", sh[k].name,
+            const AttnShape *sh = &attn_shapes[shapes[k]];
+            float d = attn_blocks_vs_tokens(dts[j], sh, 0);
+            CHECK(d <= TOL_SAME, "%s, %s cache: query blocks vs one token at a time: max rel diff %g > %g", sh->name,
                   dtype_name(dts[j]), d, TOL_SAME);
             if (j) continue;
-            float bad = attn_blocks_vs_tokens(dts[j], sh[k].row, sh[k].dk, sh[k].dv, sh[k].H, sh[k].Hkv, sh[k].k_off, sh[k].khs,
-                                              sh[k].v_off, sh[k].vhs, 1);
-            CHECK(bad > 100 * TOL_SAME, "%s: a mask one position off went unnoticed (diff %g)", sh[k].name, bad);
+            float bad = attn_blocks_vs_tokens(dts[j], sh, 1);
+            CHECK(bad > 100 * TOL_SAME, "%s: a mask one position off went unnoticed (diff %g)", sh->name, bad);
         }
 }
 
