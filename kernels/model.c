@@ -86,10 +86,9 @@ static const void *copy_weights(Binder *b, StTensor *t, const uint8_t *src, uint
     if (!in_mapping(m, src, n)) return src;  /* made by the loader, in huge pages where large */
     uint64_t need = (n + 63) & ~63ull;
     if (need > b->heap_left) {
-        uint64_t sz = need > HEAP_CHUNK ? need : HEAP_CHUNK;
-        b->heap = model_alloc_weights(sz);
+        b->heap_left = need > HEAP_CHUNK ? (need + (2ull << 20) - 1) & ~((2ull << 20) - 1) : HEAP_CHUNK;
+        b->heap = model_alloc_weights(b->heap_left);
         own(m, b->heap);
-        b->heap_left = (sz + (2ull << 20) - 1) / (2ull << 20) * (2ull << 20);
     }
     uint8_t *d = b->heap;
     b->heap += need;

@@ -123,7 +123,7 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
         uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
         size_t avail = linear_scratch_floats(cols) * sizeof(float) - 64 - nth * pb;
         size_t per_token = qdot_act_bytes(1, cols) - 64;
-        int64_t chunk = (int64_t)((avail - 64) / per_token);
+        int64_t chunk = (int64_t)((avail - 64) / per_token);   /* qdot_act_bytes: + 64 for its alignment */
         if (chunk > T) chunk = T;
         for (int t0 = 0; t0 < T; t0 += (int)chunk) {
             int tn = T - t0 < chunk ? T - t0 : (int)chunk;
