@@ -117,7 +117,7 @@ uint64_t engine_kv_bytes_per_token(const Engine *g) {
 const char *engine_backend(const Engine *g) { return g->backend == BACKEND_CUDA ? "cuda" : "cpu"; }
 const char *engine_device(const Engine *g) { return g->backend == BACKEND_CUDA ? gpu_device(g->gpu) : g->device; }
 /* the weights' type; "Q4_K/q8" when decode multiplies it with 8-bit activations, "BF16/bf16"
- * when prefill multiplies it with BF16 activations (--products low) */
+ * or "F16/bf16" when prefill multiplies it with BF16 activations (--products low) */
 const char *engine_dtype(const Engine *g) {
     static const char *q8[DT_COUNT] = {
         [DT_Q8_0] = "Q8_0/q8", [DT_Q4_0] = "Q4_0/q8", [DT_Q4_1] = "Q4_1/q8",
@@ -126,6 +126,7 @@ const char *engine_dtype(const Engine *g) {
     if (g->backend == BACKEND_CUDA) return gpu_dtype(g->gpu);
     DType dt = g->m->wdtype;
     if (qdot_int8_products() && dt == DT_BF16 && qgemm_ok(dt)) return "BF16/bf16";   /* prefill: BF16 activations */
+    if (qdot_int8_products() && dt == DT_F16 && qgemm_panel_ok(dt)) return "F16/bf16";
     return qdot_int8_products() && qdot_int_type(dt) ? q8[dt] : dtype_name(dt);
 }
 

@@ -97,6 +97,32 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
                 for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
             }
         }
+    } else if (scratch && qdot_int8_products() && T >= QGEMM_PANEL_MIN_T && qgemm_panel_ok(W->dt)) {
+        /* --products low, BF16 or F16 weights, many tokens: activations rounded to BF16
+         * and packed (a chunk of tokens at a time, each thread packing its share), rows
+         * repacked 32 at a time into each thread's panel at the start of the scratch,
+         * VDPBF16PS panel tiles (qgemm.c) */
+        size_t pb = (qgemm_panel_bytes(W->dt, cols) + 63) & ~(size_t)63;
+        size_t nth = (size_t)omp_get_max_threads();
+        uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        size_t avail = linear_scratch_floats(cols) * sizeof(float) - 64 - nth * pb;
+        int64_t chunk = (int64_t)(avail / qgemm_act_packed_bytes(QGEMM_PANEL_MIN_T, cols)) * QGEMM_PANEL_MIN_T;
+        uint32_t *xp = (uint32_t *)(void *)(base + nth * pb);
+        if (chunk > T) chunk = T;
+        for (int t0 = 0; t0 < T; t0 += (int)chunk) {
+            int tn = T - t0 < chunk ? T - t0 : (int)chunk;
+            #pragma omp parallel
+            {
+                int nt = omp_get_num_threads(), id = omp_get_thread_num();
+                int64_t lo, hi;
+                qgemm_pack_act(x + (int64_t)t0 * ldx, ldx, tn * id / nt, tn * (id + 1) / nt, cols, xp);
+                #pragma omp barrier
+                share(nr, 32, &lo, &hi);
+                if (hi > lo)
+                    qgemm_rows_panel(W->dt, row_ptr(W, r0 + lo), hi - lo, cols, xp, tn, y + (int64_t)t0 * ldy + lo, ldy,
+                                     base + (size_t)id * pb);
+            }
+        }
     } else if (scratch && qdot_int8_products() && qgemm_ok(W->dt)) {
         /* --products low, BF16 weights: activations rounded to BF16 (a chunk of tokens at
          * a time through the scratch) and VDPBF16PS tiles (qgemm.c) */

@@ -94,6 +94,25 @@ void qgemm_act_bf16_ref(const float *x, int64_t ldx, int T, int64_t cols, uint16
 void qgemm_rows_ref(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T, float *y,
                     int64_t ldy);
 
+/* ---- BF16 and F16 prefill in panels (qgemm.c; --products low, T >= QGEMM_PANEL_MIN_T) ------
+ * y (T, nr) [ldy] = W (nr, cols) . x^T for BF16 or F16 rows W, with the activations
+ * rounded to BF16 and packed per 12 tokens by qgemm_pack_act (tokens [t0, t1) of x, into
+ * xp of qgemm_act_packed_bytes(T, cols); threads may pack disjoint ranges), and rows
+ * repacked 32 at a time into a panel of qgemm_panel_bytes(dt, cols) (the caller's
+ * scratch, 64-byte aligned; F16 rows split exactly into two BF16 parts). qgemm_panel_ok:
+ * this build has the kernel (AVX-512 BF16) and dt is BF16 or F16. The C twins read the
+ * same packed activations; the packing's twin rounds with f32_to_bf16. */
+#define QGEMM_PANEL_MIN_T 32
+int qgemm_panel_ok(DType dt);
+size_t qgemm_panel_bytes(DType dt, int64_t cols);
+size_t qgemm_act_packed_bytes(int T, int64_t cols);
+void qgemm_pack_act(const float *x, int64_t ldx, int t0, int t1, int64_t cols, uint32_t *xp);
+void qgemm_rows_panel(DType dt, const void *w, int64_t nr, int64_t cols, const uint32_t *xp, int T, float *y,
+                      int64_t ldy, void *panel);
+void qgemm_pack_act_ref(const float *x, int64_t ldx, int t0, int t1, int64_t cols, uint32_t *xp);
+void qgemm_rows_panel_ref(DType dt, const void *w, int64_t nr, int64_t cols, const uint32_t *xp, int T, float *y,
+                          int64_t ldy);
+
 /* ---- block-type prefill in int8 tiles (qgemm_int.c; --products low) -------------------------
  * y (T, nr) [ldy] = W (nr, cols) . activations^T for W of a qgemm_int_ok type, with the
  * activations in the per-32 form (qdot_act_quant(DT_Q8_0, ...): every type, Q4_K and Q5_K

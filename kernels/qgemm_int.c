@@ -41,6 +41,7 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__F16C__)
 #include <immintrin.h>
+#include "qpanel.h"
 #define QI 1
 #endif
 
@@ -89,33 +90,6 @@ void qgemm_int_rows_ref(DType dt, const void *w, int64_t nr, int64_t cols, const
 #ifdef QI
 #define INLINE static inline __attribute__((always_inline))
 #define RM 6                         /* tokens of a tile */
-
-/* 16 rows' 32 levels (lev + 256 * rr + off) to the 8 vectors of 16 rows x 4 bytes at
- * out + 128 s: an 8 x 8 transpose of 32-bit words in each 256-bit half, rows rr and
- * rr + 8 sharing a vector */
-INLINE void transpose16(const uint8_t *lev, int off, uint8_t *out) {
-    __m512i z[8], u[8], v[8];
-    for (int i = 0; i < 8; i++)
-        z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(lev + 256 * i + off))),
-                                  _mm256_loadu_si256((const __m256i *)(const void *)(lev + 256 * (i + 8) + off)), 1);
-    for (int i = 0; i < 8; i += 2) {
-        u[i] = _mm512_unpacklo_epi32(z[i], z[i + 1]);
-        u[i + 1] = _mm512_unpackhi_epi32(z[i], z[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4)
-        for (int k = 0; k < 2; k++) {
-            v[i + k] = _mm512_unpacklo_epi64(u[i + k], u[i + k + 2]);
-            v[i + k + 2] = _mm512_unpackhi_epi64(u[i + k], u[i + k + 2]);
-        }
-    /* v[k] (v[k + 4]): rows 0-3 (4-7) of two words in 128-bit lanes 0 and 1, rows 8-11
-     * (12-15) in lanes 2 and 3; one permute takes a word's four lanes from the pair */
-    const __m512i lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0), hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
-    static const int word[4] = { 0, 2, 1, 3 };   /* v[k] holds words word[k] and word[k] + 4 */
-    for (int k = 0; k < 4; k++) {
-        _mm512_store_si512(out + 128 * word[k], _mm512_permutex2var_epi64(v[k], lo, v[k + 4]));
-        _mm512_store_si512(out + 128 * (word[k] + 4), _mm512_permutex2var_epi64(v[k], hi, v[k + 4]));
-    }
-}
 
 static inline float h2f(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
 static inline __m256i lo4(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0F)); }

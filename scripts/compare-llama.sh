@@ -25,12 +25,13 @@
 #      (effbench / llama.cpp) | effbench's % of its roofline (the bound bench measures
 #      in the same run: memory bandwidth for decode, GEMM rate for prefill) | decode's
 #      % of the read-only bandwidth measured in the same run.
-# Block types (Q8_0, Q4_*, Q5_K, Q6_K) and BF16 are measured with each of PRODUCTS: f32
-# (float32 activations, effbench's default) and low (llama.cpp's own arithmetic: block
-# types' activations rounded to 8 bits and integer dot products, in int8 tiles for
-# prefill; BF16 prefill's activations rounded to BF16 and VDPBF16PS). effbench loads with
-# its defaults (weights copied into huge pages), llama-bench with its own (file mapped). effbench's KV cache is KV (default bf16: the
-# bytes of llama.cpp's default F16 cache).
+# Block types (Q8_0, Q4_*, Q5_K, Q6_K), BF16 and F16 are measured with each of PRODUCTS:
+# f32 (float32 activations, effbench's default) and low (llama.cpp's own arithmetic:
+# block types' activations rounded to 8 bits and integer dot products, in int8 tiles for
+# prefill; BF16 and F16 prefill's activations rounded to BF16 and VDPBF16PS, F16 weights
+# kept exact as two BF16 parts). effbench loads with its defaults (weights copied into
+# huge pages), llama-bench with its own (file mapped). effbench's KV cache is KV
+# (default bf16: the bytes of llama.cpp's default F16 cache).
 # Both figures are medians of the repetitions (llama-bench's samples_ts, effbench's
 # median time). Raw outputs stay in $CACHE/compare/ for inspection.
 #
@@ -40,7 +41,7 @@
 #   SMOLLM=1                                  0: leave out the real SmolLM2 file
 #   TESTS="pp512 tg32 tg32@d1024"             a subset, to be quick
 #   EFFBENCH=./effbench                       the binary to measure
-#   PRODUCTS="f32 low"                        effbench's products for block types and BF16
+#   PRODUCTS="f32 low"                        effbench's products for block types, BF16 and F16
 #   KV=bf16                                   effbench's --kv-dtype
 set -u
 
@@ -111,7 +112,7 @@ echo "$files" | while IFS='|' read -r shape type path; do
             || say "llama-bench failed on $path $test: $(tail -n 1 "$base.llama.err")"
         t1=$(date +%s)
         say "$shape $type $test: llama-bench $((t1 - t0)) s"
-        case $type in f16|f32|F16|F32) modes=f32 ;; *) modes=$PRODUCTS ;; esac
+        case $type in f32|F32) modes=f32 ;; *) modes=$PRODUCTS ;; esac
         for pm in $modes; do
         # shellcheck disable=SC2086
         "$EFFBENCH" bench --model "$path" -t "$THREADS" -r "$REPS" $eb --products "$pm" --kv-dtype "$KV" --format csv \

@@ -493,6 +493,85 @@ static void test_qgemm_twin(void) {
     CHECK(tried > 0 && caught == tried, "a product that dropped its last column passed in %d of %d cases", tried - caught, tried);
 }
 
+/* BF16 and F16 prefill panels (qgemm.c) against their plain C twin and float64 on
+ * awkward sizes: tokens not a multiple of the 12-token tile (32, 37, 150), rows not a
+ * multiple of the 32-row panel (1, 17, 33, 70), columns odd, short of one 16-column
+ * chunk, and past the 2048-column slab (2049, 4099: slabs add into y). The packed
+ * activations equal the C twin's bit for bit (both round to nearest even). Both products
+ * take the same BF16 activations and the weights exactly (F16 as its two BF16 parts), so
+ * they differ by float32 summation order alone: 1e-5 of sum |w x|, as above. Deliberate
+ * errors that must fail that bound: activations whose last column was dropped, and F16
+ * weights multiplied as their rounded BF16 parts alone. */
+static void test_qgemm_panel_twin(void) {
+    if (!qgemm_panel_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build: qgemm_rows_panel is its C twin"); return; }
+    int Ts[] = { 32, 37, 150 };
+    int64_t rows_list[] = { 1, 17, 33, 70 }, cols_list[] = { 2, 31, 100, 2049, 4099 };
+    DType dts[] = { DT_BF16, DT_F16 };
+    int caught = 0, tried = 0, caught_h = 0, tried_h = 0;
+    for (size_t di = 0; di < 2; di++)
+        for (size_t ci = 0; ci < sizeof cols_list / sizeof cols_list[0]; ci++)
+            for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+                DType dt = dts[di];
+                int64_t cols = cols_list[ci], rows = rows_list[ri];
+                uint16_t *w = malloc(2 * (size_t)(rows * cols)), *wh = malloc(2 * (size_t)(rows * cols));
+                for (int64_t i = 0; i < rows * cols; i++) {
+                    float f = frnd() * (i % 5 == 0 ? 8.0f : 1.0f);
+                    w[i] = dt == DT_F16 ? f32_to_f16(f) : f32_to_bf16(f);
+                    wh[i] = f32_to_bf16(dt == DT_F16 ? f16_to_f32(w[i]) : f);
+                }
+                void *panel = aligned_alloc(64, (qgemm_panel_bytes(dt, cols) + 63) / 64 * 64);
+                int cut = 0, high = 0;
+                for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
+                    int T = Ts[k];
+                    size_t xpb = qgemm_act_packed_bytes(T, cols);
+                    float *x = malloc(sizeof(float) * (size_t)(T * cols)), *y = malloc(sizeof(float) * (size_t)(T * rows)),
+                          *yr = malloc(sizeof(float) * (size_t)(T * rows)), *yc = malloc(sizeof(float) * (size_t)(T * rows)),
+                          *yh = malloc(sizeof(float) * (size_t)(T * rows));
+                    uint32_t *xp = aligned_alloc(64, (xpb + 63) / 64 * 64), *xr = aligned_alloc(64, (xpb + 63) / 64 * 64),
+                             *xc = aligned_alloc(64, (xpb + 63) / 64 * 64);
+                    for (int64_t i = 0; i < T * cols; i++) x[i] = frnd() * (i % 7 == 0 ? 100.0f : 1.0f);
+                    memset(xp, 0, xpb), memset(xr, 0, xpb);
+                    qgemm_pack_act(x, cols, 0, T / 3, cols, xp);          /* two ranges, as two threads pack */
+                    qgemm_pack_act(x, cols, T / 3, T, cols, xp);
+                    qgemm_pack_act_ref(x, cols, 0, T, cols, xr);
+                    CHECK(!memcmp(xp, xr, xpb), "packed BF16 activations (%d x %lld) differ from the C twin's", T, (long long)cols);
+                    for (int t = 0; t < T; t++) x[(int64_t)t * cols + cols - 1] = 0;   /* the deliberate error */
+                    qgemm_pack_act(x, cols, 0, T, cols, xc);
+                    qgemm_rows_panel(dt, w, rows, cols, xp, T, y, rows, panel);
+                    qgemm_rows_panel_ref(dt, w, rows, cols, xr, T, yr, rows);
+                    qgemm_rows_panel(dt, w, rows, cols, xc, T, yc, rows, panel);
+                    if (dt == DT_F16) qgemm_rows_panel(DT_BF16, wh, rows, cols, xp, T, yh, rows, panel);
+                    double worst = 0, worst_ref = 0;
+                    for (int t = 0; t < T; t++)
+                        for (int64_t r = 0; r < rows; r++) {
+                            double exact = 0, mag = 0;
+                            for (int64_t i = 0; i < cols; i++) {
+                                uint32_t v = xr[(int64_t)(t / 12) * ((cols + 15) / 16 * 8) * 12 + (i / 2) * 12 + t % 12];
+                                double wi = dt == DT_F16 ? f16_to_f32(w[r * cols + i]) : bf16_to_f32(w[r * cols + i]);
+                                double p = wi * bf16_to_f32((uint16_t)(i & 1 ? v >> 16 : v));
+                                exact += p;
+                                mag += fabs(p);
+                            }
+                            int64_t o = (int64_t)t * rows + r;
+                            if (fabs(y[o] - yr[o]) / (mag + 1e-30) > worst) worst = fabs(y[o] - yr[o]) / (mag + 1e-30);
+                            if (fabs(yr[o] - exact) / (mag + 1e-30) > worst_ref) worst_ref = fabs(yr[o] - exact) / (mag + 1e-30);
+                            if (fabs(yc[o] - exact) > 1e-5 * mag) cut = 1;
+                            if (dt == DT_F16 && fabs(yh[o] - exact) > 1e-5 * mag) high = 1;
+                        }
+                    CHECK(worst <= 1e-5, "qgemm panels %s T %d rows %lld cols %lld: %.3g of sum |wx| from the C twin", dtype_name(dt),
+                          T, (long long)rows, (long long)cols, worst);
+                    CHECK(worst_ref <= 1e-5, "qgemm panels' C twin %s T %d rows %lld cols %lld: %.3g of sum |wx| from float64",
+                          dtype_name(dt), T, (long long)rows, (long long)cols, worst_ref);
+                    free(x); free(y); free(yr); free(yc); free(yh); free(xp); free(xr); free(xc);
+                }
+                tried++, caught += cut;
+                if (dt == DT_F16) tried_h++, caught_h += high;
+                free(w); free(wh); free(panel);
+            }
+    CHECK(caught == tried, "a product that dropped its last column passed in %d of %d cases", tried - caught, tried);
+    CHECK(caught_h == tried_h, "F16 multiplied as its BF16 high parts alone passed in %d of %d cases", tried_h - caught_h, tried_h);
+}
+
 /* Block-type prefill tiles (qgemm_int.c) against their plain C twin and float64 on
  * awkward sizes: tokens not a multiple of the 6-token tile, rows not a multiple of the
  * 32-row panel (1, 17, 33, 70), 1, 3 and 17 blocks of columns. Both products take the
@@ -568,19 +647,20 @@ static void test_qgemm_int_twin(void) {
 }
 
 /* --products low in prefill: its cost is the activations' rounding. v3-tiny and
- * llama-tiny re-encoded, 16 tokens at once, against the same weights with float32
- * activations. BF16 weights (qgemm.c: activations to BF16): bound 1e-4, 50x the 1.9e-6
- * measured on v3-tiny (4.8e-7 on llama-tiny); BF16 keeps 8 significant bits, so each
- * product moves by about 2^-9 of its terms' magnitudes. Q8_0 and Q4_1 weights
+ * llama-tiny re-encoded, n tokens at once, against the same weights with float32
+ * activations. BF16 weights (qgemm.c: activations to BF16; 16 tokens take the tiles, 40
+ * the panels) and F16 weights (40 tokens, panels, the weights exact): bound 1e-4, 50x the
+ * 1.9e-6 measured on v3-tiny (4.8e-7 on llama-tiny); BF16 keeps 8 significant bits, so
+ * each product moves by about 2^-9 of its terms' magnitudes. Q8_0 and Q4_1 weights
  * (qgemm_int.c: activations to int8 per 32): bound 1e-3, as for decode above; measured
  * (v3-tiny, llama-tiny) Q8_0 2.3e-6 and 3.9e-6, Q4_1 2.3e-6 and 4.2e-6. The goldens'
  * widths are not multiples of 256, so Q4_K would fall back to Q4_1 here: the weights'
  * type as held is checked, so that a fallback cannot pass unnoticed. KL > 0 shows the
  * low path ran. */
-static void products_cost(DType dt, double bound) {
+static void products_cost(DType dt, double bound, int n) {
     const char *cases[] = { "deepseek/v3-tiny", "dense/llama-tiny" };
-    int tok[16];
-    for (int i = 0; i < 16; i++) tok[i] = (int)((53u * (unsigned)i + 7u) % 200u);
+    int tok[64];
+    for (int i = 0; i < n; i++) tok[i] = (int)((53u * (unsigned)i + 7u) % 200u);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Case c;
         if (case_load(cases[k], &c)) continue;
@@ -595,20 +675,20 @@ static void products_cost(DType dt, double bound) {
             V = m.cfg.vocab;
             model_free(&m);
         }
-        a = malloc(sizeof(float) * 16 * (size_t)V);
-        b = malloc(sizeof(float) * 16 * (size_t)V);
+        a = malloc(sizeof(float) * (size_t)n * (size_t)V);
+        b = malloc(sizeof(float) * (size_t)n * (size_t)V);
         qdot_set_products(0);
-        int rc = logits_of(c.dir, 1, dt, tok, 16, a, &odt);
+        int rc = logits_of(c.dir, 1, dt, tok, n, a, &odt);
         qdot_set_products(1);
-        if (!rc) rc = logits_of(c.dir, 1, dt, tok, 16, b, &odt);
+        if (!rc) rc = logits_of(c.dir, 1, dt, tok, n, b, &odt);
         qdot_set_products(-1);
         if (!rc) {
             double kl;
-            kl_rows(a, b, 16, V, &kl);
+            kl_rows(a, b, n, V, &kl);
             CHECK(odt == dt, "%s: o_proj held as %s, not %s", cases[k], dtype_name(odt), dtype_name(dt));
-            CHECK(kl > 0 && kl < bound, "%s %s: low products' mean KL against float32 activations in prefill %.3g (expected 0 < KL < %.0e)",
-                  cases[k], dtype_name(dt), kl, bound);
-            if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s %s: low products in prefill, mean KL %.3g\n", cases[k], dtype_name(dt), kl);
+            CHECK(kl > 0 && kl < bound, "%s %s, %d tokens: low products' mean KL against float32 activations in prefill %.3g (expected 0 < KL < %.0e)",
+                  cases[k], dtype_name(dt), n, kl, bound);
+            if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s %s, %d tokens: low products in prefill, mean KL %.3g\n", cases[k], dtype_name(dt), n, kl);
         }
         free(a); free(b);
         case_free(&c);
@@ -617,13 +697,15 @@ static void products_cost(DType dt, double bound) {
 
 static void test_bf16_products_cost(void) {
     if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build"); return; }
-    products_cost(DT_BF16, 1e-4);
+    products_cost(DT_BF16, 1e-4, 16);
+    products_cost(DT_BF16, 1e-4, 40);
+    products_cost(DT_F16, 1e-4, 40);
 }
 
 static void test_int8_prefill_cost(void) {
     if (!qgemm_int_ok(DT_Q8_0)) { t_skip("no AVX-512 VNNI in this build"); return; }
-    products_cost(DT_Q8_0, 1e-3);
-    products_cost(DT_Q4_1, 1e-3);
+    products_cost(DT_Q8_0, 1e-3, 16);
+    products_cost(DT_Q4_1, 1e-3, 16);
 }
 
 const TestDef qdot_tests[] = {
@@ -636,8 +718,9 @@ const TestDef qdot_tests[] = {
     { "int8 products match the C twin, and float64 within the activations' rounding", test_int_twin },
     { "q8 products' cost in decode: KL against f32 products, goldens and SmolLM2", test_q8_products_cost },
     { "BF16 prefill tiles match the C twin and float64; a dropped column is caught", test_qgemm_twin },
+    { "BF16 and F16 prefill panels match the C twin and float64; a dropped column is caught", test_qgemm_panel_twin },
     { "block-type int8 prefill tiles match the C twin and float64; a dropped block is caught", test_qgemm_int_twin },
-    { "bf16 activations' cost in prefill: KL against float32 activations, goldens", test_bf16_products_cost },
+    { "bf16 activations' cost in prefill, BF16 and F16 weights: KL against float32 activations, goldens", test_bf16_products_cost },
     { "int8 activations' cost in block-type prefill: KL against float32 activations, goldens", test_int8_prefill_cost },
     { "checkpoint re-encoded at load: KL against float32 small for Q8_0, larger for Q4_0", test_recode_checkpoint },
 };
