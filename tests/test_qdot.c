@@ -178,7 +178,7 @@ static void test_dot_detects_error(void) {
 /* linear(): rows split among threads, any row count, T on both sides of the row path */
 static void test_linear_types(void) {
     int64_t rows_list[] = { 1, 5, 37 };
-    int Ts[] = { 1, 3, 6, 7, 19 };
+    int Ts[] = { 1, 3, 6, 7, 19, 40, 1100 };   /* 1100: BF16 and F16 only, the panels' chunks of tokens */
     for (int ti = 0; ti < N_TYPES; ti++) {
         DType dt = all_types[ti];
         int64_t cols = dtype_block(dt) == 1 ? 300 : 2 * dtype_block(dt) * (dt == DT_Q8_0 ? 5 : 1);
@@ -201,6 +201,7 @@ static void test_linear_types(void) {
             float *scratch = malloc(sizeof(float) * linear_scratch_floats(cols));
             for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
                 int T = Ts[k];
+                if (T > 40 && dt != DT_BF16 && dt != DT_F16) continue;
                 float *x = malloc(sizeof(float) * (size_t)(T * cols)), *y = malloc(sizeof(float) * (size_t)(T * rows));
                 for (int64_t i = 0; i < T * cols; i++) x[i] = frnd();
                 for (int mode = 0; mode < 2; mode++) {
@@ -208,8 +209,9 @@ static void test_linear_types(void) {
                     /* 8-bit activations (block types: decode; prefill but Q6_K): each x within
                      * dx/2 of its rounding */
                     int q8 = mode && qdot_int_type(dt) && (T <= 6 || qgemm_int_ok(dt));
-                    /* BF16 activations (prefill, BF16 weights): each x within 2^-9 of itself */
-                    int bfx = mode && T > 6 && qgemm_ok(dt);
+                    /* BF16 activations (prefill, BF16 weights; F16 from QGEMM_PANEL_MIN_T
+                     * tokens): each x within 2^-9 of itself */
+                    int bfx = mode && T > 6 && (qgemm_ok(dt) || (T >= QGEMM_PANEL_MIN_T && qgemm_panel_ok(dt)));
                     linear(y, (int)rows, x, (int)cols, T, &W, 0, rows, NULL, scratch);
                     double worst = 0;
                     for (int t = 0; t < T; t++)
