@@ -24,7 +24,8 @@
 #   4. prints shape | type | test | llama.cpp tok/s | effbench tok/s | ratio
 #      (effbench / llama.cpp) | effbench's % of its roofline (the bound bench measures
 #      in the same run: memory bandwidth for decode, GEMM rate for prefill) | decode's
-#      % of the read-only bandwidth measured in the same run.
+#      % of the read-only bandwidth measured in the same run | llama.cpp's % of it (its
+#      tokens/s times effbench's bytes per token, over that bandwidth).
 # Block types (Q8_0, Q4_*, Q5_K, Q6_K), BF16 and F16 are measured with each of PRODUCTS:
 # f32 (float32 activations, effbench's default) and low (llama.cpp's own arithmetic:
 # block types' activations rounded to 8 bits and integer dot products, in int8 tiles for
@@ -153,14 +154,21 @@ done
 python3 - "$results" "$THREADS" "$REPS" "$KV" <<'EOF'
 import sys
 path, threads, reps, kv = sys.argv[1:5]
-print("| shape | type | test | llama.cpp tok/s | effbench tok/s | effbench / llama.cpp | effbench % of roofline | % of read-only BW |")
-print("|---|---|---|---:|---:|---:|---:|---:|")
+print("| shape | type | test | llama.cpp tok/s | effbench tok/s | effbench / llama.cpp | effbench % of roofline "
+      "| % of read-only BW | llama.cpp's % of it |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|")
 for line in open(path):
     s, t, test, lt, et, roof, rd = line.rstrip("\n").split("\t")
-    ratio = "%.2f" % (float(et) / float(lt)) if lt and et and float(lt) > 0 else "-"
-    print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (s, t, test, lt or "failed", et or "failed", ratio, roof or "-", rd or "-"))
+    ok = lt and et and float(lt) > 0 and float(et) > 0
+    ratio = "%.2f" % (float(et) / float(lt)) if ok else "-"
+    lrd = "%.1f" % (float(rd) * float(lt) / float(et)) if ok and rd else "-"
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (s, t, test, lt or "failed", et or "failed", ratio, roof or "-",
+                                                          rd or "-", lrd))
 print()
 print("%s threads, median of %s repetitions each; llama.cpp: llama-bench (llama-cpp-python 0.3.36's "
-      "llama.cpp, CPU; its default F16 KV cache); effbench: bench, KV cache %s." % (threads, reps, kv))
+      "llama.cpp, CPU; its default F16 KV cache); effbench: bench, KV cache %s. llama.cpp's %% of the "
+      "read-only bandwidth: its tokens/s times the bytes effbench reads per token (the same weights, and a "
+      "cache of the same size), over the read-only bandwidth effbench measured; a decode ratio of r needs "
+      "effbench at r times that share." % (threads, reps, kv))
 EOF
 say "raw outputs in $out"
