@@ -54,6 +54,15 @@ static void share(int64_t nr, int64_t align, int64_t *lo, int64_t *hi) {
     *hi = b1 * align < nr ? b1 * align : nr;
 }
 
+/* tokens per chunk of the BF16/F16 panel path: what the scratch holds after the
+ * threads' panels, in whole 32-token steps (each counted at its 12-token padding, so
+ * any multiple fits); 0 when not even one step fits (tiny rows) */
+static int64_t panel_chunk(DType dt, int64_t cols) {
+    size_t pb = (qgemm_panel_bytes(dt, cols) + 63) & ~(size_t)63, nth = (size_t)omp_get_max_threads();
+    size_t have = linear_scratch_floats(cols) * sizeof(float), need = 64 + nth * pb;
+    return have > need ? (int64_t)((have - need) / qgemm_act_packed_bytes(QGEMM_PANEL_MIN_T, cols)) * QGEMM_PANEL_MIN_T : 0;
+}
+
 void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t r0, int64_t nr, const float *bias, float *scratch) {
     if (T <= 0 || nr <= 0) return;
@@ -97,7 +106,8 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
                 for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
             }
         }
-    } else if (scratch && qdot_int8_products() && T >= QGEMM_PANEL_MIN_T && qgemm_panel_ok(W->dt)) {
+    } else if (scratch && qdot_int8_products() && T >= QGEMM_PANEL_MIN_T && qgemm_panel_ok(W->dt) &&
+               panel_chunk(W->dt, cols) > 0) {
         /* --products low, BF16 or F16 weights, many tokens: activations rounded to BF16
          * and packed (a chunk of tokens at a time, each thread packing its share), rows
          * repacked 32 at a time into each thread's panel at the start of the scratch,
@@ -105,8 +115,7 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
         size_t pb = (qgemm_panel_bytes(W->dt, cols) + 63) & ~(size_t)63;
         size_t nth = (size_t)omp_get_max_threads();
         uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-        size_t avail = linear_scratch_floats(cols) * sizeof(float) - 64 - nth * pb;
-        int64_t chunk = (int64_t)(avail / qgemm_act_packed_bytes(QGEMM_PANEL_MIN_T, cols)) * QGEMM_PANEL_MIN_T;
+        int64_t chunk = panel_chunk(W->dt, cols);
         uint32_t *xp = (uint32_t *)(void *)(base + nth * pb);
         if (chunk > T) chunk = T;
         for (int t0 = 0; t0 < T; t0 += (int)chunk) {
