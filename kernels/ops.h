@@ -58,6 +58,10 @@ void rope_half(float *x, int d, int pos, const float *inv_freq, float mscale);
 /* y (T, N) [ldy] = x (T, K) [ldx] . w (K, N), float32 w (the absorbed MLA products). */
 void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w, int K, int N);
 
+/* s[j] = exp(s[j] - mx) for j < n, and their sum: attention's softmax numerators
+ * (vectorized where AVX-512 is built in: within 2 ulp of expf) */
+float exp_sub_sum(float *s, int n, float mx);
+
 /* Causal attention of T query tokens against a per-sequence cache.
  * Token t of sequence seq[t] at position pos[t] attends to cache rows 0..pos[t] of
  * its sequence. Cache row of sequence s, position p: element s*seq_stride + p*row.

@@ -324,9 +324,50 @@ static void t_kv_bytes_types(void) {
     }
 }
 
+/* Softmax numerators (ops.c: exp_sub_sum) against exp in double of the same float
+ * difference s - mx (which both round alike): each within 3 x 2^-24
+ * of the value (Cephes' expf in vectors: 2 ulp, plus one rounding of the reference) or,
+ * below FLT_MIN, within 4 of the smallest subnormal; the sum within 1e-6. Lengths round
+ * the vector width (1, 15, 16, 17, 1000), arguments from 0 down to -110 (underflow to
+ * 0 as expf does); NaN stays NaN. A maximum off by 1e-5 must fail the bound. */
+static void t_exp_sub_sum(void) {
+    int ns[] = { 1, 15, 16, 17, 1000 };
+    uint32_t r = 12345;
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        int n = ns[k];
+        float *s = malloc(sizeof(float) * (size_t)n), *orig = malloc(sizeof(float) * (size_t)n), *off = malloc(sizeof(float) * (size_t)n);
+        float mx = 3.25f;
+        for (int j = 0; j < n; j++) {
+            r = r * 1664525u + 1013904223u;
+            orig[j] = j % 9 == 0 ? mx : mx - (float)(r >> 8) / 16777216.0f * (j % 2 ? 110.0f : 20.0f);
+            s[j] = off[j] = orig[j];
+        }
+        float sum = exp_sub_sum(s, n, mx), sum_off = exp_sub_sum(off, n, mx + 1e-5f);
+        double ref_sum = 0, worst = 0;
+        int caught = 0;
+        for (int j = 0; j < n; j++) {
+            double ref = exp((double)(orig[j] - mx));    /* the float difference, as both take it */
+            ref_sum += ref;
+            double tol = ref >= 1.17549435e-38 ? 3 * 0x1p-24 * ref : 4 * 1.4e-45;
+            if (fabs(s[j] - ref) / tol > worst) worst = fabs(s[j] - ref) / tol;
+            if (fabs(off[j] - ref) > tol) caught = 1;
+        }
+        CHECK(worst <= 1, "exp_sub_sum n %d: %.2f times the bound from exp in double", n, worst);
+        CHECK(fabs(sum - ref_sum) <= 1e-6 * ref_sum, "exp_sub_sum n %d: sum %.9g against %.9g", n, sum, ref_sum);
+        CHECK(caught && sum_off != sum, "exp_sub_sum n %d: a maximum off by 1e-5 passed", n);
+        free(s); free(orig); free(off);
+    }
+    float v[17];
+    for (int j = 0; j < 17; j++) v[j] = -1.0f;
+    v[3] = NAN;
+    float sum = exp_sub_sum(v, 17, 0.0f);
+    CHECK(isnan(v[3]) && isnan(sum) && fabsf(v[4] - expf(-1.0f)) < 1e-7f, "exp_sub_sum: NaN did not stay NaN alone");
+}
+
 const TestDef kv_tests[] = {
     { "kv attention on BF16/FP8 codes = on their f32 values", t_attention_codes },
     { "prefill attention in query blocks = one token at a time, f32/BF16/FP8 caches", t_attention_blocks },
+    { "softmax numerators in vectors: within 2 ulp of exp, a shifted maximum caught", t_exp_sub_sum },
     { "kv v3-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_0 },
     { "kv v2-lite-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_1 },
     { "kv llama-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_2 },
