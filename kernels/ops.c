@@ -102,6 +102,12 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
                     for (int k = 0; k < 4; k++) { rows[k] = row_ptr(W, r0 + r + k); sc[k] = row_scales(W, r0 + r + k); }
                     qdot_rows4(W->dt, rows, sc, cols, x, y + r);
                 }
+            if (T == 1 && q8)                             /* batch 1, int8 products: four rows a call */
+                for (; r + 4 <= hi; r += 4) {
+                    const void *rows[4];
+                    for (int k = 0; k < 4; k++) rows[k] = row_ptr(W, r0 + r + k);
+                    qdot_rows4_int(W->dt, rows, &qa, y + r);
+                }
             for (; r < hi; r++) {
                 float acc[ROW_PATH_MAX_T];
                 if (q8) qdot_row_int(W->dt, row_ptr(W, r0 + r), &qa, T, acc);

@@ -70,6 +70,8 @@ int qdot_int_type(DType dt);     /* 1: Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K */
 /* acc[t] = row . activations t, for t < T (any T), the row in a qdot_int_type type */
 void qdot_row_int(DType dt, const void *row, const QAct *a, int T, float *acc);
 void qdot_row_int_ref(DType dt, const void *row, const QAct *a, int T, float *acc);   /* plain C twin */
+/* out[r] = rows[r] . activations 0 (batch 1), four rows at once: each as qdot_row_int */
+void qdot_rows4_int(DType dt, const void *const rows[4], const QAct *a, float *out);
 const char *qdot_int_isa(void);  /* "avx512-vnni" or "c" */
 /* Whether linear() rounds activations as llama.cpp does (block types in decode, T <= 6:
  * this way; BF16 in prefill: qgemm.c's): not by default (float32 activations: exact up

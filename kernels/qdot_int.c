@@ -41,8 +41,32 @@ size_t qdot_act_bytes(int T, int64_t cols) {   /* the larger of the two forms: p
     return (size_t)T * ((size_t)cols + sizeof(float) * (size_t)(cols / 32 * 2 + cols / 16)) + 64;
 }
 
-/* q[0..n) = round(x / d) with d = amax / 127 over the n values; returns d */
+/* q[0..n) = round(x / d) with d = amax / 127 over the n values; returns d. Rounding
+ * is roundf's (halves away from zero, as llama.cpp's quantize_row_q8_0_ref). With
+ * AVX-512 and n a multiple of 16, in vectors with the same operations in the same order
+ * (the maximum ignores NaN as fmaxf does; round: truncate, then one step away from zero
+ * where the exact remainder is at least a half), so both give the same bytes; the
+ * scalar form cost a libm call per element. */
 static float round_block(const float *x, int n, int8_t *q) {
+#if defined(HAVE_VNNI)
+    if (n % 16 == 0) {
+        const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+        __m512 am = _mm512_setzero_ps();
+        for (int i = 0; i < n; i += 16)      /* max(a, b) gives b when a is NaN */
+            am = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(x + i), absmask), am);
+        float d = _mm512_reduce_max_ps(am) / 127, id = d ? 1.0f / d : 0;
+        const __m512 vid = _mm512_set1_ps(id), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+        for (int i = 0; i < n; i += 16) {
+            __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), vid);
+            __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __mmask16 up = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_sub_ps(v, t), absmask), half, _CMP_GE_OQ);
+            __m512 step = _mm512_or_ps(one, _mm512_andnot_ps(absmask, v));          /* +-1, v's sign */
+            t = _mm512_mask_add_ps(t, up, t, step);
+            _mm_storeu_si128((__m128i *)(void *)(q + i), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
+        }
+        return d;
+    }
+#endif
     float amax = 0;
     for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
     float d = amax / 127, id = d ? 1.0f / d : 0;
@@ -263,23 +287,84 @@ INLINE void dot64_2(Acc *s, const int T, __m512i u, int64_t c, float wa, float w
     }
 }
 
+/* levels of blocks b0 and b1 (of a 32-block type) as 64 bytes in element order */
+INLINE __m512i levels64(DType dt, const uint8_t *b0, const uint8_t *b1) {
+    if (dt == DT_Q8_0) {
+        __m512i u = cat(_mm256_loadu_si256((const __m256i *)(b0 + 2)), _mm256_loadu_si256((const __m256i *)(b1 + 2)));
+        return _mm512_xor_si512(u, _mm512_set1_epi8((char)0x80));
+    }
+    int off = dt == DT_Q4_0 ? 2 : 4;
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + off))),
+                                        _mm_loadu_si128((const __m128i *)(b1 + off)), 1);
+    /* [lo0 lo1 hi0 hi1] to element order [lo0 hi0 lo1 hi1] */
+    return _mm512_shuffle_i64x2(cat(nib_lo(v), nib_hi(v)), cat(nib_lo(v), nib_hi(v)), _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* Q4_0 and Q4_1, two blocks (64 weights) a step from one masked 64-byte load of the
+ * pair (36 or 40 bytes; masked bytes are not read): VPERMB lays the 16 bytes of each
+ * block's levels out twice, VPSRLVW and a mask take low nibbles in the first copy and
+ * high in the second (element order); VPERMW spreads the two scales d over the lanes of
+ * their blocks and puts the offsets' factors (Q4_1: m; Q4_0: d, times -8 once per row)
+ * in lanes 0 and 1, where they meet sx of the two blocks as one 64-bit load. No scalar
+ * work per block. Returns the blocks done (even); run32 takes an odd last one. */
+INLINE int64_t run4_pairs(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
+#if !defined(__AVX512VBMI__)                 /* VPERMB */
+    (void)dt; (void)row; (void)nb; (void)s; (void)T; (void)a;
+    return 0;
+#else
+    const int bb = dt == DT_Q4_0 ? 18 : 20;
+    const int64_t nbx = a->cols / 32;
+    const __mmask64 live = dt == DT_Q4_0 ? 0xFFFFFFFFFull : 0xFFFFFFFFFFull;
+    /* bytes: levels of block 0 twice, of block 1 twice; words: d0 x 8, d1 x 8 (d) and
+     * the offsets' factors of blocks 0 and 1 (o) */
+    static const uint8_t q40[64] = { 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+        2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+        20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+        20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35 };
+    static const uint8_t q41[64] = { 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+        4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+        24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39,
+        24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39 };
+    static const uint16_t d40[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9 };
+    static const uint16_t d41[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 10, 10, 10, 10, 10, 10, 10, 10 };
+    static const uint16_t o40[32] = { 0, 9 }, o41[32] = { 1, 11 };
+    const int q1 = dt == DT_Q4_1;
+    const __m512i qperm = _mm512_loadu_si512(q1 ? q41 : q40), didx = _mm512_loadu_si512(q1 ? d41 : d40);
+    const __m512i oidx = _mm512_loadu_si512(q1 ? o41 : o40);
+    const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 0x40004, 0x40004, 0x40004, 0x40004, 0, 0, 0, 0, 0x40004, 0x40004, 0x40004, 0x40004);
+    const __m512i xidx = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(1), 1);
+    __m128 corr[4];
+    for (int t = 0; t < T; t++) corr[t] = _mm_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m512i raw = _mm512_maskz_loadu_epi8(live, row + i * bb);
+        __m512i u = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(qperm, raw), shift), _mm512_set1_epi8(0x0F));
+        __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx, raw)));
+        __m128 ow = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_maskz_permutexvar_epi16(0x3, oidx, raw)));
+        for (int t = 0; t < T; t++) {
+            __m128 dx2 = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(a->dx + t * nbx + i)));
+            __m128 sx2 = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(a->sx + t * nbx + i)));
+            __m512 sc = _mm512_mul_ps(dw, _mm512_permutexvar_ps(xidx, _mm512_castps128_ps512(dx2)));
+            __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + 32 * i));
+            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
+            s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, s->acc[t]);
+            corr[t] = _mm_fmadd_ps(ow, sx2, corr[t]);
+        }
+    }
+    const float f = dt == DT_Q4_0 ? -8.0f : 1.0f;
+    for (int t = 0; t < T; t++) s->corr[t] += f * (_mm_cvtss_f32(corr[t]) + _mm_cvtss_f32(_mm_movehdup_ps(corr[t])));
+    return i;
+#endif
+}
+
 /* 32-block types, two blocks (64 weights) at a time; an odd last block alone */
 INLINE void run32(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
     const int64_t bb = dt == DT_Q8_0 ? 34 : dt == DT_Q4_0 ? 18 : 20, nbx = a->cols / 32;
-    for (int64_t i = 0; i < nb; i += 2) {
+    int64_t i0 = dt == DT_Q8_0 ? 0 : run4_pairs(dt, row, nb, s, T, a);
+    for (int64_t i = i0; i < nb; i += 2) {
         const uint8_t *b0 = row + i * bb, *b1 = i + 1 < nb ? b0 + bb : b0;
         float d0 = h2f(b0), d1 = i + 1 < nb ? h2f(b1) : 0.0f;
-        __m512i u;
-        if (dt == DT_Q8_0) {
-            u = cat(_mm256_loadu_si256((const __m256i *)(b0 + 2)), _mm256_loadu_si256((const __m256i *)(b1 + 2)));
-            u = _mm512_xor_si512(u, _mm512_set1_epi8((char)0x80));
-        } else {
-            int off = dt == DT_Q4_0 ? 2 : 4;
-            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + off))),
-                                                _mm_loadu_si128((const __m128i *)(b1 + off)), 1);
-            /* [lo0 lo1 hi0 hi1] to element order [lo0 hi0 lo1 hi1] */
-            u = _mm512_shuffle_i64x2(cat(nib_lo(v), nib_hi(v)), cat(nib_lo(v), nib_hi(v)), _MM_SHUFFLE(3, 1, 2, 0));
-        }
+        __m512i u = levels64(dt, b0, b1);
         if (i + 1 >= nb) u = _mm512_maskz_mov_epi32(0x00FF, u);      /* no second block */
         dot64_2(s, T, u, 32 * i, d0, d1, a->dx + i, nbx);
         for (int t = 0; t < T; t++) {
@@ -405,6 +490,29 @@ INLINE void run_row_int(DType dt, const uint8_t *row, const QAct *a, const int T
     for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(s.acc[t]) + s.corr[t];
 }
 
+/* batch 1, four rows: each row's sums as run_row_int's, the four reductions at the end
+ * together (independent chains), no per-row call */
+static void rows4_1(DType dt, const uint8_t *const rows[4], const QAct *a, float *out) {
+    Acc s[4];
+    int64_t nb = a->cols / dtype_block(dt);
+    for (int r = 0; r < 4; r++) {
+        s[r].q = a->q;
+        s[r].ldq = a->cols;
+        s[r].acc[0] = _mm512_setzero_ps();
+        s[r].corr[0] = 0;
+        switch (dt) {
+        case DT_Q8_0: run32(DT_Q8_0, rows[r], nb, &s[r], 1, a); break;
+        case DT_Q4_0: run32(DT_Q4_0, rows[r], nb, &s[r], 1, a); break;
+        case DT_Q4_1: run32(DT_Q4_1, rows[r], nb, &s[r], 1, a); break;
+        case DT_Q4_K: run_k(DT_Q4_K, rows[r], nb, &s[r], 1, a); break;
+        case DT_Q5_K: run_k(DT_Q5_K, rows[r], nb, &s[r], 1, a); break;
+        case DT_Q6_K: run_q6k(rows[r], nb, &s[r], 1, a); break;
+        default: break;
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(s[r].acc[0]) + s[r].corr[0];
+}
+
 #define ROW_T(N) static void row_##N(DType dt, const uint8_t *row, const QAct *a, float *out) { run_row_int(dt, row, a, N, out); }
 ROW_T(1)
 ROW_T(2)
@@ -438,6 +546,14 @@ void qdot_row_int(DType dt, const void *row, const QAct *a, int T, float *acc) {
     }
 #else
     qdot_row_int_ref(dt, row, a, T, acc);
+#endif
+}
+
+void qdot_rows4_int(DType dt, const void *const rows[4], const QAct *a, float *out) {
+#ifdef HAVE_VNNI
+    rows4_1(dt, (const uint8_t *const *)rows, a, out);
+#else
+    for (int r = 0; r < 4; r++) qdot_row_int_ref(dt, rows[r], a, 1, out + r);
 #endif
 }
 

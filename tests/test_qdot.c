@@ -380,6 +380,97 @@ static void test_int_twin(void) {
     }
 }
 
+/* Batch-1 int8 products four rows a call (linear's decode path) equal one row at a
+ * time bit for bit and the C twin within 1e-5 of sum |w x|, every block type, block
+ * counts 1, 3, 5, 17 (Q4_0 and Q4_1: pairs of blocks and an odd last one). A changed
+ * scale in one block of the third row must show in that row alone. */
+static void test_rows4_int(void) {
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        DType dt = all_types[ti];
+        if (!qdot_int_type(dt)) continue;
+        int64_t cs[16];
+        int ns = sizes(dt, cs);
+        for (int si = 0; si < ns; si++) {
+            int64_t cols = cs[si];
+            uint8_t *r[4], *buf = malloc(qdot_act_bytes(1, cols) + 64);
+            float *sr[4], *x = malloc(sizeof(float) * (size_t)cols), got[4], one[4], twin[4];
+            for (int k = 0; k < 4; k++) r[k] = make_row(dt, cols, &sr[k]);
+            for (int64_t i = 0; i < cols; i++) x[i] = frnd() * (1 + (float)(i % 3));
+            QAct qa;
+            qdot_act_quant(dt, x, cols, 1, cols, buf, &qa);
+            const void *rows[4] = { r[0], r[1], r[2], r[3] };
+            qdot_rows4_int(dt, rows, &qa, got);
+            for (int k = 0; k < 4; k++) { qdot_row_int(dt, r[k], &qa, 1, &one[k]); qdot_row_int_ref(dt, r[k], &qa, 1, &twin[k]); }
+            CHECK(!memcmp(got, one, sizeof got), "%s cols %lld: four rows a call %.9g %.9g %.9g %.9g, one at a time %.9g %.9g %.9g %.9g",
+                  dtype_name(dt), (long long)cols, got[0], got[1], got[2], got[3], one[0], one[1], one[2], one[3]);
+            for (int k = 0; k < 4; k++) {
+                float *w = malloc(sizeof(float) * (size_t)cols);
+                double mag = 0;
+                qdot_widen_ref(dt, r[k], sr[k], cols, w);
+                for (int64_t i = 0; i < cols; i++) mag += fabs((double)w[i] * x[i]);
+                CHECK(close_enough(got[k], twin[k], mag), "%s cols %lld row %d: %.9g, the C twin %.9g", dtype_name(dt),
+                      (long long)cols, k, got[k], twin[k]);
+                free(w);
+            }
+            size_t off = dt == DT_Q6_K ? 208 : 0;                  /* row 2's first block's d, doubled */
+            put_f16(r[2] + off, 2.0f * f16_to_f32((uint16_t)(r[2][off] | r[2][off + 1] << 8)) + 0.25f);
+            float bad[4];
+            qdot_rows4_int(dt, rows, &qa, bad);
+            CHECK(bad[0] == got[0] && bad[1] == got[1] && bad[3] == got[3] && bad[2] != got[2],
+                  "%s cols %lld: a changed scale in row 2 gave %.9g %.9g %.9g %.9g (before %.9g %.9g %.9g %.9g)", dtype_name(dt),
+                  (long long)cols, bad[0], bad[1], bad[2], bad[3], got[0], got[1], got[2], got[3]);
+            for (int k = 0; k < 4; k++) { free(r[k]); free(sr[k]); }
+            free(x); free(buf);
+        }
+    }
+}
+
+/* The activations' 8-bit codes against llama.cpp's quantize_row_q8_0_ref, written out
+ * here: per block of 32 (Q8_0 form) or 256 (Q8_K form, for Q4_K), d = amax / 127 and
+ * q = roundf(x / d) by the reciprocal, bit for bit, with the scales and the integer
+ * sums. A block of amax 127 (d = 1) holds halves, which roundf takes away from zero,
+ * and values a hair under a half; rounding halves to even instead must be caught. */
+static void test_act_quant_exact(void) {
+    enum { T = 3, COLS = 512 };
+    float *x = malloc(sizeof(float) * T * COLS);
+    uint8_t *buf = malloc(qdot_act_bytes(T, COLS) + 64);
+    const float ties[] = { 127, 2.5f, -2.5f, 0.5f, -0.5f, 1.5f, -126.5f, 0.49999997f, -0.49999997f, 3.5000002f };
+    for (int i = 0; i < T * COLS; i++) x[i] = frnd() * (1 + (float)(i % 5)) * (i % 64 == 7 ? 40 : 1);
+    for (int i = 0; i < 256; i++) x[COLS + i] = 5 * frnd();        /* token 1: amax 127 in its first 256 too */
+    for (int k = 0; k < (int)(sizeof ties / sizeof ties[0]); k++) x[COLS + 32 + k] = ties[k];   /* token 1, block 1 */
+    x[2 * COLS + 300] = NAN;                                                                /* ignored by the maximum */
+    for (int form = 0; form < 2; form++) {
+        DType dt = form ? DT_Q4_K : DT_Q8_0;
+        int bs = form ? 256 : 32, bad = 0, even_differs = 0;
+        QAct qa;
+        qdot_act_quant(dt, x, COLS, T, COLS, buf, &qa);
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < COLS / bs; b++) {
+                const float *xb = x + t * COLS + b * bs;
+                float amax = 0;
+                for (int i = 0; i < bs; i++) amax = fmaxf(amax, fabsf(xb[i]));
+                float d = amax / 127, id = d ? 1.0f / d : 0;
+                float got_d = form ? qa.dk[t * (COLS / 256) + b] : qa.dx[t * (COLS / 32) + b];
+                const int8_t *q = (form ? qa.qk : qa.q) + t * COLS + b * bs;
+                if (got_d != d) bad++;
+                for (int i = 0; i < bs; i++) {
+                    if (isnan(xb[i])) continue;
+                    int want = (int)roundf(xb[i] * id);
+                    if (q[i] != want) bad++;
+                    if ((int)rintf(xb[i] * id) != q[i]) even_differs++;
+                }
+                for (int h = 0; h < bs / 32; h++) {       /* sums per 32 (Q8_K: integers) */
+                    int s = 0;
+                    for (int i = 0; i < 32; i++) s += q[32 * h + i];
+                    if (form ? qa.bk[t * (COLS / 32) + b * 8 + h] != s : qa.sx[t * (COLS / 32) + b] != d * (float)s) bad++;
+                }
+            }
+        CHECK(bad == 0, "%s activations: %d codes, scales or sums differ from quantize_row_q8_0_ref's", form ? "Q8_K" : "Q8_0", bad);
+        CHECK(even_differs > 0, "%s activations: halves rounded to even were not told apart", form ? "Q8_K" : "Q8_0");
+    }
+    free(x); free(buf);
+}
+
 /* Logits of n tokens fed one at a time (decode: the products take the row path), from
  * a model path (dtype: re-encoding when recode), products f32 (0) or q8 (1). */
 static int decode_logits(const char *path, int recode, DType dt, int products, const int *tok, int n, float *out, int *V) {
@@ -718,6 +809,8 @@ const TestDef qdot_tests[] = {
     { "linear() on every stored type against float64", test_linear_types },
     { "fast encoders: errors within 1.3x the reference encoders'", test_fast_encoders },
     { "int8 products match the C twin, and float64 within the activations' rounding", test_int_twin },
+    { "int8 products four rows a call equal one row at a time, and the C twin", test_rows4_int },
+    { "int8 activations: codes, scales and sums bit for bit as llama.cpp's reference rounding", test_act_quant_exact },
     { "q8 products' cost in decode: KL against f32 products, goldens and SmolLM2", test_q8_products_cost },
     { "BF16 prefill tiles match the C twin and float64; a dropped column is caught", test_qgemm_twin },
     { "BF16 and F16 prefill panels match the C twin and float64; a dropped column is caught", test_qgemm_panel_twin },
