@@ -334,7 +334,11 @@ size_t attention_work_floats(int T, int H, int Hkv, int dk, int dv, int max_pos,
 /* dst[0..n) = elements off..off+n of one cached row (codes; F8_E4M3: sc its scales),
  * decoded as qdot_widen decodes the whole row */
 static void widen_span(DType dt, const void *codes, const float *sc, int64_t off, int n, float *dst) {
-    if (dt == DT_BF16) { qdot_widen(DT_BF16, (const uint16_t *)codes + off, NULL, n, dst); return; }
+    if (dt == DT_BF16) {                             /* inline: a head's span is short, a call costs more */
+        const uint16_t *src = (const uint16_t *)codes + off;
+        for (int i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+        return;
+    }
     const uint8_t *c = codes;
     while (n > 0) {                                  /* F8_E4M3: piece by piece within a scale block */
         int64_t b = off / F8_BLOCK;
