@@ -268,9 +268,13 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
     const Attn *a = &s->m->layers[l].attn;
     int n = s->n, H = s->m->sh.nh, Hkv = s->m->sh.ng, hd = c->head_dim, kvd = Hkv * hd;   /* this rank's heads */
     float *q = s->w[W_Q], *k = s->w[W_K], *v = s->w[W_V], *o = s->w[W_ATT];
-    linear(q, H * hd, h, c->dim, n, &a->q, 0, a->q.rows, a->bq, s->scratch);
-    linear(k, kvd, h, c->dim, n, &a->k, 0, a->k.rows, a->bk, s->scratch);
-    linear(v, kvd, h, c->dim, n, &a->v, 0, a->v.rows, a->bv, s->scratch);
+    {
+        float *const ys[3] = { q, k, v };
+        const int ld[3] = { H * hd, kvd, kvd };
+        const Mat *const ws[3] = { &a->q, &a->k, &a->v };
+        const float *const bs[3] = { a->bq, a->bk, a->bv };
+        linear_group(3, ys, ld, h, c->dim, n, ws, bs, s->scratch);
+    }
     mark2(s, OPK_QKV, mat_bytes(&a->q) + mat_bytes(&a->k) + mat_bytes(&a->v), mat_flops(&a->q, n) + mat_flops(&a->k, n) + mat_flops(&a->v, n));
     for (int t = 0; t < n; t++) {
         for (int x = 0; x < H; x++) rope_half(q + ((int64_t)t * H + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
@@ -300,18 +304,19 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
     const Attn *a = &m->layers[l].attn;
     int n = s->n, H = m->sh.nh, Dn = c->qk_nope, Dr = c->qk_rope, Dv = c->v_head, Dc = c->kv_lora_rank;   /* this rank's heads */
     int qk = Dn + Dr;
-    float *q = s->w[W_Q];
-    if (c->q_lora_rank) {
+    float *q = s->w[W_Q], *kv = s->w[W_KV];
+    {                                /* the products of h: q (or its low-rank a) and kv_a */
         int R = c->q_lora_rank;
-        float *qa = s->w[W_QA];
-        lin(s, qa, R, h, c->dim, n, &a->q_a);
-        rmsnorm(qa, R, qa, R, n, R, a->q_a_norm, c->rms_eps);
-        lin(s, q, H * qk, qa, R, n, &a->q_b);
-    } else {
-        lin(s, q, H * qk, h, c->dim, n, &a->q);
+        float *const ys[2] = { R ? s->w[W_QA] : q, kv };
+        const int ld[2] = { R ? R : H * qk, Dc + Dr };
+        const Mat *const ws[2] = { R ? &a->q_a : &a->q, &a->kv_a };
+        const float *const bs[2] = { NULL, NULL };
+        linear_group(2, ys, ld, h, c->dim, n, ws, bs, s->scratch);
+        if (R) {
+            rmsnorm(s->w[W_QA], R, s->w[W_QA], R, n, R, a->q_a_norm, c->rms_eps);
+            lin(s, q, H * qk, s->w[W_QA], R, n, &a->q_b);
+        }
     }
-    float *kv = s->w[W_KV];
-    lin(s, kv, Dc + Dr, h, c->dim, n, &a->kv_a);
     rmsnorm(kv, Dc + Dr, kv, Dc + Dr, n, Dc, a->kv_a_norm, c->rms_eps);   /* latent only */
     mark2(s, OPK_QKV, (c->q_lora_rank ? mat_bytes(&a->q_a) + mat_bytes(&a->q_b) : mat_bytes(&a->q)) + mat_bytes(&a->kv_a),
           (c->q_lora_rank ? mat_flops(&a->q_a, n) + mat_flops(&a->q_b, n) : mat_flops(&a->q, n)) + mat_flops(&a->kv_a, n));
@@ -388,8 +393,11 @@ static void mlp(Step *s, const Mlp *p, const float *x, int n, float *y) {
     int D = s->m->cfg.dim;
     int64_t ni = p->gate.rows;      /* intermediate width */
     float *g = s->w[W_G], *u = s->w[W_U];
-    lin(s, g, (int)ni, x, D, n, &p->gate);
-    lin(s, u, (int)ni, x, D, n, &p->up);
+    float *const ys[2] = { g, u };
+    const int ld[2] = { (int)ni, (int)ni };
+    const Mat *const ws[2] = { &p->gate, &p->up };
+    const float *const bs[2] = { NULL, NULL };
+    linear_group(2, ys, ld, x, D, n, ws, bs, s->scratch);
     swiglu(g, u, n * ni);
     lin(s, y, D, g, (int)ni, n, &p->down);
 }

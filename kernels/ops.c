@@ -66,6 +66,37 @@ static int64_t panel_chunk(DType dt, int64_t cols) {
     return have > need ? (int64_t)((have - need) / qgemm_act_packed_bytes(QGEMM_PANEL_MIN_T, cols)) * QGEMM_PANEL_MIN_T : 0;
 }
 
+/* The row path (decode): y[t][r] for rows lo..hi of W[r0:], each row read once and
+ * widened in registers; qa: the activations rounded to 8 bits (integer products), else
+ * NULL (float32 activations) */
+static int row_path_q8(const Mat *W, const float *scratch) {
+    return scratch && qdot_int_type(W->dt) && W->cols % 32 == 0 && qdot_int8_products();
+}
+
+static void row_path(float *y, int ldy, const float *x, int ldx, int T, const Mat *W, int64_t r0, int64_t lo,
+                     int64_t hi, const QAct *qa) {
+    int64_t r = lo, cols = W->cols;
+    if (T == 1 && !qa && dtype_block(W->dt) == 1)   /* batch 1, plain types: four rows a pass share each x load */
+        for (; r + 4 <= hi; r += 4) {
+            const void *rows[4];
+            const float *sc[4];
+            for (int k = 0; k < 4; k++) { rows[k] = row_ptr(W, r0 + r + k); sc[k] = row_scales(W, r0 + r + k); }
+            qdot_rows4(W->dt, rows, sc, cols, x, y + r);
+        }
+    if (T == 1 && qa)                               /* batch 1, int8 products: four rows a call */
+        for (; r + 4 <= hi; r += 4) {
+            const void *rows[4];
+            for (int k = 0; k < 4; k++) rows[k] = row_ptr(W, r0 + r + k);
+            qdot_rows4_int(W->dt, rows, qa, y + r);
+        }
+    for (; r < hi; r++) {
+        float acc[ROW_PATH_MAX_T];
+        if (qa) qdot_row_int(W->dt, row_ptr(W, r0 + r), qa, T, acc);
+        else qdot_row(W->dt, row_ptr(W, r0 + r), row_scales(W, r0 + r), cols, x, ldx, T, acc);
+        for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
+    }
+}
+
 void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t r0, int64_t nr, const float *bias, float *scratch) {
     if (T <= 0 || nr <= 0) return;
@@ -88,32 +119,13 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
         }
     } else if (T <= ROW_PATH_MAX_T) {
         QAct qa;                                /* block types: 8-bit activations, integer products */
-        int q8 = scratch && qdot_int_type(W->dt) && cols % 32 == 0 && qdot_int8_products();
+        int q8 = row_path_q8(W, scratch);
         if (q8) qdot_act_quant(W->dt, x, ldx, T, cols, scratch, &qa);
         #pragma omp parallel if (!small)
         {
-            int64_t lo, hi, r;
+            int64_t lo, hi;
             share(nr, 4, &lo, &hi);
-            r = lo;
-            if (T == 1 && !q8 && dtype_block(W->dt) == 1)   /* batch 1, plain types: four rows a pass share each x load */
-                for (; r + 4 <= hi; r += 4) {
-                    const void *rows[4];
-                    const float *sc[4];
-                    for (int k = 0; k < 4; k++) { rows[k] = row_ptr(W, r0 + r + k); sc[k] = row_scales(W, r0 + r + k); }
-                    qdot_rows4(W->dt, rows, sc, cols, x, y + r);
-                }
-            if (T == 1 && q8)                             /* batch 1, int8 products: four rows a call */
-                for (; r + 4 <= hi; r += 4) {
-                    const void *rows[4];
-                    for (int k = 0; k < 4; k++) rows[k] = row_ptr(W, r0 + r + k);
-                    qdot_rows4_int(W->dt, rows, &qa, y + r);
-                }
-            for (; r < hi; r++) {
-                float acc[ROW_PATH_MAX_T];
-                if (q8) qdot_row_int(W->dt, row_ptr(W, r0 + r), &qa, T, acc);
-                else qdot_row(W->dt, row_ptr(W, r0 + r), row_scales(W, r0 + r), cols, x, ldx, T, acc);
-                for (int t = 0; t < T; t++) y[(int64_t)t * ldy + r] = acc[t];
-            }
+            row_path(y, ldy, x, ldx, T, W, r0, lo, hi, q8 ? &qa : NULL);
         }
     } else if (scratch && qdot_int8_products() && T >= QGEMM_PANEL_MIN_T && qgemm_panel_ok(W->dt) &&
                panel_chunk(W->dt, cols) > 0) {
@@ -200,6 +212,38 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
     if (bias)
         for (int t = 0; t < T; t++)
             for (int64_t r = 0; r < nr; r++) y[(int64_t)t * ldy + r] += bias[r];
+}
+
+void linear_group(int n, float *const ys[], const int ldys[], const float *x, int ldx, int T, const Mat *const Ws[],
+                  const float *const biases[], float *scratch) {
+    int same = n > 0 && T > 0 && T <= ROW_PATH_MAX_T && Ws[0]->dt != DT_F32;
+    int64_t total = 0;
+    for (int i = 0; i < n && same; i++) {
+        same = Ws[i]->dt == Ws[0]->dt && Ws[i]->cols == Ws[0]->cols;
+        total += Ws[i]->rows;
+    }
+    if (!same) {
+        for (int i = 0; i < n; i++) linear(ys[i], ldys[i], x, ldx, T, Ws[i], 0, Ws[i]->rows, biases[i], scratch);
+        return;
+    }
+    blas_single_thread();
+    QAct qa;
+    int q8 = row_path_q8(Ws[0], scratch);
+    if (q8) qdot_act_quant(Ws[0]->dt, x, ldx, T, Ws[0]->cols, scratch, &qa);
+    #pragma omp parallel if (total * Ws[0]->cols * T >= 262144)
+    {
+        int64_t lo, hi, base = 0;
+        share(total, 4, &lo, &hi);                  /* a share of the rows of all n, in order */
+        for (int i = 0; i < n; i++) {
+            int64_t a = lo > base ? lo - base : 0, b = hi - base < Ws[i]->rows ? hi - base : Ws[i]->rows;
+            if (b > a) row_path(ys[i], ldys[i], x, ldx, T, Ws[i], 0, a, b, q8 ? &qa : NULL);
+            base += Ws[i]->rows;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (biases[i])
+            for (int t = 0; t < T; t++)
+                for (int64_t r = 0; r < Ws[i]->rows; r++) ys[i][(int64_t)t * ldys[i] + r] += biases[i][r];
 }
 
 void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w, int K, int N) {

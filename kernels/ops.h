@@ -46,6 +46,12 @@ size_t linear_scratch_floats(int64_t cols);
  * activations; NULL keeps float32 activations). */
 void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t r0, int64_t nr, const float *bias, float *scratch);
+/* ys[i] = x . Ws[i]^T (+ biases[i]) for n weights of one input: as n linear() calls,
+ * except that in decode (the row path: few tokens, one stored type, the same columns)
+ * the activations are rounded once and one parallel region shares the rows of all n
+ * among the threads. */
+void linear_group(int n, float *const ys[], const int ldys[], const float *x, int ldx, int T, const Mat *const Ws[],
+                  const float *const biases[], float *scratch);
 
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, for T rows of n (strides ldo, ldx). */
 void rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const float *w, float eps);

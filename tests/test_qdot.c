@@ -380,6 +380,63 @@ static void test_int_twin(void) {
     }
 }
 
+/* linear_group (decode's shared-input products: q/k/v, gate/up) equals one linear()
+ * per weight bit for bit: row counts 5, 7, 1100 (shares that cross the weights), with
+ * biases, T 1, 3 and 9 (9: past the row path, separate calls), both product modes,
+ * every type; and a group of mixed types (separate calls). */
+static void test_linear_group(void) {
+    const int64_t rows[3] = { 5, 7, 1100 };          /* 1112 x 256: two threads at T 1 */
+    const int Ts[3] = { 1, 3, 9 };
+    for (int ti = 0; ti <= N_TYPES; ti++) {
+        int mixed = ti == N_TYPES;
+        DType dts[3];
+        for (int i = 0; i < 3; i++) dts[i] = mixed ? all_types[i % N_TYPES] : all_types[ti];
+        int64_t cols = 256;
+        Mat W[3];
+        float *b[3], *y1[3], *y2[3], *scs[3];
+        for (int i = 0; i < 3; i++) {
+            int64_t rb = (int64_t)dtype_bytes(dts[i], cols);
+            uint8_t *data = malloc((size_t)(rb * rows[i]));
+            float *sc = NULL;
+            if (dts[i] == DT_F8_E4M3) {
+                sc = malloc(sizeof(float) * (size_t)(((rows[i] + 127) / 128) * 2));
+                for (int64_t k = 0; k < ((rows[i] + 127) / 128) * 2; k++) sc[k] = 0.02f;
+            }
+            for (int64_t r = 0; r < rows[i]; r++) {
+                float *srow;
+                uint8_t *one = make_row(dts[i], cols, &srow);
+                memcpy(data + r * rb, one, (size_t)rb);
+                free(one); free(srow);
+            }
+            W[i] = (Mat){ dts[i], data, sc, rows[i], cols };
+            scs[i] = sc;
+            b[i] = malloc(sizeof(float) * (size_t)rows[i]);
+            for (int64_t r = 0; r < rows[i]; r++) b[i][r] = frnd();
+            y1[i] = malloc(sizeof(float) * (size_t)(9 * rows[i]));
+            y2[i] = malloc(sizeof(float) * (size_t)(9 * rows[i]));
+        }
+        float *x = malloc(sizeof(float) * (size_t)(9 * cols)), *scratch = malloc(sizeof(float) * linear_scratch_floats(cols));
+        for (int64_t i = 0; i < 9 * cols; i++) x[i] = frnd();
+        const Mat *const ws[3] = { &W[0], &W[1], &W[2] };
+        const float *const bs[3] = { b[0], NULL, b[2] };
+        const int ld[3] = { (int)rows[0], (int)rows[1], (int)rows[2] };
+        for (int k = 0; k < 3; k++)
+            for (int mode = 0; mode < 2; mode++) {
+                qdot_set_products(mode);
+                for (int i = 0; i < 3; i++) linear(y1[i], ld[i], x, (int)cols, Ts[k], &W[i], 0, rows[i], bs[i], scratch);
+                float *const ys[3] = { y2[0], y2[1], y2[2] };
+                linear_group(3, ys, ld, x, (int)cols, Ts[k], ws, bs, scratch);
+                int same = 1;
+                for (int i = 0; i < 3; i++) same &= !memcmp(y1[i], y2[i], sizeof(float) * (size_t)(Ts[k] * rows[i]));
+                CHECK(same, "%s T %d products %s: linear_group differs from one linear() per weight",
+                      mixed ? "mixed types" : dtype_name(dts[0]), Ts[k], mode ? "low" : "f32");
+            }
+        qdot_set_products(-1);
+        for (int i = 0; i < 3; i++) { free((void *)W[i].data); free(scs[i]); free(b[i]); free(y1[i]); free(y2[i]); }
+        free(x); free(scratch);
+    }
+}
+
 /* Batch-1 int8 products four rows a call (linear's decode path) equal one row at a
  * time bit for bit and the C twin within 1e-5 of sum |w x|, every block type, block
  * counts 1, 3, 5, 17 (Q4_0 and Q4_1: pairs of blocks and an odd last one). A changed
@@ -809,6 +866,7 @@ const TestDef qdot_tests[] = {
     { "linear() on every stored type against float64", test_linear_types },
     { "fast encoders: errors within 1.3x the reference encoders'", test_fast_encoders },
     { "int8 products match the C twin, and float64 within the activations' rounding", test_int_twin },
+    { "linear_group equals one linear() per weight, every type, both product modes", test_linear_group },
     { "int8 products four rows a call equal one row at a time, and the C twin", test_rows4_int },
     { "int8 activations: codes, scales and sums bit for bit as llama.cpp's reference rounding", test_act_quant_exact },
     { "q8 products' cost in decode: KL against f32 products, goldens and SmolLM2", test_q8_products_cost },
