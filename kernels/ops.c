@@ -66,13 +66,14 @@ static int64_t panel_chunk(DType dt, int64_t cols) {
     return have > need ? (int64_t)((have - need) / qgemm_act_packed_bytes(QGEMM_PANEL_MIN_T, cols)) * QGEMM_PANEL_MIN_T : 0;
 }
 
-/* The row path (decode): y[t][r] for rows lo..hi of W[r0:], each row read once and
- * widened in registers; qa: the activations rounded to 8 bits (integer products), else
- * NULL (float32 activations) */
+/* whether the row path rounds the activations to 8 bits for W (integer products) */
 static int row_path_q8(const Mat *W, const float *scratch) {
     return scratch && qdot_int_type(W->dt) && W->cols % 32 == 0 && qdot_int8_products();
 }
 
+/* The row path (decode): y[t][r] for rows lo..hi of W[r0:], each row read once and
+ * widened in registers; qa: the activations rounded to 8 bits (integer products), else
+ * NULL (float32 activations) */
 static void row_path(float *y, int ldy, const float *x, int ldx, int T, const Mat *W, int64_t r0, int64_t lo,
                      int64_t hi, const QAct *qa) {
     int64_t r = lo, cols = W->cols;
