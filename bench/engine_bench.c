@@ -231,7 +231,7 @@ int cmd_bench(const Opts *o) {
     } else if (!strcmp(fmt, "md")) {
         double kvmax = 0;
         for (int i = 0; i < nc; i++) if (cells[i].kv_bytes > kvmax) kvmax = (double)cells[i].kv_bytes;
-        printf("\npeak RSS %.3f GB; weights %.3f GB + float32 kv_b %.3f GB + largest KV cache %.3f GB.\n"
+        printf("\npeak RSS %.3f GB; weights %.3f GB + made at load (MLA: float32 kv_b, W_UK transposed) %.3f GB + largest KV cache %.3f GB.\n"
                "Prefill roofline: SGEMM at M = prefill length (float32 products; the int8 and BF16 tiles of --products low "
                "do more multiply-adds per instruction than SGEMM and can pass it). Decode roofline time per step = max(bytes read / STREAM triad, "
                "FLOPs / SGEMM at M=%d); bytes read = weights touched (all but the unselected experts; expected distinct experts "

@@ -210,7 +210,7 @@ double model_bytes_per_step(const Model *m, uint64_t kv_bytes_per_token, int b, 
         const Attn *a = &ly->attn;
         by += (double)(mat_bytes(&a->q) + mat_bytes(&a->q_a) + mat_bytes(&a->q_b) + mat_bytes(&a->kv_a)
                      + mat_bytes(&a->o) + mat_bytes(&a->k) + mat_bytes(&a->v));
-        if (a->kv_b.rows) by += 4.0 * (double)a->kv_b.rows * (double)a->kv_b.cols;   /* read as kv_b_f32 */
+        if (a->kv_b.rows) by += (double)mla_absorb_bytes(m, a);   /* W_UK^T and W_UV as read */
         if (ly->is_moe) {
             by += (double)mat_bytes(&ly->moe.router) + experts_touched(c->n_routed, c->top_k, b) * (double)mlp_bytes(&ly->moe.experts[0]);
             if (ly->moe.has_shared) by += (double)mlp_bytes(&ly->moe.shared);

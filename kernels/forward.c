@@ -359,28 +359,29 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
         /* qc (n, H, Dc+Dr) = [q_nope W_UK | q_pe] per head */
         int qd = Dc + Dr;
         float *qc = s->w[W_QC], *lat = s->w[W_LAT];
-        /* few tokens: one head per thread (each head's product alone is too small to
-         * split, and kv_b is read at memory speed only by both cores at once) */
-        #pragma omp parallel for schedule(static) if (n <= 6)
-        for (int x = 0; x < H; x++) {
-            const float *wuk = wkvb + (int64_t)x * (Dn + Dv) * Dc;            /* (Dn, Dc) */
-            matmul_nn(qc + (int64_t)x * qd, H * qd, q + (int64_t)x * qk, H * qk, n, wuk, Dn, Dc);
-            for (int t = 0; t < n; t++)
-                memcpy(qc + ((int64_t)t * H + x) * qd + Dc, q + ((int64_t)t * H + x) * qk + Dn, sizeof(float) * (size_t)Dr);
+        if (a->uk_t.data) {          /* rows of W_UK^T as stored, every head in one call */
+            linear_heads(H, qc, H * qd, qd, q, H * qk, qk, n, &a->uk_t, Dc, 0, Dc, s->scratch);
+        } else {
+            /* few tokens: one head per thread (each head's product alone is too small to
+             * split, and kv_b is read at memory speed only by both cores at once) */
+            #pragma omp parallel for schedule(static) if (n <= 6)
+            for (int x = 0; x < H; x++) {
+                const float *wuk = wkvb + (int64_t)x * (Dn + Dv) * Dc;        /* (Dn, Dc) */
+                matmul_nn(qc + (int64_t)x * qd, H * qd, q + (int64_t)x * qk, H * qk, n, wuk, Dn, Dc);
+            }
         }
+        for (int t = 0; t < n; t++)
+            for (int x = 0; x < H; x++)
+                memcpy(qc + ((int64_t)t * H + x) * qd + Dc, q + ((int64_t)t * H + x) * qk + Dn, sizeof(float) * (size_t)Dr);
         aa.q = qc; aa.ldq = H * qd;
         aa.k_off = 0; aa.k_head_stride = 0; aa.v_off = 0; aa.v_head_stride = 0;
         aa.dk = qd; aa.dv = Dc; aa.Hkv = 1;
         aa.out = lat; aa.ldo = H * Dc;
         attention(&aa);
-        #pragma omp parallel for schedule(static) if (n <= 6)
-        for (int x = 0; x < H; x++) {
-            Mat wuv = { DT_F32, wkvb + ((int64_t)x * (Dn + Dv) + Dn) * Dc, NULL, Dv, Dc };   /* (Dv, Dc) */
-            linear(o + (int64_t)x * Dv, H * Dv, lat + (int64_t)x * Dc, H * Dc, n, &wuv, 0, Dv, NULL, s->scratch);
-        }
+        linear_heads(H, o, H * Dv, Dv, lat, H * Dc, Dc, n, &a->uv, a->uv_head, a->uv_off, Dv, s->scratch);
     }
-    /* and kv_b in float32: expanded per token (naive) or absorbed into q and the output */
-    mark2(s, OPK_ATTN, cache_read_bytes(s) + 4.0 * (double)a->kv_b.rows * Dc,
+    /* and kv_b: expanded per token (naive) or absorbed into q and the output */
+    mark2(s, OPK_ATTN, cache_read_bytes(s) + (double)mla_absorb_bytes(m, a),
           (m->opts.naive_mla ? attn_flops(s, H, qk, Dv) : attn_flops(s, H, Dc + Dr, Dc)) + 2.0 * n * (double)a->kv_b.rows * Dc);
     lin(s, out, c->dim, o, H * Dv, n, &a->o);
     mark2(s, OPK_O, mat_bytes(&a->o), mat_flops(&a->o, n));

@@ -10,7 +10,8 @@
  *   experts: one 3-D tensor per projection ({cols, rows, experts}); each expert's slab
  *     becomes its own matrix.
  *   deepseek2: kv_b_proj may be split into attn_k_b (per head W_UK transposed,
- *     {Dn, Dc, H}) and attn_v_b ({Dc, Dv, H}); they are put back together.
+ *     {Dn, Dc, H}) and attn_v_b ({Dc, Dv, H}); they are put back together, and are
+ *     also kept as stored for the absorbed products (model.h MLA_UK_T, MLA_UV).
  *   llama3 RoPE scaling: stored as rope_freqs.weight, one divisor per frequency.
  * Tensors stay in the mapping in their own type, F32 to Q6_K (copied only when rows are
  * permuted); the products read them as stored (qdot.h). Only attn_k_b / attn_v_b are
@@ -448,6 +449,11 @@ int gguf_model_tensors(Model *m, const Gguf *g, StSet *s, Err *e) {
             const GgufTensor *vb = gguf_tensor(g, vn);
             if (!c->is_mla || !vb) goto unexpected;
             if (join_kv_b(&o, l, t, vb)) goto fail;
+            /* and both as stored, for the absorbed products (model.h: uk_t, uv) */
+            snprintf(hn, sizeof hn, "model.layers.%d." MLA_UK_T, l);
+            if (put(&o, hn, t, t->data, t->ne[1] * t->ne[2], t->ne[0], 0)) goto fail;
+            snprintf(hn, sizeof hn, "model.layers.%d." MLA_UV, l);
+            if (put(&o, hn, vb, vb->data, vb->ne[1] * vb->ne[2], vb->ne[0], 0)) goto fail;
             continue;
         }
         if (rest && strstr(rest, "_exps.weight")) {

@@ -32,6 +32,8 @@ typedef struct {
     int copy;                    /* file weights: copied out of the mapping (copy_weights) */
     uint8_t *heap;               /* ...into this huge-page chunk, heap_left bytes still free */
     uint64_t heap_left;
+    int extra;                   /* binding a loader-made companion (bind_extra): not a parameter,
+                                    not recorded among the model's named weights */
 } Binder;
 
 void model_own(Model *m, void *p) {
@@ -243,7 +245,7 @@ static int mat_nonfinite(const Mat *w) {
 static Mat bind_part(Binder *b, const char *name, int64_t rows, int64_t cols, Part p) {
     Mat w = { DT_F32, NULL, NULL, rows, cols };
     if (b->bad) return w;
-    b->params += (uint64_t)rows * (uint64_t)cols;
+    if (!b->extra) b->params += (uint64_t)rows * (uint64_t)cols;
     b->tensor_idx++;
     Model *m = b->m;
     /* the held part: rows [r0, r0+nr), columns [c0, c0+nc) */
@@ -356,11 +358,29 @@ static Mat bind_part(Binder *b, const char *name, int64_t rows, int64_t cols, Pa
         w = recode(m, w, cols);
         b->bytes += (uint64_t)w.rows * dtype_bytes(w.dt, w.cols);
     }
-    record(m, name, w);
+    if (!b->extra) record(m, name, w);
     return w;
 }
 
 static Mat bind_mat(Binder *b, const char *name, int64_t rows, int64_t cols) { return bind_part(b, name, rows, cols, ALL); }
+
+/* A companion the loader put beside a checkpoint's own tensors (gguf_model.c: a GGUF's
+ * attn_k_b and attn_v_b as stored, beside the kv_b_proj joined from them), bound as
+ * bind_part binds (this rank's rows, copied into huge pages, its bytes counted) but
+ * neither a parameter nor a named weight. Absent (any other source, or a checkpoint
+ * re-encoded at load, whose kv_b the companion would no longer match): data NULL. */
+static Mat bind_extra(Binder *b, const char *name, int64_t rows, int64_t cols, Part p) {
+    Mat w = { DT_F32, NULL, NULL, 0, 0 };
+    StTensor *t = b->mode == BIND_FILE && !b->bad && b->m->from_gguf ? st_find(&b->m->st, name) : NULL;
+    if (!t) return w;
+    if (b->m->opts.recode) { t->used = 1; return w; }
+    uint64_t idx = b->tensor_idx;
+    b->extra = 1;
+    w = bind_part(b, name, rows, cols, p);
+    b->extra = 0;
+    b->tensor_idx = idx;
+    return w;
+}
 
 /* bytes a dummy vector counts per element: its dtype's, or float32 beside block types
  * (GGUF files keep norms and biases in F32) */
@@ -450,6 +470,13 @@ static void bind_layer(Binder *b, int l, Layer *ly) {
         int kvb = c->qk_nope + c->v_head;
         a->kv_b = bind_part(b, NAME("self_attn.kv_b_proj.weight"), (int64_t)H * kvb, c->kv_lora_rank,
                             rows_of((int64_t)sh->h0 * kvb, (int64_t)sh->nh * kvb, (int64_t)H * kvb));
+        a->uv = a->kv_b;
+        a->uv_head = kvb;
+        a->uv_off = c->qk_nope;
+        int64_t Dc = c->kv_lora_rank, Dv = c->v_head;
+        a->uk_t = bind_extra(b, NAME(MLA_UK_T), (int64_t)H * Dc, c->qk_nope, rows_of((int64_t)sh->h0 * Dc, (int64_t)sh->nh * Dc, (int64_t)H * Dc));
+        Mat uv = bind_extra(b, NAME(MLA_UV), (int64_t)H * Dv, Dc, rows_of((int64_t)sh->h0 * Dv, (int64_t)sh->nh * Dv, (int64_t)H * Dv));
+        if (uv.data) { a->uv = uv; a->uv_head = Dv; a->uv_off = 0; }
         a->o = bind_part(b, NAME("self_attn.o_proj.weight"), c->dim, (int64_t)H * c->v_head,
                          cols_of((int64_t)sh->h0 * c->v_head, (int64_t)sh->nh * c->v_head, (int64_t)H * c->v_head));
     } else {
@@ -548,6 +575,69 @@ static int check_finite(Model *m, Err *e) {
     return 0;
 }
 
+static uint64_t mat_bytes(const Mat *w) {
+    uint64_t b = (uint64_t)w->rows * dtype_bytes(w->dt, w->cols);
+    if (w->scale) b += sizeof(float) * (uint64_t)((w->rows + 127) / 128) * (uint64_t)((w->cols + 127) / 128);
+    return b;
+}
+
+/* the float32 kv_b: for naive MLA, and for an absorbed layer without W_UK^T */
+static int kv_b_f32_needed(const Model *m, const Attn *a) { return m->opts.naive_mla || !a->uk_t.data; }
+
+/* W_UK^T (H*Dc, Dn) of a layer from its kv_b, in kv_b's type, by moving elements (exact):
+ * for BF16 and F16, and F8_E4M3 whose 128x128 scale blocks each fall in one head's W_UK
+ * (Dn, Dc and Dn + Dv multiples of 128), the scale grid transposed with them. Not for
+ * float32 (kv_b_f32 is kv_b itself) nor block types (a transpose would re-quantize).
+ * count: only say whether it would be made, setting uk_t's shape and type for its size. */
+static int uk_t_able(const ModelConfig *c, DType kv_dt) {
+    int64_t Dn = c->qk_nope, Dc = c->kv_lora_rank, S = Dn + c->v_head;
+    return kv_dt == DT_BF16 || kv_dt == DT_F16 || (kv_dt == DT_F8_E4M3 && Dn % 128 == 0 && Dc % 128 == 0 && S % 128 == 0);
+}
+static int uk_t_make(Model *m, Attn *a, int count) {
+    const ModelConfig *c = &m->cfg;
+    const Mat *kv = &a->kv_b;
+    int64_t Dn = c->qk_nope, Dv = c->v_head, Dc = c->kv_lora_rank, S = Dn + Dv, H = kv->rows / S;
+    int f8 = kv->dt == DT_F8_E4M3;
+    if (!uk_t_able(c, kv->dt)) return 0;
+    Mat u = { kv->dt, NULL, NULL, H * Dc, Dn };
+    float *sc = NULL;
+    if (f8) {                                   /* (H*Dc/128, Dn/128) from kv_b's (H*S/128, Dc/128) */
+        int64_t kr = Dc / 128, kc = Dn / 128, vc = Dc / 128;
+        sc = count ? NULL : xmalloc(sizeof(float) * (size_t)(H * kr * kc));
+        if (sc)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t i = 0; i < kr; i++)
+                    for (int64_t j = 0; j < kc; j++) sc[(h * kr + i) * kc + j] = kv->scale[(h * S / 128 + j) * vc + i];
+        u.scale = count ? kv->scale : sc;       /* counted by mat_bytes */
+    }
+    if (count) { a->uk_t = u; a->uk_t.data = NULL; return 1; }
+    size_t es = dtype_size(kv->dt);
+    uint8_t *d = model_alloc_weights((uint64_t)(H * Dc * Dn) * es);
+    const uint8_t *src = kv->data;
+    for (int64_t h = 0; h < H; h++)
+        for (int64_t x = 0; x < Dc; x++)
+            for (int64_t k = 0; k < Dn; k++)
+                memcpy(d + ((h * Dc + x) * Dn + k) * es, src + ((h * S + k) * Dc + x) * es, es);
+    own(m, d);
+    if (sc) own(m, sc);
+    u.data = d;
+    a->uk_t = u;
+    return 1;
+}
+
+uint64_t mla_absorb_bytes(const Model *m, const Attn *a) {
+    const ModelConfig *c = &m->cfg;
+    if (m->opts.naive_mla) return 4 * (uint64_t)a->kv_b.rows * (uint64_t)a->kv_b.cols;
+    int64_t S = c->qk_nope + c->v_head, H = a->kv_b.rows / S, Dv = c->v_head;
+    /* uk_t as made, or as it would be (a model of shapes only makes none) */
+    Mat uk = { a->kv_b.dt, NULL, a->kv_b.scale, H * c->kv_lora_rank, c->qk_nope };
+    uint64_t ukb = a->uk_t.data ? mat_bytes(&a->uk_t)
+                 : uk_t_able(c, a->kv_b.dt) ? mat_bytes(&uk) : 4 * (uint64_t)(H * c->qk_nope) * (uint64_t)c->kv_lora_rank;
+    Mat uv = a->uv;
+    uv.rows = H * Dv;                           /* the W_UV rows of kv_b, or all of attn_v_b */
+    return ukb + mat_bytes(&uv);
+}
+
 static int is_dir(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
@@ -628,20 +718,34 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
         for (int l = 0; l < c->n_layers; l++)       /* the bulk of the bytes decides */
             if (m->layers[l].attn.o.data) { m->wdtype = m->layers[l].attn.o.dt; break; }
     }
-    /* float32 kv_b for the absorbed MLA products; counted against memory first */
+    /* W_UK^T per head for the absorbed q product, and float32 kv_b where it is still
+     * needed (naive MLA; a layer without W_UK^T); counted against memory first */
     if (c->is_mla && !o->shapes_only) {
         uint64_t need = 0;
-        for (int l = 0; l < c->n_layers; l++)
-            if (m->layers[l].attn.kv_b.dt != DT_F32) need += (uint64_t)m->layers[l].attn.kv_b.rows * c->kv_lora_rank * 4;
+        for (int l = 0; l < c->n_layers; l++) {
+            Attn *a = &m->layers[l].attn;
+            int uk = 1;
+            if (a->uk_t.data) {             /* a GGUF's attn_k_b: kv_b was joined from it in float32 */
+                uint64_t jb = 4 * (uint64_t)a->kv_b.rows * (uint64_t)a->kv_b.cols;
+                m->weight_bytes -= jb;
+                m->derived_bytes += jb;
+            } else if ((uk = !o->naive_mla && uk_t_make(m, a, 1))) {
+                need += mat_bytes(&a->uk_t);
+                memset(&a->uk_t, 0, sizeof a->uk_t);
+            }
+            if ((o->naive_mla || !uk) && a->kv_b.dt != DT_F32) need += (uint64_t)a->kv_b.rows * c->kv_lora_rank * 4;
+        }
         if (need > mem_available()) {
             char x[32], y[32];
-            err_set(e, "%s: float32 copies of kv_b_proj need %s but only %s is available", path,
+            err_set(e, "%s: W_UK transposed and float32 copies of kv_b_proj need %s but only %s is available", path,
                     fmt_bytes(need, x, sizeof x), fmt_bytes(mem_available(), y, sizeof y));
             model_free(m);
             return -1;
         }
         for (int l = 0; l < c->n_layers; l++) {
             Attn *a = &m->layers[l].attn;
+            if (!a->uk_t.data && !o->naive_mla && uk_t_make(m, a, 0)) m->derived_bytes += mat_bytes(&a->uk_t);
+            if (!kv_b_f32_needed(m, a)) continue;
             if (a->kv_b.dt == DT_F32) { a->kv_b_f32 = a->kv_b.data; continue; }
             float *f = xmalloc(sizeof(float) * (size_t)a->kv_b.rows * (size_t)a->kv_b.cols);
             own(m, f);

@@ -19,6 +19,11 @@ typedef struct {
     Mat gate, up, down;          /* (I, D), (I, D), (D, I) */
 } Mlp;
 
+/* the names gguf_model.c gives a GGUF's attn_k_b and attn_v_b, as stored, under a
+ * layer's prefix (beside the kv_b_proj it joins from them) */
+#define MLA_UK_T "self_attn.kv_b_proj.uk_t"
+#define MLA_UV "self_attn.kv_b_proj.uv"
+
 typedef struct {
     /* MLA */
     Mat q;                       /* (H*(Dn+Dr), D), when q_lora_rank = 0 */
@@ -28,8 +33,18 @@ typedef struct {
     Mat kv_a;                    /* (Dc+Dr, D): [latent | k_pe] */
     float *kv_a_norm;            /* (Dc) */
     Mat kv_b;                    /* (H*(Dn+Dv), Dc): per head [W_UK (Dn rows) | W_UV (Dv rows)] */
-    const float *kv_b_f32;       /* kv_b widened once at load (the checkpoint's own when F32):
-                                    the absorbed products run on it at every step */
+    const float *kv_b_f32;       /* kv_b in float32 (the checkpoint's own when F32), made at
+                                    load only for what needs it: naive MLA, and the absorbed
+                                    q product of a layer without uk_t */
+    Mat uk_t;                    /* (H*Dc, Dn): per head W_UK transposed, in a stored type, so
+                                    the absorbed q product is a product of rows: a GGUF's
+                                    attn_k_b as stored, or kv_b's transpose made at load (F32,
+                                    BF16, F16, F8_E4M3: element moves, exact). data NULL when
+                                    neither (kv_b in a block type outside a GGUF) */
+    Mat uv;                      /* W_UV as stored, head h's Dv rows of Dc at row h*uv_head +
+                                    uv_off: a GGUF's attn_v_b (uv_head Dv, uv_off 0), else kv_b
+                                    itself (Dn+Dv, Dn) */
+    int64_t uv_head, uv_off;
     /* dense */
     Mat k, v;                    /* (Hkv*hd, D) */
     float *bq, *bk, *bv;         /* qwen2 biases, or NULL */
@@ -106,7 +121,7 @@ typedef struct {
     char stored[16];             /* how the bulk of the weights is stored: "BF16", "Q4_1", ... */
     void **owned; int n_owned, cap_owned;   /* converted vectors and dummy tensors */
     uint64_t weight_bytes;       /* bytes of all weights as stored */
-    uint64_t derived_bytes;      /* float32 copies made at load (kv_b_f32) */
+    uint64_t derived_bytes;      /* made at load: kv_b_f32 copies (or a GGUF kv_b joined in float32), uk_t */
     uint64_t file_bytes;         /* a GGUF's tensor bytes as stored (0 otherwise) */
     uint64_t copied_bytes;       /* weights copied out of the mapping into huge pages at load */
     double copy_sec;             /* the binding that copied them, seconds */
@@ -123,6 +138,10 @@ typedef struct {
     Comm *comm;                  /* the ranks' group when sh.n > 1 (set by the caller after
                                     model_load; not owned) */
 } Model;
+
+/* Bytes of kv_b one step reads: absorbed, uk_t (or the float32 W_UK) and W_UV as they
+ * are read; naive, the float32 kv_b. */
+uint64_t mla_absorb_bytes(const Model *m, const Attn *a);
 
 /* Loads path: a checkpoint dir, a .gguf file, or (dummy) a config or .gguf whose shapes are used. Refuses, before allocating, a
  * dummy model whose weights do not fit in available memory. */

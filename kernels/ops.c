@@ -247,6 +247,37 @@ void linear_group(int n, float *const ys[], const int ldys[], const float *x, in
                 for (int64_t r = 0; r < Ws[i]->rows; r++) ys[i][(int64_t)t * ldys[i] + r] += biases[i][r];
 }
 
+void linear_heads(int H, float *y, int ldy, int64_t y_head, const float *x, int ldx, int64_t x_head, int T,
+                  const Mat *W, int64_t w_head, int64_t w_off, int64_t nr, float *scratch) {
+    if (H <= 0 || T <= 0 || nr <= 0) return;
+    int64_t cols = W->cols;
+    int q8 = row_path_q8(W, scratch);
+    size_t qs = (sizeof(QAct) * (size_t)H + 63) & ~(size_t)63, qb = q8 ? qdot_act_bytes(T, cols) : 0;
+    if (W->dt == DT_F32 || T > ROW_PATH_MAX_T ||
+        (q8 && 64 + qs + (size_t)H * qb > linear_scratch_floats(cols) * sizeof(float))) {
+        for (int h = 0; h < H; h++)
+            linear(y + h * y_head, ldy, x + h * x_head, ldx, T, W, h * w_head + w_off, nr, NULL, scratch);
+        return;
+    }
+    QAct *qa = NULL;
+    if (q8) {                                   /* every head's activations rounded first */
+        qa = (QAct *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        uint8_t *buf = (uint8_t *)qa + qs;
+        for (int h = 0; h < H; h++) qdot_act_quant(W->dt, x + h * x_head, ldx, T, cols, buf + (size_t)h * qb, &qa[h]);
+    }
+    int64_t total = (int64_t)H * nr;
+    #pragma omp parallel if (total * cols * T >= 262144)
+    {
+        int64_t lo, hi;
+        share(total, 4, &lo, &hi);                  /* a share of all heads' rows, in order */
+        for (int64_t h = lo / nr; h < H && h * nr < hi; h++) {
+            int64_t a = lo > h * nr ? lo - h * nr : 0, b = hi - h * nr < nr ? hi - h * nr : nr;
+            if (b > a)
+                row_path(y + h * y_head, ldy, x + h * x_head, ldx, T, W, h * w_head + w_off, a, b, q8 ? &qa[h] : NULL);
+        }
+    }
+}
+
 void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w, int K, int N) {
     blas_single_thread();
     #pragma omp parallel if (T * (int64_t)K * N > 262144)

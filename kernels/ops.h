@@ -53,6 +53,15 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
 void linear_group(int n, float *const ys[], const int ldys[], const float *x, int ldx, int T, const Mat *const Ws[],
                   const float *const biases[], float *scratch);
 
+/* Per-head products, H of them: y + h*y_head (T, nr) [ldy] = (x + h*x_head) (T, cols)
+ * [ldx] . W[h*w_head + w_off : +nr, :]^T (MLA's absorbed products, each head its own
+ * input and its own rows of one weight). In decode (the row path) every head's
+ * activations are rounded first and one parallel region shares the rows of all heads;
+ * otherwise, or when the scratch cannot hold H heads' rounded activations, one linear()
+ * per head. */
+void linear_heads(int H, float *y, int ldy, int64_t y_head, const float *x, int ldx, int64_t x_head, int T,
+                  const Mat *W, int64_t w_head, int64_t w_off, int64_t nr, float *scratch);
+
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, for T rows of n (strides ldo, ldx). */
 void rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const float *w, float eps);
 

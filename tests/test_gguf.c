@@ -134,7 +134,31 @@ static void t_tensors_match(void) {
                 matched++;
             } else CHECK(0, "%s: %s dtype %s vs %s (n %lld)", CASES[i], a->name, dtype_name(a->dtype), dtype_name(b->dtype), (long long)n);
         }
-        CHECK(matched == s.n && g.st.n == s.n, "%s: %d of %d tensors matched, GGUF model has %d", CASES[i], matched, s.n, g.st.n);
+        /* a split kv_b also kept as stored (model.h MLA_UK_T, MLA_UV): W_UK^T and W_UV of
+         * the checkpoint's kv_b, element for element (float32 files here) */
+        int comp = 0;
+        const ModelConfig *cf = &g.cfg;
+        for (int l = 0; cf->is_mla && l < cf->n_layers; l++) {
+            char kn[128], un[128], vn[128];
+            snprintf(kn, sizeof kn, "model.layers.%d.self_attn.kv_b_proj.weight", l);
+            snprintf(un, sizeof un, "model.layers.%d." MLA_UK_T, l);
+            snprintf(vn, sizeof vn, "model.layers.%d." MLA_UV, l);
+            StTensor *kv = st_find(&s, kn), *uk = st_find(&g.st, un), *uv = st_find(&g.st, vn);
+            CHECK(kv && uk && uv, "%s layer %d: kv_b, or the GGUF model's W_UK^T / W_UV, missing", CASES[i], l);
+            if (!kv || !uk || !uv) continue;
+            int64_t H = cf->n_heads, Dn = cf->qk_nope, Dv = cf->v_head, Dc = cf->kv_lora_rank, bad = 0;
+            const float *w = kv->data, *a = uk->data, *b = uv->data;
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t x = 0; x < Dc; x++) {
+                    for (int64_t k = 0; k < Dn; k++) bad += a[(h * Dc + x) * Dn + k] != w[(h * (Dn + Dv) + k) * Dc + x];
+                    for (int64_t v = 0; v < Dv; v++) bad += b[(h * Dv + v) * Dc + x] != w[(h * (Dn + Dv) + Dn + v) * Dc + x];
+                }
+            CHECK(uk->dtype == DT_F32 && uv->dtype == DT_F32 && bad == 0, "%s layer %d: %lld elements of W_UK^T / W_UV differ from kv_b",
+                  CASES[i], l, (long long)bad);
+            comp += 2;
+        }
+        CHECK(matched == s.n && g.st.n == s.n + comp, "%s: %d of %d tensors matched, GGUF model has %d (%d of them W_UK^T / W_UV)",
+              CASES[i], matched, s.n, g.st.n, comp);
         st_close(&s);
         model_free(&g);
         case_free(&c);
@@ -158,20 +182,23 @@ static void t_q8_0_both_ways(void) {
         int q8 = 0;
         for (int64_t k = 0; k < g.gguf.n_t; k++) q8 += g.gguf.t[k].type == GGML_Q8_0;
         CHECK(q8 > 5 && !strcmp(g.stored, "Q8_0"), "%s: %d Q8_0 tensors, bulk %s", cases[i], q8, g.stored);
-        /* export: every tensor as F32 under its HF name, and the original config.json */
+        /* export: every tensor as F32 under its HF name, and the original config.json
+         * (not the W_UK^T / W_UV kept beside a split kv_b: no checkpoint has them) */
         WTensor *wt = xcalloc((size_t)g.st.n, sizeof *wt);
         float **bufs = xcalloc((size_t)g.st.n, sizeof *bufs);
+        int nw = 0;
         for (int k = 0; k < g.st.n; k++) {
             StTensor *t = &g.st.t[k];
+            if (strstr(t->name, MLA_UK_T) || strstr(t->name, MLA_UV)) continue;
             int64_t rows = t->ndim == 2 ? t->shape[0] : 1, cols = t->ndim == 2 ? t->shape[1] : t->shape[0];
             bufs[k] = xmalloc(sizeof(float) * (size_t)(rows * cols));
             Mat mm = { t->dtype, t->data, NULL, rows, cols };
             mat_rows_f32(&mm, 0, rows, bufs[k]);
-            wt[k] = (WTensor){ t->name, DT_F32, t->ndim, { t->shape[0], t->shape[1] }, bufs[k] };
+            wt[nw++] = (WTensor){ t->name, DT_F32, t->ndim, { t->shape[0], t->shape[1] }, bufs[k] };
         }
         make_dir(dir);
         snprintf(p, sizeof p, "%s/model.safetensors", dir);
-        CHECK(st_write(p, wt, g.st.n) == 0, "write %s", p);
+        CHECK(st_write(p, wt, nw) == 0, "write %s", p);
         char src[1200];
         snprintf(src, sizeof src, "%s/config.json", c.dir);
         snprintf(p, sizeof p, "%s/config.json", dir);
@@ -202,6 +229,123 @@ static void t_q8_0_both_ways(void) {
         model_free(&g); model_free(&s);
         case_free(&c);
     }
+}
+
+/* Absorbed MLA reads W_UK^T and W_UV as stored (model.h uk_t, uv). Sources: GGUF files
+ * exported from Q8_0 and Q4_K dummies (attn_k_b in Q8_0 either way: rows of Dn = 128 are
+ * no whole Q4_K block; attn_v_b in the dummy's type), and a safetensors checkpoint with
+ * an F8_E4M3 kv_b, whose transpose is made at load with its 128x128 scale grid; the
+ * scales are varied per block (x 1 to 2.5) so that one taken from the wrong block shows.
+ * Reference: naive MLA on the same file, K and V expanded per position from the
+ * float32 kv_b (another algorithm, which reads neither uk_t nor uv). Prefill of 5
+ * tokens (the decode row path over all heads), of 9 (one product per head), then 4
+ * decode steps. float32 products: the same values summed in another order, within 2e-5
+ * of the largest logit. */
+static const char MLA128[] =
+    "{\"model_type\": \"deepseek_v2\", \"vocab_size\": 256, \"hidden_size\": 256, \"intermediate_size\": 256,"
+    " \"moe_intermediate_size\": 256, \"num_hidden_layers\": 2, \"first_k_dense_replace\": 1, \"num_attention_heads\": 2,"
+    " \"num_key_value_heads\": 2, \"kv_lora_rank\": 256, \"q_lora_rank\": null, \"qk_nope_head_dim\": 128,"
+    " \"qk_rope_head_dim\": 64, \"v_head_dim\": 128, \"n_routed_experts\": 4, \"n_shared_experts\": 1,"
+    " \"num_experts_per_tok\": 2, \"moe_layer_freq\": 1, \"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-06,"
+    " \"max_position_embeddings\": 4096, \"n_group\": 1, \"topk_group\": 1, \"scoring_func\": \"softmax\","
+    " \"topk_method\": \"greedy\", \"norm_topk_prob\": false, \"routed_scaling_factor\": 1.0,"
+    " \"rope_scaling\": null, \"tie_word_embeddings\": false}";
+
+/* logits of: prefill 5, prefill 9, then 4 decode steps after the 9: (5 + 9 + 4, V) */
+static int mla_runs(Model *m, float *lg) {
+    static const int tok[9] = { 3, 141, 59, 26, 53, 58, 97, 93, 238 };
+    int V = m->cfg.vocab, seq[9] = { 0 }, pos[9], rc = 0;
+    for (int i = 0; i < 9; i++) pos[i] = i;
+    Err e = { "" };
+    for (int k = 0; k < 2 && !rc; k++) {
+        KVCache kv;
+        if (kv_create(&kv, m, 1, 16, &e)) { t_fail(__FILE__, __LINE__, "%s", e.msg); return -1; }
+        int n = k ? 9 : 5;
+        rc = model_forward(m, &kv, n, tok, seq, pos, NULL, lg + (size_t)(k ? 5 : 0) * V, NULL, &e);
+        for (int i = 0; k && i < 4 && !rc; i++) {
+            int t = (i * 37 + 11) % V, p = 9 + i;
+            rc = model_forward(m, &kv, 1, &t, seq, &p, NULL, lg + (size_t)(14 + i) * V, NULL, &e);
+        }
+        kv_free(&kv);
+    }
+    if (rc) t_fail(__FILE__, __LINE__, "%s: forward: %s", m->path, e.msg);
+    return rc;
+}
+
+static void mla_stored_vs_naive(const char *path, const char *what, DType uk_dt, DType uv_dt) {
+    Model a, b;
+    LoadOpts oa = { .seed = 1 }, ob = { .seed = 1, .naive_mla = 1 };
+    Err e = { "" };
+    if (model_load(&a, path, &oa, &e)) { t_fail(__FILE__, __LINE__, "%s: %s", what, e.msg); return; }
+    if (model_load(&b, path, &ob, &e)) { t_fail(__FILE__, __LINE__, "%s: %s", what, e.msg); model_free(&a); return; }
+    const Attn *at = &a.layers[0].attn;
+    CHECK(at->uk_t.data && at->uk_t.dt == uk_dt && at->uv.dt == uv_dt && !at->kv_b_f32,
+          "%s: W_UK^T %s in %s, W_UV in %s, float32 kv_b %s (want %s, %s, none)", what, at->uk_t.data ? "made" : "missing",
+          dtype_name(at->uk_t.dt), dtype_name(at->uv.dt), at->kv_b_f32 ? "made" : "none", dtype_name(uk_dt), dtype_name(uv_dt));
+    size_t n = (size_t)18 * a.cfg.vocab;
+    float *la = xmalloc(sizeof(float) * n), *lb = xmalloc(sizeof(float) * n);
+    if (!mla_runs(&a, la) && !mla_runs(&b, lb)) {
+        size_t w;
+        float d = max_abs_diff(la, lb, n, &w), mx = 0;
+        for (size_t i = 0; i < n; i++) mx = fmaxf(mx, fabsf(lb[i]));
+        CHECK(d <= 2e-5f * fmaxf(1.0f, mx), "%s: absorbed (W_UK^T, W_UV as stored) vs naive MLA differ by %.3g at %zu (largest logit %.3g)",
+              what, d, w, mx);
+        if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s: max diff %.3g, largest logit %.3g\n", what, d, mx);
+    }
+    free(la); free(lb);
+    model_free(&a); model_free(&b);
+}
+
+static void t_mla_stored(void) {
+    const DType dts[2] = { DT_Q8_0, DT_Q4_K };
+    for (int i = 0; i < 2; i++) {
+        LoadOpts o = { .dtype = dts[i], .seed = 5, .dummy = 1, .config_text = MLA128 };
+        Model m;
+        Err e = { "" };
+        char gp[700], what[64];
+        snprintf(gp, sizeof gp, "%s/mla128-%s.gguf", g_tmp, dtype_name(dts[i]));
+        snprintf(what, sizeof what, "GGUF %s", dtype_name(dts[i]));
+        if (model_load(&m, "mla128.json", &o, &e)) { t_fail(__FILE__, __LINE__, "%s: %s", what, e.msg); continue; }
+        int rc = gguf_export(&m, gp, &e);
+        model_free(&m);
+        if (rc) { t_fail(__FILE__, __LINE__, "%s: %s", what, e.msg); continue; }
+        mla_stored_vs_naive(gp, what, DT_Q8_0, dts[i]);
+    }
+    /* F8_E4M3 safetensors: the dummy's weights written out, scales varied */
+    LoadOpts o = { .dtype = DT_F8_E4M3, .seed = 5, .dummy = 1, .config_text = MLA128 };
+    Model m;
+    Err e = { "" };
+    if (model_load(&m, "mla128.json", &o, &e)) { t_fail(__FILE__, __LINE__, "F8_E4M3: %s", e.msg); return; }
+    char dir[700], p[800];
+    snprintf(dir, sizeof dir, "%s/mla128-fp8", g_tmp);
+    make_dir(dir);
+    WTensor *wt = xcalloc((size_t)m.n_mats * 2, sizeof *wt);
+    void **bufs = xcalloc((size_t)m.n_mats * 2, sizeof *bufs);
+    int nw = 0, nb = 0;
+    for (int k = 0; k < m.n_mats; k++) {
+        const Mat *w = &m.mats[k].w;
+        int vec = w->rows == 1 && w->dt == DT_F32 && !strstr(m.mats[k].name, "embed") && !strstr(m.mats[k].name, "lm_head");
+        wt[nw++] = (WTensor){ m.mats[k].name, w->dt, vec ? 1 : 2, { vec ? w->cols : w->rows, w->cols }, w->data };
+        if (w->dt != DT_F8_E4M3) continue;
+        int64_t sr = (w->rows + 127) / 128, sc = (w->cols + 127) / 128;
+        float *s = xmalloc(sizeof(float) * (size_t)(sr * sc));
+        for (int64_t i = 0; i < sr * sc; i++) s[i] = w->scale[i] * (1.0f + 0.25f * (float)((i * 5 + k) % 7));
+        char *sn = xmalloc(strlen(m.mats[k].name) + 16);
+        sprintf(sn, "%s_scale_inv", m.mats[k].name);
+        bufs[nb++] = s; bufs[nb++] = sn;
+        wt[nw++] = (WTensor){ sn, DT_F32, 2, { sr, sc }, s };
+    }
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    int ok = st_write(p, wt, nw) == 0;
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    FILE *f = fopen(p, "w");
+    ok = ok && f && fputs(MLA128, f) >= 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    CHECK(ok, "writing the F8_E4M3 checkpoint %s failed", dir);
+    for (int i = 0; i < nb; i++) free(bufs[i]);
+    free(bufs); free(wt);
+    model_free(&m);
+    if (ok) mla_stored_vs_naive(dir, "safetensors F8_E4M3", DT_F8_E4M3, DT_F8_E4M3);
 }
 
 /* A weight moved in the GGUF file must move the logits past the tolerance. */
@@ -593,6 +737,7 @@ const TestDef gguf_tests[] = {
     { "gguf_yarn_without_log_multiplier", t_yarn_defaults },
     { "gguf_alignment_one_copied", t_alignment_one },
     { "gguf_goldens_logits_and_greedy", t_goldens },
+    { "gguf and F8_E4M3 MLA: W_UK^T and W_UV read as stored = naive MLA", t_mla_stored },
     { "gguf_older_layouts_and_version_2", t_kv_b_whole_v2 },
     { "gguf_tensors_equal_checkpoint", t_tensors_match },
     { "gguf_q8_0_and_export_both_ways", t_q8_0_both_ways },

@@ -437,6 +437,53 @@ static void test_linear_group(void) {
     }
 }
 
+/* linear_heads equals one linear() per head bit for bit: every type, both product modes,
+ * T 1 and 3 (one parallel region over all heads' rows) and 9 (one linear() per head),
+ * heads of 7 rows (a thread's share ends inside a head) and of 130 (two threads), each
+ * head's rows at h*w_head + w_off of a taller weight, inputs and outputs spaced apart. */
+static void test_linear_heads(void) {
+    const struct { int H; int64_t nr, w_head, w_off; } shapes[2] = { { 5, 7, 9, 2 }, { 16, 130, 131, 1 } };
+    const int Ts[3] = { 1, 3, 9 };
+    const int64_t cols = 256;
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        DType dt = all_types[ti];
+        for (int si = 0; si < 2; si++) {
+            int H = shapes[si].H;
+            int64_t nr = shapes[si].nr, wh = shapes[si].w_head, wo = shapes[si].w_off, rows = H * wh;
+            int64_t rb = (int64_t)dtype_bytes(dt, cols), xh = cols + 3, yh = nr + 2;
+            uint8_t *data = malloc((size_t)(rb * rows));
+            float *sc = NULL;
+            if (dt == DT_F8_E4M3) {
+                sc = malloc(sizeof(float) * (size_t)(((rows + 127) / 128) * 2));
+                for (int64_t k = 0; k < ((rows + 127) / 128) * 2; k++) sc[k] = 0.01f * (float)(k + 1);
+            }
+            for (int64_t r = 0; r < rows; r++) {
+                float *srow;
+                uint8_t *one = make_row(dt, cols, &srow);
+                memcpy(data + r * rb, one, (size_t)rb);
+                free(one); free(srow);
+            }
+            Mat W = { dt, data, sc, rows, cols };
+            float *x = malloc(sizeof(float) * (size_t)(9 * H * xh)), *scratch = malloc(sizeof(float) * linear_scratch_floats(cols));
+            float *y1 = malloc(sizeof(float) * (size_t)(9 * H * yh)), *y2 = malloc(sizeof(float) * (size_t)(9 * H * yh));
+            for (int64_t i = 0; i < 9 * H * xh; i++) x[i] = frnd();
+            for (int k = 0; k < 3; k++)
+                for (int mode = 0; mode < 2; mode++) {
+                    qdot_set_products(mode);
+                    for (int64_t i = 0; i < 9 * H * yh; i++) y1[i] = y2[i] = -1;
+                    for (int h = 0; h < H; h++)
+                        linear(y1 + h * yh, (int)(H * yh), x + h * xh, (int)(H * xh), Ts[k], &W, h * wh + wo, nr, NULL, scratch);
+                    linear_heads(H, y2, (int)(H * yh), yh, x, (int)(H * xh), xh, Ts[k], &W, wh, wo, nr, scratch);
+                    CHECK(!memcmp(y1, y2, sizeof(float) * (size_t)(9 * H * yh)),
+                          "%s, %d heads of %lld rows, T %d, products %s: linear_heads differs from one linear() per head",
+                          dtype_name(dt), H, (long long)nr, Ts[k], mode ? "low" : "f32");
+                }
+            qdot_set_products(-1);
+            free(data); free(sc); free(x); free(scratch); free(y1); free(y2);
+        }
+    }
+}
+
 /* Batch-1 int8 products four rows a call (linear's decode path) equal one row at a
  * time bit for bit and the C twin within 1e-5 of sum |w x|, every block type, block
  * counts 1, 3, 5, 17 (Q4_0 and Q4_1: pairs of blocks and an odd last one). A changed
@@ -867,6 +914,7 @@ const TestDef qdot_tests[] = {
     { "fast encoders: errors within 1.3x the reference encoders'", test_fast_encoders },
     { "int8 products match the C twin, and float64 within the activations' rounding", test_int_twin },
     { "linear_group equals one linear() per weight, every type, both product modes", test_linear_group },
+    { "linear_heads equals one linear() per head, every type, both product modes", test_linear_heads },
     { "int8 products four rows a call equal one row at a time, and the C twin", test_rows4_int },
     { "int8 activations: codes, scales and sums bit for bit as llama.cpp's reference rounding", test_act_quant_exact },
     { "q8 products' cost in decode: KL against f32 products, goldens and SmolLM2", test_q8_products_cost },

@@ -161,7 +161,14 @@ static int up_layer(GpuEngine *g, int l, Err *e) {
         } else if (up_mat(g, &d->q, &a->q, e)) return -1;
         if (up_mat(g, &d->kv_a, &a->kv_a, e)) return -1;
         UPV(d->kv_a_norm, a->kv_a_norm, c->kv_lora_rank);
-        UPV(d->kv_b, a->kv_b_f32, a->kv_b.rows * a->kv_b.cols);
+        if (a->kv_b_f32) UPV(d->kv_b, a->kv_b_f32, a->kv_b.rows * a->kv_b.cols);
+        else {                                   /* the CPU path reads W_UK^T and W_UV as stored */
+            float *f = xmalloc(sizeof(float) * (size_t)(a->kv_b.rows * a->kv_b.cols));
+            mat_rows_f32(&a->kv_b, 0, a->kv_b.rows, f);
+            d->kv_b = up_vec(g, f, (size_t)(a->kv_b.rows * a->kv_b.cols), e);
+            free(f);
+            if (!d->kv_b) return -1;
+        }
     } else {
         if (up_mat(g, &d->q, &a->q, e) || up_mat(g, &d->k, &a->k, e) || up_mat(g, &d->v, &a->v, e)) return -1;
         UPV(d->bq, a->bq, a->q.rows);
@@ -201,7 +208,9 @@ static uint64_t weight_bytes_on_gpu(const Model *m, int bf16) {
         n = 0;
         for (int i = 0; i < m->n_mats; i++) n += (uint64_t)m->mats[i].w.rows * (uint64_t)m->mats[i].w.cols;
     }
-    return n * (bf16 ? 2u : 4u) + m->derived_bytes;
+    uint64_t kvb = 0;                             /* MLA's kv_b, uploaded in float32 besides */
+    for (int l = 0; l < m->cfg.n_layers; l++) kvb += 4 * (uint64_t)m->layers[l].attn.kv_b.rows * (uint64_t)m->layers[l].attn.kv_b.cols;
+    return n * (bf16 ? 2u : 4u) + kvb;
 }
 
 /* frees the cache and step buffers (not the weights), and the graphs that use them */
