@@ -441,8 +441,49 @@ static void decode_rows(const AttnArgs *a, int sq, int g, int p0, int n, int sha
 /* One work item over a BF16 or FP8 cache: positions j0..j0+len of sequence sq for KV
  * head g, in blocks of ATTN_KV_BLOCK rows decoded into kb, S = scale Q K^T per block and
  * O += exp(S - m) V with O and the sum rescaled whenever the running maximum m rises. */
+/* One work item over a BF16 cache with --products low: as attn_item_decoded, but keys
+ * and values are read as stored by VDPBF16PS kernels (qdot.h), no block widened to
+ * float32: S = scale Q K^T by qgemm_rows_ld with the queries rounded to BF16, and
+ * O += P V by attn_pv_bf16 with the probabilities exp(S - m) rounded to BF16 (each a
+ * relative 2^-9 at most, the cost --products low takes in every product). qb, pb: the
+ * thread's rounded queries (group x attn_bf16_ldq) and probabilities (group x
+ * ATTN_PB_LD). */
+#define ATTN_PB_LD (ATTN_KV_BLOCK + 2)
+static int attn_bf16_ldq(int dk) { return (dk + 31) & ~31; }
+static int attn_bf16_fits(const AttnArgs *a, int group) {
+    size_t need = (size_t)group * ((size_t)attn_bf16_ldq(a->dk) + ATTN_PB_LD) * sizeof(uint16_t);
+    return a->dt == DT_BF16 && qdot_int8_products() && qgemm_ok(DT_BF16) &&
+           need <= (size_t)ATTN_KV_BLOCK * ((size_t)a->dk + a->dv) * sizeof(float);
+}
+static void attn_item_bf16(const AttnArgs *a, const float *q, int sq, int g, int j0, int len, int group, float *sc,
+                           void *buf, float *o, float *m, float *l) {
+    int ldq = attn_bf16_ldq(a->dk);
+    uint16_t *qb = buf, *pb = qb + (size_t)group * ldq;
+    qgemm_act_bf16(q, a->dk, group, a->dk, qb, ldq);
+    for (int x = 0; x < group; x++) { m[x] = -INFINITY; l[x] = 0; }
+    for (int i = 0; i < group * a->dv; i++) o[i] = 0;
+    const uint16_t *rows = (const uint16_t *)a->codes + (int64_t)sq * a->seq_stride;
+    for (int b0 = 0; b0 < len; b0 += ATTN_KV_BLOCK) {
+        int bl = len - b0 < ATTN_KV_BLOCK ? len - b0 : ATTN_KV_BLOCK;
+        const uint16_t *r0 = rows + (int64_t)(j0 + b0) * a->row;
+        qgemm_rows_ld(r0 + a->k_off + (int64_t)g * a->k_head_stride, a->row, bl, a->dk, qb, ldq, group, sc, bl);
+        for (int x = 0; x < group; x++) {
+            float *s = sc + (int64_t)x * bl, mx = m[x];
+            for (int j = 0; j < bl; j++) { s[j] *= a->scale; if (s[j] > mx) mx = s[j]; }
+            float alpha = expf(m[x] - mx);            /* 0 on the first block */
+            for (int i = 0; i < a->dv; i++) o[(int64_t)x * a->dv + i] *= alpha;
+            float sum = exp_sub_sum(s, bl, mx);
+            m[x] = mx;
+            l[x] = l[x] * alpha + sum;
+        }
+        qgemm_act_bf16(sc, bl, group, bl, pb, ATTN_PB_LD);
+        attn_pv_bf16(r0 + a->v_off + (int64_t)g * a->v_head_stride, a->row, bl, a->dv, pb, ATTN_PB_LD, group, o, a->dv);
+    }
+}
+
 static void attn_item_decoded(const AttnArgs *a, const float *q, int sq, int g, int j0, int len, int group, float *sc,
                               float *kb, float *o, float *m, float *l) {
+    if (attn_bf16_fits(a, group)) { attn_item_bf16(a, q, sq, g, j0, len, group, sc, kb, o, m, l); return; }
     int shared = a->v_off == a->k_off && a->v_head_stride == a->k_head_stride && a->dv <= a->dk;
     int ld = shared ? a->dk : a->dk + a->dv;         /* kb rows: [key | value], or the key alone */
     for (int x = 0; x < group; x++) { m[x] = -INFINITY; l[x] = 0; }

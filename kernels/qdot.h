@@ -91,10 +91,24 @@ int qgemm_ok(DType dt);
 void qgemm_act_bf16(const float *x, int64_t ldx, int T, int64_t cols, uint16_t *xb, int64_t ldxb);
 void qgemm_rows(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T, float *y,
                 int64_t ldy);
-/* the plain C twins */
+/* the same over rows ldw elements apart (a KV cache's keys: attention's scores) */
+void qgemm_rows_ld(const void *w, int64_t ldw, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T,
+                   float *y, int64_t ldy);
+/* Attention's values in VDPBF16PS: o (group, dv) [ldo] += P (group, n) . V (n, dv), V
+ * BF16 rows ldv elements apart (a cache's values, as stored), P rounded to BF16 (pb:
+ * group rows of ldp >= n + 1 elements, ldp even, pb 4-byte aligned). Two positions'
+ * values are interleaved (VPUNPCKLWD/HWD) into the pairs one VDPBF16PS multiplies by
+ * the two probabilities, up to 8 heads x 32 columns a pass. */
+void attn_pv_bf16(const uint16_t *v, int64_t ldv, int n, int dv, const uint16_t *pb, int ldp, int group, float *o,
+                  int ldo);
+/* the plain C twins (attn_pv_bf16_ref sums in double) */
 void qgemm_act_bf16_ref(const float *x, int64_t ldx, int T, int64_t cols, uint16_t *xb, int64_t ldxb);
 void qgemm_rows_ref(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T, float *y,
                     int64_t ldy);
+void qgemm_rows_ld_ref(const void *w, int64_t ldw, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T,
+                       float *y, int64_t ldy);
+void attn_pv_bf16_ref(const uint16_t *v, int64_t ldv, int n, int dv, const uint16_t *pb, int ldp, int group, float *o,
+                      int ldo);
 
 /* ---- BF16 and F16 prefill in panels (qgemm.c; --products low, T >= QGEMM_PANEL_MIN_T) ------
  * y (T, nr) [ldy] = W (nr, cols) . x^T for BF16 or F16 rows W, with the activations

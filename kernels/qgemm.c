@@ -58,17 +58,31 @@ void qgemm_act_bf16_ref(const float *x, int64_t ldx, int T, int64_t cols, uint16
     }
 }
 
-void qgemm_rows_ref(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T, float *y,
-                    int64_t ldy) {
+void qgemm_rows_ld_ref(const void *w, int64_t ldw, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T,
+                       float *y, int64_t ldy) {
     const uint8_t *p = w;
     for (int64_t r = 0; r < nr; r++)
         for (int t = 0; t < T; t++) {
             float s = 0;
             for (int64_t i = 0; i < cols; i++) {
-                uint16_t h = (uint16_t)(p[2 * (r * cols + i)] | p[2 * (r * cols + i) + 1] << 8);
+                uint16_t h = (uint16_t)(p[2 * (r * ldw + i)] | p[2 * (r * ldw + i) + 1] << 8);
                 s += bf16_to_f32(h) * bf16_to_f32(xb[(int64_t)t * ldxb + i]);
             }
             y[(int64_t)t * ldy + r] = s;
+        }
+}
+void qgemm_rows_ref(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T, float *y,
+                    int64_t ldy) {
+    qgemm_rows_ld_ref(w, cols, nr, cols, xb, ldxb, T, y, ldy);
+}
+
+void attn_pv_bf16_ref(const uint16_t *v, int64_t ldv, int n, int dv, const uint16_t *pb, int ldp, int group, float *o,
+                      int ldo) {
+    for (int x = 0; x < group; x++)
+        for (int c = 0; c < dv; c++) {
+            double s = 0;
+            for (int p = 0; p < n; p++) s += (double)bf16_to_f32(pb[(int64_t)x * ldp + p]) * bf16_to_f32(v[(int64_t)p * ldv + c]);
+            o[(int64_t)x * ldo + c] += (float)s;
         }
 }
 
@@ -283,8 +297,13 @@ void qgemm_act_bf16(const float *x, int64_t ldx, int T, int64_t cols, uint16_t *
 
 void qgemm_rows(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T, float *y,
                 int64_t ldy) {
+    qgemm_rows_ld(w, cols, nr, cols, xb, ldxb, T, y, ldy);
+}
+
+void qgemm_rows_ld(const void *w, int64_t ldw_el, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T,
+                   float *y, int64_t ldy) {
 #ifdef QG
-    const int64_t ldw = 2 * cols;
+    const int64_t ldw = 2 * ldw_el;
     const uint8_t *p = w;
     for (int64_t t0 = 0; t0 < T; t0 += TOKEN_BLOCK) {
         int64_t t1 = t0 + TOKEN_BLOCK < T ? t0 + TOKEN_BLOCK : T;
@@ -297,7 +316,66 @@ void qgemm_rows(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int
         }
     }
 #else
-    qgemm_rows_ref(w, nr, cols, xb, ldxb, T, y, ldy);
+    qgemm_rows_ld_ref(w, ldw_el, nr, cols, xb, ldxb, T, y, ldy);
+#endif
+}
+
+#ifdef QG
+/* nh heads (compile-time) x 32 columns from c: accumulators per head over position pairs,
+ * in the lane order the unpacks leave (o_add puts them back) */
+INLINE void pv_tile(const int nh, const uint16_t *v, int64_t ldv, int n, const uint16_t *pb, int ldp, float *o, int ldo,
+                    int c) {
+    __m512 lo[8], hi[8];
+    for (int x = 0; x < nh; x++) lo[x] = hi[x] = _mm512_setzero_ps();
+    int p = 0;
+    for (; p + 2 <= n; p += 2) {
+        __m512i v0 = _mm512_loadu_si512(v + (int64_t)p * ldv + c), v1 = _mm512_loadu_si512(v + (int64_t)(p + 1) * ldv + c);
+        __m512bh a = (__m512bh)_mm512_unpacklo_epi16(v0, v1), b = (__m512bh)_mm512_unpackhi_epi16(v0, v1);
+        for (int x = 0; x < nh; x++) {
+            uint32_t pr;
+            memcpy(&pr, pb + (int64_t)x * ldp + p, 4);
+            __m512bh w = (__m512bh)_mm512_set1_epi32((int)pr);
+            lo[x] = _mm512_dpbf16_ps(lo[x], a, w);
+            hi[x] = _mm512_dpbf16_ps(hi[x], b, w);
+        }
+    }
+    if (p < n) {                                     /* the odd last position, its pair's other half 0 */
+        __m512i v0 = _mm512_loadu_si512(v + (int64_t)p * ldv + c), z = _mm512_setzero_si512();
+        __m512bh a = (__m512bh)_mm512_unpacklo_epi16(v0, z), b = (__m512bh)_mm512_unpackhi_epi16(v0, z);
+        for (int x = 0; x < nh; x++) {
+            __m512bh w = (__m512bh)_mm512_set1_epi32((int)pb[(int64_t)x * ldp + p]);
+            lo[x] = _mm512_dpbf16_ps(lo[x], a, w);
+            hi[x] = _mm512_dpbf16_ps(hi[x], b, w);
+        }
+    }
+    /* lane 4L + j of lo holds column 8L + j, of hi column 8L + 4 + j */
+    const __m512i i0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i i1 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    for (int x = 0; x < nh; x++) {
+        float *ox = o + (int64_t)x * ldo + c;
+        _mm512_storeu_ps(ox, _mm512_add_ps(_mm512_loadu_ps(ox), _mm512_permutex2var_ps(lo[x], i0, hi[x])));
+        _mm512_storeu_ps(ox + 16, _mm512_add_ps(_mm512_loadu_ps(ox + 16), _mm512_permutex2var_ps(lo[x], i1, hi[x])));
+    }
+}
+typedef void (*PvFn)(const uint16_t *v, int64_t ldv, int n, const uint16_t *pb, int ldp, float *o, int ldo, int c);
+#define PV(H) static void pv_##H(const uint16_t *v, int64_t ldv, int n, const uint16_t *pb, int ldp, float *o, int ldo, int c) \
+    { pv_tile(H, v, ldv, n, pb, ldp, o, ldo, c); }
+PV(1) PV(2) PV(3) PV(4) PV(5) PV(6) PV(7) PV(8)
+static const PvFn pv_fns[8] = { pv_1, pv_2, pv_3, pv_4, pv_5, pv_6, pv_7, pv_8 };
+#endif
+
+void attn_pv_bf16(const uint16_t *v, int64_t ldv, int n, int dv, const uint16_t *pb, int ldp, int group, float *o,
+                  int ldo) {
+#ifdef QG
+    int c = 0;
+    for (; c + 32 <= dv; c += 32)
+        for (int x = 0; x < group; x += 8) {
+            int nh = group - x < 8 ? group - x : 8;
+            pv_fns[nh - 1](v, ldv, n, pb + (int64_t)x * ldp, ldp, o + (int64_t)x * ldo, ldo, c);
+        }
+    if (c < dv) attn_pv_bf16_ref(v + c, ldv, n, dv - c, pb, ldp, group, o + c, ldo);
+#else
+    attn_pv_bf16_ref(v, ldv, n, dv, pb, ldp, group, o, ldo);
 #endif
 }
 

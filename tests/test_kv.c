@@ -204,6 +204,73 @@ static void t_attention_blocks(void) {
         }
 }
 
+/* Decode attention over a BF16 cache with --products low (keys and values read as
+ * stored in VDPBF16PS: ops.c attn_item_bf16) against float64 attention with the same
+ * query rounding: s_p = scale sum_d bf16(q_d) k_pd, P = softmax(s). What is left is the
+ * probabilities' rounding to BF16 (2^-9 of each term; the kernel rounds exp(s - m) with m
+ * the running maximum, another value with the same bound) and float32 sums, so each
+ * output is held to 2^-8 of M_c = sum_p P_p |v_pc|. Shapes: the four above and MLA's
+ * own (16 heads on a 576-element latent row, values its first 512); tokens at 700, 257
+ * and 512 positions (one to three blocks of 256). A reference that drops the keys
+ * past 512 of the first token must fail. */
+static double attn_bf16_low_vs_ref(const AttnShape *sh, int wrong) {
+    enum { T = 3 };
+    float *dec = xmalloc(sizeof(float) * (size_t)CS * CP * sh->row);
+    KVCache kv = random_cache(DT_BF16, sh->row, dec, 0);
+    int seq[T] = { 0, 1, 1 }, pos[T] = { 699, 256, 511 };
+    size_t nq = (size_t)T * sh->H * sh->dk, no = (size_t)T * sh->H * sh->dv;
+    float *q = xmalloc(sizeof(float) * nq), *o = xmalloc(sizeof(float) * no);
+    for (size_t i = 0; i < nq; i++) q[i] = frand();
+    AttnArgs a = attn_args(sh, &kv, T, seq, pos, q, o);
+    qdot_set_products(1);
+    attention(&a);
+    qdot_set_products(-1);
+    double worst = 0, scale = 1.0 / sqrt((double)sh->dk);
+    double *sc = xmalloc(sizeof(double) * CP);
+    int group = sh->H / sh->Hkv;
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < sh->H; h++) {
+            int g = h / group, n = pos[t] + 1;
+            if (wrong && t == 0) n = 512;
+            const float *qh = q + ((size_t)t * sh->H + h) * sh->dk;
+            const float *rows = dec + (size_t)seq[t] * CP * sh->row;
+            double mx = -INFINITY, l = 0;
+            for (int p = 0; p < n; p++) {
+                const float *k = rows + (size_t)p * sh->row + sh->k_off + g * sh->khs;
+                double d = 0;
+                for (int i = 0; i < sh->dk; i++) d += (double)bf16_to_f32(f32_to_bf16(qh[i])) * k[i];
+                sc[p] = d * scale;
+                if (sc[p] > mx) mx = sc[p];
+            }
+            for (int p = 0; p < n; p++) { sc[p] = exp(sc[p] - mx); l += sc[p]; }
+            for (int c = 0; c < sh->dv; c++) {
+                double r = 0, mag = 0;
+                for (int p = 0; p < n; p++) {
+                    double v = rows[(size_t)p * sh->row + sh->v_off + g * sh->vhs + c];
+                    r += sc[p] / l * v;
+                    mag += sc[p] / l * fabs(v);
+                }
+                double d = fabs(o[((size_t)t * sh->H + h) * sh->dv + c] - r) / (0x1p-8 * mag + 1e-6);
+                if (d > worst) worst = d;
+            }
+        }
+    free(sc); free(q); free(o); free(dec); free(kv.data);
+    return worst;
+}
+
+static void t_attention_bf16_low(void) {
+    if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build: a BF16 cache is widened to float32"); return; }
+    const AttnShape mla = { "MLA latent Dc 512 + Dr 64, 16 heads", 576, 576, 512, 16, 1, 0, 0, 0, 0 };
+    for (int k = 0; k <= 4; k++) {
+        const AttnShape *sh = k < 4 ? &attn_shapes[k] : &mla;
+        double d = attn_bf16_low_vs_ref(sh, 0);
+        if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s: %.3g of the bound\n", sh->name, d);
+        CHECK(d <= 1, "%s, BF16 cache, --products low: %.3g of the bound (2^-8 of sum P|v|) from float64", sh->name, d);
+        double bad = attn_bf16_low_vs_ref(sh, 1);
+        CHECK(bad > 1, "%s: a reference without the keys past 512 passed (%.3g of the bound)", sh->name, bad);
+    }
+}
+
 /* ---- golden cases -------------------------------------------------------------------- */
 static void golden_kv_one(const char *rel) {
     Case c;
@@ -368,6 +435,7 @@ const TestDef kv_tests[] = {
     { "kv attention on BF16/FP8 codes = on their f32 values", t_attention_codes },
     { "prefill attention in query blocks = one token at a time, f32/BF16/FP8 caches", t_attention_blocks },
     { "softmax numerators in vectors: within 2 ulp of exp, a shifted maximum caught", t_exp_sub_sum },
+    { "decode attention on a BF16 cache in VDPBF16PS (--products low) vs float64", t_attention_bf16_low },
     { "kv v3-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_0 },
     { "kv v2-lite-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_1 },
     { "kv llama-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_2 },

@@ -437,6 +437,72 @@ static void test_linear_group(void) {
     }
 }
 
+/* Attention's BF16 kernels (qgemm.c) against their plain C twins on awkward sizes.
+ * qgemm_rows_ld: keys rows of a wider cache row (ld 3 x cols + 5): as test_qgemm_twin,
+ * 1e-5 of sum |k q|. attn_pv_bf16: positions 1, 2, 7, 255 and 256 (odd ones pair the last
+ * with zero), value widths 32, 96, 512 and 40 (a tail past the 32-column passes), heads
+ * 1, 3, 8, 9 and 16 (passes of 8 and a remainder), values ld = dv + 24 apart, onto an
+ * output already holding values: float32 sums of n pairs against the twin's float64,
+ * within n x 2^-23 of sum |p v| (the worst case of n float32 roundings). A product that
+ * drops the last position must fail that bound. */
+static void test_attn_bf16_twins(void) {
+    if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build: the kernels are their C twins"); return; }
+    {
+        int64_t cols = 100, ld = 3 * cols + 5, rows = 9;
+        int T = 16, ldxb = 128;
+        uint16_t *w = malloc(2 * (size_t)(rows * ld)), *xb = malloc(2 * (size_t)(T * ldxb));
+        float *x = malloc(sizeof(float) * (size_t)(T * cols)), *y = malloc(sizeof(float) * (size_t)(T * rows)),
+              *yr = malloc(sizeof(float) * (size_t)(T * rows));
+        for (int64_t i = 0; i < rows * ld; i++) w[i] = f32_to_bf16(frnd());
+        for (int64_t i = 0; i < T * cols; i++) x[i] = frnd();
+        qgemm_act_bf16(x, cols, T, cols, xb, ldxb);
+        qgemm_rows_ld(w + 7, ld, rows, cols, xb, ldxb, T, y, rows);
+        qgemm_rows_ld_ref(w + 7, ld, rows, cols, xb, ldxb, T, yr, rows);
+        double worst = 0;
+        for (int t = 0; t < T; t++)
+            for (int64_t r = 0; r < rows; r++) {
+                double mag = 0;
+                for (int64_t i = 0; i < cols; i++) mag += fabs((double)bf16_to_f32(w[7 + r * ld + i]) * bf16_to_f32(xb[t * ldxb + i]));
+                double d = fabs(y[t * rows + r] - yr[t * rows + r]) / (mag + 1e-30);
+                if (d > worst) worst = d;
+            }
+        CHECK(worst <= 1e-5, "qgemm_rows_ld over rows %lld apart: %.3g of sum |kq| from the C twin", (long long)ld, worst);
+        free(w); free(xb); free(x); free(y); free(yr);
+    }
+    const int ns[] = { 1, 2, 7, 255, 256 }, dvs[] = { 32, 96, 512, 40 }, groups[] = { 1, 3, 8, 9, 16 };
+    int caught = 0, tried = 0;
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+        for (size_t di = 0; di < sizeof dvs / sizeof dvs[0]; di++)
+            for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++) {
+                int n = ns[ni], dv = dvs[di], group = groups[gi], ldv = dv + 24, ldp = (n + 2) & ~1;
+                uint16_t *v = malloc(2 * (size_t)(n * ldv)), *pb = calloc((size_t)(group * ldp), 2);
+                float *o = malloc(sizeof(float) * (size_t)(group * dv)), *or = malloc(sizeof(float) * (size_t)(group * dv)),
+                      *oc = malloc(sizeof(float) * (size_t)(group * dv));
+                for (int64_t i = 0; i < (int64_t)n * ldv; i++) v[i] = f32_to_bf16(frnd());
+                for (int x = 0; x < group; x++)
+                    for (int p = 0; p < n; p++) pb[x * ldp + p] = f32_to_bf16(0.5f + 0.5f * frnd());
+                for (int i = 0; i < group * dv; i++) o[i] = or[i] = oc[i] = frnd();
+                attn_pv_bf16(v, ldv, n, dv, pb, ldp, group, o, dv);
+                attn_pv_bf16_ref(v, ldv, n, dv, pb, ldp, group, or, dv);
+                attn_pv_bf16(v, ldv, n - 1, dv, pb, ldp, group, oc, dv);      /* the deliberate error */
+                double worst = 0;
+                int bad_cut = 0;
+                for (int x = 0; x < group; x++)
+                    for (int c = 0; c < dv; c++) {
+                        double mag = 0;
+                        for (int p = 0; p < n; p++) mag += fabs((double)bf16_to_f32(pb[x * ldp + p]) * bf16_to_f32(v[p * ldv + c]));
+                        double d = fabs(o[x * dv + c] - or[x * dv + c]) / (mag * n * 0x1p-23 + 1e-30);
+                        if (d > worst) worst = d;
+                        if (fabs(oc[x * dv + c] - or[x * dv + c]) > mag * n * 0x1p-23) bad_cut = 1;
+                    }
+                CHECK(worst <= 1, "attn_pv_bf16 n %d dv %d group %d: %.3g of the bound from the C twin", n, dv, group, worst);
+                tried++;
+                caught += bad_cut;
+                free(v); free(pb); free(o); free(or); free(oc);
+            }
+    CHECK(caught == tried, "a value product that dropped its last position passed in %d of %d cases", tried - caught, tried);
+}
+
 /* linear_heads equals one linear() per head bit for bit: every type, both product modes,
  * T 1 and 3 (one parallel region over all heads' rows) and 9 (one linear() per head),
  * heads of 7 rows (a thread's share ends inside a head) and of 130 (two threads), each
@@ -915,6 +981,7 @@ const TestDef qdot_tests[] = {
     { "int8 products match the C twin, and float64 within the activations' rounding", test_int_twin },
     { "linear_group equals one linear() per weight, every type, both product modes", test_linear_group },
     { "linear_heads equals one linear() per head, every type, both product modes", test_linear_heads },
+    { "attention's BF16 kernels (keys over strided rows, values in pairs) vs C twins", test_attn_bf16_twins },
     { "int8 products four rows a call equal one row at a time, and the C twin", test_rows4_int },
     { "int8 activations: codes, scales and sums bit for bit as llama.cpp's reference rounding", test_act_quant_exact },
     { "q8 products' cost in decode: KL against f32 products, goldens and SmolLM2", test_q8_products_cost },
