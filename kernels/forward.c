@@ -113,6 +113,9 @@ static void work_sizes(const Model *m, const KVCache *kv, int T, size_t *sz) {
         sz[W_ATTN] = F * attention_work_floats(T, sh->nh, sh->ng, c->head_dim, c->head_dim, kv->max_pos, kv->dt);
     }
     sz[W_G] = sz[W_U] = F * t * I;
+    for (int l = 0; l < c->n_layers; l++)      /* one token's K experts side by side (moe) */
+        if (m->layers[l].is_moe && sz[W_G] < F * K * (size_t)m->layers[l].moe.experts[0].gate.rows)
+            sz[W_G] = sz[W_U] = F * K * (size_t)m->layers[l].moe.experts[0].gate.rows;
     if (E) {
         RouteParams rp;
         route_params(c, &rp);
@@ -481,10 +484,52 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
         memcpy(tr->weights + (int64_t)l * n * K, wt, sizeof(float) * (size_t)n * K);
     }
     if (s->m->sh.ep > 1) { moe_ep(s, mo, h, out, ex, wt); return; }
-    /* group the (token, slot) pairs by expert, run each expert once over its rows */
     int *off = s->w[W_OFF], *order = s->w[W_ORDER], *where = s->w[W_WHERE];
-    moe_permute(off, order, where, ex, n * K, E);
     float *xin = s->w[W_XIN], *y = s->w[W_Y];
+    if (n == 1 && 2 * K <= LINEAR_GROUP_MAX) {
+        /* one token: its K experts' gate and up products in one group on the token's row,
+         * their down products in another, each expert on its own hidden row (each group
+         * one parallel region, the activations rounded once per input) */
+        int64_t ni = mo->experts[ex[0]].gate.rows;
+        float *g = s->w[W_G], *u = s->w[W_U];
+        float *ys[LINEAR_GROUP_MAX];
+        const float *xs[LINEAR_GROUP_MAX];
+        const Mat *ws[LINEAR_GROUP_MAX];
+        int ld[LINEAR_GROUP_MAX];
+        double eb = 0, ef = 0;
+        for (int k = 0; k < K; k++) {
+            const Mlp *p = &mo->experts[ex[k]];
+            ys[2 * k] = g + k * ni; ys[2 * k + 1] = u + k * ni;
+            ws[2 * k] = &p->gate; ws[2 * k + 1] = &p->up;
+            ld[2 * k] = ld[2 * k + 1] = (int)ni;
+            eb += mat_bytes(&p->gate) + mat_bytes(&p->up) + mat_bytes(&p->down);
+            ef += mat_flops(&p->gate, 1) + mat_flops(&p->up, 1) + mat_flops(&p->down, 1);
+        }
+        linear_group(2 * K, ys, ld, h, D, 1, ws, NULL, s->scratch);
+        swiglu(g, u, K * ni);
+        for (int k = 0; k < K; k++) {
+            ys[k] = y + (int64_t)k * D;
+            xs[k] = g + k * ni;
+            ws[k] = &mo->experts[ex[k]].down;
+            ld[k] = D;
+            where[k] = k;
+        }
+        linear_group_xs(K, ys, ld, xs, (int)ni, 1, ws, NULL, s->scratch);
+        mark2(s, OPK_EXPERTS, eb, ef);
+        float *z = NULL;
+        if (mo->has_shared) {
+            z = s->w[W_Z];
+            mlp(s, &mo->shared, h, n, z);
+            mark2(s, OPK_SHARED, mat_bytes(&mo->shared.gate) + mat_bytes(&mo->shared.up) + mat_bytes(&mo->shared.down),
+                  mat_flops(&mo->shared.gate, n) + mat_flops(&mo->shared.up, n) + mat_flops(&mo->shared.down, n));
+        }
+        moe_combine(out, y, wt, where, z, n, K, D);
+        mark(s, OPK_EXPERTS, 0);
+        if (s->m->sh.tp > 1) reduce(s, CK_FFN, out, n);
+        return;
+    }
+    /* group the (token, slot) pairs by expert, run each expert once over its rows */
+    moe_permute(off, order, where, ex, n * K, E);
     for (int j = 0; j < n * K; j++) memcpy(xin + (int64_t)j * D, h + (int64_t)(order[j] / K) * D, sizeof(float) * (size_t)D);
     double eb = 0, ef = 0;
     for (int x = 0; x < E; x++)

@@ -215,36 +215,56 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             for (int64_t r = 0; r < nr; r++) y[(int64_t)t * ldy + r] += bias[r];
 }
 
-void linear_group(int n, float *const ys[], const int ldys[], const float *x, int ldx, int T, const Mat *const Ws[],
-                  const float *const biases[], float *scratch) {
-    int same = n > 0 && T > 0 && T <= ROW_PATH_MAX_T && Ws[0]->dt != DT_F32;
-    int64_t total = 0;
+void linear_group_xs(int n, float *const ys[], const int ldys[], const float *const xs[], int ldx, int T,
+                     const Mat *const Ws[], const float *const biases[], float *scratch) {
+    int same = n > 0 && n <= LINEAR_GROUP_MAX && T > 0 && T <= ROW_PATH_MAX_T && Ws[0]->dt != DT_F32;
+    int64_t total = 0, cols = n > 0 ? Ws[0]->cols : 0;
     for (int i = 0; i < n && same; i++) {
-        same = Ws[i]->dt == Ws[0]->dt && Ws[i]->cols == Ws[0]->cols;
+        same = Ws[i]->dt == Ws[0]->dt && Ws[i]->cols == cols;
         total += Ws[i]->rows;
     }
-    if (!same) {
-        for (int i = 0; i < n; i++) linear(ys[i], ldys[i], x, ldx, T, Ws[i], 0, Ws[i]->rows, biases[i], scratch);
+    int q8 = same && row_path_q8(Ws[0], scratch), nx = 0;
+    for (int i = 0; i < n; i++) nx += i == 0 || xs[i] != xs[i - 1];   /* runs of one input: rounded once */
+    size_t qs = (sizeof(QAct) * (size_t)n + 63) & ~(size_t)63, qb = q8 ? qdot_act_bytes(T, cols) : 0;
+    if (!same || (q8 && 64 + qs + (size_t)nx * qb > linear_scratch_floats(cols) * sizeof(float))) {
+        for (int i = 0; i < n; i++) linear(ys[i], ldys[i], xs[i], ldx, T, Ws[i], 0, Ws[i]->rows, biases ? biases[i] : NULL, scratch);
         return;
     }
     blas_single_thread();
-    QAct qa;
-    int q8 = row_path_q8(Ws[0], scratch);
-    if (q8) qdot_act_quant(Ws[0]->dt, x, ldx, T, Ws[0]->cols, scratch, &qa);
-    #pragma omp parallel if (total * Ws[0]->cols * T >= 262144)
+    QAct *qa = NULL;
+    if (q8) {
+        qa = (QAct *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        uint8_t *buf = (uint8_t *)qa + qs;
+        for (int i = 0, j = 0; i < n; i++) {
+            if (i > 0 && xs[i] == xs[i - 1]) { qa[i] = qa[i - 1]; continue; }
+            qdot_act_quant(Ws[0]->dt, xs[i], ldx, T, cols, buf + (size_t)j++ * qb, &qa[i]);
+        }
+    }
+    #pragma omp parallel if (total * cols * T >= 262144)
     {
         int64_t lo, hi, base = 0;
         share(total, 4, &lo, &hi);                  /* a share of the rows of all n, in order */
         for (int i = 0; i < n; i++) {
             int64_t a = lo > base ? lo - base : 0, b = hi - base < Ws[i]->rows ? hi - base : Ws[i]->rows;
-            if (b > a) row_path(ys[i], ldys[i], x, ldx, T, Ws[i], 0, a, b, q8 ? &qa : NULL);
+            if (b > a) row_path(ys[i], ldys[i], xs[i], ldx, T, Ws[i], 0, a, b, q8 ? &qa[i] : NULL);
             base += Ws[i]->rows;
         }
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; biases && i < n; i++)
         if (biases[i])
             for (int t = 0; t < T; t++)
                 for (int64_t r = 0; r < Ws[i]->rows; r++) ys[i][(int64_t)t * ldys[i] + r] += biases[i][r];
+}
+
+void linear_group(int n, float *const ys[], const int ldys[], const float *x, int ldx, int T, const Mat *const Ws[],
+                  const float *const biases[], float *scratch) {
+    const float *xs[LINEAR_GROUP_MAX];
+    if (n > LINEAR_GROUP_MAX) {
+        for (int i = 0; i < n; i++) linear(ys[i], ldys[i], x, ldx, T, Ws[i], 0, Ws[i]->rows, biases ? biases[i] : NULL, scratch);
+        return;
+    }
+    for (int i = 0; i < n; i++) xs[i] = x;
+    linear_group_xs(n, ys, ldys, xs, ldx, T, Ws, biases, scratch);
 }
 
 void linear_heads(int H, float *y, int ldy, int64_t y_head, const float *x, int ldx, int64_t x_head, int T,

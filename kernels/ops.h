@@ -52,6 +52,12 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
  * among the threads. */
 void linear_group(int n, float *const ys[], const int ldys[], const float *x, int ldx, int T, const Mat *const Ws[],
                   const float *const biases[], float *scratch);
+/* The same with an input per weight, xs[i] (a run of equal pointers is rounded once):
+ * a MoE token's experts' down products, each on its own hidden row. biases may be NULL.
+ * Groups of more than LINEAR_GROUP_MAX weights go as separate linear() calls. */
+#define LINEAR_GROUP_MAX 64
+void linear_group_xs(int n, float *const ys[], const int ldys[], const float *const xs[], int ldx, int T,
+                     const Mat *const Ws[], const float *const biases[], float *scratch);
 
 /* Per-head products, H of them: y + h*y_head (T, nr) [ldy] = (x + h*x_head) (T, cols)
  * [ldx] . W[h*w_head + w_off : +nr, :]^T (MLA's absorbed products, each head its own

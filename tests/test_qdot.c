@@ -383,7 +383,9 @@ static void test_int_twin(void) {
 /* linear_group (decode's shared-input products: q/k/v, gate/up) equals one linear()
  * per weight bit for bit: row counts 5, 7, 1100 (shares that cross the weights), with
  * biases, T 1, 3 and 9 (9: past the row path, separate calls), both product modes,
- * every type; and a group of mixed types (separate calls). */
+ * every type; and a group of mixed types (separate calls). linear_group_xs (an input
+ * per weight: a MoE token's experts' down products) the same, two weights sharing an
+ * input and the third its own, without biases, T up to 8. */
 static void test_linear_group(void) {
     const int64_t rows[3] = { 5, 7, 1100 };          /* 1112 x 256: two threads at T 1 */
     const int Ts[3] = { 1, 3, 9 };
@@ -429,6 +431,14 @@ static void test_linear_group(void) {
                 int same = 1;
                 for (int i = 0; i < 3; i++) same &= !memcmp(y1[i], y2[i], sizeof(float) * (size_t)(Ts[k] * rows[i]));
                 CHECK(same, "%s T %d products %s: linear_group differs from one linear() per weight",
+                      mixed ? "mixed types" : dtype_name(dts[0]), Ts[k], mode ? "low" : "f32");
+                /* an input per weight (the first two share one), no biases */
+                const float *const xs[3] = { x + cols, x + cols, x };
+                for (int i = 0; i < 3; i++) linear(y1[i], ld[i], xs[i], (int)cols, Ts[k] < 8 ? Ts[k] : 8, &W[i], 0, rows[i], NULL, scratch);
+                linear_group_xs(3, ys, ld, xs, (int)cols, Ts[k] < 8 ? Ts[k] : 8, ws, NULL, scratch);
+                same = 1;
+                for (int i = 0; i < 3; i++) same &= !memcmp(y1[i], y2[i], sizeof(float) * (size_t)((Ts[k] < 8 ? Ts[k] : 8) * rows[i]));
+                CHECK(same, "%s T %d products %s: linear_group_xs differs from one linear() per weight and input",
                       mixed ? "mixed types" : dtype_name(dts[0]), Ts[k], mode ? "low" : "f32");
             }
         qdot_set_products(-1);
@@ -979,7 +989,7 @@ const TestDef qdot_tests[] = {
     { "linear() on every stored type against float64", test_linear_types },
     { "fast encoders: errors within 1.3x the reference encoders'", test_fast_encoders },
     { "int8 products match the C twin, and float64 within the activations' rounding", test_int_twin },
-    { "linear_group equals one linear() per weight, every type, both product modes", test_linear_group },
+    { "linear_group (one input or one per weight) equals one linear() per weight, every type, both product modes", test_linear_group },
     { "linear_heads equals one linear() per head, every type, both product modes", test_linear_heads },
     { "attention's BF16 kernels (keys over strided rows, values in pairs) vs C twins", test_attn_bf16_twins },
     { "int8 products four rows a call equal one row at a time, and the C twin", test_rows4_int },
