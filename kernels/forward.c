@@ -486,6 +486,7 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
     if (s->m->sh.ep > 1) { moe_ep(s, mo, h, out, ex, wt); return; }
     int *off = s->w[W_OFF], *order = s->w[W_ORDER], *where = s->w[W_WHERE];
     float *xin = s->w[W_XIN], *y = s->w[W_Y];
+    double eb = 0, ef = 0;
     if (n == 1 && 2 * K <= LINEAR_GROUP_MAX) {
         /* one token: its K experts' gate and up products in one group on the token's row,
          * their down products in another, each expert on its own hidden row (each group
@@ -496,7 +497,6 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
         const float *xs[LINEAR_GROUP_MAX];
         const Mat *ws[LINEAR_GROUP_MAX];
         int ld[LINEAR_GROUP_MAX];
-        double eb = 0, ef = 0;
         for (int k = 0; k < K; k++) {
             const Mlp *p = &mo->experts[ex[k]];
             ys[2 * k] = g + k * ni; ys[2 * k + 1] = u + k * ni;
@@ -515,31 +515,19 @@ static void moe(Step *s, int l, const float *h, float *out, Trace *tr) {
             where[k] = k;
         }
         linear_group_xs(K, ys, ld, xs, (int)ni, 1, ws, NULL, s->scratch);
-        mark2(s, OPK_EXPERTS, eb, ef);
-        float *z = NULL;
-        if (mo->has_shared) {
-            z = s->w[W_Z];
-            mlp(s, &mo->shared, h, n, z);
-            mark2(s, OPK_SHARED, mat_bytes(&mo->shared.gate) + mat_bytes(&mo->shared.up) + mat_bytes(&mo->shared.down),
-                  mat_flops(&mo->shared.gate, n) + mat_flops(&mo->shared.up, n) + mat_flops(&mo->shared.down, n));
-        }
-        moe_combine(out, y, wt, where, z, n, K, D);
-        mark(s, OPK_EXPERTS, 0);
-        if (s->m->sh.tp > 1) reduce(s, CK_FFN, out, n);
-        return;
+    } else {
+        /* group the (token, slot) pairs by expert, run each expert once over its rows */
+        moe_permute(off, order, where, ex, n * K, E);
+        for (int j = 0; j < n * K; j++) memcpy(xin + (int64_t)j * D, h + (int64_t)(order[j] / K) * D, sizeof(float) * (size_t)D);
+        for (int x = 0; x < E; x++)
+            if (off[x + 1] > off[x]) {
+                const Mlp *p = &mo->experts[x];
+                mlp(s, p, xin + (int64_t)off[x] * D, off[x + 1] - off[x], y + (int64_t)off[x] * D);
+                eb += mat_bytes(&p->gate) + mat_bytes(&p->up) + mat_bytes(&p->down);
+                int r = off[x + 1] - off[x];
+                ef += mat_flops(&p->gate, r) + mat_flops(&p->up, r) + mat_flops(&p->down, r);
+            }
     }
-    /* group the (token, slot) pairs by expert, run each expert once over its rows */
-    moe_permute(off, order, where, ex, n * K, E);
-    for (int j = 0; j < n * K; j++) memcpy(xin + (int64_t)j * D, h + (int64_t)(order[j] / K) * D, sizeof(float) * (size_t)D);
-    double eb = 0, ef = 0;
-    for (int x = 0; x < E; x++)
-        if (off[x + 1] > off[x]) {
-            const Mlp *p = &mo->experts[x];
-            mlp(s, p, xin + (int64_t)off[x] * D, off[x + 1] - off[x], y + (int64_t)off[x] * D);
-            eb += mat_bytes(&p->gate) + mat_bytes(&p->up) + mat_bytes(&p->down);
-            int r = off[x + 1] - off[x];
-            ef += mat_flops(&p->gate, r) + mat_flops(&p->up, r) + mat_flops(&p->down, r);
-        }
     mark2(s, OPK_EXPERTS, eb, ef);
     float *z = NULL;
     if (mo->has_shared) {
