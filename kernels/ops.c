@@ -458,9 +458,6 @@ static void decode_rows(const AttnArgs *a, int sq, int g, int p0, int n, int sha
     }
 }
 
-/* One work item over a BF16 or FP8 cache: positions j0..j0+len of sequence sq for KV
- * head g, in blocks of ATTN_KV_BLOCK rows decoded into kb, S = scale Q K^T per block and
- * O += exp(S - m) V with O and the sum rescaled whenever the running maximum m rises. */
 /* One work item over a BF16 cache with --products low: as attn_item_decoded, but keys
  * and values are read as stored by VDPBF16PS kernels (qdot.h), no block widened to
  * float32: S = scale Q K^T by qgemm_rows_ld with the queries rounded to BF16, and
@@ -501,6 +498,10 @@ static void attn_item_bf16(const AttnArgs *a, const float *q, int sq, int g, int
     }
 }
 
+/* One work item over a BF16 or FP8 cache: positions j0..j0+len of sequence sq for KV
+ * head g, in blocks of ATTN_KV_BLOCK rows decoded into kb, S = scale Q K^T per block and
+ * O += exp(S - m) V with O and the sum rescaled whenever the running maximum m rises
+ * (attn_item_bf16 instead where it applies). */
 static void attn_item_decoded(const AttnArgs *a, const float *q, int sq, int g, int j0, int len, int group, float *sc,
                               float *kb, float *o, float *m, float *l) {
     if (attn_bf16_fits(a, group)) { attn_item_bf16(a, q, sq, g, j0, len, group, sc, kb, o, m, l); return; }

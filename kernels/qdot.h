@@ -96,7 +96,7 @@ void qgemm_rows_ld(const void *w, int64_t ldw, int64_t nr, int64_t cols, const u
                    float *y, int64_t ldy);
 /* Attention's values in VDPBF16PS: o (group, dv) [ldo] += P (group, n) . V (n, dv), V
  * BF16 rows ldv elements apart (a cache's values, as stored), P rounded to BF16 (pb:
- * group rows of ldp >= n + 1 elements, ldp even, pb 4-byte aligned). Two positions'
+ * group rows of n elements, ldp apart). Two positions'
  * values are interleaved (VPUNPCKLWD/HWD) into the pairs one VDPBF16PS multiplies by
  * the two probabilities, up to 8 heads x 32 columns a pass. */
 void attn_pv_bf16(const uint16_t *v, int64_t ldv, int n, int dv, const uint16_t *pb, int ldp, int group, float *o,

@@ -322,7 +322,7 @@ void qgemm_rows_ld(const void *w, int64_t ldw_el, int64_t nr, int64_t cols, cons
 
 #ifdef QG
 /* nh heads (compile-time) x 32 columns from c: accumulators per head over position pairs,
- * in the lane order the unpacks leave (o_add puts them back) */
+ * in the lane order the unpacks leave, put back in column order as they are added to o */
 INLINE void pv_tile(const int nh, const uint16_t *v, int64_t ldv, int n, const uint16_t *pb, int ldp, float *o, int ldo,
                     int c) {
     __m512 lo[8], hi[8];
