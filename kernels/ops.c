@@ -466,10 +466,15 @@ static void decode_rows(const AttnArgs *a, int sq, int g, int p0, int n, int sha
  * thread's rounded queries (group x attn_bf16_ldq) and probabilities (group x
  * ATTN_PB_LD). */
 #define ATTN_PB_LD (ATTN_KV_BLOCK + 2)
+/* Shorter keys keep the widened path: a score is then two VDPBF16PS and a reduction
+ * across lanes, and SmolLM2's 64-element heads (3 a KV head) measured slower this way
+ * (attention 42-50% of its step at depth 1024, against 39-40% widened); Llama-8B's 128
+ * (4 a KV head) and MLA's 576 (16 heads) measured faster. */
+#define ATTN_BF16_MIN_DK 128
 static int attn_bf16_ldq(int dk) { return (dk + 31) & ~31; }
 static int attn_bf16_fits(const AttnArgs *a, int group) {
     size_t need = (size_t)group * ((size_t)attn_bf16_ldq(a->dk) + ATTN_PB_LD) * sizeof(uint16_t);
-    return a->dt == DT_BF16 && qdot_int8_products() && qgemm_ok(DT_BF16) &&
+    return a->dt == DT_BF16 && qdot_int8_products() && qgemm_ok(DT_BF16) && a->dk >= ATTN_BF16_MIN_DK &&
            need <= (size_t)ATTN_KV_BLOCK * ((size_t)a->dk + a->dv) * sizeof(float);
 }
 static void attn_item_bf16(const AttnArgs *a, const float *q, int sq, int g, int j0, int len, int group, float *sc,

@@ -205,15 +205,17 @@ static void t_attention_blocks(void) {
 }
 
 /* Decode attention over a BF16 cache with --products low (keys and values read as
- * stored in VDPBF16PS: ops.c attn_item_bf16) against float64 attention with the same
- * query rounding: s_p = scale sum_d bf16(q_d) k_pd, P = softmax(s). What is left is the
+ * stored in VDPBF16PS: ops.c attn_item_bf16, for keys of 128 elements or more; shorter
+ * ones stay widened, which must then give float32 products' result exactly, while the
+ * longer ones must not) against float64 attention with the same query rounding: s_p = scale sum_d bf16(q_d) k_pd, P = softmax(s). What is left is the
  * probabilities' rounding to BF16 (2^-9 of each term; the kernel rounds exp(s - m) with m
  * the running maximum, another value with the same bound) and float32 sums, so each
- * output is held to 2^-8 of M_c = sum_p P_p |v_pc|. Shapes: the four above and MLA's
- * own (16 heads on a 576-element latent row, values its first 512); tokens at 700, 257
+ * output is held to 2^-8 of M_c = sum_p P_p |v_pc|. Shapes: the four above, MLA's own
+ * (16 heads on a 576-element latent row, values its first 512) and GQA with 128-element
+ * heads; tokens at 700, 257
  * and 512 positions (one to three blocks of 256). A reference that drops the keys
  * past 512 of the first token must fail. */
-static double attn_bf16_low_vs_ref(const AttnShape *sh, int wrong) {
+static double attn_bf16_low_vs_ref(const AttnShape *sh, int wrong, int *rounded) {
     enum { T = 3 };
     float *dec = xmalloc(sizeof(float) * (size_t)CS * CP * sh->row);
     KVCache kv = random_cache(DT_BF16, sh->row, dec, 0);
@@ -224,7 +226,13 @@ static double attn_bf16_low_vs_ref(const AttnShape *sh, int wrong) {
     AttnArgs a = attn_args(sh, &kv, T, seq, pos, q, o);
     qdot_set_products(1);
     attention(&a);
+    qdot_set_products(0);
+    float *of = xmalloc(sizeof(float) * no);   /* float32 products: whether the rounding path ran */
+    AttnArgs b = attn_args(sh, &kv, T, seq, pos, q, of);
+    attention(&b);
     qdot_set_products(-1);
+    *rounded = memcmp(o, of, sizeof(float) * no) != 0;
+    free(of);
     double worst = 0, scale = 1.0 / sqrt((double)sh->dk);
     double *sc = xmalloc(sizeof(double) * CP);
     int group = sh->H / sh->Hkv;
@@ -260,13 +268,17 @@ static double attn_bf16_low_vs_ref(const AttnShape *sh, int wrong) {
 
 static void t_attention_bf16_low(void) {
     if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build: a BF16 cache is widened to float32"); return; }
-    const AttnShape mla = { "MLA latent Dc 512 + Dr 64, 16 heads", 576, 576, 512, 16, 1, 0, 0, 0, 0 };
-    for (int k = 0; k <= 4; k++) {
-        const AttnShape *sh = k < 4 ? &attn_shapes[k] : &mla;
-        double d = attn_bf16_low_vs_ref(sh, 0);
+    const AttnShape more[2] = { { "MLA latent Dc 512 + Dr 64, 16 heads", 576, 576, 512, 16, 1, 0, 0, 0, 0 },
+                                { "GQA 8 on 2, hd 128", 512, 128, 128, 8, 2, 0, 128, 256, 128 } };
+    for (int k = 0; k <= 5; k++) {
+        const AttnShape *sh = k < 4 ? &attn_shapes[k] : &more[k - 4];
+        int rounded, r2;
+        double d = attn_bf16_low_vs_ref(sh, 0, &rounded);
+        /* keys of 128 elements or more take the VDPBF16PS path (ops.c ATTN_BF16_MIN_DK) */
+        CHECK(rounded == (sh->dk >= 128), "%s: the BF16 path %s, keys of %d", sh->name, rounded ? "ran" : "did not run", sh->dk);
         if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s: %.3g of the bound\n", sh->name, d);
         CHECK(d <= 1, "%s, BF16 cache, --products low: %.3g of the bound (2^-8 of sum P|v|) from float64", sh->name, d);
-        double bad = attn_bf16_low_vs_ref(sh, 1);
+        double bad = attn_bf16_low_vs_ref(sh, 1, &r2);
         CHECK(bad > 1, "%s: a reference without the keys past 512 passed (%.3g of the bound)", sh->name, bad);
     }
 }
