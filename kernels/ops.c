@@ -215,19 +215,33 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             for (int64_t r = 0; r < nr; r++) y[(int64_t)t * ldy + r] += bias[r];
 }
 
-void linear_group_xs(int n, float *const ys[], const int ldys[], const float *const xs[], int ldx, int T,
-                     const Mat *const Ws[], const float *const biases[], float *scratch) {
-    int same = n > 0 && n <= LINEAR_GROUP_MAX && T > 0 && T <= ROW_PATH_MAX_T && Ws[0]->dt != DT_F32;
-    int64_t total = 0, cols = n > 0 ? Ws[0]->cols : 0;
+/* One piece of a grouped decode product: y (T, nr) [ldy] = x (T, cols) [ldx] . W[r0:r0+nr]^T */
+typedef struct {
+    float *y;
+    int ldy;
+    const float *x;
+    const Mat *W;
+    int64_t r0, nr;
+} Piece;
+#define PIECES_MAX 256
+
+/* The row path over n pieces of one stored type and column count (decode): each run of
+ * pieces with the same input has its activations rounded once, then one parallel region
+ * shares the rows of all pieces, in order, among the threads. Otherwise (float32 weights,
+ * more tokens than the row path takes, mixed types, or rounded activations that would
+ * not fit in the scratch) one linear() per piece. */
+static void pieces_rows(int n, const Piece *p, int ldx, int T, float *scratch) {
+    int same = n > 0 && T > 0 && T <= ROW_PATH_MAX_T && p[0].W->dt != DT_F32;
+    int64_t total = 0, cols = n > 0 ? p[0].W->cols : 0;
     for (int i = 0; i < n && same; i++) {
-        same = Ws[i]->dt == Ws[0]->dt && Ws[i]->cols == cols;
-        total += Ws[i]->rows;
+        same = p[i].W->dt == p[0].W->dt && p[i].W->cols == cols;
+        total += p[i].nr;
     }
-    int q8 = same && row_path_q8(Ws[0], scratch), nx = 0;
-    for (int i = 0; i < n; i++) nx += i == 0 || xs[i] != xs[i - 1];   /* runs of one input: rounded once */
+    int q8 = same && row_path_q8(p[0].W, scratch), nx = 0;
+    for (int i = 0; i < n; i++) nx += i == 0 || p[i].x != p[i - 1].x;
     size_t qs = (sizeof(QAct) * (size_t)n + 63) & ~(size_t)63, qb = q8 ? qdot_act_bytes(T, cols) : 0;
     if (!same || (q8 && 64 + qs + (size_t)nx * qb > linear_scratch_floats(cols) * sizeof(float))) {
-        for (int i = 0; i < n; i++) linear(ys[i], ldys[i], xs[i], ldx, T, Ws[i], 0, Ws[i]->rows, biases ? biases[i] : NULL, scratch);
+        for (int i = 0; i < n; i++) linear(p[i].y, p[i].ldy, p[i].x, ldx, T, p[i].W, p[i].r0, p[i].nr, NULL, scratch);
         return;
     }
     blas_single_thread();
@@ -236,19 +250,30 @@ void linear_group_xs(int n, float *const ys[], const int ldys[], const float *co
         qa = (QAct *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
         uint8_t *buf = (uint8_t *)qa + qs;
         for (int i = 0, j = 0; i < n; i++) {
-            if (i > 0 && xs[i] == xs[i - 1]) { qa[i] = qa[i - 1]; continue; }
-            qdot_act_quant(Ws[0]->dt, xs[i], ldx, T, cols, buf + (size_t)j++ * qb, &qa[i]);
+            if (i > 0 && p[i].x == p[i - 1].x) { qa[i] = qa[i - 1]; continue; }
+            qdot_act_quant(p[0].W->dt, p[i].x, ldx, T, cols, buf + (size_t)j++ * qb, &qa[i]);
         }
     }
     #pragma omp parallel if (total * cols * T >= 262144)
     {
         int64_t lo, hi, base = 0;
-        share(total, 4, &lo, &hi);                  /* a share of the rows of all n, in order */
-        for (int i = 0; i < n; i++) {
-            int64_t a = lo > base ? lo - base : 0, b = hi - base < Ws[i]->rows ? hi - base : Ws[i]->rows;
-            if (b > a) row_path(ys[i], ldys[i], xs[i], ldx, T, Ws[i], 0, a, b, q8 ? &qa[i] : NULL);
-            base += Ws[i]->rows;
+        share(total, 4, &lo, &hi);                  /* a share of the rows of all pieces, in order */
+        for (int i = 0; i < n && base < hi; i++) {
+            int64_t a = lo > base ? lo - base : 0, b = hi - base < p[i].nr ? hi - base : p[i].nr;
+            if (b > a) row_path(p[i].y, p[i].ldy, p[i].x, ldx, T, p[i].W, p[i].r0, a, b, q8 ? &qa[i] : NULL);
+            base += p[i].nr;
         }
+    }
+}
+
+void linear_group_xs(int n, float *const ys[], const int ldys[], const float *const xs[], int ldx, int T,
+                     const Mat *const Ws[], const float *const biases[], float *scratch) {
+    Piece p[LINEAR_GROUP_MAX];
+    if (n > LINEAR_GROUP_MAX) {
+        for (int i = 0; i < n; i++) linear(ys[i], ldys[i], xs[i], ldx, T, Ws[i], 0, Ws[i]->rows, NULL, scratch);
+    } else {
+        for (int i = 0; i < n; i++) p[i] = (Piece){ ys[i], ldys[i], xs[i], Ws[i], 0, Ws[i]->rows };
+        pieces_rows(n, p, ldx, T, scratch);
     }
     for (int i = 0; biases && i < n; i++)
         if (biases[i])
@@ -259,43 +284,21 @@ void linear_group_xs(int n, float *const ys[], const int ldys[], const float *co
 void linear_group(int n, float *const ys[], const int ldys[], const float *x, int ldx, int T, const Mat *const Ws[],
                   const float *const biases[], float *scratch) {
     const float *xs[LINEAR_GROUP_MAX];
-    if (n > LINEAR_GROUP_MAX) {
-        for (int i = 0; i < n; i++) linear(ys[i], ldys[i], x, ldx, T, Ws[i], 0, Ws[i]->rows, biases ? biases[i] : NULL, scratch);
-        return;
-    }
-    for (int i = 0; i < n; i++) xs[i] = x;
-    linear_group_xs(n, ys, ldys, xs, ldx, T, Ws, biases, scratch);
+    for (int i = 0; i < n && i < LINEAR_GROUP_MAX; i++) xs[i] = x;
+    if (n <= LINEAR_GROUP_MAX) { linear_group_xs(n, ys, ldys, xs, ldx, T, Ws, biases, scratch); return; }
+    for (int i = 0; i < n; i++) linear(ys[i], ldys[i], x, ldx, T, Ws[i], 0, Ws[i]->rows, biases ? biases[i] : NULL, scratch);
 }
 
 void linear_heads(int H, float *y, int ldy, int64_t y_head, const float *x, int ldx, int64_t x_head, int T,
                   const Mat *W, int64_t w_head, int64_t w_off, int64_t nr, float *scratch) {
     if (H <= 0 || T <= 0 || nr <= 0) return;
-    int64_t cols = W->cols;
-    int q8 = row_path_q8(W, scratch);
-    size_t qs = (sizeof(QAct) * (size_t)H + 63) & ~(size_t)63, qb = q8 ? qdot_act_bytes(T, cols) : 0;
-    if (W->dt == DT_F32 || T > ROW_PATH_MAX_T ||
-        (q8 && 64 + qs + (size_t)H * qb > linear_scratch_floats(cols) * sizeof(float))) {
-        for (int h = 0; h < H; h++)
-            linear(y + h * y_head, ldy, x + h * x_head, ldx, T, W, h * w_head + w_off, nr, NULL, scratch);
+    Piece p[PIECES_MAX];
+    if (H > PIECES_MAX) {
+        for (int h = 0; h < H; h++) linear(y + h * y_head, ldy, x + h * x_head, ldx, T, W, h * w_head + w_off, nr, NULL, scratch);
         return;
     }
-    QAct *qa = NULL;
-    if (q8) {                                   /* every head's activations rounded first */
-        qa = (QAct *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-        uint8_t *buf = (uint8_t *)qa + qs;
-        for (int h = 0; h < H; h++) qdot_act_quant(W->dt, x + h * x_head, ldx, T, cols, buf + (size_t)h * qb, &qa[h]);
-    }
-    int64_t total = (int64_t)H * nr;
-    #pragma omp parallel if (total * cols * T >= 262144)
-    {
-        int64_t lo, hi;
-        share(total, 4, &lo, &hi);                  /* a share of all heads' rows, in order */
-        for (int64_t h = lo / nr; h < H && h * nr < hi; h++) {
-            int64_t a = lo > h * nr ? lo - h * nr : 0, b = hi - h * nr < nr ? hi - h * nr : nr;
-            if (b > a)
-                row_path(y + h * y_head, ldy, x + h * x_head, ldx, T, W, h * w_head + w_off, a, b, q8 ? &qa[h] : NULL);
-        }
-    }
+    for (int h = 0; h < H; h++) p[h] = (Piece){ y + h * y_head, ldy, x + h * x_head, W, h * w_head + w_off, nr };
+    pieces_rows(H, p, ldx, T, scratch);
 }
 
 void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w, int K, int N) {

@@ -61,10 +61,8 @@ void linear_group_xs(int n, float *const ys[], const int ldys[], const float *co
 
 /* Per-head products, H of them: y + h*y_head (T, nr) [ldy] = (x + h*x_head) (T, cols)
  * [ldx] . W[h*w_head + w_off : +nr, :]^T (MLA's absorbed products, each head its own
- * input and its own rows of one weight). In decode (the row path) every head's
- * activations are rounded first and one parallel region shares the rows of all heads;
- * otherwise, or when the scratch cannot hold H heads' rounded activations, one linear()
- * per head. */
+ * input and its own rows of one weight), grouped as linear_group_xs groups its weights
+ * (more than 256 heads: one linear() per head). */
 void linear_heads(int H, float *y, int ldy, int64_t y_head, const float *x, int ldx, int64_t x_head, int T,
                   const Mat *W, int64_t w_head, int64_t w_off, int64_t nr, float *scratch);
 
