@@ -374,11 +374,9 @@ static Mat bind_extra(Binder *b, const char *name, int64_t rows, int64_t cols, P
     StTensor *t = b->mode == BIND_FILE && !b->bad && b->m->from_gguf ? st_find(&b->m->st, name) : NULL;
     if (!t) return w;
     if (b->m->opts.recode) { t->used = 1; return w; }
-    uint64_t idx = b->tensor_idx;
     b->extra = 1;
     w = bind_part(b, name, rows, cols, p);
     b->extra = 0;
-    b->tensor_idx = idx;
     return w;
 }
 
@@ -587,30 +585,32 @@ static int kv_b_f32_needed(const Model *m, const Attn *a) { return m->opts.naive
 /* W_UK^T (H*Dc, Dn) of a layer from its kv_b, in kv_b's type, by moving elements (exact):
  * for BF16 and F16, and F8_E4M3 whose 128x128 scale blocks each fall in one head's W_UK
  * (Dn, Dc and Dn + Dv multiples of 128), the scale grid transposed with them. Not for
- * float32 (kv_b_f32 is kv_b itself) nor block types (a transpose would re-quantize).
- * count: only say whether it would be made, setting uk_t's shape and type for its size. */
+ * float32 (kv_b_f32 is kv_b itself) nor block types (a transpose would re-quantize). */
 static int uk_t_able(const ModelConfig *c, DType kv_dt) {
     int64_t Dn = c->qk_nope, Dc = c->kv_lora_rank, S = Dn + c->v_head;
     return kv_dt == DT_BF16 || kv_dt == DT_F16 || (kv_dt == DT_F8_E4M3 && Dn % 128 == 0 && Dc % 128 == 0 && S % 128 == 0);
 }
-static int uk_t_make(Model *m, Attn *a, int count) {
+/* its bytes, codes and scales */
+static uint64_t uk_t_bytes(const ModelConfig *c, const Mat *kv) {
+    int64_t rows = kv->rows / (c->qk_nope + c->v_head) * c->kv_lora_rank;
+    uint64_t b = (uint64_t)rows * dtype_bytes(kv->dt, c->qk_nope);
+    if (kv->dt == DT_F8_E4M3) b += sizeof(float) * (uint64_t)(rows / 128) * (uint64_t)(c->qk_nope / 128);
+    return b;
+}
+static void uk_t_make(Model *m, Attn *a) {
     const ModelConfig *c = &m->cfg;
     const Mat *kv = &a->kv_b;
     int64_t Dn = c->qk_nope, Dv = c->v_head, Dc = c->kv_lora_rank, S = Dn + Dv, H = kv->rows / S;
-    int f8 = kv->dt == DT_F8_E4M3;
-    if (!uk_t_able(c, kv->dt)) return 0;
     Mat u = { kv->dt, NULL, NULL, H * Dc, Dn };
-    float *sc = NULL;
-    if (f8) {                                   /* (H*Dc/128, Dn/128) from kv_b's (H*S/128, Dc/128) */
+    if (kv->dt == DT_F8_E4M3) {                 /* (H*Dc/128, Dn/128) from kv_b's (H*S/128, Dc/128) */
         int64_t kr = Dc / 128, kc = Dn / 128, vc = Dc / 128;
-        sc = count ? NULL : xmalloc(sizeof(float) * (size_t)(H * kr * kc));
-        if (sc)
-            for (int64_t h = 0; h < H; h++)
-                for (int64_t i = 0; i < kr; i++)
-                    for (int64_t j = 0; j < kc; j++) sc[(h * kr + i) * kc + j] = kv->scale[(h * S / 128 + j) * vc + i];
-        u.scale = count ? kv->scale : sc;       /* counted by mat_bytes */
+        float *sc = xmalloc(sizeof(float) * (size_t)(H * kr * kc));
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < kr; i++)
+                for (int64_t j = 0; j < kc; j++) sc[(h * kr + i) * kc + j] = kv->scale[(h * S / 128 + j) * vc + i];
+        own(m, sc);
+        u.scale = sc;
     }
-    if (count) { a->uk_t = u; a->uk_t.data = NULL; return 1; }
     size_t es = dtype_size(kv->dt);
     uint8_t *d = model_alloc_weights((uint64_t)(H * Dc * Dn) * es);
     const uint8_t *src = kv->data;
@@ -619,10 +619,8 @@ static int uk_t_make(Model *m, Attn *a, int count) {
             for (int64_t k = 0; k < Dn; k++)
                 memcpy(d + ((h * Dc + x) * Dn + k) * es, src + ((h * S + k) * Dc + x) * es, es);
     own(m, d);
-    if (sc) own(m, sc);
     u.data = d;
     a->uk_t = u;
-    return 1;
 }
 
 uint64_t mla_absorb_bytes(const Model *m, const Attn *a) {
@@ -630,9 +628,8 @@ uint64_t mla_absorb_bytes(const Model *m, const Attn *a) {
     if (m->opts.naive_mla) return 4 * (uint64_t)a->kv_b.rows * (uint64_t)a->kv_b.cols;
     int64_t S = c->qk_nope + c->v_head, H = a->kv_b.rows / S, Dv = c->v_head;
     /* uk_t as made, or as it would be (a model of shapes only makes none) */
-    Mat uk = { a->kv_b.dt, NULL, a->kv_b.scale, H * c->kv_lora_rank, c->qk_nope };
     uint64_t ukb = a->uk_t.data ? mat_bytes(&a->uk_t)
-                 : uk_t_able(c, a->kv_b.dt) ? mat_bytes(&uk) : 4 * (uint64_t)(H * c->qk_nope) * (uint64_t)c->kv_lora_rank;
+                 : uk_t_able(c, a->kv_b.dt) ? uk_t_bytes(c, &a->kv_b) : 4 * (uint64_t)(H * c->qk_nope) * (uint64_t)c->kv_lora_rank;
     Mat uv = a->uv;
     uv.rows = H * Dv;                           /* the W_UV rows of kv_b, or all of attn_v_b */
     return ukb + mat_bytes(&uv);
@@ -729,9 +726,8 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
                 uint64_t jb = 4 * (uint64_t)a->kv_b.rows * (uint64_t)a->kv_b.cols;
                 m->weight_bytes -= jb;
                 m->derived_bytes += jb;
-            } else if ((uk = !o->naive_mla && uk_t_make(m, a, 1))) {
-                need += mat_bytes(&a->uk_t);
-                memset(&a->uk_t, 0, sizeof a->uk_t);
+            } else if ((uk = !o->naive_mla && uk_t_able(c, a->kv_b.dt))) {
+                need += uk_t_bytes(c, &a->kv_b);
             }
             if ((o->naive_mla || !uk) && a->kv_b.dt != DT_F32) need += (uint64_t)a->kv_b.rows * c->kv_lora_rank * 4;
         }
@@ -744,7 +740,10 @@ int model_load(Model *m, const char *path, const LoadOpts *o, Err *e) {
         }
         for (int l = 0; l < c->n_layers; l++) {
             Attn *a = &m->layers[l].attn;
-            if (!a->uk_t.data && !o->naive_mla && uk_t_make(m, a, 0)) m->derived_bytes += mat_bytes(&a->uk_t);
+            if (!a->uk_t.data && !o->naive_mla && uk_t_able(c, a->kv_b.dt)) {
+                uk_t_make(m, a);
+                m->derived_bytes += mat_bytes(&a->uk_t);
+            }
             if (!kv_b_f32_needed(m, a)) continue;
             if (a->kv_b.dt == DT_F32) { a->kv_b_f32 = a->kv_b.data; continue; }
             float *f = xmalloc(sizeof(float) * (size_t)a->kv_b.rows * (size_t)a->kv_b.cols);
