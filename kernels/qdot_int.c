@@ -377,6 +377,22 @@ INLINE void run32(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T,
     }
 }
 
+/* A Q4_K / Q5_K super-block's eight 6-bit scales (bytes 0-7) and mins (8-15) from its
+ * first 16 bytes (d, dmin, the 12-byte packing), as llama.cpp's get_scale_min_k4 reads
+ * them: j < 4: sc = q[j] & 63, mn = q[j+4] & 63; j >= 4: sc = (q[j+4] & 15) | (q[j-4]
+ * >> 6) << 4, mn = (q[j+4] >> 4) | (q[j] >> 6) << 4. Two byte shuffles gather q[j+4] or
+ * q[j] (p) and the bytes whose top bits complete j >= 4 (h); the 16-bit shifts' bits
+ * from the neighbouring byte fall outside the masks. */
+static inline __m128i k_scales_mins(__m128i raw) {
+    const __m128i ip = _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i ih = _mm_setr_epi8(0, 0, 0, 0, 4, 5, 6, 7, 0, 0, 0, 0, 8, 9, 10, 11);
+    const __m128i p = _mm_shuffle_epi8(raw, ip), h = _mm_shuffle_epi8(raw, ih);
+    const __m128i f = _mm_set1_epi8(0x0F);
+    __m128i lo4 = _mm_and_si128(_mm_mask_blend_epi8(0xF000, p, _mm_srli_epi16(p, 4)), f);
+    __m128i hi = _mm_or_si128(lo4, _mm_and_si128(_mm_srli_epi16(h, 2), _mm_set1_epi8(0x30)));
+    return _mm_mask_blend_epi8(0xF0F0, _mm_and_si128(p, _mm_set1_epi8(0x3F)), hi);
+}
+
 /* Q4_K / Q5_K against per-256 activations (qk, dk; bk: sums of qk per 32), as llama.cpp's
  * q4_K x q8_K product: a super-block's eight 6-bit scales and mins unpacked together (the
  * 12-byte packing read as three words, llama.cpp's kmask shuffle); per 64 weights
@@ -393,16 +409,12 @@ INLINE void run_k(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T,
     for (int t = 0; t < T; t++) corr[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *b = row + i * bb, *qs = b + (dt == DT_Q4_K ? 16 : 48);
-        uint32_t w3[3];
-        memcpy(w3, b + 4, 12);
-        const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
-        __m128i v = _mm_set_epi32((int)(((w3[2] >> 4) & m2) | (((w3[1] >> 6) & m3) << 4)),   /* mins 4-7 */
-                                  (int)(w3[1] & m1),                                         /* mins 0-3 */
-                                  (int)((w3[2] & m2) | (((w3[0] >> 6) & m3) << 4)),          /* scales 4-7 */
-                                  (int)(w3[0] & m1));                                        /* scales 0-3 */
+        const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)b);
+        const __m128i v = k_scales_mins(raw);
         __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(v));
         __m256i mn32 = _mm256_cvtepu8_epi32(_mm_srli_si128(v, 8));
-        const float d = h2f(b), dmin = h2f(b + 2);
+        const __m128 dd = _mm_cvtph_ps(raw);                   /* d, dmin */
+        const float d = _mm_cvtss_f32(dd), dmin = _mm_cvtss_f32(_mm_movehdup_ps(dd));
         __m256i hb = dt == DT_Q5_K ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
         __m512i isum[4];
         for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
