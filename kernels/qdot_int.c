@@ -450,12 +450,19 @@ INLINE void run_k(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T,
 INLINE void run_q6k(const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
     const int64_t nbx = a->cols / 32;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    /* lane l of a 64-weight vector covers elements 4l..4l+3: sub-block of 16 = l / 4 */
-    const __m512i rep4 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    /* lane l of a 64-weight vector covers elements 4l..4l+3: sub-block of 16 j0 + l / 4 */
+    __m512i rep4[4];
+    for (int k = 0; k < 4; k++)
+        rep4[k] = _mm512_add_epi32(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), _mm512_set1_epi32(4 * k));
+    __m512 corr[4];                                  /* sum over sub-blocks of (d sc) sx16, per lane */
+    for (int t = 0; t < T; t++) corr[t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *b = row + 210 * i;
-        const int8_t *sc = (const int8_t *)(b + 192);
-        const float d = h2f(b + 208);
+        /* the sixteen sub-blocks' scales d * sc, in one vector */
+        const __m512 dsc = _mm512_mul_ps(_mm512_set1_ps(h2f(b + 208)),
+                                         _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192)))));
+        for (int t = 0; t < T; t++)
+            corr[t] = _mm512_fmadd_ps(dsc, _mm512_loadu_ps(a->sx16 + t * 2 * nbx + 16 * i), corr[t]);
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
             __m256i A = _mm256_loadu_si256((const __m256i *)ql), B = _mm256_loadu_si256((const __m256i *)(ql + 32));
@@ -466,22 +473,12 @@ INLINE void run_q6k(const uint8_t *row, int64_t nb, Acc *s, const int T, const Q
             __m256i e3 = _mm256_or_si256(nib_hi(B), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m3), 4));
             for (int k = 0; k < 2; k++) {            /* elements 64k .. 64k+63 of the half */
                 __m512i u = k ? cat(e2, e3) : cat(e0, e1);
-                int j0 = 8 * h + 4 * k;              /* first sub-block of 16 */
-                int sc4;
-                memcpy(&sc4, sc + j0, 4);
-                __m512 s4 = _mm512_castps128_ps512(_mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(sc4)))));
-                __m512 scale = _mm512_permutexvar_ps(rep4, s4);
                 int64_t c = 256 * i + 128 * h + 64 * k;
-                dot64(s, T, u, c, scale, a->dx + c / 32, nbx);
-                for (int t = 0; t < T; t++) {
-                    const float *sx16 = a->sx16 + t * 2 * nbx + c / 16;
-                    float cs = 0;
-                    for (int j = 0; j < 4; j++) cs += d * (float)sc[j0 + j] * sx16[j];
-                    s->corr[t] -= 32 * cs;
-                }
+                dot64(s, T, u, c, _mm512_permutexvar_ps(rep4[2 * h + k], dsc), a->dx + c / 32, nbx);
             }
         }
     }
+    for (int t = 0; t < T; t++) s->corr[t] -= 32 * _mm512_reduce_add_ps(corr[t]);
 }
 
 INLINE void run_row_int(DType dt, const uint8_t *row, const QAct *a, const int T, float *out) {
