@@ -303,10 +303,11 @@ INLINE __m512i levels64(DType dt, const uint8_t *b0, const uint8_t *b1) {
 /* Q4_0 and Q4_1, two blocks (64 weights) a step from one masked 64-byte load of the
  * pair (36 or 40 bytes; masked bytes are not read): VPERMB lays the 16 bytes of each
  * block's levels out twice, VPSRLVW and a mask take low nibbles in the first copy and
- * high in the second (element order); VPERMW spreads the two scales d over the lanes of
- * their blocks and puts the offsets' factors (Q4_1: m; Q4_0: d, times -8 once per row)
- * in lanes 0 and 1, where they meet sx of the two blocks as one 64-bit load. No scalar
- * work per block. Returns the blocks done (even); run32 takes an odd last one. */
+ * high in the second (element order); one VPERMW on the low 256 bits gathers the two
+ * scales d and the offsets' factors (Q4_1: m; Q4_0: d, times -8 once per row) into four
+ * halves, widened together and multiplied by dx and sx of the two blocks in one 128-bit
+ * product, whose first two lanes VPERMPS spreads over the lanes of their blocks. No
+ * scalar work per block. Returns the blocks done (even); run32 takes an odd last one. */
 INLINE int64_t run4_pairs(DType dt, const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
 #if !defined(__AVX512VBMI__)                 /* VPERMB */
     (void)dt; (void)row; (void)nb; (void)s; (void)T; (void)a;
@@ -325,12 +326,11 @@ INLINE int64_t run4_pairs(DType dt, const uint8_t *row, int64_t nb, Acc *s, cons
         4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
         24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39,
         24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39 };
-    static const uint16_t d40[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9 };
-    static const uint16_t d41[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 10, 10, 10, 10, 10, 10, 10, 10 };
-    static const uint16_t o40[32] = { 0, 9 }, o41[32] = { 1, 11 };
+    /* words d0, d1 and the offsets' factors of blocks 0 and 1 */
+    static const uint16_t h40[16] = { 0, 9, 0, 9 }, h41[16] = { 0, 10, 1, 11 };
     const int q1 = dt == DT_Q4_1;
-    const __m512i qperm = _mm512_loadu_si512(q1 ? q41 : q40), didx = _mm512_loadu_si512(q1 ? d41 : d40);
-    const __m512i oidx = _mm512_loadu_si512(q1 ? o41 : o40);
+    const __m512i qperm = _mm512_loadu_si512(q1 ? q41 : q40);
+    const __m256i hidx = _mm256_loadu_si256((const __m256i *)(const void *)(q1 ? h41 : h40));
     const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 0x40004, 0x40004, 0x40004, 0x40004, 0, 0, 0, 0, 0x40004, 0x40004, 0x40004, 0x40004);
     const __m512i xidx = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(1), 1);
     __m128 corr[4];
@@ -339,20 +339,24 @@ INLINE int64_t run4_pairs(DType dt, const uint8_t *row, int64_t nb, Acc *s, cons
     for (; i + 2 <= nb; i += 2) {
         const __m512i raw = _mm512_maskz_loadu_epi8(live, row + i * bb);
         __m512i u = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(qperm, raw), shift), _mm512_set1_epi8(0x0F));
-        __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx, raw)));
-        __m128 ow = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_maskz_permutexvar_epi16(0x3, oidx, raw)));
+        const __m128 hw = _mm_cvtph_ps(_mm256_castsi256_si128(_mm256_permutexvar_epi16(hidx, _mm512_castsi512_si256(raw))));
         for (int t = 0; t < T; t++) {
-            __m128 dx2 = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(a->dx + t * nbx + i)));
-            __m128 sx2 = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(a->sx + t * nbx + i)));
-            __m512 sc = _mm512_mul_ps(dw, _mm512_permutexvar_ps(xidx, _mm512_castps128_ps512(dx2)));
+            __m128d dx2 = _mm_load_sd((const double *)(const void *)(a->dx + t * nbx + i));
+            __m128d sx2 = _mm_load_sd((const double *)(const void *)(a->sx + t * nbx + i));
+            /* d0 dx0, d1 dx1, o0 sx0, o1 sx1 */
+            __m128 pr = _mm_mul_ps(hw, _mm_castpd_ps(_mm_unpacklo_pd(dx2, sx2)));
+            __m512 sc = _mm512_permutexvar_ps(xidx, _mm512_castps128_ps512(pr));
             __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + 32 * i));
             __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
             s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, s->acc[t]);
-            corr[t] = _mm_fmadd_ps(ow, sx2, corr[t]);
+            corr[t] = _mm_add_ps(corr[t], pr);
         }
     }
     const float f = dt == DT_Q4_0 ? -8.0f : 1.0f;
-    for (int t = 0; t < T; t++) s->corr[t] += f * (_mm_cvtss_f32(corr[t]) + _mm_cvtss_f32(_mm_movehdup_ps(corr[t])));
+    for (int t = 0; t < T; t++) {
+        __m128 hi = _mm_movehl_ps(corr[t], corr[t]);              /* lanes 2 and 3 */
+        s->corr[t] += f * (_mm_cvtss_f32(hi) + _mm_cvtss_f32(_mm_movehdup_ps(hi)));
+    }
     return i;
 #endif
 }
