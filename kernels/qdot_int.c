@@ -343,13 +343,16 @@ INLINE int64_t run4_pairs(DType dt, const uint8_t *row, int64_t nb, Acc *s, cons
         for (int t = 0; t < T; t++) {
             __m128d dx2 = _mm_load_sd((const double *)(const void *)(a->dx + t * nbx + i));
             __m128d sx2 = _mm_load_sd((const double *)(const void *)(a->sx + t * nbx + i));
-            /* d0 dx0, d1 dx1, o0 sx0, o1 sx1 */
-            __m128 pr = _mm_mul_ps(hw, _mm_castpd_ps(_mm_unpacklo_pd(dx2, sx2)));
+            /* lanes 0-1: d0 dx0, d1 dx1 (the blocks' scales); 2-3: o0 sx0 + o1 sx1 added to the
+             * correction in one fused step (its rounding feeds the next layer's int8
+             * rounding: a separate product and sum moved SmolLM2's worst-position KL) */
+            const __m128 xs = _mm_castpd_ps(_mm_unpacklo_pd(dx2, sx2));
+            __m128 pr = _mm_mul_ps(hw, xs);
             __m512 sc = _mm512_permutexvar_ps(xidx, _mm512_castps128_ps512(pr));
             __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + 32 * i));
             __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
             s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, s->acc[t]);
-            corr[t] = _mm_add_ps(corr[t], pr);
+            corr[t] = _mm_fmadd_ps(hw, xs, corr[t]);
         }
     }
     const float f = dt == DT_Q4_0 ? -8.0f : 1.0f;
@@ -382,12 +385,13 @@ INLINE int64_t run8_pairs(const uint8_t *row, int64_t nb, Acc *s, const int T, c
         for (int t = 0; t < T; t++) {
             __m128d dx2 = _mm_load_sd((const double *)(const void *)(a->dx + t * nbx + i));
             __m128d sx2 = _mm_load_sd((const double *)(const void *)(a->sx + t * nbx + i));
-            __m128 pr = _mm_mul_ps(hw, _mm_castpd_ps(_mm_unpacklo_pd(dx2, sx2)));
+            const __m128 xs = _mm_castpd_ps(_mm_unpacklo_pd(dx2, sx2));
+            __m128 pr = _mm_mul_ps(hw, xs);
             __m512 sc = _mm512_permutexvar_ps(xidx, _mm512_castps128_ps512(pr));
             __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + 32 * i));
             __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
             s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, s->acc[t]);
-            corr[t] = _mm_add_ps(corr[t], pr);
+            corr[t] = _mm_fmadd_ps(hw, xs, corr[t]);
         }
     }
     for (int t = 0; t < T; t++) {
