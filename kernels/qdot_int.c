@@ -450,8 +450,8 @@ static inline __m128i k_scales_mins(__m128i raw) {
 }
 
 /* Q4_K / Q5_K against per-256 activations (qk, dk; bk: sums of qk per 32), as llama.cpp's
- * q4_K x q8_K product: a super-block's eight 6-bit scales and mins unpacked together (the
- * 12-byte packing read as three words, llama.cpp's kmask shuffle); per 64 weights
+ * q4_K x q8_K product: a super-block's eight 6-bit scales and mins unpacked together
+ * (k_scales_mins); per 64 weights
  * VPMADDUBSW multiplies levels and activations into 16-bit pair sums and VPDPWSSD
  * multiplies those by the two sub-blocks' scales into int32 sums; the block's sum is
  * converted once and scaled by d * dk; the mins' correction dmin * dk * sum(mn * bk) is
