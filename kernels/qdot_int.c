@@ -310,6 +310,30 @@ INLINE __m512i levels64(DType dt, const uint8_t *b0, const uint8_t *b1) {
     return _mm512_shuffle_i64x2(cat(nib_lo(v), nib_hi(v)), cat(nib_lo(v), nib_hi(v)), _MM_SHUFFLE(3, 1, 2, 0));
 }
 
+/* One pair of 32-blocks (levels u, 64 bytes; hw: the halves d0, d1, o0, o1 widened) against
+ * T rows of per-32 activations at blocks i, i+1: lanes 0-1 of hw x (dx0, dx1, sx0, sx1)
+ * are the blocks' scales, spread over their lanes; lanes 2-3, o0 sx0 and o1 sx1, go to
+ * the offsets' correction in one fused step (its rounding feeds the next layer's int8
+ * rounding: a separate product and sum moved SmolLM2's worst-position KL). */
+INLINE void pair_dot(Acc *s, const int T, __m512i u, __m128 hw, const QAct *a, int64_t i, __m128 corr[]) {
+    const int64_t nbx = a->cols / 32;
+    const __m512i xidx = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(1), 1);
+    for (int t = 0; t < T; t++) {
+        __m128d dx2 = _mm_load_sd((const double *)(const void *)(a->dx + t * nbx + i));
+        __m128d sx2 = _mm_load_sd((const double *)(const void *)(a->sx + t * nbx + i));
+        const __m128 xs = _mm_castpd_ps(_mm_unpacklo_pd(dx2, sx2));
+        __m512 sc = _mm512_permutexvar_ps(xidx, _mm512_castps128_ps512(_mm_mul_ps(hw, xs)));
+        __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + 32 * i));
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
+        s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, s->acc[t]);
+        corr[t] = _mm_fmadd_ps(hw, xs, corr[t]);
+    }
+}
+static inline float lanes23(__m128 v) {
+    __m128 hi = _mm_movehl_ps(v, v);
+    return _mm_cvtss_f32(hi) + _mm_cvtss_f32(_mm_movehdup_ps(hi));
+}
+
 /* Q4_0 and Q4_1, two blocks (64 weights) a step from one masked 64-byte load of the
  * pair (36 or 40 bytes; masked bytes are not read): VPERMB lays the 16 bytes of each
  * block's levels out twice, VPSRLVW and a mask take low nibbles in the first copy and
@@ -324,10 +348,8 @@ INLINE int64_t run4_pairs(DType dt, const uint8_t *row, int64_t nb, Acc *s, cons
     return 0;
 #else
     const int bb = dt == DT_Q4_0 ? 18 : 20;
-    const int64_t nbx = a->cols / 32;
     const __mmask64 live = dt == DT_Q4_0 ? 0xFFFFFFFFFull : 0xFFFFFFFFFFull;
-    /* bytes: levels of block 0 twice, of block 1 twice; words: d0 x 8, d1 x 8 (d) and
-     * the offsets' factors of blocks 0 and 1 (o) */
+    /* bytes: levels of block 0 twice, of block 1 twice */
     static const uint8_t q40[64] = { 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
         2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
         20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
@@ -342,7 +364,6 @@ INLINE int64_t run4_pairs(DType dt, const uint8_t *row, int64_t nb, Acc *s, cons
     const __m512i qperm = _mm512_loadu_si512(q1 ? q41 : q40);
     const __m256i hidx = _mm256_loadu_si256((const __m256i *)(const void *)(q1 ? h41 : h40));
     const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 0x40004, 0x40004, 0x40004, 0x40004, 0, 0, 0, 0, 0x40004, 0x40004, 0x40004, 0x40004);
-    const __m512i xidx = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(1), 1);
     __m128 corr[4];
     for (int t = 0; t < T; t++) corr[t] = _mm_setzero_ps();
     int64_t i = 0;
@@ -351,26 +372,10 @@ INLINE int64_t run4_pairs(DType dt, const uint8_t *row, int64_t nb, Acc *s, cons
         const __m512i raw = _mm512_maskz_loadu_epi8(live, row + i * bb);
         __m512i u = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(qperm, raw), shift), _mm512_set1_epi8(0x0F));
         const __m128 hw = _mm_cvtph_ps(_mm256_castsi256_si128(_mm256_permutexvar_epi16(hidx, _mm512_castsi512_si256(raw))));
-        for (int t = 0; t < T; t++) {
-            __m128d dx2 = _mm_load_sd((const double *)(const void *)(a->dx + t * nbx + i));
-            __m128d sx2 = _mm_load_sd((const double *)(const void *)(a->sx + t * nbx + i));
-            /* lanes 0-1: d0 dx0, d1 dx1 (the blocks' scales); 2-3: o0 sx0 + o1 sx1 added to the
-             * correction in one fused step (its rounding feeds the next layer's int8
-             * rounding: a separate product and sum moved SmolLM2's worst-position KL) */
-            const __m128 xs = _mm_castpd_ps(_mm_unpacklo_pd(dx2, sx2));
-            __m128 pr = _mm_mul_ps(hw, xs);
-            __m512 sc = _mm512_permutexvar_ps(xidx, _mm512_castps128_ps512(pr));
-            __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + 32 * i));
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
-            s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, s->acc[t]);
-            corr[t] = _mm_fmadd_ps(hw, xs, corr[t]);
-        }
+        pair_dot(s, T, u, hw, a, i, corr);
     }
     const float f = dt == DT_Q4_0 ? -8.0f : 1.0f;
-    for (int t = 0; t < T; t++) {
-        __m128 hi = _mm_movehl_ps(corr[t], corr[t]);              /* lanes 2 and 3 */
-        s->corr[t] += f * (_mm_cvtss_f32(hi) + _mm_cvtss_f32(_mm_movehdup_ps(hi)));
-    }
+    for (int t = 0; t < T; t++) s->corr[t] += f * lanes23(corr[t]);
     return i;
 #endif
 }
@@ -379,8 +384,6 @@ INLINE int64_t run4_pairs(DType dt, const uint8_t *row, int64_t nb, Acc *s, cons
  * widened together and multiplied by dx and sx of the two blocks in one 128-bit
  * product (as run4_pairs). Returns the blocks done (even). */
 INLINE int64_t run8_pairs(const uint8_t *row, int64_t nb, Acc *s, const int T, const QAct *a) {
-    const int64_t nbx = a->cols / 32;
-    const __m512i xidx = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(1), 1);
     __m128 corr[4];
     for (int t = 0; t < T; t++) corr[t] = _mm_setzero_ps();
     int64_t i = 0;
@@ -394,22 +397,9 @@ INLINE int64_t run8_pairs(const uint8_t *row, int64_t nb, Acc *s, const int T, c
         hw = _mm_movelh_ps(hw, hw);                          /* d0, d1, d0, d1 */
         __m512i u = _mm512_xor_si512(cat(_mm256_loadu_si256((const __m256i *)(b0 + 2)), _mm256_loadu_si256((const __m256i *)(b0 + 36))),
                                      _mm512_set1_epi8((char)0x80));
-        for (int t = 0; t < T; t++) {
-            __m128d dx2 = _mm_load_sd((const double *)(const void *)(a->dx + t * nbx + i));
-            __m128d sx2 = _mm_load_sd((const double *)(const void *)(a->sx + t * nbx + i));
-            const __m128 xs = _mm_castpd_ps(_mm_unpacklo_pd(dx2, sx2));
-            __m128 pr = _mm_mul_ps(hw, xs);
-            __m512 sc = _mm512_permutexvar_ps(xidx, _mm512_castps128_ps512(pr));
-            __m512i xq = _mm512_loadu_si512((const void *)(s->q + t * s->ldq + 32 * i));
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
-            s->acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, s->acc[t]);
-            corr[t] = _mm_fmadd_ps(hw, xs, corr[t]);
-        }
+        pair_dot(s, T, u, hw, a, i, corr);
     }
-    for (int t = 0; t < T; t++) {
-        __m128 hi = _mm_movehl_ps(corr[t], corr[t]);
-        s->corr[t] -= 128 * (_mm_cvtss_f32(hi) + _mm_cvtss_f32(_mm_movehdup_ps(hi)));
-    }
+    for (int t = 0; t < T; t++) s->corr[t] -= 128 * lanes23(corr[t]);
     return i;
 }
 
