@@ -264,7 +264,7 @@ static inline __m512i cat(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_m
 /* The row loops prefetch the weights ROW_AHEAD bytes ahead, non-temporal. Without it,
  * rows longer than about 4096 columns streamed from memory ever slower (one thread,
  * Q8_0: 18.3 GB/s at 4096 columns, 9.6 at 14336, an FFN's down product on Llama-8B),
- * though the same rows from L2 run at full speed; with it 12.7 at 14336 (two threads:
+ * though such rows run at full speed from cache; with it 12.7 at 14336 (two threads:
  * 18.4 to 25.4) and 5-19% more at 4096 (README, "--products low"). */
 #define ROW_AHEAD 4096
 INLINE void ahead(const uint8_t *p, const int lines) {
