@@ -266,6 +266,9 @@ static void reduce(Step *s, int kind, float *y, int n) {
 }
 
 /* ---- attention ---------------------------------------------------------------------- */
+/* RoPE of more tokens than this goes over the threads (a prefill's tokens are independent) */
+#define ROPE_THREADS_MIN_T 16
+
 static void attn_dense(Step *s, int l, const float *h, float *out) {
     const ModelConfig *c = &s->m->cfg;
     const Attn *a = &s->m->layers[l].attn;
@@ -279,9 +282,12 @@ static void attn_dense(Step *s, int l, const float *h, float *out) {
         linear_group(3, ys, ld, h, c->dim, n, ws, bs, s->scratch);
     }
     mark2(s, OPK_QKV, mat_bytes(&a->q) + mat_bytes(&a->k) + mat_bytes(&a->v), mat_flops(&a->q, n) + mat_flops(&a->k, n) + mat_flops(&a->v, n));
+    #pragma omp parallel for schedule(static) if (n > ROPE_THREADS_MIN_T)
     for (int t = 0; t < n; t++) {
-        for (int x = 0; x < H; x++) rope_half(q + ((int64_t)t * H + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
-        for (int x = 0; x < Hkv; x++) rope_half(k + ((int64_t)t * Hkv + x) * hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
+        rope_heads(1, q + (int64_t)t * H * hd, H, hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
+        rope_heads(1, k + (int64_t)t * kvd, Hkv, hd, hd, s->pos[t], s->m->inv_freq, s->m->rope_mscale);
+    }
+    for (int t = 0; t < n; t++) {
         float *row = s->w[W_ROW];
         memcpy(row, k + (int64_t)t * kvd, sizeof(float) * (size_t)kvd);
         memcpy(row + kvd, v + (int64_t)t * kvd, sizeof(float) * (size_t)kvd);
@@ -323,10 +329,10 @@ static void attn_mla(Step *s, int l, const float *h, float *out) {
     rmsnorm(kv, Dc + Dr, kv, Dc + Dr, n, Dc, a->kv_a_norm, c->rms_eps);   /* latent only */
     mark2(s, OPK_QKV, (c->q_lora_rank ? mat_bytes(&a->q_a) + mat_bytes(&a->q_b) : mat_bytes(&a->q)) + mat_bytes(&a->kv_a),
           (c->q_lora_rank ? mat_flops(&a->q_a, n) + mat_flops(&a->q_b, n) : mat_flops(&a->q, n)) + mat_flops(&a->kv_a, n));
+    #pragma omp parallel for schedule(static) if (n > ROPE_THREADS_MIN_T)
     for (int t = 0; t < n; t++) {
-        for (int x = 0; x < H; x++)
-            rope_interleaved(q + ((int64_t)t * H + x) * qk + Dn, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
-        rope_interleaved(kv + (int64_t)t * (Dc + Dr) + Dc, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
+        rope_heads(0, q + (int64_t)t * H * qk + Dn, H, qk, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
+        rope_heads(0, kv + (int64_t)t * (Dc + Dr) + Dc, 1, Dc + Dr, Dr, s->pos[t], m->inv_freq, m->rope_mscale);
     }
     float *o = s->w[W_ATT];
     AttnArgs aa = {

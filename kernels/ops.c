@@ -339,33 +339,40 @@ void rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const f
     }
 }
 
+/* The angles' cosines and sines are taken once per chunk of 64 pairs and applied to all
+ * nh vectors, which is the same arithmetic per vector as one vector at a time. */
+void rope_heads(int halves, float *x, int nh, int64_t ld, int d, int pos, const float *inv_freq, float mscale) {
+    const int h = d / 2;
+    float cs[64], sn[64];
+    for (int i0 = 0; i0 < h; i0 += 64) {
+        const int n = h - i0 < 64 ? h - i0 : 64;
+        for (int i = 0; i < n; i++) {
+            float ang = (float)pos * inv_freq[i0 + i];
+            cs[i] = cosf(ang) * mscale;
+            sn[i] = sinf(ang) * mscale;
+        }
+        for (int v = 0; v < nh; v++) {
+            float *xv = x + (int64_t)v * ld;
+            for (int i = 0; i < n; i++) {
+                float c = cs[i], s = sn[i];
+                if (halves) {
+                    float a = xv[i0 + i], b = xv[i0 + i + h];
+                    xv[i0 + i] = a * c - b * s;
+                    xv[i0 + i + h] = b * c + a * s;
+                } else {
+                    float a = xv[2 * (i0 + i)], b = xv[2 * (i0 + i) + 1];
+                    xv[2 * (i0 + i)] = a * c - b * s;
+                    xv[2 * (i0 + i) + 1] = a * s + b * c;
+                }
+            }
+        }
+    }
+}
 void rope_interleaved(float *x, int d, int pos, const float *inv_freq, float mscale) {
-    for (int i = 0; i < d / 2; i++) {
-        float ang = (float)pos * inv_freq[i];
-        float c = cosf(ang) * mscale, s = sinf(ang) * mscale;
-        float a = x[2 * i], b = x[2 * i + 1];
-        x[2 * i] = a * c - b * s;
-        x[2 * i + 1] = a * s + b * c;
-    }
+    rope_heads(0, x, 1, d, d, pos, inv_freq, mscale);
 }
-
 void rope_half(float *x, int d, int pos, const float *inv_freq, float mscale) {
-    int h = d / 2;
-    for (int i = 0; i < h; i++) {
-        float ang = (float)pos * inv_freq[i];
-        float c = cosf(ang) * mscale, s = sinf(ang) * mscale;
-        float a = x[i], b = x[i + h];
-        x[i] = a * c - b * s;
-        x[i + h] = b * c + a * s;
-    }
-}
-
-void swiglu(float *g, const float *u, int64_t n) {
-    #pragma omp parallel for schedule(static) if (n > 262144)
-    for (int64_t i = 0; i < n; i++) {
-        float v = g[i];
-        g[i] = v / (1.0f + expf(-v)) * u[i];
-    }
+    rope_heads(1, x, 1, d, d, pos, inv_freq, mscale);
 }
 
 /* ---- attention ---------------------------------------------------------------------- */
@@ -377,32 +384,66 @@ static int attn_chunks(int T, int Hkv, int threads) {
     return nchunk;
 }
 
-/* s[j] = exp(s[j] - mx) for j < n; returns their sum (softmax numerators). AVX-512:
- * Cephes' expf in vectors (n = round(x log2 e), x - n ln 2 in two parts, a degree-6
- * polynomial, 2^n applied by VSCALEFPS, which also takes x below -87 to 0 as expf does):
- * within 2 ulp of expf (tests/test_kv.c), 16 lanes at a time where scalar expf takes
- * ~10 ns per call, and the sum is accumulated in vector lanes, another order than a
- * scalar loop's. The tail and builds without AVX-512 call expf. */
+/* expf in 16 lanes (AVX-512): Cephes' expf (n = round(x log2 e), x - n ln 2 in two
+ * parts, a degree-6 polynomial, 2^n applied by VSCALEFPS, which also takes x below -87
+ * to 0 as expf does); x is clamped to [-104, 88.7] (NaN stays NaN), so that large x
+ * gives a finite 2^128 at most where expf gives infinity. Within 2 ulp of expf
+ * (tests/test_kv.c) where expf is finite, 16 lanes at a time where scalar expf takes
+ * ~10 ns per call. */
+#if defined(__AVX512F__)
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(88.7f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, k);
+}
+#endif
+
+/* SwiGLU: g = silu(g) u = g / (1 + exp(-g)) u, in 16 lanes by exp16 (scalar expf for the
+ * tail and without AVX-512). Below g = -88.7, where expf(-g) is infinite and exp16 would
+ * clamp, silu(g) is taken as 0: its magnitude there is below 3e-37, and the scalar
+ * quotient gives -0. */
+void swiglu(float *g, const float *u, int64_t n) {
+    #pragma omp parallel if (n > 262144)
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t lo = n * id / nt / 16 * 16, hi = id == nt - 1 ? n : n * (id + 1) / nt / 16 * 16, i = lo;
+#if defined(__AVX512F__)
+        const __m512 one = _mm512_set1_ps(1.0f), lo_g = _mm512_set1_ps(-88.7f);
+        for (; i + 16 <= hi; i += 16) {
+            __m512 v = _mm512_loadu_ps(g + i);
+            __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
+            __m512 y = _mm512_mul_ps(_mm512_div_ps(v, _mm512_add_ps(one, e)), _mm512_loadu_ps(u + i));
+            __mmask16 tiny = _mm512_cmp_ps_mask(v, lo_g, _CMP_LT_OQ);      /* false for NaN */
+            _mm512_storeu_ps(g + i, _mm512_mask_mov_ps(y, tiny, _mm512_setzero_ps()));
+        }
+#endif
+        for (; i < hi; i++) {
+            float v = g[i];
+            g[i] = v / (1.0f + expf(-v)) * u[i];
+        }
+    }
+}
+
+/* s[j] = exp(s[j] - mx) for j < n; returns their sum (softmax numerators): exp16 on 16
+ * lanes at a time, the sum accumulated in vector lanes, another order than a scalar
+ * loop's. The tail and builds without AVX-512 call expf. */
 float exp_sub_sum(float *s, int n, float mx) {
     int j = 0;
     float sum = 0;
 #if defined(__AVX512F__)
-    const __m512 m = _mm512_set1_ps(mx), lo = _mm512_set1_ps(-104.0f), hi = _mm512_set1_ps(88.7f);
+    const __m512 m = _mm512_set1_ps(mx);
     __m512 acc = _mm512_setzero_ps();
     for (; j + 16 <= n; j += 16) {
-        __m512 x = _mm512_sub_ps(_mm512_loadu_ps(s + j), m);
-        x = _mm512_min_ps(hi, _mm512_max_ps(lo, x));          /* NaN stays NaN */
-        __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
-        __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
-        r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-        __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-        p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-        __m512 e = _mm512_scalef_ps(p, k);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), m));
         _mm512_storeu_ps(s + j, e);
         acc = _mm512_add_ps(acc, e);
     }
@@ -410,6 +451,27 @@ float exp_sub_sum(float *s, int n, float mx) {
 #endif
     for (; j < n; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
     return sum;
+}
+
+/* s[j] *= scale for j < n; returns the largest of them and mx (a running maximum),
+ * passing over NaN scores as the scalar comparison does. AVX-512: 16 lanes at a time,
+ * per lane (VMAXPS returns its second operand, the running maximum, when the score is
+ * NaN) and then across lanes: the same value as the scalar loop, max being exact in any
+ * order. */
+static float scale_max(float *s, int n, float scale, float mx) {
+    int j = 0;
+#if defined(__AVX512F__)
+    const __m512 f = _mm512_set1_ps(scale);
+    __m512 m = _mm512_set1_ps(mx);
+    for (; j + 16 <= n; j += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(s + j), f);
+        _mm512_storeu_ps(s + j, v);
+        m = _mm512_max_ps(v, m);
+    }
+    mx = _mm512_reduce_max_ps(m);
+#endif
+    for (; j < n; j++) { s[j] *= scale; if (s[j] > mx) mx = s[j]; }
+    return mx;
 }
 
 /* floats of one thread's score row: the whole context on the float32 path, a block on
@@ -506,8 +568,7 @@ static void attn_item_bf16(const AttnArgs *a, const float *q, int sq, int g, int
         const uint16_t *r0 = rows + (int64_t)(j0 + b0) * a->row;
         qgemm_rows_ld(r0 + a->k_off + (int64_t)g * a->k_head_stride, a->row, bl, a->dk, qb, ldq, group, sc, bl);
         for (int x = 0; x < group; x++) {
-            float *s = sc + (int64_t)x * bl, mx = m[x];
-            for (int j = 0; j < bl; j++) { s[j] *= a->scale; if (s[j] > mx) mx = s[j]; }
+            float *s = sc + (int64_t)x * bl, mx = scale_max(s, bl, a->scale, m[x]);
             float alpha = expf(m[x] - mx);            /* 0 on the first block */
             for (int i = 0; i < a->dv; i++) o[(int64_t)x * a->dv + i] *= alpha;
             float sum = exp_sub_sum(s, bl, mx);
@@ -553,7 +614,10 @@ static void attn_item_decoded(const AttnArgs *a, const float *q, int sq, int g, 
  * 0..pos[t0+tb-1] go in blocks of ATTN_KV_BLOCK (read in place from a float32 cache,
  * else decoded into kb): S (M, bl) = scale Q K^T, each row masked past its own position
  * (causal), O += exp(S - m) V with O and the sum rescaled when a row's maximum rises
- * (as attn_item_decoded); then each row of O over its sum to the output. */
+ * (as attn_item_decoded); then each row of O over its sum to the output. Over a BF16
+ * cache with --products low (attn_bf16_fits for M rows) the two products read the keys
+ * and values as stored, as attn_item_bf16 does, with the queries rounded to BF16 once
+ * (into kb, which this way leaves free) and the probabilities once a block. */
 static void attn_qblock(const AttnArgs *a, int t0, int tb, int g, int group, float *buf) {
     const int dk = a->dk, dv = a->dv, M = tb * group;
     float *qb = buf, *o = qb + (size_t)M * dk, *m = o + (size_t)M * dv, *l = m + M, *sc = l + M;
@@ -568,11 +632,17 @@ static void attn_qblock(const AttnArgs *a, int t0, int tb, int g, int group, flo
     }
     memset(o, 0, sizeof(float) * (size_t)M * dv);
     const int sq = a->seq[t0], n = a->pos[t0 + tb - 1] + 1;
+    const int low = attn_bf16_fits(a, M), ldq = attn_bf16_ldq(dk);
+    uint16_t *qh = (uint16_t *)(void *)kb, *pb = qh + (size_t)M * ldq;
+    if (low) qgemm_act_bf16(qb, dk, M, dk, qh, ldq);
     for (int b0 = 0; b0 < n; b0 += ATTN_KV_BLOCK) {
         int bl = n - b0 < ATTN_KV_BLOCK ? n - b0 : ATTN_KV_BLOCK;
-        const float *K, *V;
-        int ldk;
-        if (a->dt == DT_F32) {
+        const uint16_t *r0 = low ? (const uint16_t *)a->codes + (int64_t)sq * a->seq_stride + (int64_t)b0 * a->row : NULL;
+        const float *K = NULL, *V = NULL;
+        int ldk = 0;
+        if (low)
+            qgemm_rows_ld(r0 + a->k_off + (int64_t)g * a->k_head_stride, a->row, bl, dk, qh, ldq, M, sc, bl);
+        else if (a->dt == DT_F32) {
             const float *base = a->cache + (int64_t)sq * a->seq_stride + (int64_t)b0 * a->row;
             K = base + a->k_off + (int64_t)g * a->k_head_stride;
             V = base + a->v_off + (int64_t)g * a->v_head_stride;
@@ -583,14 +653,13 @@ static void attn_qblock(const AttnArgs *a, int t0, int tb, int g, int group, flo
             V = kb + (shared ? 0 : dk);
             ldk = ld;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, bl, dk, a->scale, qb, dk, K, ldk, 0.0f, sc, bl);
+        if (!low) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, bl, dk, a->scale, qb, dk, K, ldk, 0.0f, sc, bl);
         for (int i = 0; i < M; i++) {
             float *s = sc + (size_t)i * bl;
             int valid = a->pos[t0 + i / group] - b0 + 1;        /* keys of this block the row may see */
             if (valid > bl) valid = bl;
             if (valid <= 0) { memset(s, 0, sizeof(float) * (size_t)bl); continue; }
-            float mx = m[i], sum = 0;
-            for (int j = 0; j < valid; j++) if (s[j] > mx) mx = s[j];
+            float mx = scale_max(s, valid, low ? a->scale : 1.0f, m[i]), sum = 0;
             float alpha = expf(m[i] - mx);                       /* 0 on the first block */
             if (alpha != 1.0f)
                 for (int k = 0; k < dv; k++) o[(size_t)i * dv + k] *= alpha;
@@ -599,7 +668,11 @@ static void attn_qblock(const AttnArgs *a, int t0, int tb, int g, int group, flo
             m[i] = mx;
             l[i] = l[i] * alpha + sum;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, dv, bl, 1.0f, sc, bl, V, ldk, 1.0f, o, dv);
+        if (low) {
+            qgemm_act_bf16(sc, bl, M, bl, pb, ATTN_PB_LD);
+            attn_pv_bf16(r0 + a->v_off + (int64_t)g * a->v_head_stride, a->row, bl, dv, pb, ATTN_PB_LD, M, o, dv);
+        } else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, dv, bl, 1.0f, sc, bl, V, ldk, 1.0f, o, dv);
     }
     for (int i = 0; i < M; i++) {
         int t = t0 + i / group, h = g * group + i % group;

@@ -73,6 +73,9 @@ void rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const f
  * interleaved pairs (x[2i], x[2i+1]) (DeepSeek) or halves (x[i], x[i+d/2]) (HF llama). */
 void rope_interleaved(float *x, int d, int pos, const float *inv_freq, float mscale);
 void rope_half(float *x, int d, int pos, const float *inv_freq, float mscale);
+/* The same on nh vectors ld floats apart at one position: halves (rope_half) or not
+ * (rope_interleaved), the angles computed once for all of them. */
+void rope_heads(int halves, float *x, int nh, int64_t ld, int d, int pos, const float *inv_freq, float mscale);
 
 /* y (T, N) [ldy] = x (T, K) [ldx] . w (K, N), float32 w (the absorbed MLA products). */
 void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w, int K, int N);

@@ -204,22 +204,31 @@ static void t_attention_blocks(void) {
         }
 }
 
-/* Decode attention over a BF16 cache with --products low (keys and values read as
- * stored in VDPBF16PS: ops.c attn_item_bf16, for keys of 128 elements or more; shorter
+/* Attention over a BF16 cache with --products low (keys and values read as
+ * stored in VDPBF16PS: ops.c attn_item_bf16 and attn_qblock, for keys of 128 elements or more; shorter
  * ones stay widened, which must then give float32 products' result exactly, while the
- * longer ones must not) against float64 attention with the same query rounding: s_p = scale sum_d bf16(q_d) k_pd, P = softmax(s). What is left is the
+ * longer ones must not) against float64 attention with the same query rounding: s_p =
+ * scale sum_d bf16(q_d) k_pd (q_d as it is for the widened keys), P = softmax(s). What is left is the
  * probabilities' rounding to BF16 (2^-9 of each term; the kernel rounds exp(s - m) with m
  * the running maximum, another value with the same bound) and float32 sums, so each
  * output is held to 2^-8 of M_c = sum_p P_p |v_pc|. Shapes: the four above, MLA's own
  * (16 heads on a 576-element latent row, values its first 512) and GQA with 128-element
- * heads; tokens at 700, 257
- * and 512 positions (one to three blocks of 256). A reference that drops the keys
- * past 512 of the first token must fail. */
-static double attn_bf16_low_vs_ref(const AttnShape *sh, int wrong, int *rounded) {
-    enum { T = 3 };
+ * heads; decode: tokens at 700, 257 and 512 positions (one to three blocks of 256), a
+ * reference that drops the keys past 512 of the first token must fail; prefill in query
+ * blocks (ops.c attn_qblock): the tokens of attn_blocks_vs_tokens, a reference whose
+ * mask lets a sequence's first token see its second must fail. */
+static double attn_bf16_low_vs_ref(const AttnShape *sh, int prefill, int wrong, int *rounded) {
+    enum { TMAX = 60 + 9 + 1 + 8 };
     float *dec = xmalloc(sizeof(float) * (size_t)CS * CP * sh->row);
     KVCache kv = random_cache(DT_BF16, sh->row, dec, 0);
-    int seq[T] = { 0, 1, 1 }, pos[T] = { 699, 256, 511 };
+    int seq[TMAX] = { 0, 1, 1 }, pos[TMAX] = { 699, 256, 511 }, T = 3;
+    if (prefill) {                     /* the query blocks' tokens of attn_blocks_vs_tokens */
+        T = 0;
+        for (int i = 0; i < 60; i++) seq[T] = 0, pos[T++] = 220 + i;
+        for (int i = 0; i < 9; i++) seq[T] = 1, pos[T++] = i;
+        seq[T] = 1, pos[T++] = 500;
+        for (int i = 0; i < 8; i++) seq[T] = 0, pos[T++] = 600 + i;
+    }
     size_t nq = (size_t)T * sh->H * sh->dk, no = (size_t)T * sh->H * sh->dv;
     float *q = xmalloc(sizeof(float) * nq), *o = xmalloc(sizeof(float) * no);
     for (size_t i = 0; i < nq; i++) q[i] = frand();
@@ -235,18 +244,19 @@ static double attn_bf16_low_vs_ref(const AttnShape *sh, int wrong, int *rounded)
     free(of);
     double worst = 0, scale = 1.0 / sqrt((double)sh->dk);
     double *sc = xmalloc(sizeof(double) * CP);
-    int group = sh->H / sh->Hkv;
+    int group = sh->H / sh->Hkv, rq = sh->dk >= 128;   /* queries rounded: the BF16 path's keys */
     for (int t = 0; t < T; t++)
         for (int h = 0; h < sh->H; h++) {
             int g = h / group, n = pos[t] + 1;
-            if (wrong && t == 0) n = 512;
+            if (wrong && !prefill && t == 0) n = 512;
+            if (wrong && prefill && t == 60) n = 2;     /* position 0 of sequence 1 sees position 1 */
             const float *qh = q + ((size_t)t * sh->H + h) * sh->dk;
             const float *rows = dec + (size_t)seq[t] * CP * sh->row;
             double mx = -INFINITY, l = 0;
             for (int p = 0; p < n; p++) {
                 const float *k = rows + (size_t)p * sh->row + sh->k_off + g * sh->khs;
                 double d = 0;
-                for (int i = 0; i < sh->dk; i++) d += (double)bf16_to_f32(f32_to_bf16(qh[i])) * k[i];
+                for (int i = 0; i < sh->dk; i++) d += (double)(rq ? bf16_to_f32(f32_to_bf16(qh[i])) : qh[i]) * k[i];
                 sc[p] = d * scale;
                 if (sc[p] > mx) mx = sc[p];
             }
@@ -270,17 +280,22 @@ static void t_attention_bf16_low(void) {
     if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build: a BF16 cache is widened to float32"); return; }
     const AttnShape more[2] = { { "MLA latent Dc 512 + Dr 64, 16 heads", 576, 576, 512, 16, 1, 0, 0, 0, 0 },
                                 { "GQA 8 on 2, hd 128", 512, 128, 128, 8, 2, 0, 128, 256, 128 } };
-    for (int k = 0; k <= 5; k++) {
-        const AttnShape *sh = k < 4 ? &attn_shapes[k] : &more[k - 4];
-        int rounded, r2;
-        double d = attn_bf16_low_vs_ref(sh, 0, &rounded);
-        /* keys of 128 elements or more take the VDPBF16PS path (ops.c ATTN_BF16_MIN_DK) */
-        CHECK(rounded == (sh->dk >= 128), "%s: the BF16 path %s, keys of %d", sh->name, rounded ? "ran" : "did not run", sh->dk);
-        if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s: %.3g of the bound\n", sh->name, d);
-        CHECK(d <= 1, "%s, BF16 cache, --products low: %.3g of the bound (2^-8 of sum P|v|) from float64", sh->name, d);
-        double bad = attn_bf16_low_vs_ref(sh, 1, &r2);
-        CHECK(bad > 1, "%s: a reference without the keys past 512 passed (%.3g of the bound)", sh->name, bad);
-    }
+    for (int pf = 0; pf <= 1; pf++)
+        for (int k = 0; k <= 5; k++) {
+            const AttnShape *sh = k < 4 ? &attn_shapes[k] : &more[k - 4];
+            const char *how = pf ? "prefill in query blocks" : "decode";
+            int rounded, r2;
+            double d = attn_bf16_low_vs_ref(sh, pf, 0, &rounded);
+            /* keys of 128 elements or more take the VDPBF16PS path (ops.c ATTN_BF16_MIN_DK) */
+            CHECK(rounded == (sh->dk >= 128), "%s, %s: the BF16 path %s, keys of %d", sh->name, how,
+                  rounded ? "ran" : "did not run", sh->dk);
+            if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s, %s: %.3g of the bound\n", sh->name, how, d);
+            CHECK(d <= 1, "%s, %s, BF16 cache, --products low: %.3g of the bound (2^-8 of sum P|v|) from float64", sh->name,
+                  how, d);
+            double bad = attn_bf16_low_vs_ref(sh, pf, 1, &r2);
+            CHECK(bad > 1, "%s, %s: a reference that %s passed (%.3g of the bound)", sh->name, how,
+                  pf ? "lets position 0 see position 1" : "drops the keys past 512", bad);
+        }
 }
 
 /* ---- golden cases -------------------------------------------------------------------- */
@@ -443,11 +458,49 @@ static void t_exp_sub_sum(void) {
     CHECK(isnan(v[3]) && isnan(sum) && fabsf(v[4] - expf(-1.0f)) < 1e-7f, "exp_sub_sum: NaN did not stay NaN alone");
 }
 
+/* SwiGLU (ops.c: swiglu, exp16 in vectors) against g / (1 + exp(-g)) u in double: each
+ * within 4 x 2^-24 of |silu(g) u| (the exponential's 2 ulp, the sum, quotient and product
+ * rounded once each) plus 3e-37 (below g = -88.7 silu is taken as 0), for g from -100 to
+ * 100 and +-1e30 (past the vector exponential's clamp on both sides), lengths round the
+ * vector width and the threads' split (1, 15, 17, 1000, 300001: over 262144 the threads
+ * share it); NaN stays NaN alone. u = 1 + g/7 in a wrong reference must fail. */
+static void t_swiglu(void) {
+    int ns[] = { 1, 15, 17, 1000, 300001 };
+    uint32_t r = 777;
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        int n = ns[k];
+        float *g = malloc(sizeof(float) * (size_t)n), *u = malloc(sizeof(float) * (size_t)n), *g0 = malloc(sizeof(float) * (size_t)n);
+        for (int j = 0; j < n; j++) {
+            r = r * 1664525u + 1013904223u;
+            g0[j] = g[j] = j % 101 == 7 ? (j % 2 ? 1e30f : -1e30f) : ((float)(r >> 8) / 16777216.0f - 0.5f) * (j % 3 ? 16.0f : 200.0f);
+            u[j] = 1.0f - (float)(j % 7) / 3.0f;
+        }
+        swiglu(g, u, n);
+        double worst = 0, worst_bad = 0;
+        for (int j = 0; j < n; j++) {
+            double x = g0[j], ref = x / (1 + exp(-x)) * u[j], bad = x / (1 + exp(-x)) * (1 + x / 7);
+            double tol = 4 * 0x1p-24 * fabs(ref) + 3e-37;
+            if (fabs(g[j] - ref) / tol > worst) worst = fabs(g[j] - ref) / tol;
+            if (fabs(g[j] - bad) / tol > worst_bad) worst_bad = fabs(g[j] - bad) / tol;
+        }
+        CHECK(worst <= 1, "swiglu n %d: %.2f times the bound from double", n, worst);
+        CHECK(worst_bad > 1, "swiglu n %d: a wrong up projection passed", n);
+        free(g); free(u); free(g0);
+    }
+    float g[17], u[17];
+    for (int j = 0; j < 17; j++) g[j] = 1.0f, u[j] = 2.0f;
+    g[5] = NAN;
+    swiglu(g, u, 17);
+    CHECK(isnan(g[5]) && fabsf(g[4] - 2.0f / (1.0f + expf(-1.0f))) < 1e-6f && fabsf(g[16] - g[4]) == 0,
+          "swiglu: NaN did not stay NaN alone");
+}
+
 const TestDef kv_tests[] = {
+    { "swiglu in vectors vs double, over the threads' split; NaN alone", t_swiglu },
     { "kv attention on BF16/FP8 codes = on their f32 values", t_attention_codes },
     { "prefill attention in query blocks = one token at a time, f32/BF16/FP8 caches", t_attention_blocks },
     { "softmax numerators in vectors: within 2 ulp of exp, a shifted maximum caught", t_exp_sub_sum },
-    { "decode attention on a BF16 cache in VDPBF16PS (--products low) vs float64", t_attention_bf16_low },
+    { "decode and prefill attention on a BF16 cache in VDPBF16PS (--products low) vs float64", t_attention_bf16_low },
     { "kv v3-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_0 },
     { "kv v2-lite-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_1 },
     { "kv llama-tiny bf16/fp8 cache vs f32 cache", t_golden_kv_2 },
