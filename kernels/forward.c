@@ -592,7 +592,7 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
         mark(&s, OPK_NORM, 0);
         if (c->is_mla) attn_mla(&s, l, h, o);
         else attn_dense(&s, l, h, o);
-        for (int64_t i = 0; i < (int64_t)n * D; i++) x[i] += o[i];
+        add_inplace(x, o, (int64_t)n * D);
         mark(&s, OPK_RESID, 0);
         rmsnorm(h, D, x, D, n, D, ly->ffn_norm, c->rms_eps);
         mark(&s, OPK_NORM, 0);
@@ -604,7 +604,7 @@ int model_forward(Model *m, KVCache *kv, int n, const int *tok, const int *seq, 
             if (m->sh.tp > 1) reduce(&s, CK_FFN, o, n);
         }
         if (s.rc) return -1;
-        for (int64_t i = 0; i < (int64_t)n * D; i++) x[i] += o[i];
+        add_inplace(x, o, (int64_t)n * D);
         mark(&s, OPK_RESID, 0);
         if (tr && tr->hidden) memcpy(tr->hidden + (int64_t)(l + 1) * n * D, x, sizeof(float) * (size_t)n * D);
     }

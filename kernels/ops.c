@@ -327,15 +327,33 @@ void matmul_nn(float *y, int ldy, const float *x, int ldx, int T, const float *w
 }
 
 /* ---- elementwise -------------------------------------------------------------------- */
+void add_inplace(float *x, const float *y, int64_t n) {
+    #pragma omp parallel for schedule(static) if (n > 262144)
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* RMSNorm: the sum of squares in double (AVX-512: 16 lanes of double, another order than
+ * one running sum, each a double product of floats, exact, so the order moves the sum by
+ * a few double roundings at most). */
 void rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const float *w, float eps) {
     #pragma omp parallel for schedule(static) if ((int64_t)T * n > 262144)
     for (int t = 0; t < T; t++) {
         const float *xt = x + (int64_t)t * ldx;
         float *ot = out + (int64_t)t * ldo;
         double ss = 0;
-        for (int i = 0; i < n; i++) ss += (double)xt[i] * xt[i];
+        int i = 0;
+#if defined(__AVX512F__)
+        __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();   /* squares in double, 8 + 8 lanes */
+        for (; i + 16 <= n; i += 16) {
+            __m512d lo = _mm512_cvtps_pd(_mm256_loadu_ps(xt + i)), hi = _mm512_cvtps_pd(_mm256_loadu_ps(xt + i + 8));
+            a0 = _mm512_fmadd_pd(lo, lo, a0);
+            a1 = _mm512_fmadd_pd(hi, hi, a1);
+        }
+        ss = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+#endif
+        for (; i < n; i++) ss += (double)xt[i] * xt[i];
         float r = (float)(1.0 / sqrt(ss / n + eps));
-        for (int i = 0; i < n; i++) ot[i] = xt[i] * r * w[i];
+        for (int k = 0; k < n; k++) ot[k] = xt[k] * r * w[k];
     }
 }
 

@@ -123,6 +123,9 @@ void attention(const AttnArgs *a);
  * or FP8 cache also the decoded rows of a block per thread. */
 size_t attention_work_floats(int T, int H, int Hkv, int dk, int dv, int max_pos, DType dt);
 
+/* x[i] += y[i], i < n (the residual adds), over the threads when long. */
+void add_inplace(float *x, const float *y, int64_t n);
+
 /* SwiGLU in place: g[i] = silu(g[i]) * u[i], n elements. */
 void swiglu(float *g, const float *u, int64_t n);
 
