@@ -111,6 +111,59 @@ static void row_path(float *y, int ldy, const float *x, int ldx, int T, const Ma
     }
 }
 
+/* One piece of a grouped product: y (T, nr) [ldy] = x (T, cols) [ldx] . W[r0:r0+nr]^T */
+typedef struct {
+    float *y;
+    int ldy;
+    const float *x;
+    const Mat *W;
+    int64_t r0, nr;
+} Piece;
+#define PIECES_MAX 256
+
+/* BF16 or F16 weights, many tokens, --products low: the n pieces (one stored type and
+ * column count, one input x) in panels. The activations are rounded to BF16 and packed
+ * once for all pieces (a chunk of tokens at a time, each thread packing its share), then
+ * each piece's rows are shared among the threads, 32 at a time repacked into each
+ * thread's panel at the start of the scratch, and multiplied in VDPBF16PS panel tiles
+ * (qgemm.c). */
+static void panel_pieces(int n, const Piece *p, int ldx, int T, float *scratch) {
+    const DType dt = p[0].W->dt;
+    const int64_t cols = p[0].W->cols;
+    size_t pb = (qgemm_panel_bytes(dt, cols) + 63) & ~(size_t)63;
+    size_t nth = (size_t)omp_get_max_threads();
+    uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    int64_t chunk = panel_chunk(dt, cols);
+    uint32_t *xp = (uint32_t *)(void *)(base + nth * pb);
+    if (chunk > T) chunk = T;
+    for (int t0 = 0; t0 < T; t0 += (int)chunk) {
+        int tn = T - t0 < chunk ? T - t0 : (int)chunk;
+        #pragma omp parallel
+        {
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            qgemm_pack_act(p[0].x + (int64_t)t0 * ldx, ldx, tn * id / nt, tn * (id + 1) / nt, cols, xp);
+            #pragma omp barrier
+            for (int i = 0; i < n; i++) {
+                int64_t lo, hi;
+                share(p[i].nr, 32, &lo, &hi);
+                if (hi > lo)
+                    qgemm_rows_panel(dt, row_ptr(p[i].W, p[i].r0 + lo), hi - lo, cols, xp, tn,
+                                     p[i].y + (int64_t)t0 * p[i].ldy + lo, p[i].ldy, base + (size_t)id * pb);
+            }
+        }
+    }
+}
+
+/* whether n pieces of one input take panel_pieces for T tokens */
+static int panel_ok(int n, const Piece *p, int T, const float *scratch) {
+    if (n <= 0 || !scratch || !qdot_int8_products() || T < QGEMM_PANEL_MIN_T || T <= ROW_PATH_MAX_T ||
+        !qgemm_panel_ok(p[0].W->dt) || panel_chunk(p[0].W->dt, p[0].W->cols) <= 0)
+        return 0;
+    for (int i = 1; i < n; i++)
+        if (p[i].W->dt != p[0].W->dt || p[i].W->cols != p[0].W->cols || p[i].x != p[0].x) return 0;
+    return 1;
+}
+
 void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             int64_t r0, int64_t nr, const float *bias, float *scratch) {
     if (T <= 0 || nr <= 0) return;
@@ -141,32 +194,8 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             share(nr, 4, &lo, &hi);
             row_path(y, ldy, x, ldx, T, W, r0, lo, hi, q8 ? &qa : NULL);
         }
-    } else if (scratch && qdot_int8_products() && T >= QGEMM_PANEL_MIN_T && qgemm_panel_ok(W->dt) &&
-               panel_chunk(W->dt, cols) > 0) {
-        /* --products low, BF16 or F16 weights, many tokens: activations rounded to BF16
-         * and packed (a chunk of tokens at a time, each thread packing its share), rows
-         * repacked 32 at a time into each thread's panel at the start of the scratch,
-         * VDPBF16PS panel tiles (qgemm.c) */
-        size_t pb = (qgemm_panel_bytes(W->dt, cols) + 63) & ~(size_t)63;
-        size_t nth = (size_t)omp_get_max_threads();
-        uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-        int64_t chunk = panel_chunk(W->dt, cols);
-        uint32_t *xp = (uint32_t *)(void *)(base + nth * pb);
-        if (chunk > T) chunk = T;
-        for (int t0 = 0; t0 < T; t0 += (int)chunk) {
-            int tn = T - t0 < chunk ? T - t0 : (int)chunk;
-            #pragma omp parallel
-            {
-                int nt = omp_get_num_threads(), id = omp_get_thread_num();
-                int64_t lo, hi;
-                qgemm_pack_act(x + (int64_t)t0 * ldx, ldx, tn * id / nt, tn * (id + 1) / nt, cols, xp);
-                #pragma omp barrier
-                share(nr, 32, &lo, &hi);
-                if (hi > lo)
-                    qgemm_rows_panel(W->dt, row_ptr(W, r0 + lo), hi - lo, cols, xp, tn, y + (int64_t)t0 * ldy + lo, ldy,
-                                     base + (size_t)id * pb);
-            }
-        }
+    } else if (panel_ok(1, &(Piece){ y, ldy, x, W, r0, nr }, T, scratch)) {
+        panel_pieces(1, &(Piece){ y, ldy, x, W, r0, nr }, ldx, T, scratch);
     } else if (scratch && qdot_int8_products() && qgemm_ok(W->dt)) {
         /* --products low, BF16 weights: activations rounded to BF16 (a chunk of tokens at
          * a time through the scratch) and VDPBF16PS tiles (qgemm.c) */
@@ -228,22 +257,18 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             for (int64_t r = 0; r < nr; r++) y[(int64_t)t * ldy + r] += bias[r];
 }
 
-/* One piece of a grouped decode product: y (T, nr) [ldy] = x (T, cols) [ldx] . W[r0:r0+nr]^T */
-typedef struct {
-    float *y;
-    int ldy;
-    const float *x;
-    const Mat *W;
-    int64_t r0, nr;
-} Piece;
-#define PIECES_MAX 256
 
 /* The row path over n pieces of one stored type and column count (decode): each run of
  * pieces with the same input has its activations rounded once, then one parallel region
- * shares the rows of all pieces, in order, among the threads. Otherwise (float32 weights,
- * more tokens than the row path takes, mixed types, or rounded activations that would
- * not fit in the scratch) one linear() per piece. */
+ * shares the rows of all pieces, in order, among the threads. Prefill of BF16 or F16
+ * pieces of one input with --products low: panel_pieces, the activations packed once.
+ * Otherwise (float32 weights, more tokens than the row path takes, mixed types, or
+ * rounded activations that would not fit in the scratch) one linear() per piece. */
 static void pieces_rows(int n, const Piece *p, int ldx, int T, float *scratch) {
+    if (panel_ok(n, p, T, scratch)) {               /* prefill: the activations packed once for all */
+        panel_pieces(n, p, ldx, T, scratch);
+        return;
+    }
     int same = n > 0 && T > 0 && T <= ROW_PATH_MAX_T && p[0].W->dt != DT_F32;
     int64_t total = 0, cols = n > 0 ? p[0].W->cols : 0;
     for (int i = 0; i < n && same; i++) {
