@@ -424,10 +424,15 @@ void qgemm_rows_panel(DType dt, const void *w, int64_t nr, int64_t cols, const u
 #ifdef QG
     const int np = parts(dt);
     const int64_t S = steps(cols);
-    for (int64_t r = 0; r < nr; r += PR) {
-        int n = nr - r < PR ? (int)(nr - r) : PR;
-        for (int64_t c0 = 0; c0 < cols; c0 += SLAB) {
-            int64_t nc = cols - c0 < SLAB ? cols - c0 : SLAB;
+    /* slabs outermost: every panel of the rows passes over one slab's activations (2 MiB
+     * at 512 tokens) before the next slab, where rows first read all of a long row's
+     * activations per panel (Llama-8B's down product, 14336 columns at 512 tokens: 14
+     * MiB); the same sums, added in the same slab order. Paired in one process on that
+     * shape (two threads): 421-424 GFLOP/s against 382-405; at 4096 columns within 1%. */
+    for (int64_t c0 = 0; c0 < cols; c0 += SLAB) {
+        int64_t nc = cols - c0 < SLAB ? cols - c0 : SLAB;
+        for (int64_t r = 0; r < nr; r += PR) {
+            int n = nr - r < PR ? (int)(nr - r) : PR;
             pack_w(dt, (const uint16_t *)w + r * cols, cols, n, c0, nc, panel);
             for (int t = 0; t < T; t += PM) {
                 int m = T - t < PM ? T - t : PM;
