@@ -41,6 +41,11 @@
 #   LAYERS=4  THREADS=2  REPS=3  SEED=1
 #   SMOLLM=1                                  0: leave out the real SmolLM2 file
 #   TESTS="pp512 tg32 tg32@d1024"             a subset, to be quick
+#   ROUNDS=1                                  rounds per cell, llama.cpp and effbench
+#                                             alternating; with more than one the table
+#                                             gives the median of the rounds' ratios and
+#                                             their range (the machine moves from one
+#                                             minute to the next)
 #   EFFBENCH=./effbench                       the binary to measure
 #   PRODUCTS="f32 low"                        effbench's products for block types, BF16 and F16
 #   KV=bf16                                   effbench's --kv-dtype
@@ -55,6 +60,7 @@ REPS=${REPS:-3}
 SEED=${SEED:-1}
 SMOLLM=${SMOLLM:-1}
 TESTS=${TESTS:-pp512 tg32 tg32@d1024}
+ROUNDS=${ROUNDS:-1}
 EFFBENCH=${EFFBENCH:-$root/effbench}
 PRODUCTS=${PRODUCTS:-f32 low}
 KV=${KV:-bf16}
@@ -64,6 +70,7 @@ say() { echo "compare-llama: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 [ -x "$EFFBENCH" ] || die "no effbench at $EFFBENCH (run make)"
+case $ROUNDS in ''|*[!0-9]*|0) die "ROUNDS must be a whole number of 1 or more, not '$ROUNDS'" ;; esac
 command -v python3 >/dev/null 2>&1 || die "python3 not found (it reads the two programs' JSON/CSV)"
 LB=$(sh "$root/scripts/llama-bench-build.sh") || die "llama-bench could not be built"
 out=$cache/compare/$(date +%Y%m%d-%H%M%S)
@@ -99,6 +106,9 @@ n=0
 echo "$files" | while IFS='|' read -r shape type path; do
     [ -n "$path" ] || continue
     for test in $TESTS; do
+      round=1
+      while [ "$round" -le "$ROUNDS" ]; do
+        round=$((round + 1))
         n=$((n + 1))
         case $test in
             pp512)      lb="-p 512 -n 0 -d 0";   eb="-p 512 -n 1 -b 1 -d 0" ;;
@@ -147,28 +157,43 @@ print("\t".join([shape, typ, test, lt, et, roof, rd]))
 EOF
         t1=$(date +%s)
         done
+      done
     done
 done
 
 # ---- the table -------------------------------------------------------------------------
-python3 - "$results" "$THREADS" "$REPS" "$KV" <<'EOF'
-import sys
-path, threads, reps, kv = sys.argv[1:5]
+python3 - "$results" "$THREADS" "$REPS" "$KV" "$ROUNDS" <<'EOF'
+import statistics, sys
+path, threads, reps, kv, rounds = sys.argv[1:6]
+cells = {}                       # (shape, type, test) -> each round's (llama, effbench, roofline %, read %)
+for line in open(path):
+    s, t, test, lt, et, roof, rd = line.rstrip("\n").split("\t")
+    cells.setdefault((s, t, test), []).append((lt, et, roof, rd))
+def med(v):
+    return statistics.median(v) if v else None
+def fmt(v, f, missing="-"):
+    return f % v if v is not None else missing
 print("| shape | type | test | llama.cpp tok/s | effbench tok/s | effbench / llama.cpp | effbench % of roofline "
       "| % of read-only BW | llama.cpp's % of it |")
 print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-for line in open(path):
-    s, t, test, lt, et, roof, rd = line.rstrip("\n").split("\t")
-    ok = lt and et and float(lt) > 0 and float(et) > 0
-    ratio = "%.2f" % (float(et) / float(lt)) if ok else "-"
-    lrd = "%.1f" % (float(rd) * float(lt) / float(et)) if ok and rd else "-"
-    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (s, t, test, lt or "failed", et or "failed", ratio, roof or "-",
-                                                          rd or "-", lrd))
+for (s, t, test), rs in cells.items():
+    ok = [(float(lt), float(et), rd) for lt, et, _, rd in rs if lt and et and float(lt) > 0 and float(et) > 0]
+    ratios = [e / l for l, e, _ in ok]
+    ratio = fmt(med(ratios), "%.2f")
+    if len(ratios) > 1:
+        ratio += " (%.2f-%.2f)" % (min(ratios), max(ratios))
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        s, t, test, fmt(med([float(r[0]) for r in rs if r[0]]), "%.2f", "failed"),
+        fmt(med([float(r[1]) for r in rs if r[1]]), "%.2f", "failed"), ratio,
+        fmt(med([float(r[2]) for r in rs if r[2]]), "%.1f"), fmt(med([float(r[3]) for r in rs if r[3]]), "%.1f"),
+        fmt(med([float(rd) * l / e for l, e, rd in ok if rd]), "%.1f")))
 print()
-print("%s threads, median of %s repetitions each; llama.cpp: llama-bench (llama-cpp-python 0.3.36's "
+print("%s threads, median of %s repetitions each%s; llama.cpp: llama-bench (llama-cpp-python 0.3.36's "
       "llama.cpp, CPU; its default F16 KV cache); effbench: bench, KV cache %s. llama.cpp's %% of the "
       "read-only bandwidth: its tokens/s times the bytes effbench reads per token (the same weights, and a "
       "cache of the same size), over the read-only bandwidth effbench measured; a decode ratio of r needs "
-      "effbench at r times that share." % (threads, reps, kv))
+      "effbench at r times that share." % (threads, reps, "" if rounds == "1" else
+      ", %s rounds alternating (tokens/s and shares: medians of the rounds; the ratio: the median of the "
+      "rounds' ratios, and their range)" % rounds, kv))
 EOF
 say "raw outputs in $out"
