@@ -71,34 +71,18 @@ static int row_path_q8(const Mat *W, const float *scratch) {
     return scratch && qdot_int_type(W->dt) && W->cols % 32 == 0 && qdot_int8_products();
 }
 
-/* Batch 1, plain types: whether a thread reads its rows one after another (a single
- * stream) instead of four rows a pass. The activations x are reused on every pass and
- * stay in the 32 KiB L1 only while x and the weights one pass streams through it fit in
- * about 24 KiB: four BF16 rows of 2048 columns and x (8 + 16 KiB) do, and so does one row
- * of 4096 with x (16 + 8), where four (16 + 32) do not. Measured, BF16, 256 MiB from
- * memory, two threads, in one process alternating: at 4096 columns one stream read 46-48
- * GB/s against 41-42.5 for four rows (35.6-38.4 against 33.4-37.8 in a slower minute); at
- * 2048, four rows 55.5-57.7 against 43-57; at 6144 one stream fell to 26.3 against 34.2
- * (x, 24 KiB, no longer held), and at 14336 to 24 against 36 (x from L2 for every row,
- * where four rows share each load). */
-static int row_one_stream(const Mat *W) {
-    int64_t x = W->cols * (int64_t)sizeof(float), row = dtype_bytes(W->dt, W->cols);
-    return x + row <= 24576 && x + 4 * row > 24576;
-}
-
 /* The row path (decode): y[t][r] for rows lo..hi of W[r0:], each row read once and
  * widened in registers; qa: the activations rounded to 8 bits (integer products), else
  * NULL (float32 activations) */
 static void row_path(float *y, int ldy, const float *x, int ldx, int T, const Mat *W, int64_t r0, int64_t lo,
                      int64_t hi, const QAct *qa) {
     int64_t r = lo, cols = W->cols;
-    if (T == 1 && !qa && dtype_block(W->dt) == 1 && !row_one_stream(W)) {
-        /* batch 1, plain types (unless row_one_stream): four rows a pass share each x
-         * load. The four are a quarter of the share apart, not neighbours: four streams a
-         * row apart (8 KiB for 4096 BF16 columns) read 26.5-28.1 GB/s on two threads, a
-         * quarter apart 31.7-31.8 (likely the same DRAM banks at a short power-of-two
-         * stride); rows of 14336 columns read ~30 either way. Each row's sum is the same
-         * either way, and the same as one row at a time (qdot.c dot_rows4). */
+    if (T == 1 && !qa && dtype_block(W->dt) == 1) {
+        /* batch 1, plain types: four rows a pass share each x load. The four are a quarter
+         * of the share apart, not neighbours: four streams a row apart (8 KiB for 4096
+         * BF16 columns) read 26.5-28.1 GB/s on two threads, a quarter apart 31.7-31.8
+         * (likely the same DRAM banks at a short power-of-two stride); rows of 14336
+         * columns read ~30 either way. Each row's sum is the same either way. */
         const int64_t q = (hi - lo) / 4;
         for (int64_t i = 0; i < q; i++) {
             const void *rows[4];
