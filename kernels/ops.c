@@ -357,9 +357,9 @@ void add_inplace(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-/* RMSNorm: the sum of squares in double (AVX-512: 16 lanes of double, another order than
- * one running sum, each a double product of floats, exact, so the order moves the sum by
- * a few double roundings at most). */
+/* RMSNorm: the sum of squares in double (AVX-512: two vectors of 8 doubles, another order
+ * than one running sum; each square of a float is exact in double, so the order moves the
+ * sum by a few double roundings at most). */
 void rmsnorm(float *out, int ldo, const float *x, int ldx, int T, int n, const float *w, float eps) {
     #pragma omp parallel for schedule(static) if ((int64_t)T * n > 262144)
     for (int t = 0; t < T; t++) {
