@@ -27,7 +27,7 @@ else
 endif
 
 KERNEL_SRC := kernels/common.c kernels/config.c kernels/safetensors.c kernels/ops.c kernels/qgemm.c \
-              kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c kernels/qdot.c kernels/qdot_int.c kernels/qgemm_int.c \
+              kernels/model.c kernels/forward.c kernels/engine.c kernels/gguf.c kernels/quant.c kernels/gguf_model.c kernels/qdot.c kernels/qdot_int.c kernels/qgemm_int.c kernels/attn_dec.c \
               kernels/comm.c kernels/comm_mpi.c kernels/layout.c
 # everything but the command-line front end; the tests link it too
 CORE_SRC   := $(KERNEL_SRC) bench/analytic.c bench/cost.c bench/suite.c bench/measure.c bench/profile.c bench/cupti_host.c \

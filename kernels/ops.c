@@ -517,10 +517,9 @@ static float scale_max(float *s, int n, float scale, float mx) {
     return mx;
 }
 
-/* floats of one thread's score row: the whole context on the float32 path, a block on
- * the decoded one */
-static size_t attn_score_floats(int max_pos, DType dt) {
-    return dt == DT_F32 || max_pos + 1 < ATTN_KV_BLOCK ? (size_t)max_pos + 1 : ATTN_KV_BLOCK;
+/* floats of one thread's score row: a block of positions */
+static size_t attn_score_floats(int max_pos) {
+    return max_pos + 1 < ATTN_KV_BLOCK ? (size_t)max_pos + 1 : ATTN_KV_BLOCK;
 }
 
 /* Prefill (more than ATTN_BLOCK_MIN_T tokens): runs of consecutive positions of one
@@ -542,8 +541,8 @@ size_t attention_work_floats(int T, int H, int Hkv, int dk, int dv, int max_pos,
     int group = H / Hkv, threads = omp_get_max_threads();
     if (T > ATTN_BLOCK_MIN_T)            /* block starts (ints), then the threads' buffers */
         return (size_t)T + 1 + (size_t)threads * attn_qblock_floats(group, dk, dv);
-    size_t items = (size_t)T * Hkv * attn_chunks(T, Hkv, threads);
-    size_t n = items * group * ((size_t)dv + 2) + (size_t)threads * group * attn_score_floats(max_pos, dt);
+    size_t items = (size_t)T * Hkv * attn_chunks(T, 1, threads);   /* either order's chunks (attention) */
+    size_t n = items * group * ((size_t)dv + 2) + (size_t)threads * group * attn_score_floats(max_pos);
     if (dt != DT_F32) n += (size_t)threads * ATTN_KV_BLOCK * ((size_t)dk + dv);
     return n;
 }
@@ -553,7 +552,12 @@ size_t attention_work_floats(int T, int H, int Hkv, int dk, int dv, int max_pos,
 static void widen_span(DType dt, const void *codes, const float *sc, int64_t off, int n, float *dst) {
     if (dt == DT_BF16) {                             /* inline: a head's span is short, a call costs more */
         const uint16_t *src = (const uint16_t *)codes + off;
-        for (int i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+        int i = 0;
+#if defined(__AVX512F__)
+        for (; i + 16 <= n; i += 16)                 /* exact: the code is the float's upper half */
+            _mm512_storeu_si512(dst + i, _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i))), 16));
+#endif
+        for (; i < n; i++) dst[i] = bf16_to_f32(src[i]);
         return;
     }
     const uint8_t *c = codes;
@@ -579,13 +583,9 @@ static void decode_rows(const AttnArgs *a, int sq, int g, int p0, int n, int sha
     }
 }
 
-/* One work item over a BF16 cache with --products low: as attn_item_decoded, but keys
- * and values are read as stored by VDPBF16PS kernels (qdot.h), no block widened to
- * float32: S = scale Q K^T by qgemm_rows_ld with the queries rounded to BF16, and
- * O += P V by attn_pv_bf16 with the probabilities exp(S - m) rounded to BF16 (each a
- * relative 2^-9 at most, the cost --products low takes in every product). qb, pb: the
- * thread's rounded queries (group x attn_bf16_ldq) and probabilities (group x
- * ATTN_PB_LD). */
+/* Over a BF16 cache with --products low (attn_bf16_fits), keys and values are read as
+ * stored by VDPBF16PS kernels (qdot.h), no block widened to float32 (attn_block); the
+ * probabilities' rows are ATTN_PB_LD apart. */
 #define ATTN_PB_LD (ATTN_KV_BLOCK + 2)
 /* Shorter keys keep the widened path: a score is then two VDPBF16PS and a reduction
  * across lanes, and SmolLM2's 64-element heads (3 a KV head) measured slower this way
@@ -598,57 +598,145 @@ static int attn_bf16_fits(const AttnArgs *a, int group) {
     return a->dt == DT_BF16 && qdot_int8_products() && qgemm_ok(DT_BF16) && a->dk >= ATTN_BF16_MIN_DK &&
            need <= (size_t)ATTN_KV_BLOCK * ((size_t)a->dk + a->dv) * sizeof(float);
 }
-static void attn_item_bf16(const AttnArgs *a, const float *q, int sq, int g, int j0, int len, int group, float *sc,
-                           void *buf, float *o, float *m, float *l) {
-    int ldq = attn_bf16_ldq(a->dk);
-    uint16_t *qb = buf, *pb = qb + (size_t)group * ldq;
-    qgemm_act_bf16(q, a->dk, group, a->dk, qb, ldq);
-    for (int x = 0; x < group; x++) { m[x] = -INFINITY; l[x] = 0; }
-    for (int i = 0; i < group * a->dv; i++) o[i] = 0;
-    const uint16_t *rows = (const uint16_t *)a->codes + (int64_t)sq * a->seq_stride;
-    for (int b0 = 0; b0 < len; b0 += ATTN_KV_BLOCK) {
-        int bl = len - b0 < ATTN_KV_BLOCK ? len - b0 : ATTN_KV_BLOCK;
-        const uint16_t *r0 = rows + (int64_t)(j0 + b0) * a->row;
-        qgemm_rows_ld(r0 + a->k_off + (int64_t)g * a->k_head_stride, a->row, bl, a->dk, qb, ldq, group, sc, bl);
-        for (int x = 0; x < group; x++) {
-            float *s = sc + (int64_t)x * bl, mx = scale_max(s, bl, a->scale, m[x]);
-            float alpha = expf(m[x] - mx);            /* 0 on the first block */
-            for (int i = 0; i < a->dv; i++) o[(int64_t)x * a->dv + i] *= alpha;
-            float sum = exp_sub_sum(s, bl, mx);
-            m[x] = mx;
-            l[x] = l[x] * alpha + sum;
+/* One block of positions p0..p0+bl of sequence sq, KV head g, into a running state: o
+ * (group, dv) unnormalised, m and l each query's maximum and sum, with o and l rescaled
+ * when a maximum rises. qh: the group's queries rounded to BF16 (group x attn_bf16_ldq)
+ * where attn_bf16_fits, and then pb the probabilities' rows (group x ATTN_PB_LD): keys
+ * and values read as stored, S = scale Q K^T by qgemm_rows_ld and O += P V by
+ * attn_pv_bf16 with P = exp(S - m) rounded to BF16 (each a relative 2^-9 at most, the
+ * cost --products low takes in every product). qh NULL: float32 products, by
+ * attn_dec.c's kernels over F32 and BF16 rows in place (FP8 decoded into kb) for groups
+ * of up to ATTN_DEC_MAX_GROUP query heads; larger groups by SGEMM over F32 rows in place
+ * or the block decoded into kb (for MLA's 16 heads of 576 elements the kernels' key
+ * tile, 16 rows of 576 floats, outgrows L1, and they measured no faster there). */
+#define ATTN_DEC_MAX_GROUP 8
+static void attn_block(const AttnArgs *a, const float *q, const uint16_t *qh, uint16_t *pb, int sq, int g, int p0,
+                       int bl, int group, float *sc, float *kb, float *o, float *m, float *l) {
+    const uint16_t *r0 = NULL;
+    const char *vrows = NULL;
+    int64_t ld = a->row;
+    DType rdt = a->dt;                               /* the rows' type as the float32 kernels read them */
+    int blas = 0;
+    if (qh) {
+        r0 = (const uint16_t *)a->codes + (int64_t)sq * a->seq_stride + (int64_t)p0 * a->row;
+        qgemm_rows_ld(r0 + a->k_off + (int64_t)g * a->k_head_stride, a->row, bl, a->dk, qh, attn_bf16_ldq(a->dk), group,
+                      sc, bl);
+    } else {                                         /* F32 and BF16 rows in place, FP8 decoded into kb */
+        const char *krows;
+        blas = group > ATTN_DEC_MAX_GROUP;
+        if (a->dt == DT_F8_E4M3 || (a->dt == DT_BF16 && blas)) {
+            int shared = a->v_off == a->k_off && a->v_head_stride == a->k_head_stride && a->dv <= a->dk;
+            ld = shared ? a->dk : a->dk + a->dv;     /* kb rows: [key | value], or the key alone */
+            decode_rows(a, sq, g, p0, bl, shared, kb, (int)ld);
+            krows = (const char *)kb;
+            vrows = (const char *)(kb + (shared ? 0 : a->dk));
+            rdt = DT_F32;
+        } else {
+            int64_t esz = a->dt == DT_BF16 ? 2 : 4;
+            const char *base = (const char *)(a->dt == DT_F32 ? (const void *)a->cache : a->codes) +
+                               ((int64_t)sq * a->seq_stride + (int64_t)p0 * a->row) * esz;
+            krows = base + ((int64_t)a->k_off + (int64_t)g * a->k_head_stride) * esz;
+            vrows = base + ((int64_t)a->v_off + (int64_t)g * a->v_head_stride) * esz;
         }
+        if (blas)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, bl, a->dk, a->scale, q, a->dk,
+                        (const float *)(const void *)krows, (int)ld, 0.0f, sc, bl);
+        else
+            attn_dec_scores(rdt, krows, ld, bl, a->dk, q, group, a->scale, sc, bl);
+    }
+    for (int x = 0; x < group; x++) {
+        float *s = sc + (int64_t)x * bl, mx = scale_max(s, bl, qh ? a->scale : 1.0f, m[x]);
+        float alpha = expf(m[x] - mx);                /* 0 on the first block */
+        if (alpha != 1.0f)
+            for (int i = 0; i < a->dv; i++) o[(int64_t)x * a->dv + i] *= alpha;
+        float sum = exp_sub_sum(s, bl, mx);
+        m[x] = mx;
+        l[x] = l[x] * alpha + sum;
+    }
+    if (qh) {
         qgemm_act_bf16(sc, bl, group, bl, pb, ATTN_PB_LD);
         attn_pv_bf16(r0 + a->v_off + (int64_t)g * a->v_head_stride, a->row, bl, a->dv, pb, ATTN_PB_LD, group, o, a->dv);
+    } else if (blas)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, a->dv, bl, 1.0f, sc, bl,
+                    (const float *)(const void *)vrows, (int)ld, 1.0f, o, a->dv);
+    else
+        attn_dec_pv(rdt, vrows, ld, bl, a->dv, sc, bl, group, o);
+}
+
+static void attn_state_init(int group, int dv, float *o, float *m, float *l) {
+    for (int x = 0; x < group; x++) { m[x] = -INFINITY; l[x] = 0; }
+    memset(o, 0, sizeof(float) * (size_t)group * (size_t)dv);
+}
+
+/* One work item: positions j0..j0+len of sequence sq for KV head g, in blocks of
+ * ATTN_KV_BLOCK rows (attn_block). */
+static void attn_item(const AttnArgs *a, const float *q, int sq, int g, int j0, int len, int group, float *sc,
+                      float *kb, float *o, float *m, float *l) {
+    uint16_t *qh = NULL, *pb = NULL;
+    if (attn_bf16_fits(a, group)) {                  /* the rounded queries and probabilities in kb */
+        qh = (uint16_t *)(void *)kb;
+        pb = qh + (size_t)group * attn_bf16_ldq(a->dk);
+        qgemm_act_bf16(q, a->dk, group, a->dk, qh, attn_bf16_ldq(a->dk));
+    }
+    attn_state_init(group, a->dv, o, m, l);
+    for (int b0 = 0; b0 < len; b0 += ATTN_KV_BLOCK) {
+        int bl = len - b0 < ATTN_KV_BLOCK ? len - b0 : ATTN_KV_BLOCK;
+        attn_block(a, q, qh, pb, sq, g, j0 + b0, bl, group, sc, kb, o, m, l);
     }
 }
 
-/* One work item over a BF16 or FP8 cache: positions j0..j0+len of sequence sq for KV
- * head g, in blocks of ATTN_KV_BLOCK rows decoded into kb, S = scale Q K^T per block and
- * O += exp(S - m) V with O and the sum rescaled whenever the running maximum m rises
- * (attn_item_bf16 instead where it applies). */
-static void attn_item_decoded(const AttnArgs *a, const float *q, int sq, int g, int j0, int len, int group, float *sc,
-                              float *kb, float *o, float *m, float *l) {
-    if (attn_bf16_fits(a, group)) { attn_item_bf16(a, q, sq, g, j0, len, group, sc, kb, o, m, l); return; }
-    int shared = a->v_off == a->k_off && a->v_head_stride == a->k_head_stride && a->dv <= a->dk;
-    int ld = shared ? a->dk : a->dk + a->dv;         /* kb rows: [key | value], or the key alone */
-    for (int x = 0; x < group; x++) { m[x] = -INFINITY; l[x] = 0; }
-    for (int i = 0; i < group * a->dv; i++) o[i] = 0;
-    for (int b0 = 0; b0 < len; b0 += ATTN_KV_BLOCK) {
-        int bl = len - b0 < ATTN_KV_BLOCK ? len - b0 : ATTN_KV_BLOCK;
-        decode_rows(a, sq, g, j0 + b0, bl, shared, kb, ld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, bl, a->dk, a->scale, q, a->dk, kb, ld, 0.0f, sc, bl);
-        for (int x = 0; x < group; x++) {
-            float *s = sc + (int64_t)x * bl, mx = m[x], sum = 0;
-            for (int j = 0; j < bl; j++) if (s[j] > mx) mx = s[j];
-            float alpha = expf(m[x] - mx);            /* 0 on the first block */
-            for (int i = 0; i < a->dv; i++) o[(int64_t)x * a->dv + i] *= alpha;
-            sum = exp_sub_sum(s, bl, mx);
-            m[x] = mx;
-            l[x] = l[x] * alpha + sum;
+/* Decode with more than one KV head: a work item is a chunk of one token's positions
+ * for all KV heads (position-major), not one head's span of every position. A cached row holds every head's key and value side by side, so a head's
+ * span is a few lines a row apart (Llama-8B: 256 bytes every 4 KiB; SmolLM2: 128 of
+ * 768); read head by head, each thread's loads are short strided runs. Here the rows of
+ * a block are read in order, the next block's prefetched while this one's heads are
+ * done, ATTN_ROWS_BYTES of rows a block (a whole number of attn_dec.c's 16-position
+ * tiles, 16 at least). Against head-by-head items: SmolLM2 (Q4_1, bf16 cache, low
+ * products) at depth 1024, attention 51-54% of the step without the prefetch (either
+ * order), 40% with it. */
+#define ATTN_ROWS_BYTES (64 << 10)
+static int attn_rows_block(const AttnArgs *a) {
+    int64_t rb = (int64_t)a->row * (int64_t)dtype_size(a->dt), n = ATTN_ROWS_BYTES / (rb ? rb : 1);
+    return n < 16 ? 16 : n > ATTN_KV_BLOCK ? ATTN_KV_BLOCK : (int)(n & ~15);
+}
+static int attn_rows_fits(const AttnArgs *a, int group) {
+    if (a->Hkv < 2) return 0;
+    if (!attn_bf16_fits(a, group)) return 1;
+    size_t need = ((size_t)a->H * attn_bf16_ldq(a->dk) + (size_t)group * ATTN_PB_LD) * sizeof(uint16_t);
+    return need <= (size_t)ATTN_KV_BLOCK * ((size_t)a->dk + a->dv) * sizeof(float);
+}
+static void attn_prefetch(const void *p, int64_t bytes) {
+    const char *c = p;
+    for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
+}
+/* positions j0..j0+len of token t, every KV head g into its item's state (o, m, l at
+ * item (t * Hkv + g) * nchunk + c) */
+static void attn_item_rows(const AttnArgs *a, int t, int j0, int len, int64_t it0, int nchunk, float *sc, float *kb,
+                           float *po, float *pm, float *pl) {
+    const int group = a->H / a->Hkv, sq = a->seq[t], blk = attn_rows_block(a);
+    const int64_t rb = (int64_t)a->row * (int64_t)dtype_size(a->dt);
+    const char *rows = (const char *)(a->dt == DT_F32 ? (const void *)a->cache : a->codes) + ((int64_t)sq * a->seq_stride + j0 * (int64_t)a->row) * (int64_t)dtype_size(a->dt);
+    const float *q = a->q + (int64_t)t * a->ldq;
+    uint16_t *qh = NULL, *pb = NULL;
+    int ldq = attn_bf16_ldq(a->dk);
+    if (attn_bf16_fits(a, group)) {                  /* every head's rounded query, then the probabilities, in kb */
+        qh = (uint16_t *)(void *)kb;
+        pb = qh + (size_t)a->H * ldq;
+        qgemm_act_bf16(q, a->dk, a->H, a->dk, qh, ldq);
+    }
+    for (int g = 0; g < a->Hkv; g++) {
+        int64_t it = it0 + (int64_t)g * nchunk;
+        attn_state_init(group, a->dv, po + it * group * a->dv, pm + it * group, pl + it * group);
+    }
+    attn_prefetch(rows, (len < blk ? len : blk) * rb);
+    for (int b0 = 0; b0 < len; b0 += blk) {
+        int bl = len - b0 < blk ? len - b0 : blk;
+        if (b0 + bl < len) attn_prefetch(rows + (b0 + bl) * rb, (len - b0 - bl < blk ? len - b0 - bl : blk) * rb);
+        for (int g = 0; g < a->Hkv; g++) {
+            int64_t it = it0 + (int64_t)g * nchunk;
+            attn_block(a, q + (int64_t)g * group * a->dk, qh ? qh + (size_t)g * group * ldq : NULL, pb, sq, g, j0 + b0, bl,
+                       group, sc, kb, po + it * group * a->dv, pm + it * group, pl + it * group);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, a->dv, bl, 1.0f, sc, bl, kb + (shared ? 0 : a->dk), ld,
-                    1.0f, o, a->dv);
     }
 }
 
@@ -657,9 +745,9 @@ static void attn_item_decoded(const AttnArgs *a, const float *q, int sq, int g, 
  * 0..pos[t0+tb-1] go in blocks of ATTN_KV_BLOCK (read in place from a float32 cache,
  * else decoded into kb): S (M, bl) = scale Q K^T, each row masked past its own position
  * (causal), O += exp(S - m) V with O and the sum rescaled when a row's maximum rises
- * (as attn_item_decoded); then each row of O over its sum to the output. Over a BF16
+ * (as attn_item); then each row of O over its sum to the output. Over a BF16
  * cache with --products low (attn_bf16_fits for M rows) the two products read the keys
- * and values as stored, as attn_item_bf16 does, with the queries rounded to BF16 once
+ * and values as stored, as attn_block does, with the queries rounded to BF16 once
  * (into kb, which this way leaves free) and the probabilities once a block. */
 static void attn_qblock(const AttnArgs *a, int t0, int tb, int g, int group, float *buf) {
     const int dk = a->dk, dv = a->dv, M = tb * group;
@@ -745,12 +833,14 @@ static void attention_qblocks(const AttnArgs *a, float *ws) {
     }
 }
 
-/* Work item: token t, KV head g, and a chunk of its positions. All query heads that
- * share g go through one GEMM, S (group, len) = Q (group, dk) K^T, and the
- * unnormalised output through another, O (group, dv) = exp(S - m) V, so each cached
- * row is packed once per item, not once per head. With few tokens (decode) the
- * positions are split into chunks so every thread has work, and the chunks are
- * merged with their maxima and sums (the log-sum-exp merge of split-K decoding). */
+/* Decode (up to ATTN_BLOCK_MIN_T tokens). Work item: token t, KV head g, and a chunk of
+ * its positions (attn_item), or with more than one KV head a chunk of t's positions for
+ * every head (attn_item_rows). All query heads that share g are scored together,
+ * S (group, len) = Q (group, dk) K^T, and summed together, O (group, dv) = exp(S - m) V
+ * (attn_dec.c's kernels in float32, or VDPBF16PS as attn_block says), so each cached
+ * row is read once per item, not once per head. The positions are split into chunks so
+ * every thread has work, and the chunks are merged with their maxima and sums (the
+ * log-sum-exp merge of split-K decoding). */
 void attention(const AttnArgs *a) {
     blas_single_thread();
     if (a->T > ATTN_BLOCK_MIN_T) {
@@ -760,13 +850,14 @@ void attention(const AttnArgs *a) {
         return;
     }
     int group = a->H / a->Hkv, threads = omp_get_max_threads();
-    int nchunk = attn_chunks(a->T, a->Hkv, threads);
-    int64_t items = (int64_t)a->T * a->Hkv * nchunk;
+    const int rows = attn_rows_fits(a, group);
+    int nchunk = attn_chunks(a->T, rows ? 1 : a->Hkv, threads);
+    int64_t items = (int64_t)a->T * a->Hkv * nchunk, units = rows ? (int64_t)a->T * nchunk : items;
     int64_t work = 0;                          /* multiply-adds, to decide on threads */
     for (int t = 0; t < a->T; t++) work += (int64_t)(a->pos[t] + 1) * a->H * (a->dk + a->dv);
     float *own = a->work ? NULL : xmalloc(sizeof(float) * attention_work_floats(a->T, a->H, a->Hkv, a->dk, a->dv, a->max_pos, a->dt));
     float *ws = a->work ? a->work : own;
-    size_t srow = attn_score_floats(a->max_pos, a->dt);
+    size_t srow = attn_score_floats(a->max_pos);
     /* partial results per item: O (group, dv), max (group), sum (group); then the
      * threads' score rows (group, srow); then (BF16, FP8) the threads' decoded blocks */
     float *po = ws;
@@ -774,40 +865,30 @@ void attention(const AttnArgs *a) {
     float *pl = pm + (size_t)items * group;
     float *scores = pl + (size_t)items * group;
     float *blocks = scores + (size_t)threads * group * srow;
-    #pragma omp parallel if (items > 1 && work > 262144)
+    #pragma omp parallel if (units > 1 && work > 262144)
     {
         int th = omp_get_thread_num();
         float *sc = scores + (size_t)th * group * srow;
         float *kb = a->dt != DT_F32 ? blocks + (size_t)th * ATTN_KV_BLOCK * ((size_t)a->dk + a->dv) : NULL;
         #pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; it++) {
+        for (int64_t u = 0; u < units; u++) {
+            int64_t it = rows ? u / nchunk * a->Hkv * nchunk + u % nchunk : u;   /* head 0's item for rows */
             int c = (int)(it % nchunk), g = (int)((it / nchunk) % a->Hkv), t = (int)(it / nchunk / a->Hkv);
             int n = a->pos[t] + 1, cl = (n + nchunk - 1) / nchunk;
             int j0 = c * cl, len = n - j0 < cl ? n - j0 : cl;
-            float *o = po + it * group * a->dv, *m = pm + it * group, *l = pl + it * group;
-            if (len <= 0) {
-                for (int x = 0; x < group; x++) { m[x] = -INFINITY; l[x] = 0; }
+            if (len <= 0) {                              /* no positions: the item (rows: every head's) is empty */
+                for (int h = 0; h < (rows ? a->Hkv : 1); h++)
+                    for (int x = 0; x < group; x++) {
+                        pm[(it + (int64_t)h * nchunk) * group + x] = -INFINITY;
+                        pl[(it + (int64_t)h * nchunk) * group + x] = 0;
+                    }
                 continue;
             }
-            const float *q = a->q + (int64_t)t * a->ldq + (int64_t)g * group * a->dk;
-            if (a->dt != DT_F32) {
-                attn_item_decoded(a, q, a->seq[t], g, j0, len, group, sc, kb, o, m, l);
-                continue;
-            }
-            const float *base = a->cache + (int64_t)a->seq[t] * a->seq_stride + (int64_t)j0 * a->row;
-            const float *k = base + a->k_off + (int64_t)g * a->k_head_stride;
-            const float *v = base + a->v_off + (int64_t)g * a->v_head_stride;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, len, a->dk, a->scale, q, a->dk, k, a->row,
-                        0.0f, sc, len);
-            for (int x = 0; x < group; x++) {
-                float *s = sc + (int64_t)x * len, mx = -INFINITY, sum = 0;
-                for (int j = 0; j < len; j++) if (s[j] > mx) mx = s[j];
-                sum = exp_sub_sum(s, len, mx);
-                m[x] = mx;
-                l[x] = sum;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, a->dv, len, 1.0f, sc, len, v, a->row,
-                        0.0f, o, a->dv);
+            if (rows)
+                attn_item_rows(a, t, j0, len, it, nchunk, sc, kb, po, pm, pl);
+            else
+                attn_item(a, a->q + (int64_t)t * a->ldq + (int64_t)g * group * a->dk, a->seq[t], g, j0, len, group, sc, kb,
+                          po + it * group * a->dv, pm + it * group, pl + it * group);
         }
     }
     /* merge the chunks of each (token, KV head) */

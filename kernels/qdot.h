@@ -101,6 +101,17 @@ void qgemm_rows_ld(const void *w, int64_t ldw, int64_t nr, int64_t cols, const u
  * the two probabilities, up to 8 heads x 32 columns a pass. */
 void attn_pv_bf16(const uint16_t *v, int64_t ldv, int n, int dv, const uint16_t *pb, int ldp, int group, float *o,
                   int ldo);
+/* Decode attention in float32 (attn_dec.c), over rows of F32 or BF16 (widened exactly):
+ * s (group, n) [lds] = scale Q K^T for queries q (group, dk) and keys k (n rows ldk
+ * elements apart); o (group, dv) += P (group, n) [ldp] V for values v (n rows ldv
+ * apart). The _ref twins sum in double. */
+void attn_dec_scores(DType dt, const void *k, int64_t ldk, int n, int dk, const float *q, int group, float scale,
+                     float *s, int lds);
+void attn_dec_pv(DType dt, const void *v, int64_t ldv, int n, int dv, const float *p, int ldp, int group, float *o);
+void attn_dec_scores_ref(DType dt, const void *k, int64_t ldk, int n, int dk, const float *q, int group, float scale,
+                         float *s, int lds);
+void attn_dec_pv_ref(DType dt, const void *v, int64_t ldv, int n, int dv, const float *p, int ldp, int group,
+                     float *o);
 /* the plain C twins (attn_pv_bf16_ref sums in double) */
 void qgemm_act_bf16_ref(const float *x, int64_t ldx, int T, int64_t cols, uint16_t *xb, int64_t ldxb);
 void qgemm_rows_ref(const void *w, int64_t nr, int64_t cols, const uint16_t *xb, int64_t ldxb, int T, float *y,

@@ -513,6 +513,71 @@ static void test_attn_bf16_twins(void) {
     CHECK(caught == tried, "a value product that dropped its last position passed in %d of %d cases", tried - caught, tried);
 }
 
+/* Decode attention's float32 kernels (attn_dec.c) against their double-summing C twins,
+ * over F32 and BF16 rows: key widths 64, 128 and 576 (whole vectors) and 40, 100 and 7
+ * (a masked tail), positions 1, 15, 16, 17 and 300 (whole tiles of 16 and a remainder),
+ * heads 1, 3, 4 and 16, rows ld = width + 24 elements apart. The products are exact, so
+ * each result is within its count of float32 roundings of sum |terms|: n_terms x 2^-24
+ * of it, with 2^-24 more for the score's scale and the output's prior value. A kernel
+ * that skips one position must fail that bound. */
+static void test_attn_dec_twins(void) {
+    const int ws[] = { 64, 128, 576, 40, 100, 7 }, ns[] = { 1, 15, 16, 17, 300 }, groups[] = { 1, 3, 4, 16 };
+    const DType dts[] = { DT_F32, DT_BF16 };
+    double worst_s = 0, worst_o = 0;
+    int caught = 0, tried = 0;
+    for (size_t di = 0; di < 2; di++)
+        for (size_t wi = 0; wi < sizeof ws / sizeof ws[0]; wi++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+                for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++) {
+                    DType dt = dts[di];
+                    int w = ws[wi], n = ns[ni], group = groups[gi], ld = w + 24, lds = n + 3;
+                    size_t esz = dt == DT_BF16 ? 2 : 4;
+                    void *rows = malloc(esz * (size_t)n * ld);
+                    float *fr = malloc(sizeof(float) * (size_t)n * ld);    /* the rows' values */
+                    for (int64_t i = 0; i < (int64_t)n * ld; i++) {
+                        float v = frnd();
+                        if (dt == DT_BF16) { ((uint16_t *)rows)[i] = f32_to_bf16(v); fr[i] = bf16_to_f32(((uint16_t *)rows)[i]); }
+                        else ((float *)rows)[i] = fr[i] = v;
+                    }
+                    float *q = malloc(sizeof(float) * (size_t)group * w), *p = malloc(sizeof(float) * (size_t)group * lds);
+                    float *s = malloc(sizeof(float) * (size_t)group * lds), *sr = malloc(sizeof(float) * (size_t)group * lds);
+                    float *o = malloc(sizeof(float) * (size_t)group * w), *or = malloc(sizeof(float) * (size_t)group * w),
+                          *oc = malloc(sizeof(float) * (size_t)group * w);
+                    for (int i = 0; i < group * w; i++) { q[i] = frnd(); o[i] = or[i] = oc[i] = frnd(); }
+                    for (int i = 0; i < group * lds; i++) p[i] = 0.5f + 0.5f * frnd();
+                    const float scale = 0.125f;
+                    attn_dec_scores(dt, rows, ld, n, w, q, group, scale, s, lds);
+                    attn_dec_scores_ref(dt, rows, ld, n, w, q, group, scale, sr, lds);
+                    attn_dec_pv(dt, rows, ld, n, w, p, lds, group, o);
+                    attn_dec_pv_ref(dt, rows, ld, n, w, p, lds, group, or);
+                    attn_dec_pv(dt, rows, ld, n - 1, w, p, lds, group, oc);           /* the deliberate error */
+                    int bad_cut = 0;
+                    for (int x = 0; x < group; x++) {
+                        for (int j = 0; j < n; j++) {
+                            double mag = 0;
+                            for (int i = 0; i < w; i++) mag += fabs((double)q[x * w + i] * fr[(int64_t)j * ld + i]);
+                            double d = fabs(s[x * lds + j] - sr[x * lds + j]) / ((w + 1) * 0x1p-24 * mag * scale + 1e-30);
+                            if (d > worst_s) worst_s = d;
+                        }
+                        for (int c = 0; c < w; c++) {
+                            double mag = fabs(or[x * w + c]);
+                            for (int j = 0; j < n; j++) mag += fabs((double)p[x * lds + j] * fr[(int64_t)j * ld + c]);
+                            double bound = (n + 1) * 0x1p-24 * mag + 1e-30;
+                            double d = fabs(o[x * w + c] - or[x * w + c]) / bound;
+                            if (d > worst_o) worst_o = d;
+                            if (fabs(oc[x * w + c] - or[x * w + c]) > bound) bad_cut = 1;
+                        }
+                    }
+                    tried++;
+                    caught += bad_cut;
+                    free(rows); free(fr); free(q); free(p); free(s); free(sr); free(o); free(or); free(oc);
+                }
+    printf("      scores %.3g, values %.3g of their bounds (worst over %d cases)\n", worst_s, worst_o, tried);
+    CHECK(worst_s <= 1, "attn_dec_scores: %.3g of the bound from the C twin", worst_s);
+    CHECK(worst_o <= 1, "attn_dec_pv: %.3g of the bound from the C twin", worst_o);
+    CHECK(caught == tried, "a value sum that dropped its last position passed in %d of %d cases", tried - caught, tried);
+}
+
 /* linear_heads equals one linear() per head bit for bit: every type, both product modes,
  * T 1 and 3 (one parallel region over all heads' rows) and 9 (one linear() per head),
  * heads of 7 rows (a thread's share ends inside a head) and of 130 (two threads), each
@@ -992,6 +1057,7 @@ const TestDef qdot_tests[] = {
     { "linear_group (one input or one per weight) equals one linear() per weight, every type, both product modes", test_linear_group },
     { "linear_heads equals one linear() per head, every type, both product modes", test_linear_heads },
     { "attention's BF16 kernels (keys over strided rows, values in pairs) vs C twins", test_attn_bf16_twins },
+    { "decode attention's float32 kernels over F32/BF16 rows vs C twins", test_attn_dec_twins },
     { "int8 products four rows a call equal one row at a time, and the C twin", test_rows4_int },
     { "int8 activations: codes, scales and sums bit for bit as llama.cpp's reference rounding", test_act_quant_exact },
     { "q8 products' cost in decode: KL against f32 products, goldens and SmolLM2", test_q8_products_cost },
