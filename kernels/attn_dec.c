@@ -3,10 +3,10 @@
  *
  * A decode step scores one token's queries (the `group` heads that share a KV head)
  * against every cached key and sums the values with the probabilities. Its matrices
- * are thin: group is 1-16 rows, a head 64-576 elements, so a BLAS call per block of
- * positions spends more in packing and dispatch than in the products. These kernels
- * read the cache rows where they are (F32, or BF16 widened in registers: exact, the
- * code is the float's upper half) and keep the sums in registers:
+ * are thin (group is 1-8 rows where they are used, a head 64-256 elements), and a BF16
+ * cache would have to be widened into memory for SGEMM. These kernels read the cache
+ * rows where they are (F32, or BF16 widened in registers: exact, the code is the
+ * float's upper half) and keep the sums in registers:
  *   scores: sixteen positions a pass, each query's sixteen dot products summed
  *           across lanes together (sum16);
  *   values: four positions a pass, each 16-column chunk of the four rows loaded once
@@ -16,7 +16,8 @@
  */
 #include "qdot.h"
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define ATTN_DEC_AVX512 1
 #include <immintrin.h>
 #endif
 
@@ -48,7 +49,7 @@ void attn_dec_pv_ref(DType dt, const void *v, int64_t ldv, int n, int dv, const 
         }
 }
 
-#if defined(__AVX512F__)
+#ifdef ATTN_DEC_AVX512
 /* 16 elements of a row from column c (m: the lanes to load) as float32 */
 static inline __attribute__((always_inline)) __m512 ld16(DType dt, const void *row, int c, __mmask16 m) {
     if (dt == DT_BF16) {
@@ -94,25 +95,24 @@ static inline __attribute__((always_inline)) __m512 dots16(DType dt, const char 
     return sum16(acc);
 }
 
+#define ATTN_DEC_WIDE 256       /* BF16 keys up to this wide are widened a tile at a time */
 /* Sixteen positions a pass: for each query, one vector of partial products per
- * position (the key read from L1 after the first query), then sum16. */
-#define ATTN_DEC_WIDE 1024      /* BF16 keys up to this wide are widened a tile at a time */
+ * position (the tile's keys read from L1 after the first query), then sum16. */
 void attn_dec_scores(DType dt, const void *k, int64_t ldk, int n, int dk, const float *q, int group, float scale,
                      float *s, int lds) {
-    if ((dt != DT_F32 && dt != DT_BF16) || (dt == DT_BF16 && dk > ATTN_DEC_WIDE)) {
-        attn_dec_scores_ref(dt, k, ldk, n, dk, q, group, scale, s, lds);
-        return;
-    }
+    if (dt != DT_F32 && dt != DT_BF16) { attn_dec_scores_ref(dt, k, ldk, n, dk, q, group, scale, s, lds); return; }
     const int64_t rb = ldk * (dt == DT_BF16 ? 2 : 4);
     const __mmask16 tail = (__mmask16)((1u << (dk % 16)) - 1);
     const int full = dk / 16, ldt = (dk + 15) & ~15;
     const __m512 vs = _mm512_set1_ps(scale);
     float tile[16 * ATTN_DEC_WIDE] __attribute__((aligned(64)));   /* BF16: the tile's keys widened once for all queries */
+    const int widen = dt == DT_BF16 && dk <= ATTN_DEC_WIDE;          /* longer keys: widened per query as read */
     for (int j0 = 0; j0 < n; j0 += 16) {
         const int nj = n - j0 < 16 ? n - j0 : 16;
         const char *r0 = (const char *)k + j0 * rb;
         int64_t trb = rb;
-        if (dt == DT_BF16) {
+        DType tdt = dt;
+        if (widen) {
             for (int j = 0; j < nj; j++)
                 for (int c = 0; c <= full; c++) {
                     __mmask16 m = c < full ? 0xffff : tail;
@@ -120,10 +120,12 @@ void attn_dec_scores(DType dt, const void *k, int64_t ldk, int n, int dk, const 
                 }
             r0 = (const char *)tile;
             trb = ldt * 4;
+            tdt = DT_F32;
         }
         for (int x = 0; x < group; x++) {
-            __m512 d = nj == 16 ? dots16(DT_F32, r0, trb, 16, q + (int64_t)x * dk, full, tail, 16)
-                                : dots16(DT_F32, r0, trb, nj, q + (int64_t)x * dk, full, tail, 0);
+            __m512 d = nj == 16 ? (tdt == DT_F32 ? dots16(DT_F32, r0, trb, 16, q + (int64_t)x * dk, full, tail, 16)
+                                                 : dots16(DT_BF16, r0, trb, 16, q + (int64_t)x * dk, full, tail, 16))
+                                : dots16(tdt, r0, trb, nj, q + (int64_t)x * dk, full, tail, 0);
             _mm512_mask_storeu_ps(s + (int64_t)x * lds + j0, (__mmask16)(nj == 16 ? 0xffff : (1u << nj) - 1), _mm512_mul_ps(d, vs));
         }
     }
