@@ -166,7 +166,7 @@ void attn_dec_pv(DType dt, const void *v, int64_t ldv, int n, int dv, const floa
     }
 }
 #else
-/* without AVX-512: the same products in float32 loops the compiler vectorizes */
+/* without AVX-512 (BW, VL): the same products in plain float32 loops */
 static inline float elem_f(DType dt, const void *r, int64_t i) {
     return dt == DT_BF16 ? bf16_to_f32(((const uint16_t *)r)[i]) : ((const float *)r)[i];
 }
