@@ -686,10 +686,11 @@ static void attn_item(const AttnArgs *a, const float *q, int sq, int g, int j0, 
 }
 
 /* Decode with more than one KV head: a work item is a chunk of one token's positions
- * for all KV heads (position-major), not one head's span of every position. A cached row holds every head's key and value side by side, so a head's
- * span is a few lines a row apart (Llama-8B: 256 bytes every 4 KiB; SmolLM2: 128 of
- * 768); read head by head, each thread's loads are short strided runs. Here the rows of
- * a block are read in order, the next block's prefetched while this one's heads are
+ * for all KV heads (position-major), not one head's span of every position. A cached
+ * row holds every head's key and value side by side, so a head's span is a few lines a
+ * row apart (Llama-8B: 256 bytes every 4 KiB; SmolLM2: 128 of 768); read head by head,
+ * each thread's loads are short strided runs. Here the rows of a block are read in
+ * order, the next block's prefetched while this one's heads are
  * done, ATTN_ROWS_BYTES of rows a block (a whole number of attn_dec.c's 16-position
  * tiles, 16 at least). Against head-by-head items: SmolLM2 (Q4_1, bf16 cache, low
  * products) at depth 1024, attention 51-54% of the step without the prefetch (either
