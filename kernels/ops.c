@@ -257,7 +257,6 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
             for (int64_t r = 0; r < nr; r++) y[(int64_t)t * ldy + r] += bias[r];
 }
 
-
 /* The row path over n pieces of one stored type and column count (decode): each run of
  * pieces with the same input has its activations rounded once, then one parallel region
  * shares the rows of all pieces, in order, among the threads. Prefill of BF16 or F16
@@ -552,12 +551,7 @@ size_t attention_work_floats(int T, int H, int Hkv, int dk, int dv, int max_pos,
 static void widen_span(DType dt, const void *codes, const float *sc, int64_t off, int n, float *dst) {
     if (dt == DT_BF16) {                             /* inline: a head's span is short, a call costs more */
         const uint16_t *src = (const uint16_t *)codes + off;
-        int i = 0;
-#if defined(__AVX512F__)
-        for (; i + 16 <= n; i += 16)                 /* exact: the code is the float's upper half */
-            _mm512_storeu_si512(dst + i, _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i))), 16));
-#endif
-        for (; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+        for (int i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
         return;
     }
     const uint8_t *c = codes;
@@ -587,10 +581,11 @@ static void decode_rows(const AttnArgs *a, int sq, int g, int p0, int n, int sha
  * stored by VDPBF16PS kernels (qdot.h), no block widened to float32 (attn_block); the
  * probabilities' rows are ATTN_PB_LD apart. */
 #define ATTN_PB_LD (ATTN_KV_BLOCK + 2)
-/* Shorter keys keep the widened path: a score is then two VDPBF16PS and a reduction
- * across lanes, and SmolLM2's 64-element heads (3 a KV head) measured slower this way
- * (attention 42-50% of its step at depth 1024, against 39-40% widened); Llama-8B's 128
- * (4 a KV head) and MLA's 576 (16 heads) measured faster. */
+/* Shorter keys keep float32 products (attn_block): a score is then two VDPBF16PS and a
+ * reduction across lanes, and SmolLM2's 64-element heads (3 a KV head) measured slower
+ * this way (attention 42-50% of its step at depth 1024, against 39-40% on the widened
+ * path of then; against attn_dec.c's kernels, 37-48% against 37-39%, within noise);
+ * Llama-8B's 128 (4 a KV head) and MLA's 576 (16 heads) measured faster. */
 #define ATTN_BF16_MIN_DK 128
 static int attn_bf16_ldq(int dk) { return (dk + 31) & ~31; }
 static int attn_bf16_fits(const AttnArgs *a, int group) {
