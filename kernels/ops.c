@@ -63,7 +63,7 @@ static void share(int64_t nr, int64_t align, int64_t *lo, int64_t *hi) {
 static int64_t panel_chunk(DType dt, int64_t cols) {
     size_t pb = (qgemm_panel_bytes(dt, cols) + 63) & ~(size_t)63, nth = (size_t)omp_get_max_threads();
     size_t have = linear_scratch_floats(cols) * sizeof(float), need = 64 + nth * pb;
-    return have > need ? (int64_t)((have - need) / qgemm_act_packed_bytes(QGEMM_PANEL_MIN_T, cols)) * QGEMM_PANEL_MIN_T : 0;
+    return have > need ? (int64_t)((have - need) / qgemm_act_packed_bytes(dt, QGEMM_PANEL_MIN_T, cols)) * QGEMM_PANEL_MIN_T : 0;
 }
 
 /* whether the row path rounds the activations to 8 bits for W (integer products) */
@@ -141,7 +141,7 @@ static void panel_pieces(int n, const Piece *p, int ldx, int T, float *scratch) 
         #pragma omp parallel
         {
             int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            qgemm_pack_act(p[0].x + (int64_t)t0 * ldx, ldx, tn * id / nt, tn * (id + 1) / nt, cols, xp);
+            qgemm_pack_act(dt, p[0].x + (int64_t)t0 * ldx, ldx, tn * id / nt, tn * (id + 1) / nt, tn, cols, xp);
             #pragma omp barrier
             for (int i = 0; i < n; i++) {
                 int64_t lo, hi;
@@ -598,7 +598,7 @@ static int attn_bf16_fits(const AttnArgs *a, int group) {
  * when a maximum rises. qh: the group's queries rounded to BF16 (group x attn_bf16_ldq)
  * where attn_bf16_fits, and then pb the probabilities' rows (group x ATTN_PB_LD): keys
  * and values read as stored, S = scale Q K^T by qgemm_rows_ld and O += P V by
- * attn_pv_bf16 with P = exp(S - m) rounded to BF16 (each a relative 2^-9 at most, the
+ * attn_pv_bf16 with P = exp(S - m) rounded to BF16 (each a relative 2^-8 at most, the
  * cost --products low takes in every product). qh NULL: float32 products, by
  * attn_dec.c's kernels over F32 and BF16 rows in place (FP8 decoded into kb) for groups
  * of up to ATTN_DEC_MAX_GROUP query heads; larger groups by SGEMM over F32 rows in place

@@ -123,20 +123,21 @@ void attn_pv_bf16_ref(const uint16_t *v, int64_t ldv, int n, int dv, const uint1
 
 /* ---- BF16 and F16 prefill in panels (qgemm.c; --products low, T >= QGEMM_PANEL_MIN_T) ------
  * y (T, nr) [ldy] = W (nr, cols) . x^T for BF16 or F16 rows W, with the activations
- * rounded to BF16 and packed per 12 tokens by qgemm_pack_act (tokens [t0, t1) of x, into
- * xp of qgemm_act_packed_bytes(T, cols); threads may pack disjoint ranges), and rows
- * repacked 32 at a time into a panel of qgemm_panel_bytes(dt, cols) (the caller's
- * scratch, 64-byte aligned; F16 rows split exactly into two BF16 parts). qgemm_panel_ok:
- * this build has the kernel (AVX-512 BF16) and dt is BF16 or F16. The C twins read the
- * same packed activations; the packing's twin rounds with f32_to_bf16. */
+ * rounded to BF16 and packed per 12 tokens by qgemm_pack_act (tokens [t0, t1) of x's T,
+ * into xp of qgemm_act_packed_bytes(dt, T, cols); threads may pack disjoint ranges; for
+ * F16 also rounded to int8 per 128 columns), and rows repacked 32 at a time into a panel
+ * of qgemm_panel_bytes(dt, cols) (the caller's scratch, 64-byte aligned; F16 rows as
+ * their BF16 roundings and int8 remainders, qgemm.c). qgemm_panel_ok: this build has the
+ * kernel (AVX-512 BF16 and VNNI) and dt is BF16 or F16. The C twins read the same packed
+ * activations; the packing's twin rounds with f32_to_bf16 and lrintf. */
 #define QGEMM_PANEL_MIN_T 32
 int qgemm_panel_ok(DType dt);
 size_t qgemm_panel_bytes(DType dt, int64_t cols);
-size_t qgemm_act_packed_bytes(int T, int64_t cols);
-void qgemm_pack_act(const float *x, int64_t ldx, int t0, int t1, int64_t cols, uint32_t *xp);
+size_t qgemm_act_packed_bytes(DType dt, int T, int64_t cols);
+void qgemm_pack_act(DType dt, const float *x, int64_t ldx, int t0, int t1, int T, int64_t cols, uint32_t *xp);
 void qgemm_rows_panel(DType dt, const void *w, int64_t nr, int64_t cols, const uint32_t *xp, int T, float *y,
                       int64_t ldy, void *panel);
-void qgemm_pack_act_ref(const float *x, int64_t ldx, int t0, int t1, int64_t cols, uint32_t *xp);
+void qgemm_pack_act_ref(DType dt, const float *x, int64_t ldx, int t0, int t1, int T, int64_t cols, uint32_t *xp);
 void qgemm_rows_panel_ref(DType dt, const void *w, int64_t nr, int64_t cols, const uint32_t *xp, int T, float *y,
                           int64_t ldy);
 

@@ -3,7 +3,7 @@
  * in VDPBF16PS (qdot.h: qgemm_rows, qgemm_rows_panel; --products low). VDPBF16PS
  * multiplies 32 pairs of BF16 per instruction into 16 float32 sums, twice the
  * multiply-adds of a float32 FMA; the activations are rounded to BF16 once per call (to
- * nearest even, relative error at most 2^-9 each), which is what this way costs in
+ * nearest even, relative error at most 2^-8 each), which is what this way costs in
  * accuracy (measured in the README).
  *
  * Panels, from QGEMM_PANEL_MIN_T tokens (qgemm_rows_panel). As in qgemm_int.c, 32 weight
@@ -17,11 +17,20 @@
  * outputs). Measured on Llama-8B's shapes at 512 tokens: 390-420 GFLOP/s on 2 cores
  * against 280-330 for the tiles below, and a VDPBF16PS peak of 457.
  *
- * F16 weights go in panels too, kept exact: each weight w is split into h = bf16(w) and
- * l = bf16(w - h). F16 holds 11 significant bits, h the first 8 (rounded), so w - h
- * needs at most 4 and l = w - h exactly; the panel holds h's 16 columns, then l's, and
- * a tile takes both into the same sums. That is as many multiply-adds per instruction
- * as a float32 FMA, at the panels' efficiency, with the activations rounded to BF16.
+ * F16 weights go in panels too: each weight w is split into h = bf16(w), taken as
+ * above, and the remainder l = w - h, exact in float32 (F16 holds 11 significant bits, h
+ * the first 8, rounded: |l| <= 2^-8 |w|). Per 128 columns of a row the remainders are
+ * rounded to int8 on their largest (scale s = max |l| / 127) and multiplied by the
+ * activations rounded to int8 per token on theirs (scale d; kept unsigned, + 128, the
+ * offset taken out by a per-row term set at packing) in VPDPBUSD, 64 multiply-adds an
+ * instruction: four columns where VDPBF16PS takes two. The high parts take half the
+ * VDPBF16PS of two BF16 parts, so a tile of 6 tokens x 32 rows does 1.3x the
+ * multiply-adds per instruction (measured, one core from L2: 76 against 58.5 GMAC/s).
+ * What it costs, per column: the remainder's rounding s/2 |x| (s/2 about 2^-16 of the
+ * block's largest |w|), the activation's |l| d/2 (|l| within 2^-8 of |w|, d/2 about
+ * 2^-8 of the block's largest |x|); the BF16 rounding of the activations that every
+ * low-products term takes is up to 2^-8 of the term itself. Bounds checked in
+ * tests/test_qdot.c; the KL on SmolLM2 and the goldens in the README.
  *
  * Tiles over rows as stored, for fewer tokens (qgemm_rows; BF16 only, where packing
  * would cost more than it saves): y (T, nr) = x (T, K) . W^T with both operands along K,
@@ -34,9 +43,10 @@
  */
 #include "qdot.h"
 
+#include <math.h>
 #include <string.h>
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__) && defined(__F16C__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__) && defined(__AVX512VNNI__) && defined(__F16C__)
 #include <immintrin.h>
 #include "qpanel.h"
 #define QG 1
@@ -46,8 +56,23 @@
 #define PM 12                        /* tokens of a panel tile */
 #define SLAB 2048                    /* columns of a panel */
 #define CHB (8 * PR * 4)             /* bytes of 16 columns of a panel: 8 steps x 32 rows x a BF16 pair */
-static int parts(DType dt) { return dt == DT_F16 ? 2 : 1; }   /* F16: high parts, then remainders */
+#define KB 128                       /* F16: columns of a block of int8 remainders */
+#define LOB (KB / 4 * PR * 4)        /* bytes of a block's remainders: 32 quads x 32 rows x 4 */
+#define F16B (KB / 16 * CHB + LOB + 2 * PR * 4)   /* an F16 panel block: high parts, remainders, scales, offsets */
 static int64_t steps(int64_t cols) { return (cols + 15) / 16 * 8; }   /* pairs of a token's packed row */
+static int64_t nblk(int64_t cols) { return (cols + KB - 1) / KB; }    /* F16: 128-column blocks of a row */
+static int64_t groups(int T) { return (T + PM - 1) / PM; }
+
+/* F16's packed activations after the BF16 pairs: per 12 tokens, per quad of columns, the
+ * 12 tokens' unsigned int8 quads side by side; then per 12 tokens, per block, their
+ * scales d */
+static uint32_t *act_q(uint32_t *xp, int T, int64_t cols) { return xp + groups(T) * PM * steps(cols); }
+static float *act_d(uint32_t *xp, int T, int64_t cols) {
+    return (float *)(void *)(act_q(xp, T, cols) + groups(T) * PM * nblk(cols) * (KB / 4));
+}
+
+/* the int8 rounding both F16 sides take, on the largest |v| of a block: scale amax / 127 */
+static float inv127(float amax) { return amax > 0 ? 127.0f / amax : 0.0f; }
 
 /* ---- the plain C twin --------------------------------------------------------------------- */
 void qgemm_act_bf16_ref(const float *x, int64_t ldx, int T, int64_t cols, uint16_t *xb, int64_t ldxb) {
@@ -86,29 +111,59 @@ void attn_pv_bf16_ref(const uint16_t *v, int64_t ldv, int n, int dv, const uint1
         }
 }
 
-/* the panel path's twin reads the packed activations; weights exact (BF16 or F16) */
+/* the panel path's twins: the same packing and the same roundings, in plain loops */
 static uint32_t packed(const uint32_t *xp, int64_t cols, int t, int64_t s) {
     return xp[(int64_t)(t / PM) * steps(cols) * PM + s * PM + t % PM];
 }
-void qgemm_pack_act_ref(const float *x, int64_t ldx, int t0, int t1, int64_t cols, uint32_t *xp) {
-    const int64_t S = steps(cols);
-    for (int t = t0; t < t1; t++)
+void qgemm_pack_act_ref(DType dt, const float *x, int64_t ldx, int t0, int t1, int T, int64_t cols, uint32_t *xp) {
+    const int64_t S = steps(cols), NB = nblk(cols);
+    for (int t = t0; t < t1; t++) {
+        const float *xt = x + (int64_t)t * ldx;
         for (int64_t s = 0; s < S; s++) {
-            uint32_t lo = 2 * s < cols ? f32_to_bf16(x[(int64_t)t * ldx + 2 * s]) : 0;
-            uint32_t hi = 2 * s + 1 < cols ? f32_to_bf16(x[(int64_t)t * ldx + 2 * s + 1]) : 0;
+            uint32_t lo = 2 * s < cols ? f32_to_bf16(xt[2 * s]) : 0;
+            uint32_t hi = 2 * s + 1 < cols ? f32_to_bf16(xt[2 * s + 1]) : 0;
             xp[(int64_t)(t / PM) * S * PM + s * PM + t % PM] = lo | hi << 16;
         }
+        if (dt != DT_F16) continue;
+        uint8_t *q = (uint8_t *)act_q(xp, T, cols);
+        for (int64_t b = 0; b < NB; b++) {
+            float amax = 0;
+            for (int64_t i = KB * b; i < cols && i < KB * (b + 1); i++) amax = fmaxf(amax, fabsf(xt[i]));
+            const float inv = inv127(amax);
+            for (int64_t i = KB * b; i < KB * (b + 1); i++)
+                q[((int64_t)(t / PM) * NB * (KB / 4) * PM + i / 4 * PM + t % PM) * 4 + i % 4] =
+                    (uint8_t)(128 + (i < cols ? lrintf(xt[i] * inv) : 0));
+            act_d(xp, T, cols)[(int64_t)(t / PM) * NB * PM + b * PM + t % PM] = amax / 127.0f;
+        }
+    }
 }
 void qgemm_rows_panel_ref(DType dt, const void *w, int64_t nr, int64_t cols, const uint32_t *xp, int T, float *y,
                           int64_t ldy) {
     const uint16_t *p = w;
+    const int64_t NB = nblk(cols);
+    const uint8_t *xq = (const uint8_t *)act_q((uint32_t *)xp, T, cols);
+    const float *dx = act_d((uint32_t *)xp, T, cols);
     for (int64_t r = 0; r < nr; r++)
         for (int t = 0; t < T; t++) {
             float s = 0;
-            for (int64_t i = 0; i < cols; i++) {
-                uint16_t h = p[r * cols + i];
-                uint32_t v = packed(xp, cols, t, i / 2);
-                s += (dt == DT_F16 ? f16_to_f32(h) : bf16_to_f32(h)) * bf16_to_f32((uint16_t)(i & 1 ? v >> 16 : v));
+            for (int64_t b = 0; b < NB; b++) {
+                float l[KB], amax = 0;
+                int64_t c1 = cols < KB * (b + 1) ? cols : KB * (b + 1);
+                for (int64_t i = KB * b; i < c1; i++) {
+                    uint16_t v = p[r * cols + i];
+                    float f = dt == DT_F16 ? f16_to_f32(v) : bf16_to_f32(v), h = bf16_to_f32(f32_to_bf16(f));
+                    uint32_t xv = packed(xp, cols, t, i / 2);
+                    s += h * bf16_to_f32((uint16_t)(i & 1 ? xv >> 16 : xv));
+                    l[i - KB * b] = f - h;                          /* 0 for BF16 */
+                    amax = fmaxf(amax, fabsf(f - h));
+                }
+                if (dt != DT_F16) continue;
+                const float inv = inv127(amax);
+                int32_t isum = 0;
+                for (int64_t i = KB * b; i < c1; i++)
+                    isum += (int32_t)lrintf(l[i - KB * b] * inv) *
+                            ((int32_t)xq[((int64_t)(t / PM) * NB * (KB / 4) * PM + i / 4 * PM + t % PM) * 4 + i % 4] - 128);
+                s += (float)isum * (amax / 127.0f * dx[(int64_t)(t / PM) * NB * PM + b * PM + t % PM]);
             }
             y[(int64_t)t * ldy + r] = s;
         }
@@ -185,42 +240,77 @@ TF_ROW(6)
 static const TileFn tiles[RM][RN] = { TAB(1), TAB(2), TAB(3), TAB(4), TAB(5), TAB(6) };
 
 /* ---- panels ------------------------------------------------------------------------------- */
-/* rows [0, n) (n <= 32) of w (ldw elements a row), columns c0 .. c0 + nc, into the panel:
- * per 16 columns and part, CHB bytes; zeros past n rows and past nc columns */
-static void pack_w(DType dt, const uint16_t *w, int64_t ldw, int n, int64_t c0, int64_t nc, uint8_t *panel) {
-    _Alignas(64) uint16_t lev[2][16 * 128];
-    const int np = parts(dt);
+/* rows [0, n) (n <= 32) of BF16 w (ldw elements a row), columns c0 .. c0 + nc, into the
+ * panel: per 16 columns, CHB bytes; zeros past n rows and past nc columns */
+static void pack_w(const uint16_t *w, int64_t ldw, int n, int64_t c0, int64_t nc, uint8_t *panel) {
+    _Alignas(64) uint16_t lev[16 * 128];
     for (int g = 0; g < PR / 16; g++)
         for (int64_t c = 0; c < nc; c += 128) {
             const int64_t m = nc - c < 128 ? nc - c : 128;
             for (int rr = 0; rr < 16; rr++) {
-                uint16_t *h = lev[0] + 128 * rr, *l = lev[1] + 128 * rr;
-                int64_t valid = 16 * g + rr < n ? m : 0, k = 0;
-                const uint16_t *src = valid ? w + (16 * g + rr) * ldw + c0 + c : NULL;
-                if (dt == DT_BF16) {
-                    if (valid) memcpy(h, src, 2 * (size_t)valid);
-                    k = valid;
-                } else
-                    for (; k < valid; k += 16) {      /* h = bf16(w), l = bf16(w - h), exact */
-                        __mmask16 mk = (__mmask16)(valid - k >= 16 ? 0xFFFF : (1u << (valid - k)) - 1);
-                        __m512 f = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, src + k));
-                        __m256i hb = (__m256i)_mm512_cvtneps_pbh(f);
-                        __m512 hf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hb), 16));
-                        _mm256_storeu_si256((__m256i *)(void *)(h + k), hb);
-                        _mm256_storeu_si256((__m256i *)(void *)(l + k), (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(f, hf)));
-                    }
-                for (; k < 128; k++) h[k] = l[k] = 0;
+                uint16_t *h = lev + 128 * rr;
+                int64_t valid = 16 * g + rr < n ? m : 0;
+                if (valid) memcpy(h, w + (16 * g + rr) * ldw + c0 + c, 2 * (size_t)valid);
+                for (int64_t k = valid; k < 128; k++) h[k] = 0;
             }
-            for (int q = 0; q < np; q++)
-                for (int j = 0; j < 8 && c + 16 * j < nc; j++)
-                    transpose16((const uint8_t *)lev[q], 32 * j, panel + ((c / 16 + j) * np + q) * CHB + 64 * g);
+            for (int j = 0; j < 8 && c + 16 * j < nc; j++)
+                transpose16((const uint8_t *)lev, 32 * j, panel + (c / 16 + j) * CHB + 64 * g);
         }
 }
 
-/* rm tokens x the panel's 32 rows (np parts; both compile-time) over nch chunks of 16
- * columns; n valid rows stored, added to y when add */
-INLINE void ptile(const int rm, const int np, const uint8_t *panel, int64_t nch, const uint32_t *xs, float *y,
-                  int64_t ldy, int n, int add) {
+/* The same for F16 rows, per 128-column block (F16B bytes): the high parts h = bf16(w) as
+ * BF16 panel chunks; the remainders w - h rounded to int8 on the row's largest in the
+ * block, as 32 quad steps of 2 vectors of 16 rows x 4 bytes; the rows' scales, and their
+ * offset terms -128 x (sum of the row's int8 remainders), which start the integer sums
+ * (the activations are kept unsigned, + 128) */
+static void pack_w16(const uint16_t *w, int64_t ldw, int n, int64_t c0, int64_t nc, uint8_t *panel) {
+    _Alignas(64) uint16_t lev[16 * 128];
+    _Alignas(64) int8_t lq[16 * 256];               /* rows 256 bytes apart, as transpose16 reads */
+    for (int64_t c = 0; c < nc; c += KB) {
+        const int64_t m = nc - c < KB ? nc - c : KB;
+        uint8_t *blk = panel + c / KB * F16B;
+        float *scale = (float *)(void *)(blk + KB / 16 * CHB + LOB);
+        int32_t *off = (int32_t *)(void *)(scale + PR);
+        for (int g = 0; g < PR / 16; g++) {
+            for (int rr = 0; rr < 16; rr++) {
+                uint16_t *h = lev + 128 * rr;
+                int8_t *q = lq + 256 * rr;
+                _Alignas(64) float l[KB];
+                const int64_t valid = 16 * g + rr < n ? m : 0;
+                const uint16_t *src = w + (16 * g + rr) * ldw + c0 + c;
+                __m512 amax = _mm512_setzero_ps();
+                for (int64_t k = 0; k < KB; k += 16) {
+                    __mmask16 mk = (__mmask16)(valid - k >= 16 ? 0xFFFF : valid > k ? (1u << (valid - k)) - 1 : 0);
+                    __m512 f = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, src + k));
+                    __m256i hb = (__m256i)_mm512_cvtneps_pbh(f);
+                    __m512 lk = _mm512_sub_ps(f, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hb), 16)));
+                    _mm256_store_si256((__m256i *)(void *)(h + k), hb);
+                    _mm512_store_ps(l + k, lk);
+                    amax = _mm512_max_ps(amax, _mm512_abs_ps(lk));
+                }
+                const float mx = _mm512_reduce_max_ps(amax);
+                const __m512 inv = _mm512_set1_ps(inv127(mx));
+                __m512i sum = _mm512_setzero_si512();
+                for (int k = 0; k < KB; k += 16) {
+                    __m512i qi = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_load_ps(l + k), inv));
+                    sum = _mm512_add_epi32(sum, qi);
+                    _mm_store_si128((__m128i *)(void *)(q + k), _mm512_cvtepi32_epi8(qi));
+                }
+                scale[16 * g + rr] = mx / 127.0f;
+                off[16 * g + rr] = -128 * _mm512_reduce_add_epi32(sum);
+            }
+            for (int j = 0; j < 8 && c + 16 * j < nc; j++)
+                transpose16((const uint8_t *)lev, 32 * j, blk + j * CHB + 64 * g);
+            for (int j = 0; j < 4 && c + 32 * j < nc; j++)
+                transpose16((const uint8_t *)lq, 32 * j, blk + KB / 16 * CHB + j * 8 * 128 + 64 * g);
+        }
+    }
+}
+
+/* rm tokens x the panel's 32 rows (BF16) over nch chunks of 16 columns; n valid rows
+ * stored, added to y when add */
+INLINE void ptile(const int rm, const uint8_t *panel, int64_t nch, const uint32_t *xs, float *y, int64_t ldy, int n,
+                  int add) {
     __m512 acc[PM][2];
     const __mmask16 m0 = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
     const __mmask16 m1 = (__mmask16)(n >= 32 ? 0xFFFF : n > 16 ? (1u << (n - 16)) - 1 : 0);
@@ -229,23 +319,14 @@ INLINE void ptile(const int rm, const int np, const uint8_t *panel, int64_t nch,
         acc[i][1] = add ? _mm512_maskz_loadu_ps(m1, y + i * ldy + 16) : _mm512_setzero_ps();
     }
     for (int64_t j = 0; j < nch; j++) {
-        const uint8_t *p = panel + j * np * CHB;
+        const uint8_t *p = panel + j * CHB;
         const uint32_t *xj = xs + j * 8 * PM;
         for (int s = 0; s < 8; s++) {
             __m512bh w0 = (__m512bh)_mm512_load_si512(p + 128 * s), w1 = (__m512bh)_mm512_load_si512(p + 128 * s + 64);
-            __m512bh l0 = w0, l1 = w1;
-            if (np == 2) {
-                l0 = (__m512bh)_mm512_load_si512(p + CHB + 128 * s);
-                l1 = (__m512bh)_mm512_load_si512(p + CHB + 128 * s + 64);
-            }
             for (int i = 0; i < rm; i++) {
                 __m512bh b = (__m512bh)_mm512_set1_epi32((int)xj[PM * s + i]);
                 acc[i][0] = _mm512_dpbf16_ps(acc[i][0], w0, b);
                 acc[i][1] = _mm512_dpbf16_ps(acc[i][1], w1, b);
-                if (np == 2) {
-                    acc[i][0] = _mm512_dpbf16_ps(acc[i][0], l0, b);
-                    acc[i][1] = _mm512_dpbf16_ps(acc[i][1], l1, b);
-                }
             }
         }
     }
@@ -257,17 +338,70 @@ INLINE void ptile(const int rm, const int np, const uint8_t *panel, int64_t nch,
 typedef void (*PTileFn)(const uint8_t *panel, int64_t nch, const uint32_t *xs, float *y, int64_t ldy, int n, int add);
 #define PF(M)                                                                                                     \
     static void ptile_##M(const uint8_t *p, int64_t nch, const uint32_t *xs, float *y, int64_t ldy, int n, int add) { \
-        ptile(M, 1, p, nch, xs, y, ldy, n, add);                                                                  \
-    }                                                                                                             \
-    static void ptile2_##M(const uint8_t *p, int64_t nch, const uint32_t *xs, float *y, int64_t ldy, int n, int add) { \
-        ptile(M, 2, p, nch, xs, y, ldy, n, add);                                                                  \
+        ptile(M, p, nch, xs, y, ldy, n, add);                                                                     \
     }
 PF(1) PF(2) PF(3) PF(4) PF(5) PF(6) PF(7) PF(8) PF(9) PF(10) PF(11) PF(12)
-static const PTileFn ptiles[2][PM] = {
-    { ptile_1, ptile_2, ptile_3, ptile_4, ptile_5, ptile_6, ptile_7, ptile_8, ptile_9, ptile_10, ptile_11, ptile_12 },
-    { ptile2_1, ptile2_2, ptile2_3, ptile2_4, ptile2_5, ptile2_6, ptile2_7, ptile2_8, ptile2_9, ptile2_10, ptile2_11,
-      ptile2_12 },
-};
+static const PTileFn ptiles[PM] = { ptile_1, ptile_2, ptile_3, ptile_4, ptile_5, ptile_6,
+                                    ptile_7, ptile_8, ptile_9, ptile_10, ptile_11, ptile_12 };
+
+/* F16: rm (<= 6) tokens x the panel's 32 rows over nch chunks of 16 columns, block by
+ * block: the high parts' VDPBF16PS into float sums, the remainders' VPDPBUSD into integer
+ * sums that start at the rows' offset terms, converted once a block and added times s d.
+ * xs, xq and dx: the tile's first token within its 12 (the packing's stride stays 12). */
+INLINE void ptile16(const int rm, const uint8_t *panel, int64_t nch, const uint32_t *xs, const uint32_t *xq,
+                    const float *dx, float *y, int64_t ldy, int n, int add) {
+    __m512 acc[PM / 2][2];
+    const __mmask16 m0 = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+    const __mmask16 m1 = (__mmask16)(n >= 32 ? 0xFFFF : n > 16 ? (1u << (n - 16)) - 1 : 0);
+    for (int i = 0; i < rm; i++) {
+        acc[i][0] = add ? _mm512_maskz_loadu_ps(m0, y + i * ldy) : _mm512_setzero_ps();
+        acc[i][1] = add ? _mm512_maskz_loadu_ps(m1, y + i * ldy + 16) : _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; 8 * b < nch; b++) {
+        const int64_t ch = nch - 8 * b < 8 ? nch - 8 * b : 8;
+        const uint8_t *p = panel + b * F16B, *pl = p + KB / 16 * CHB;
+        const uint32_t *xj = xs + b * (KB / 2) * PM, *xk = xq + b * (KB / 4) * PM;
+        for (int64_t s = 0; s < 8 * ch; s++) {
+            __m512bh w0 = (__m512bh)_mm512_load_si512(p + 128 * s), w1 = (__m512bh)_mm512_load_si512(p + 128 * s + 64);
+            for (int i = 0; i < rm; i++) {
+                __m512bh v = (__m512bh)_mm512_set1_epi32((int)xj[PM * s + i]);
+                acc[i][0] = _mm512_dpbf16_ps(acc[i][0], w0, v);
+                acc[i][1] = _mm512_dpbf16_ps(acc[i][1], w1, v);
+            }
+        }
+        const float *scale = (const float *)(const void *)(pl + LOB);
+        const __m512i o0 = _mm512_load_si512(scale + 2 * 16), o1 = _mm512_load_si512(scale + 3 * 16);
+        __m512i ia[PM / 2][2];
+        for (int i = 0; i < rm; i++) ia[i][0] = o0, ia[i][1] = o1;
+        for (int64_t s = 0; s < 4 * ch; s++) {
+            __m512i w0 = _mm512_load_si512(pl + 128 * s), w1 = _mm512_load_si512(pl + 128 * s + 64);
+            for (int i = 0; i < rm; i++) {
+                __m512i v = _mm512_set1_epi32((int)xk[PM * s + i]);
+                ia[i][0] = _mm512_dpbusd_epi32(ia[i][0], v, w0);
+                ia[i][1] = _mm512_dpbusd_epi32(ia[i][1], v, w1);
+            }
+        }
+        const __m512 s0 = _mm512_load_ps(scale), s1 = _mm512_load_ps(scale + 16);
+        for (int i = 0; i < rm; i++) {
+            const __m512 d = _mm512_set1_ps(dx[b * PM + i]);
+            acc[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[i][0]), _mm512_mul_ps(s0, d), acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[i][1]), _mm512_mul_ps(s1, d), acc[i][1]);
+        }
+    }
+    for (int i = 0; i < rm; i++) {
+        _mm512_mask_storeu_ps(y + i * ldy, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(y + i * ldy + 16, m1, acc[i][1]);
+    }
+}
+typedef void (*PTile16Fn)(const uint8_t *panel, int64_t nch, const uint32_t *xs, const uint32_t *xq, const float *dx,
+                          float *y, int64_t ldy, int n, int add);
+#define PF16(M)                                                                                                   \
+    static void ptile16_##M(const uint8_t *p, int64_t nch, const uint32_t *xs, const uint32_t *xq, const float *dx, \
+                            float *y, int64_t ldy, int n, int add) {                                              \
+        ptile16(M, p, nch, xs, xq, dx, y, ldy, n, add);                                                           \
+    }
+PF16(1) PF16(2) PF16(3) PF16(4) PF16(5) PF16(6)
+static const PTile16Fn ptiles16[PM / 2] = { ptile16_1, ptile16_2, ptile16_3, ptile16_4, ptile16_5, ptile16_6 };
 #endif
 
 int qgemm_ok(DType dt) {
@@ -390,16 +524,21 @@ int qgemm_panel_ok(DType dt) {
 }
 
 size_t qgemm_panel_bytes(DType dt, int64_t cols) {
-    return (size_t)((cols < SLAB ? cols : SLAB) + 15) / 16 * CHB * (size_t)parts(dt);
+    const int64_t nc = cols < SLAB ? cols : SLAB;
+    return dt == DT_F16 ? (size_t)nblk(nc) * F16B : (size_t)(nc + 15) / 16 * CHB;
 }
 
-size_t qgemm_act_packed_bytes(int T, int64_t cols) {
-    return (size_t)((T + PM - 1) / PM * PM) * (size_t)steps(cols) * sizeof(uint32_t);
+size_t qgemm_act_packed_bytes(DType dt, int T, int64_t cols) {
+    size_t tokens = (size_t)(groups(T) * PM), bytes = tokens * (size_t)steps(cols) * sizeof(uint32_t);
+    if (dt == DT_F16) bytes += tokens * (size_t)nblk(cols) * (KB + sizeof(float));   /* int8 quads, scales */
+    return bytes;
 }
 
-void qgemm_pack_act(const float *x, int64_t ldx, int t0, int t1, int64_t cols, uint32_t *xp) {
+void qgemm_pack_act(DType dt, const float *x, int64_t ldx, int t0, int t1, int T, int64_t cols, uint32_t *xp) {
 #ifdef QG
-    const int64_t S = steps(cols);
+    const int64_t S = steps(cols), NB = nblk(cols);
+    uint32_t *xq = act_q(xp, T, cols);
+    float *dx = act_d(xp, T, cols);
     for (int t = t0; t < t1; t++) {
         uint32_t *o = xp + (int64_t)(t / PM) * S * PM + t % PM;
         const float *xt = x + (int64_t)t * ldx;
@@ -413,17 +552,36 @@ void qgemm_pack_act(const float *x, int64_t ldx, int t0, int t1, int64_t cols, u
             int64_t n = S - s < 16 ? S - s : 16;
             for (int64_t j = 0; j < n; j++) o[(s + j) * PM] = v[j];
         }
+        if (dt != DT_F16) continue;
+        uint32_t *oq = xq + (int64_t)(t / PM) * NB * (KB / 4) * PM + t % PM;
+        for (int64_t b = 0; b < NB; b++) {           /* 128 columns: int8 on their largest, + 128 */
+            __m512 xv[KB / 16], amax = _mm512_setzero_ps();
+            for (int k = 0; k < KB / 16; k++) {
+                int64_t c = KB * b + 16 * k, m = cols - c;
+                xv[k] = _mm512_maskz_loadu_ps((__mmask16)(m >= 16 ? 0xFFFF : m > 0 ? (1u << m) - 1 : 0), xt + c);
+                amax = _mm512_max_ps(amax, _mm512_abs_ps(xv[k]));
+            }
+            const float mx = _mm512_reduce_max_ps(amax);
+            const __m512 inv = _mm512_set1_ps(inv127(mx));
+            for (int k = 0; k < KB / 16; k++) {
+                __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(xv[k], inv)), _mm512_set1_epi32(128));
+                _mm_store_si128((__m128i *)(void *)v, _mm512_cvtepi32_epi8(q));
+                for (int j = 0; j < 4; j++) oq[(b * (KB / 4) + 4 * k + j) * PM] = v[j];
+            }
+            dx[(int64_t)(t / PM) * NB * PM + b * PM + t % PM] = mx / 127.0f;
+        }
     }
 #else
-    qgemm_pack_act_ref(x, ldx, t0, t1, cols, xp);
+    qgemm_pack_act_ref(dt, x, ldx, t0, t1, T, cols, xp);
 #endif
 }
 
 void qgemm_rows_panel(DType dt, const void *w, int64_t nr, int64_t cols, const uint32_t *xp, int T, float *y,
                       int64_t ldy, void *panel) {
 #ifdef QG
-    const int np = parts(dt);
-    const int64_t S = steps(cols);
+    const int64_t S = steps(cols), NB = nblk(cols);
+    const uint32_t *xq = act_q((uint32_t *)xp, T, cols);
+    const float *dx = act_d((uint32_t *)xp, T, cols);
     /* slabs outermost: every panel of the rows passes over one slab's activations (2 MiB
      * at 512 tokens) before the next slab, where rows first read all of a long row's
      * activations per panel (Llama-8B's down product, 14336 columns at 512 tokens: 14
@@ -433,11 +591,24 @@ void qgemm_rows_panel(DType dt, const void *w, int64_t nr, int64_t cols, const u
         int64_t nc = cols - c0 < SLAB ? cols - c0 : SLAB;
         for (int64_t r = 0; r < nr; r += PR) {
             int n = nr - r < PR ? (int)(nr - r) : PR;
-            pack_w(dt, (const uint16_t *)w + r * cols, cols, n, c0, nc, panel);
+            const uint16_t *wr = (const uint16_t *)w + r * cols;
+            if (dt == DT_F16) pack_w16(wr, cols, n, c0, nc, panel);
+            else pack_w(wr, cols, n, c0, nc, panel);
             for (int t = 0; t < T; t += PM) {
                 int m = T - t < PM ? T - t : PM;
-                ptiles[np - 1][m - 1](panel, (nc + 15) / 16, xp + (int64_t)(t / PM) * S * PM + c0 / 2 * PM,
-                                      y + (int64_t)t * ldy + r, ldy, n, c0 > 0);
+                const uint32_t *xs = xp + (int64_t)(t / PM) * S * PM + c0 / 2 * PM;
+                float *yt = y + (int64_t)t * ldy + r;
+                if (dt != DT_F16) {
+                    ptiles[m - 1](panel, (nc + 15) / 16, xs, yt, ldy, n, c0 > 0);
+                    continue;
+                }
+                const uint32_t *xk = xq + (int64_t)(t / PM) * NB * (KB / 4) * PM + c0 / 4 * PM;
+                const float *dk = dx + (int64_t)(t / PM) * NB * PM + c0 / KB * PM;
+                for (int i0 = 0; i0 < m; i0 += PM / 2) {   /* two tiles of up to 6 tokens */
+                    int rm = m - i0 < PM / 2 ? m - i0 : PM / 2;
+                    ptiles16[rm - 1](panel, (nc + 15) / 16, xs + i0, xk + i0, dk + i0, yt + (int64_t)i0 * ldy, ldy, n,
+                                     c0 > 0);
+                }
             }
         }
     }

@@ -27,7 +27,7 @@
  *   Goldens: F32 engine 1e-4 max abs (the goldens' stated bound for float32). BF16
  *   engine: within 2% of the largest |logit| of the CPU engine on the same BF16
  *   weights, because the GPU also rounds every product's activations (and the cache)
- *   to BF16: relative 2^-9 each, about twenty products on the path of a 3-layer
+ *   to BF16: up to 2^-8 relative each, about twenty products on the path of a 3-layer
  *   model, adding up to about 1% (measured on the emulator: 0.4-0.8%); and the same
  *   greedy tokens where the CPU's margin between the best two exceeds twice that bound.
  */
@@ -426,7 +426,7 @@ static void t_cuda_attention(void) {
  * heads: a full group and a part one), 576 key / 512 value dims, tiles of whole cache
  * blocks; tokens at a block's last and first position, a long context that splits,
  * and a short one. Tolerance 5e-3 (of max(1, |value|)): the kernel rounds the scaled
- * queries and the softmax weights to BF16 (2^-9 relative each) before the products;
+ * queries and the softmax weights to BF16 (up to 2^-8 relative each) before the products;
  * an output is a weighted mean of values of magnitude ~1 (measured on the emulator:
  * 1.6e-3). */
 static void t_cuda_attention_mla_wmma(void) {

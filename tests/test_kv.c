@@ -28,7 +28,7 @@
 
 /* Measured on the five golden cases (the test prints them):
  *   bf16: max |logit diff| / max |logit| 2.4e-3 .. 3.6e-3 (a cached value moves by at
- *         most 2^-9 = 2e-3 relative, and a logit's error is a weighted sum of many);
+ *         most 2^-8 = 3.9e-3 relative, and a logit's error is a weighted sum of many);
  *   fp8:  3.4e-2 .. 5.1e-2 (E4M3 keeps 3 mantissa bits: up to 2^-4 = 6e-2 relative per
  *         value, more for the small values of a 128-block that fall into subnormals).
  * Bounds: a little over twice the worst measured. */
@@ -217,7 +217,7 @@ static void t_attention_blocks(void) {
  * ones stay widened, which must then give float32 products' result exactly, while the
  * longer ones must not) against float64 attention with the same query rounding: s_p =
  * scale sum_d bf16(q_d) k_pd (q_d as it is for the widened keys), P = softmax(s). What is left is the
- * probabilities' rounding to BF16 (2^-9 of each term; the kernel rounds exp(s - m) with m
+ * probabilities' rounding to BF16 (up to 2^-8 of each term; the kernel rounds exp(s - m) with m
  * the running maximum, another value with the same bound) and float32 sums, so each
  * output is held to 2^-8 of M_c = sum_p P_p |v_pc|. Shapes: the four above, MLA's own
  * (16 heads on a 576-element latent row, values its first 512) and GQA with 128-element
