@@ -71,12 +71,35 @@ static int row_path_q8(const Mat *W, const float *scratch) {
     return scratch && qdot_int_type(W->dt) && W->cols % 32 == 0 && qdot_int8_products();
 }
 
+/* whether the row path rounds one token's activations to BF16 for W (--products low,
+ * BF16 weights: VDPBF16PS on the rows as stored, llama.cpp's arithmetic for BF16) */
+static int row_path_bf16(const Mat *W, int T, const float *scratch) {
+    return scratch && T == 1 && W->dt == DT_BF16 && qdot_int8_products() && qgemm_ok(DT_BF16);
+}
+static size_t bf16_row_bytes(int64_t cols) { return ((size_t)cols * 2 + 63) & ~(size_t)63; }
+
 /* The row path (decode): y[t][r] for rows lo..hi of W[r0:], each row read once and
- * widened in registers; qa: the activations rounded to 8 bits (integer products), else
- * NULL (float32 activations) */
+ * widened in registers; qa: the activations rounded to 8 bits (integer products), xb:
+ * one token's rounded to BF16 (VDPBF16PS, BF16 rows as stored), else both NULL (float32
+ * activations) */
 static void row_path(float *y, int ldy, const float *x, int ldx, int T, const Mat *W, int64_t r0, int64_t lo,
-                     int64_t hi, const QAct *qa) {
+                     int64_t hi, const QAct *qa, const uint16_t *xb) {
     int64_t r = lo, cols = W->cols;
+    if (xb) {
+        /* four rows a pass, a quarter of the share apart as below: one tile of 4 rows
+         * whose row stride is the quarter's. Two threads over 256 MiB of BF16 at 4096
+         * columns, in a minute where a plain sum read 64 GB/s: 62 GB/s, against 46
+         * widening the same rows to float32 (whose shifts and conversions, not the
+         * memory, then bound it); in slower minutes both at the sum's rate. */
+        const int64_t q = (hi - lo) / 4;
+        for (int64_t i = 0; i < q; i++) {
+            float out[4];
+            qgemm_rows_ld(row_ptr(W, r0 + lo + i), q * cols, 4, cols, xb, cols, 1, out, 4);
+            for (int k = 0; k < 4; k++) y[lo + i + k * q] = out[k];
+        }
+        if (lo + 4 * q < hi) qgemm_rows_ld(row_ptr(W, r0 + lo + 4 * q), cols, hi - lo - 4 * q, cols, xb, cols, 1, y + lo + 4 * q, 1);
+        return;
+    }
     if (T == 1 && !qa && dtype_block(W->dt) == 1) {
         /* batch 1, plain types: four rows a pass share each x load. The four are a quarter
          * of the share apart, not neighbours: four streams a row apart (8 KiB for 4096
@@ -187,12 +210,14 @@ void linear(float *y, int ldy, const float *x, int ldx, int T, const Mat *W,
     } else if (T <= ROW_PATH_MAX_T) {
         QAct qa;                                /* block types: 8-bit activations, integer products */
         int q8 = row_path_q8(W, scratch);
+        uint16_t *xb = row_path_bf16(W, T, scratch) ? (uint16_t *)(void *)scratch : NULL;
         if (q8) qdot_act_quant(W->dt, x, ldx, T, cols, scratch, &qa);
+        if (xb) qgemm_act_bf16(x, ldx, 1, cols, xb, cols);
         #pragma omp parallel if (!small)
         {
             int64_t lo, hi;
             share(nr, 4, &lo, &hi);
-            row_path(y, ldy, x, ldx, T, W, r0, lo, hi, q8 ? &qa : NULL);
+            row_path(y, ldy, x, ldx, T, W, r0, lo, hi, q8 ? &qa : NULL, xb);
         }
     } else if (panel_ok(1, &(Piece){ y, ldy, x, W, r0, nr }, T, scratch)) {
         panel_pieces(1, &(Piece){ y, ldy, x, W, r0, nr }, ldx, T, scratch);
@@ -274,21 +299,35 @@ static void pieces_rows(int n, const Piece *p, int ldx, int T, float *scratch) {
         same = p[i].W->dt == p[0].W->dt && p[i].W->cols == cols;
         total += p[i].nr;
     }
-    int q8 = same && row_path_q8(p[0].W, scratch), nx = 0;
+    int q8 = same && row_path_q8(p[0].W, scratch), b16 = same && row_path_bf16(p[0].W, T, scratch), nx = 0;
     for (int i = 0; i < n; i++) nx += i == 0 || p[i].x != p[i - 1].x;
     size_t qs = (sizeof(QAct) * (size_t)n + 63) & ~(size_t)63, qb = q8 ? qdot_act_bytes(T, cols) : 0;
-    if (!same || (q8 && 64 + qs + (size_t)nx * qb > linear_scratch_floats(cols) * sizeof(float))) {
+    size_t xs = b16 ? (sizeof(uint16_t *) * (size_t)n + 63) & ~(size_t)63 : 0;
+    if (!same || (q8 && 64 + qs + (size_t)nx * qb > linear_scratch_floats(cols) * sizeof(float)) ||
+        (b16 && 64 + xs + (size_t)nx * bf16_row_bytes(cols) > linear_scratch_floats(cols) * sizeof(float))) {
         for (int i = 0; i < n; i++) linear(p[i].y, p[i].ldy, p[i].x, ldx, T, p[i].W, p[i].r0, p[i].nr, NULL, scratch);
         return;
     }
     blas_single_thread();
     QAct *qa = NULL;
+    const uint16_t **xb = NULL;
+    uint8_t *sb = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     if (q8) {
-        qa = (QAct *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        qa = (QAct *)(void *)sb;
         uint8_t *buf = (uint8_t *)qa + qs;
         for (int i = 0, j = 0; i < n; i++) {
             if (i > 0 && p[i].x == p[i - 1].x) { qa[i] = qa[i - 1]; continue; }
             qdot_act_quant(p[0].W->dt, p[i].x, ldx, T, cols, buf + (size_t)j++ * qb, &qa[i]);
+        }
+    }
+    if (b16) {                                      /* each distinct input rounded to BF16 once */
+        xb = (const uint16_t **)(void *)sb;
+        uint8_t *buf = sb + xs;
+        for (int i = 0, j = 0; i < n; i++) {
+            if (i > 0 && p[i].x == p[i - 1].x) { xb[i] = xb[i - 1]; continue; }
+            uint16_t *o = (uint16_t *)(void *)(buf + (size_t)j++ * bf16_row_bytes(cols));
+            qgemm_act_bf16(p[i].x, ldx, 1, cols, o, cols);
+            xb[i] = o;
         }
     }
     #pragma omp parallel if (total * cols * T >= 262144)
@@ -297,7 +336,7 @@ static void pieces_rows(int n, const Piece *p, int ldx, int T, float *scratch) {
         share(total, 4, &lo, &hi);                  /* a share of the rows of all pieces, in order */
         for (int i = 0; i < n && base < hi; i++) {
             int64_t a = lo > base ? lo - base : 0, b = hi - base < p[i].nr ? hi - base : p[i].nr;
-            if (b > a) row_path(p[i].y, p[i].ldy, p[i].x, ldx, T, p[i].W, p[i].r0, a, b, q8 ? &qa[i] : NULL);
+            if (b > a) row_path(p[i].y, p[i].ldy, p[i].x, ldx, T, p[i].W, p[i].r0, a, b, q8 ? &qa[i] : NULL, b16 ? xb[i] : NULL);
             base += p[i].nr;
         }
     }

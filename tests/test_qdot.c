@@ -209,9 +209,10 @@ static void test_linear_types(void) {
                     /* 8-bit activations (block types: decode; prefill but Q6_K): each x within
                      * dx/2 of its rounding */
                     int q8 = mode && qdot_int_type(dt) && (T <= 6 || qgemm_int_ok(dt));
-                    /* BF16 activations (prefill, BF16 weights; F16 from QGEMM_PANEL_MIN_T
-                     * tokens): each x within 2^-8 of itself */
-                    int bfx = mode && T > 6 && (qgemm_ok(dt) || (T >= QGEMM_PANEL_MIN_T && qgemm_panel_ok(dt)));
+                    /* BF16 activations (BF16 weights: prefill, and decode of one token; F16
+                     * prefill from QGEMM_PANEL_MIN_T tokens): each x within 2^-8 of itself */
+                    int bfx = mode && ((T > 6 && (qgemm_ok(dt) || (T >= QGEMM_PANEL_MIN_T && qgemm_panel_ok(dt)))) ||
+                                       (T == 1 && qgemm_ok(dt)));
                     linear(y, (int)rows, x, (int)cols, T, &W, 0, rows, NULL, scratch);
                     double worst = 0;
                     for (int t = 0; t < T; t++)
@@ -227,7 +228,7 @@ static void test_linear_types(void) {
                                     for (int64_t j = i / bl * bl; j < i / bl * bl + bl; j++) amax = fmaxf(amax, fabsf(x[t * cols + j]));
                                     round += fabs((double)wf[r * cols + i]) * amax / 127 / 2;
                                 }
-                                if (bfx) round += fabs((double)wf[r * cols + i] * x[t * cols + i]) * 0x1p-9;
+                                if (bfx) round += fabs((double)wf[r * cols + i] * x[t * cols + i]) * 0x1p-8;
                             }
                             double d = (fabs(y[t * rows + r] - exact) - round) / (mag + 1e-30);
                             if (d > worst) worst = d;
@@ -770,6 +771,34 @@ static void test_q8_products_cost(void) {
     case_free(&c);
 }
 
+/* --products low in BF16 decode: one token's activations rounded to BF16 and the rows
+ * multiplied as stored in VDPBF16PS. v3-tiny and llama-tiny re-encoded BF16, 16 tokens
+ * one at a time, against float32 activations on the same weights: bound 1e-4, as for
+ * BF16 prefill (each product moves by up to 2^-8 of its terms); KL > 0 shows the path
+ * ran. */
+static void test_bf16_decode_cost(void) {
+    if (!qgemm_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build"); return; }
+    const char *cases[] = { "deepseek/v3-tiny", "dense/llama-tiny" };
+    int tok[16];
+    for (int i = 0; i < 16; i++) tok[i] = (int)((37u * (unsigned)i + 11u) % 200u);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        Case c;
+        if (case_load(cases[k], &c)) continue;
+        int V = 0;
+        if (decode_logits(c.dir, 1, DT_BF16, 0, tok, 1, NULL, &V)) { case_free(&c); continue; }
+        float *a = malloc(sizeof(float) * 16 * (size_t)V), *b = malloc(sizeof(float) * 16 * (size_t)V);
+        if (!decode_logits(c.dir, 1, DT_BF16, 0, tok, 16, a, &V) && !decode_logits(c.dir, 1, DT_BF16, 1, tok, 16, b, &V)) {
+            double kl;
+            kl_rows(a, b, 16, V, &kl);
+            CHECK(kl > 0 && kl < 1e-4, "%s BF16 decode: low products' mean KL against float32 activations %.3g (expected 0 < KL < 1e-4)",
+                  cases[k], kl);
+            if (getenv("EFFBENCH_TEST_VERBOSE")) fprintf(stderr, "    %s BF16, 16 tokens: low products in decode, mean KL %.3g\n", cases[k], kl);
+        }
+        free(a); free(b);
+        case_free(&c);
+    }
+}
+
 /* BF16 prefill tiles (qgemm.c) against their plain C twin and float64 on awkward sizes:
  * tokens not a multiple of the 6-token tile or the 72-token block, rows not a multiple
  * of 4, columns not a multiple of the 32-element step. The rounding of the activations
@@ -1098,6 +1127,7 @@ const TestDef qdot_tests[] = {
     { "q8 products' cost in decode: KL against f32 products, goldens and SmolLM2", test_q8_products_cost },
     { "BF16 prefill tiles match the C twin and float64; a dropped column is caught", test_qgemm_twin },
     { "BF16 and F16 prefill panels match the C twin and float64; a dropped column is caught", test_qgemm_panel_twin },
+    { "bf16 activations' cost in BF16 decode: KL against float32 activations, goldens", test_bf16_decode_cost },
     { "block-type int8 prefill tiles match the C twin and float64; a dropped block is caught", test_qgemm_int_twin },
     { "bf16 activations' cost in prefill, BF16 and F16 weights: KL against float32 activations, goldens", test_bf16_products_cost },
     { "int8 activations' cost in block-type prefill: KL against float32 activations, goldens", test_int8_prefill_cost },
