@@ -97,7 +97,8 @@ static void row_path(float *y, int ldy, const float *x, int ldx, int T, const Ma
             qgemm_rows_ld(row_ptr(W, r0 + lo + i), q * cols, 4, cols, xb, cols, 1, out, 4);
             for (int k = 0; k < 4; k++) y[lo + i + k * q] = out[k];
         }
-        if (lo + 4 * q < hi) qgemm_rows_ld(row_ptr(W, r0 + lo + 4 * q), cols, hi - lo - 4 * q, cols, xb, cols, 1, y + lo + 4 * q, 1);
+        const int64_t rest = lo + 4 * q;
+        if (rest < hi) qgemm_rows_ld(row_ptr(W, r0 + rest), cols, hi - rest, cols, xb, cols, 1, y + rest, 1);
         return;
     }
     if (T == 1 && !qa && dtype_block(W->dt) == 1) {
