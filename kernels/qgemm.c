@@ -277,7 +277,7 @@ static void pack_w16(const uint16_t *w, int64_t ldw, int n, int64_t c0, int64_t 
                 int8_t *q = lq + 256 * rr;
                 _Alignas(64) float l[KB];
                 const int64_t valid = 16 * g + rr < n ? m : 0;
-                const uint16_t *src = w + (16 * g + rr) * ldw + c0 + c;
+                const uint16_t *src = valid ? w + (16 * g + rr) * ldw + c0 + c : w;   /* not read when 0 */
                 __m512 amax = _mm512_setzero_ps();
                 for (int64_t k = 0; k < KB; k += 16) {
                     __mmask16 mk = (__mmask16)(valid - k >= 16 ? 0xFFFF : valid > k ? (1u << (valid - k)) - 1 : 0);
