@@ -38,8 +38,8 @@
  * vectors and 4 weight vectors per step of 32 K-elements, and reduces each sum across
  * its lanes once at the end, the order llama.cpp's tinyBLAS uses. Tokens go in blocks of
  * 72 (576 KiB of activations at K = 4096, within L2). Edge tiles of both kinds have
- * their own compile-time shapes. Without AVX-512 BF16 qgemm_ok() and qgemm_panel_ok()
- * say no and linear() keeps float32 activations and SGEMM.
+ * their own compile-time shapes. Without AVX-512 BF16 and VNNI qgemm_ok() and
+ * qgemm_panel_ok() say no and linear() keeps float32 activations and SGEMM.
  */
 #include "qdot.h"
 
