@@ -860,20 +860,6 @@ static void test_qgemm_twin(void) {
     CHECK(tried > 0 && caught == tried, "a product that dropped its last column passed in %d of %d cases", tried - caught, tried);
 }
 
-/* BF16 and F16 prefill panels (qgemm.c) against their plain C twin and float64 on
- * awkward sizes: tokens not a multiple of the 12-token tile (32, 37, 150), rows not a
- * multiple of the 32-row panel (1, 17, 33, 70), columns odd, short of one 16-column
- * chunk or one 128-column block, and past the 2048-column slab (2049, 4099: slabs add
- * into y). The packed activations equal the C twin's bit for bit (both round to nearest
- * even). Kernel and twin take the same BF16 activations, the same high parts and the
- * same int8 remainders and activations (F16), so they differ by float32 summation order
- * alone: 1e-5 of sum |w x|, as above. Against float64 with the weights exact, F16 also
- * carries the int8 roundings, bounded per column by |l| (2^-8 |x| + d/2) + s/2 (|x| + d/2)
- * (l the remainder, s and d the block's int8 scales of remainders and activations; the
- * reference multiplies l by x rounded to BF16, within 2^-8 of x, where the int8
- * activations stand for x itself): that bound is added. Deliberate errors that must fail
- * these bounds: activations whose last column was dropped, and F16 weights multiplied as
- * their rounded BF16 parts alone. */
 /* the int8 roundings' bound for each (token, row) of the F16 panels (0 for BF16), from
  * the weights and float activations, with the scales the packing takes (max / 127 per
  * 128 columns) */
@@ -900,6 +886,20 @@ static double *lo_bounds(DType dt, const uint16_t *w, int64_t rows, int64_t cols
     return e;
 }
 
+/* BF16 and F16 prefill panels (qgemm.c) against their plain C twin and float64 on
+ * awkward sizes: tokens not a multiple of the 12-token tile (32, 37, 150), rows not a
+ * multiple of the 32-row panel (1, 17, 33, 70), columns odd, short of one 16-column
+ * chunk or one 128-column block, and past the 2048-column slab (2049, 4099: slabs add
+ * into y). The packed activations equal the C twin's bit for bit (both round to nearest
+ * even). Kernel and twin take the same BF16 activations, the same high parts and the
+ * same int8 remainders and activations (F16), so they differ by float32 summation order
+ * alone: 1e-5 of sum |w x|, as above. Against float64 with the weights exact, F16 also
+ * carries the int8 roundings, bounded per column by |l| (2^-8 |x| + d/2) + s/2 (|x| + d/2)
+ * (l the remainder, s and d the block's int8 scales of remainders and activations; the
+ * reference multiplies l by x rounded to BF16, within 2^-8 of x, where the int8
+ * activations stand for x itself): that bound is added. Deliberate errors that must fail
+ * these bounds: activations whose last column was dropped, and F16 weights multiplied as
+ * their rounded BF16 parts alone. */
 static void test_qgemm_panel_twin(void) {
     if (!qgemm_panel_ok(DT_BF16)) { t_skip("no AVX-512 BF16 in this build: qgemm_rows_panel is its C twin"); return; }
     int Ts[] = { 32, 37, 150 };
