@@ -29,9 +29,9 @@
 # Block types (Q8_0, Q4_*, Q5_K, Q6_K), BF16 and F16 are measured with each of PRODUCTS:
 # f32 (float32 activations, effbench's default) and low (llama.cpp's own arithmetic:
 # block types' activations rounded to 8 bits and integer dot products, in int8 tiles for
-# prefill; BF16 and F16 prefill's activations rounded to BF16 and VDPBF16PS, F16 weights
-# kept exact as two BF16 parts). effbench loads with its defaults (weights copied into
-# huge pages), llama-bench with its own (file mapped). effbench's KV cache is KV
+# prefill; BF16 and F16 prefill's and BF16 decode's activations rounded to BF16 and
+# VDPBF16PS, F16's remainders past BF16 in int8). effbench loads with its defaults
+# (weights copied into huge pages), llama-bench with its own (file mapped). effbench's KV cache is KV
 # (default bf16: the bytes of llama.cpp's default F16 cache).
 # Both figures are medians of the repetitions (llama-bench's samples_ts, effbench's
 # median time). Raw outputs stay in $CACHE/compare/ for inspection.

@@ -1051,8 +1051,9 @@ static void test_qgemm_int_twin(void) {
 /* --products low in prefill: its cost is the activations' rounding. v3-tiny and
  * llama-tiny re-encoded, n tokens at once, against the same weights with float32
  * activations. BF16 weights (qgemm.c: activations to BF16; 16 tokens take the tiles, 40
- * the panels) and F16 weights (40 tokens, panels, the weights exact): bound 1e-4, 50x the
- * 1.9e-6 measured on v3-tiny (4.8e-7 on llama-tiny); BF16 keeps 8 significant bits, so
+ * the panels) and F16 weights (40 tokens, panels, the remainders past BF16 in int8):
+ * bound 1e-4, 50x the 1.9e-6 measured on v3-tiny (4.8e-7 on llama-tiny; F16 3.0e-6 and
+ * 5.5e-7); BF16 keeps 8 significant bits, so
  * each product moves by about 2^-9 of its terms' magnitudes. Q8_0 and Q4_1 weights
  * (qgemm_int.c: activations to int8 per 32): bound 1e-3, as for decode above; measured
  * (v3-tiny, llama-tiny) Q8_0 2.3e-6 and 3.9e-6, Q4_1 2.3e-6 and 4.2e-6. The goldens'
