@@ -307,17 +307,31 @@ static void pack_w16(const uint16_t *w, int64_t ldw, int n, int64_t c0, int64_t 
     }
 }
 
+/* a panel tile's sums, two vectors of 16 rows per token: the lanes of rows below n
+ * (mask from row r0), started from y when add (later slabs) or 0, and stored back */
+static inline __mmask16 rows_mask(int n, int r0) {
+    return (__mmask16)(n - r0 >= 16 ? 0xFFFF : n > r0 ? (1u << (n - r0)) - 1 : 0);
+}
+INLINE void sums_start(const int rm, __m512 acc[][2], const float *y, int64_t ldy, __mmask16 m0, __mmask16 m1, int add) {
+    for (int i = 0; i < rm; i++) {
+        acc[i][0] = add ? _mm512_maskz_loadu_ps(m0, y + i * ldy) : _mm512_setzero_ps();
+        acc[i][1] = add ? _mm512_maskz_loadu_ps(m1, y + i * ldy + 16) : _mm512_setzero_ps();
+    }
+}
+INLINE void sums_store(const int rm, __m512 acc[][2], float *y, int64_t ldy, __mmask16 m0, __mmask16 m1) {
+    for (int i = 0; i < rm; i++) {
+        _mm512_mask_storeu_ps(y + i * ldy, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(y + i * ldy + 16, m1, acc[i][1]);
+    }
+}
+
 /* rm tokens x the panel's 32 rows (BF16) over nch chunks of 16 columns; n valid rows
  * stored, added to y when add */
 INLINE void ptile(const int rm, const uint8_t *panel, int64_t nch, const uint32_t *xs, float *y, int64_t ldy, int n,
                   int add) {
     __m512 acc[PM][2];
-    const __mmask16 m0 = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
-    const __mmask16 m1 = (__mmask16)(n >= 32 ? 0xFFFF : n > 16 ? (1u << (n - 16)) - 1 : 0);
-    for (int i = 0; i < rm; i++) {
-        acc[i][0] = add ? _mm512_maskz_loadu_ps(m0, y + i * ldy) : _mm512_setzero_ps();
-        acc[i][1] = add ? _mm512_maskz_loadu_ps(m1, y + i * ldy + 16) : _mm512_setzero_ps();
-    }
+    const __mmask16 m0 = rows_mask(n, 0), m1 = rows_mask(n, 16);
+    sums_start(rm, acc, y, ldy, m0, m1, add);
     for (int64_t j = 0; j < nch; j++) {
         const uint8_t *p = panel + j * CHB;
         const uint32_t *xj = xs + j * 8 * PM;
@@ -330,10 +344,7 @@ INLINE void ptile(const int rm, const uint8_t *panel, int64_t nch, const uint32_
             }
         }
     }
-    for (int i = 0; i < rm; i++) {
-        _mm512_mask_storeu_ps(y + i * ldy, m0, acc[i][0]);
-        _mm512_mask_storeu_ps(y + i * ldy + 16, m1, acc[i][1]);
-    }
+    sums_store(rm, acc, y, ldy, m0, m1);
 }
 typedef void (*PTileFn)(const uint8_t *panel, int64_t nch, const uint32_t *xs, float *y, int64_t ldy, int n, int add);
 #define PF(M)                                                                                                     \
@@ -351,12 +362,8 @@ static const PTileFn ptiles[PM] = { ptile_1, ptile_2, ptile_3, ptile_4, ptile_5,
 INLINE void ptile16(const int rm, const uint8_t *panel, int64_t nch, const uint32_t *xs, const uint32_t *xq,
                     const float *dx, float *y, int64_t ldy, int n, int add) {
     __m512 acc[PM / 2][2];
-    const __mmask16 m0 = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
-    const __mmask16 m1 = (__mmask16)(n >= 32 ? 0xFFFF : n > 16 ? (1u << (n - 16)) - 1 : 0);
-    for (int i = 0; i < rm; i++) {
-        acc[i][0] = add ? _mm512_maskz_loadu_ps(m0, y + i * ldy) : _mm512_setzero_ps();
-        acc[i][1] = add ? _mm512_maskz_loadu_ps(m1, y + i * ldy + 16) : _mm512_setzero_ps();
-    }
+    const __mmask16 m0 = rows_mask(n, 0), m1 = rows_mask(n, 16);
+    sums_start(rm, acc, y, ldy, m0, m1, add);
     for (int64_t b = 0; 8 * b < nch; b++) {
         const int64_t ch = nch - 8 * b < 8 ? nch - 8 * b : 8;
         const uint8_t *p = panel + b * F16B, *pl = p + KB / 16 * CHB;
@@ -388,10 +395,7 @@ INLINE void ptile16(const int rm, const uint8_t *panel, int64_t nch, const uint3
             acc[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[i][1]), _mm512_mul_ps(s1, d), acc[i][1]);
         }
     }
-    for (int i = 0; i < rm; i++) {
-        _mm512_mask_storeu_ps(y + i * ldy, m0, acc[i][0]);
-        _mm512_mask_storeu_ps(y + i * ldy + 16, m1, acc[i][1]);
-    }
+    sums_store(rm, acc, y, ldy, m0, m1);
 }
 typedef void (*PTile16Fn)(const uint8_t *panel, int64_t nch, const uint32_t *xs, const uint32_t *xq, const float *dx,
                           float *y, int64_t ldy, int n, int add);
